@@ -1,0 +1,536 @@
+//! The release plan: typed, validated data that a team writes in TOML. Pure: parsing and
+//! validation never touch the clock or the network; only `load_file` reads a file.
+
+mod duration;
+mod raw;
+mod threshold;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::{format_duration, parse_duration};
+pub use threshold::{Bound, Comparison, Threshold};
+
+/// A validated release plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The service being released and its default environment.
+    pub service: Service,
+    /// What each kind of release requires.
+    pub release_types: BTreeMap<ReleaseType, ReleaseTypePolicy>,
+    /// Who may do what.
+    pub policy: Policy,
+    /// Health endpoints to poll.
+    pub health: Vec<HealthProbe>,
+    /// Metric series to watch.
+    pub metrics: Vec<MetricProbe>,
+    /// Named side effects steps and the rollback procedure refer to.
+    pub actions: BTreeMap<String, ActionSpec>,
+    /// How the new version's share of traffic is set and read back.
+    pub traffic: Option<Traffic>,
+    /// What a rollback runs, in order.
+    pub rollback: Rollback,
+    /// The ordered stages of the release.
+    pub stages: Vec<Stage>,
+}
+
+/// `[service]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Service name, e.g. `checkout-api`.
+    pub name: String,
+    /// The environment production stages run in, e.g. `production`.
+    pub environment: String,
+    /// One line on what the service is.
+    pub description: Option<String>,
+    /// Link to the service's runbook.
+    pub runbook: Option<String>,
+}
+
+/// The kind of release; each kind has its own approval policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseType {
+    /// A planned release.
+    Regular,
+    /// An urgent fix with a lighter go/no-go.
+    Hotfix,
+    /// A fire: named stages may be skipped.
+    Emergency,
+}
+
+impl ReleaseType {
+    /// All release types, in order.
+    pub const ALL: [ReleaseType; 3] = [Self::Regular, Self::Hotfix, Self::Emergency];
+
+    /// The word used in plans, the CLI and the screen.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Regular => "regular",
+            Self::Hotfix => "hotfix",
+            Self::Emergency => "emergency",
+        }
+    }
+
+    /// Parses `regular`, `hotfix` or `emergency`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+impl fmt::Display for ReleaseType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one release type requires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseTypePolicy {
+    /// Approvals needed at gates that do not set their own number.
+    pub approvals: u32,
+    /// Stages this type of release skips entirely.
+    pub skip_stages: Vec<String>,
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Whoever started the release may not approve its gates.
+    pub forbid_self_approval: bool,
+    /// Operators may declare a name (`--operator`) on shared accounts; approvals then count
+    /// declared names.
+    pub declared_operators: bool,
+}
+
+/// Which side of the fleet a health endpoint belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The version being replaced (blue).
+    Stable,
+    /// The version being released (green).
+    Canary,
+    /// Shared infrastructure, e.g. the load balancer.
+    Shared,
+}
+
+/// One `[[health]]` endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthProbe {
+    /// Unique id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// URL polled with GET; may contain `${env:NAME}`.
+    pub url: String,
+    /// Stable, canary or shared.
+    pub role: Role,
+    /// How often it is polled.
+    pub interval: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Expected HTTP status.
+    pub expect_status: u16,
+    /// JSON pointer to the status word in the body.
+    pub status_pointer: String,
+    /// Status words that mean healthy.
+    pub healthy_values: Vec<String>,
+    /// JSON pointer to the version in the body.
+    pub version_pointer: String,
+    /// Flag a version different from the one expected for this role.
+    pub expect_version: bool,
+    /// Consecutive failures before the endpoint counts as down.
+    pub down_after: u32,
+    /// Consecutive successes before a down endpoint counts as up.
+    pub up_after: u32,
+    /// Request headers; values may contain `${env:NAME}`.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// One `[[metrics]]` series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricProbe {
+    /// Unique id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Unit shown after the value: `%`, `ms`, `req/s`, `ratio` or free text.
+    pub unit: String,
+    /// How often it is read.
+    pub interval: Duration,
+    /// Where the value comes from.
+    pub source: MetricSource,
+    /// Level that is shown and recorded.
+    pub warn: Option<Threshold>,
+    /// Level that triggers the bake's `on_breach`.
+    pub abort: Option<Threshold>,
+    /// Looser warn level once the release has completed.
+    pub after_release_warn: Option<Threshold>,
+    /// Looser abort level once the release has completed.
+    pub after_release_abort: Option<Threshold>,
+    /// How long a breach must persist before it counts.
+    pub for_duration: Duration,
+    /// What missing data means.
+    pub no_data: NoDataPolicy,
+    /// Window over which the baseline median is taken before the first shift.
+    pub baseline_window: Duration,
+}
+
+/// Where a metric's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricSource {
+    /// An instant query against the Prometheus HTTP API.
+    Prometheus {
+        /// Base URL of the Prometheus server.
+        url: String,
+        /// PromQL expression.
+        query: String,
+        /// Label that splits the result into one series per value (e.g. `version`).
+        by_label: Option<String>,
+    },
+    /// Scraping a `/metrics` endpoint and computing the value between scrapes.
+    Scrape {
+        /// URL of the text exposition endpoint.
+        url: String,
+        /// What to compute.
+        compute: ScrapeCompute,
+    },
+}
+
+/// A value computed from scraped text exposition samples.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScrapeCompute {
+    /// The current value of a gauge.
+    Gauge(String),
+    /// Per-second rate of a counter.
+    Rate(String),
+    /// Rate of one counter over the rate of another.
+    Ratio {
+        /// Counter selector on top, e.g. `http_requests_total{code="500"}`.
+        numerator: String,
+        /// Counter selector below.
+        denominator: String,
+    },
+    /// A quantile of a histogram over the last interval.
+    Quantile {
+        /// Histogram base name.
+        histogram: String,
+        /// The quantile, 0 < q < 1.
+        q: f64,
+    },
+}
+
+/// What missing data means for a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoDataPolicy {
+    /// Missing data never counts against the release.
+    Ignore,
+    /// Missing data is shown as a warning.
+    Warn,
+    /// Missing data for longer than this is a breach.
+    BreachAfter(Duration),
+}
+
+/// A side effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionSpec {
+    /// Its key under `[actions]`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// What it does.
+    pub kind: ActionKind,
+    /// Killed (with its process group) after this long.
+    pub timeout: Duration,
+}
+
+/// The two kinds of side effect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionKind {
+    /// A process started from an argv, without a shell unless `shell = true`.
+    Command {
+        /// Program and arguments; templates allowed.
+        argv: Vec<String>,
+        /// Run `argv[0]` through `sh -c`.
+        shell: bool,
+        /// Working directory.
+        cwd: Option<String>,
+        /// Extra environment; values may contain `${env:NAME}`.
+        env: BTreeMap<String, String>,
+    },
+    /// An HTTP request.
+    Http {
+        /// Method, upper case.
+        method: String,
+        /// URL; templates allowed.
+        url: String,
+        /// Headers; values may contain `${env:NAME}`.
+        headers: BTreeMap<String, String>,
+        /// JSON body; string values are templates.
+        body: Option<serde_json::Value>,
+        /// Status that means success.
+        expect_status: u16,
+        /// Retries with backoff, only when idempotent.
+        retries: u32,
+        /// JSON pointer to the weight in a read-back response.
+        weight_pointer: Option<String>,
+    },
+}
+
+/// `[traffic]`: the provider that moves traffic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traffic {
+    /// Action that sets the new version's weight (receives `{weight}`).
+    pub set_action: String,
+    /// Action that reads the weight back, if the provider can.
+    pub read_action: Option<String>,
+    /// Name of the stable side, e.g. `blue`.
+    pub stable_label: String,
+    /// Name of the new side, e.g. `green`.
+    pub canary_label: String,
+}
+
+/// What a failed rollback step does to the rest of the procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Stop and wait for a person.
+    Halt,
+    /// Record the failure and run the next step.
+    Continue,
+}
+
+/// `[rollback]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollback {
+    /// Actions run in order after traffic is returned to the stable version.
+    pub steps: Vec<String>,
+    /// What a failed step does.
+    pub on_failure: OnFailure,
+}
+
+/// One stage: a named group of steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// Unique id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Environment this stage acts on.
+    pub environment: String,
+    /// Ordered steps.
+    pub steps: Vec<Step>,
+}
+
+/// One step of a stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Unique id across the plan.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// What a person should know.
+    pub help: Option<String>,
+    /// Runbook link.
+    pub runbook: Option<String>,
+    /// What the step is.
+    pub kind: StepKind,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// Items ticked by people.
+    Checklist {
+        /// The items, in order.
+        items: Vec<Item>,
+    },
+    /// Approvals from distinct people.
+    Gate {
+        /// Approvals needed; `None` takes the release type's number.
+        approvals: Option<u32>,
+        /// Minimum time between the gate opening and it passing.
+        min_wait: Duration,
+    },
+    /// Run a named action.
+    Action {
+        /// Key under `[actions]`.
+        action: String,
+    },
+    /// Set the new version's weight through the traffic provider.
+    Traffic {
+        /// Percent of traffic to the new version.
+        weight: u8,
+    },
+    /// Watch probes for a while.
+    Bake {
+        /// How long to watch.
+        duration: Duration,
+        /// Metric and health ids watched.
+        probes: Vec<String>,
+        /// What an abort-level breach does.
+        on_breach: OnBreach,
+        /// Times into the bake when a person must confirm a review.
+        checkpoints: Vec<Duration>,
+    },
+}
+
+impl StepKind {
+    /// One word for the kind.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Checklist { .. } => "checklist",
+            Self::Gate { .. } => "gate",
+            Self::Action { .. } => "action",
+            Self::Traffic { .. } => "traffic",
+            Self::Bake { .. } => "bake",
+        }
+    }
+}
+
+/// What an abort-level breach during a bake does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBreach {
+    /// Start the rollback procedure automatically.
+    Rollback,
+    /// Pause the release for a person to decide.
+    Pause,
+}
+
+/// One checklist item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Unique within its step.
+    pub id: String,
+    /// What to check.
+    pub text: String,
+    /// More detail.
+    pub help: Option<String>,
+    /// Runbook link.
+    pub runbook: Option<String>,
+}
+
+/// A position in the plan's flattened list of steps.
+#[derive(Debug, Clone, Copy)]
+pub struct StepRef<'a> {
+    /// Index into [`Plan::flat_steps`].
+    pub index: usize,
+    /// The stage holding the step.
+    pub stage: &'a Stage,
+    /// The step.
+    pub step: &'a Step,
+}
+
+impl Plan {
+    /// Every step of every stage, in order.
+    pub fn flat_steps(&self) -> Vec<StepRef<'_>> {
+        self.stages
+            .iter()
+            .flat_map(|stage| stage.steps.iter().map(move |step| (stage, step)))
+            .enumerate()
+            .map(|(index, (stage, step))| StepRef { index, stage, step })
+            .collect()
+    }
+
+    /// The step with this id.
+    pub fn step(&self, id: &str) -> Option<StepRef<'_>> {
+        self.flat_steps().into_iter().find(|s| s.step.id == id)
+    }
+
+    /// Approvals a gate needs for a release of this type.
+    pub fn approvals_needed(&self, step: &Step, release_type: ReleaseType) -> u32 {
+        match step.kind {
+            StepKind::Gate { approvals: Some(n), .. } => n,
+            _ => self.release_types.get(&release_type).map_or(1, |p| p.approvals),
+        }
+    }
+
+    /// The action with this id.
+    pub fn action(&self, id: &str) -> Option<&ActionSpec> {
+        self.actions.get(id)
+    }
+
+    /// Whether this environment name means production.
+    pub fn is_production(environment: &str) -> bool {
+        matches!(environment.to_ascii_lowercase().as_str(), "production" | "prod" | "prd")
+    }
+}
+
+/// Where in the plan file a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// One problem found in a plan file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanProblem {
+    /// Where it is, if known.
+    pub location: Option<Location>,
+    /// The field, as a dotted path (`stages[2].steps[0].weight`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+/// Every problem found in a plan file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    /// The file's path as given.
+    pub file: String,
+    /// The problems, in file order.
+    pub problems: Vec<PlanProblem>,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "{}: {n} problem{} in the plan", self.file, if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            match &p.location {
+                Some(loc) => write!(f, "{}:{}:{}: ", self.file, loc.line, loc.column)?,
+                None => write!(f, "{}: ", self.file)?,
+            }
+            writeln!(f, "{}: {}", p.field, p.message)?;
+            if !p.hint.is_empty() {
+                writeln!(f, "    hint: {}", p.hint)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// Parses and validates plan text; `file` is used in messages only.
+pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
+    validate::parse(text, file)
+}
+
+/// Reads and validates a plan file.
+pub fn load_file(path: &Path) -> Result<(Plan, String), PlanError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+        file: file.clone(),
+        problems: vec![PlanProblem {
+            location: None,
+            field: "(file)".into(),
+            message: format!("cannot read the plan: {e}"),
+            hint: "check the path; `flightdeck init PATH` writes a starter plan".into(),
+        }],
+    })?;
+    let plan = parse(&text, &file)?;
+    Ok((plan, text))
+}

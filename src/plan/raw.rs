@@ -1,0 +1,294 @@
+//! The plan file exactly as written: serde structs that keep each field's position so that
+//! validation can point at file, line and column. Nothing here judges meaning; `validate` does.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole plan file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    pub service: Spanned<RawService>,
+    #[serde(default)]
+    pub release_types: Option<Spanned<RawReleaseTypes>>,
+    #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default)]
+    pub health: Vec<Spanned<RawHealth>>,
+    #[serde(default)]
+    pub metrics: Vec<Spanned<RawMetric>>,
+    #[serde(default)]
+    pub actions: BTreeMap<String, Spanned<RawAction>>,
+    #[serde(default)]
+    pub traffic: Option<Spanned<RawTraffic>>,
+    #[serde(default)]
+    pub rollback: Option<Spanned<RawRollback>>,
+    #[serde(default)]
+    pub stages: Vec<Spanned<RawStage>>,
+}
+
+/// `[service]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub name: Spanned<String>,
+    pub environment: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub runbook: Option<String>,
+}
+
+/// `[release_types]`: the three kinds of release and what each requires.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReleaseTypes {
+    #[serde(default)]
+    pub regular: Option<Spanned<RawReleaseType>>,
+    #[serde(default)]
+    pub hotfix: Option<Spanned<RawReleaseType>>,
+    #[serde(default)]
+    pub emergency: Option<Spanned<RawReleaseType>>,
+}
+
+/// One `[release_types.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReleaseType {
+    pub approvals: Spanned<i64>,
+    #[serde(default)]
+    pub skip_stages: Vec<Spanned<String>>,
+}
+
+/// `[policy]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    #[serde(default)]
+    pub forbid_self_approval: Option<bool>,
+    #[serde(default)]
+    pub declared_operators: Option<bool>,
+}
+
+/// One `[[health]]` endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub role: Option<Spanned<String>>,
+    #[serde(default)]
+    pub interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub expect_status: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub status_pointer: Option<String>,
+    #[serde(default)]
+    pub healthy_values: Option<Vec<String>>,
+    #[serde(default)]
+    pub version_pointer: Option<String>,
+    #[serde(default)]
+    pub expect_version: Option<bool>,
+    #[serde(default)]
+    pub down_after: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub up_after: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// One `[[metrics]]` series.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetric {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub unit: Option<Spanned<String>>,
+    #[serde(default)]
+    pub interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub prometheus: Option<Spanned<RawPrometheus>>,
+    #[serde(default)]
+    pub scrape: Option<Spanned<RawScrape>>,
+    #[serde(default)]
+    pub warn: Option<Spanned<String>>,
+    #[serde(default)]
+    pub abort: Option<Spanned<String>>,
+    #[serde(default)]
+    pub after_release_warn: Option<Spanned<String>>,
+    #[serde(default)]
+    pub after_release_abort: Option<Spanned<String>>,
+    #[serde(default, rename = "for")]
+    pub for_: Option<Spanned<String>>,
+    #[serde(default)]
+    pub no_data: Option<Spanned<String>>,
+    #[serde(default)]
+    pub no_data_after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub baseline_window: Option<Spanned<String>>,
+}
+
+/// `prometheus = { url, query }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheus {
+    pub url: Spanned<String>,
+    pub query: Spanned<String>,
+    #[serde(default)]
+    pub by_label: Option<String>,
+}
+
+/// `scrape = { url, rate | ratio | quantile | gauge }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScrape {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub gauge: Option<String>,
+    #[serde(default)]
+    pub rate: Option<String>,
+    #[serde(default)]
+    pub ratio: Option<RawRatio>,
+    #[serde(default)]
+    pub quantile: Option<RawQuantile>,
+}
+
+/// A ratio of two counters' rates (e.g. 5xx over all requests).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRatio {
+    pub numerator: String,
+    pub denominator: String,
+}
+
+/// A quantile from a histogram's buckets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuantile {
+    pub histogram: String,
+    pub q: f64,
+}
+
+/// One `[actions.NAME]` side effect.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub argv: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub shell: Option<bool>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub method: Option<Spanned<String>>,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<toml::Value>,
+    #[serde(default)]
+    pub expect_status: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub idempotent: Option<bool>,
+    #[serde(default)]
+    pub retries: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub weight_pointer: Option<String>,
+}
+
+/// `[traffic]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraffic {
+    pub set: Spanned<String>,
+    #[serde(default)]
+    pub read: Option<Spanned<String>>,
+    #[serde(default)]
+    pub stable_label: Option<String>,
+    #[serde(default)]
+    pub canary_label: Option<String>,
+}
+
+/// `[rollback]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollback {
+    #[serde(default)]
+    pub steps: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub on_failure: Option<Spanned<String>>,
+}
+
+/// One `[[stages]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<RawStep>>,
+}
+
+/// One `[[stages.steps]]` entry; which fields apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub id: Spanned<String>,
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub help: Option<String>,
+    #[serde(default)]
+    pub runbook: Option<String>,
+    #[serde(default)]
+    pub items: Option<Spanned<Vec<Spanned<RawItem>>>>,
+    #[serde(default)]
+    pub approvals: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub min_wait: Option<Spanned<String>>,
+    #[serde(default)]
+    pub action: Option<Spanned<String>>,
+    #[serde(default)]
+    pub weight: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub duration: Option<Spanned<String>>,
+    #[serde(default)]
+    pub probes: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub on_breach: Option<Spanned<String>>,
+    #[serde(default)]
+    pub checkpoints: Option<Vec<Spanned<String>>>,
+}
+
+/// One checklist item.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawItem {
+    pub id: Spanned<String>,
+    pub text: String,
+    #[serde(default)]
+    pub help: Option<String>,
+    #[serde(default)]
+    pub runbook: Option<String>,
+}

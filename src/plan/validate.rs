@@ -1,0 +1,994 @@
+//! Turns a raw plan into a typed [`Plan`], collecting every problem with its position, the
+//! field's path and a hint, instead of stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawStep};
+use super::{
+    ActionKind, ActionSpec, HealthProbe, Item, Location, MetricProbe, MetricSource, NoDataPolicy,
+    OnBreach, OnFailure, Plan, PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy,
+    Role, Rollback, ScrapeCompute, Service, Stage, Step, StepKind, Threshold, Traffic,
+    parse_duration,
+};
+
+/// Placeholders an action may use; anything else in braces is a plan error.
+pub const TEMPLATE_PLACEHOLDERS: &[&str] = &[
+    "version",
+    "previous_version",
+    "weight",
+    "release_id",
+    "environment",
+    "sha",
+    "image",
+    "service",
+];
+
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<(usize, PlanProblem)>,
+}
+
+impl Checker<'_> {
+    fn location(&self, offset: usize) -> Location {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Location { line, column }
+    }
+
+    fn problem(&mut self, span: Range<usize>, field: &str, message: String, hint: &str) {
+        let location = Some(self.location(span.start));
+        self.problems.push((
+            span.start,
+            PlanProblem { location, field: field.to_owned(), message, hint: hint.to_owned() },
+        ));
+    }
+
+    fn duration(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        field: &str,
+        default: Duration,
+    ) -> Duration {
+        match value {
+            None => default,
+            Some(v) => match parse_duration(v.get_ref()) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.problem(
+                        v.span(),
+                        field,
+                        e,
+                        "write a duration such as \"30s\", \"10m\" or \"1h30m\"",
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    fn count(&mut self, value: Option<&Spanned<i64>>, field: &str, default: u32, min: i64) -> u32 {
+        match value {
+            None => default,
+            Some(v) if *v.get_ref() < min => {
+                self.problem(
+                    v.span(),
+                    field,
+                    format!("must be at least {min}, found {}", v.get_ref()),
+                    "use a positive whole number",
+                );
+                default
+            }
+            Some(v) => u32::try_from(*v.get_ref()).unwrap_or(default),
+        }
+    }
+
+    fn threshold(&mut self, value: Option<&Spanned<String>>, field: &str) -> Option<Threshold> {
+        let v = value?;
+        match Threshold::parse(v.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.problem(v.span(), field, e, "write e.g. \"> 0.02\" or \"> baseline * 1.5\"");
+                None
+            }
+        }
+    }
+
+    fn templates(&mut self, text: &str, span: Range<usize>, field: &str) {
+        for name in placeholders(text) {
+            if !TEMPLATE_PLACEHOLDERS.contains(&name.as_str()) {
+                self.problem(
+                    span.clone(),
+                    field,
+                    format!("unknown placeholder `{{{name}}}`"),
+                    &format!("placeholders are {}", TEMPLATE_PLACEHOLDERS.map_join()),
+                );
+            }
+        }
+    }
+}
+
+trait MapJoin {
+    fn map_join(&self) -> String;
+}
+
+impl MapJoin for [&str] {
+    fn map_join(&self) -> String {
+        self.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Names inside `{...}` that are not part of a `${env:NAME}` secret reference.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'{' && (i == 0 || bytes[i - 1] != b'$') {
+            if let Some(end) = text[i + 1..].find('}') {
+                let name = &text[i + 1..i + 1 + end];
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    found.push(name.to_owned());
+                }
+                i += end + 2;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Parses and validates; see [`super::parse`].
+pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
+    let raw: RawPlan = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let mut checker = Checker { text, problems: Vec::new() };
+            let span = e.span().unwrap_or(0..0);
+            let field = text
+                .get(span.clone())
+                .filter(|s| !s.is_empty() && s.len() < 60 && !s.contains('\n'))
+                .unwrap_or("(syntax)")
+                .trim()
+                .to_owned();
+            let message = e.message().trim().to_owned();
+            let hint = if message.contains("unknown field") {
+                "remove or rename the key; see config.example.toml for every field"
+            } else if message.contains("missing field") {
+                "add the field; see config.example.toml"
+            } else {
+                "fix the TOML at this position"
+            };
+            checker.problem(span, &field, message, hint);
+            return Err(finish(checker, file).unwrap_err());
+        }
+    };
+    let mut c = Checker { text, problems: Vec::new() };
+    let plan = check(&mut c, raw);
+    match finish(c, file) {
+        Ok(()) => Ok(plan),
+        Err(e) => Err(e),
+    }
+}
+
+fn finish(mut c: Checker<'_>, file: &str) -> Result<(), PlanError> {
+    if c.problems.is_empty() {
+        return Ok(());
+    }
+    c.problems.sort_by_key(|(offset, _)| *offset);
+    Err(PlanError {
+        file: file.to_owned(),
+        problems: c.problems.into_iter().map(|(_, p)| p).collect(),
+    })
+}
+
+fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
+    let raw_service = raw.service.into_inner();
+    for (value, field) in
+        [(&raw_service.name, "service.name"), (&raw_service.environment, "service.environment")]
+    {
+        if value.get_ref().trim().is_empty() {
+            c.problem(
+                value.span(),
+                field,
+                "must not be empty".into(),
+                "name it, e.g. \"checkout-api\"",
+            );
+        }
+    }
+    let service = Service {
+        name: raw_service.name.into_inner(),
+        environment: raw_service.environment.into_inner(),
+        description: raw_service.description,
+        runbook: raw_service.runbook,
+    };
+
+    let stage_ids: BTreeSet<String> =
+        raw.stages.iter().map(|s| s.get_ref().id.get_ref().clone()).collect();
+    let release_types = check_release_types(c, raw.release_types, &stage_ids);
+    let policy = Policy {
+        forbid_self_approval: raw
+            .policy
+            .forbid_self_approval
+            .unwrap_or_else(|| Plan::is_production(&service.environment)),
+        declared_operators: raw.policy.declared_operators.unwrap_or(false),
+    };
+
+    let mut probe_ids = BTreeSet::new();
+    let health: Vec<HealthProbe> = raw
+        .health
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| check_health(c, i, h, &mut probe_ids))
+        .collect();
+    let metrics: Vec<MetricProbe> = raw
+        .metrics
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, m)| check_metric(c, i, m, &mut probe_ids))
+        .collect();
+
+    let actions: BTreeMap<String, ActionSpec> = raw
+        .actions
+        .into_iter()
+        .filter_map(|(id, a)| check_action(c, id.clone(), a).map(|spec| (id, spec)))
+        .collect();
+    let known_action = |c: &mut Checker<'_>,
+                        name: &Spanned<String>,
+                        field: &str,
+                        actions: &BTreeMap<String, ActionSpec>| {
+        if !actions.contains_key(name.get_ref()) {
+            let known: Vec<&str> = actions.keys().map(String::as_str).collect();
+            c.problem(
+                name.span(),
+                field,
+                format!("refers to unknown action `{}`", name.get_ref()),
+                &format!("define [actions.{}] or use one of: {}", name.get_ref(), known.join(", ")),
+            );
+        }
+    };
+
+    let traffic = raw.traffic.map(|t| {
+        let t = t.into_inner();
+        known_action(c, &t.set, "traffic.set", &actions);
+        if let Some(read) = &t.read {
+            known_action(c, read, "traffic.read", &actions);
+        }
+        Traffic {
+            set_action: t.set.into_inner(),
+            read_action: t.read.map(Spanned::into_inner),
+            stable_label: t.stable_label.unwrap_or_else(|| "stable".into()),
+            canary_label: t.canary_label.unwrap_or_else(|| "canary".into()),
+        }
+    });
+
+    let has_rollback = raw.rollback.is_some();
+    let rollback = match raw.rollback {
+        None => Rollback { steps: Vec::new(), on_failure: OnFailure::Halt },
+        Some(r) => {
+            let r = r.into_inner();
+            for (i, step) in r.steps.iter().enumerate() {
+                known_action(c, step, &format!("rollback.steps[{i}]"), &actions);
+            }
+            let on_failure = match r.on_failure.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+                None | Some(("halt", _)) => OnFailure::Halt,
+                Some(("continue", _)) => OnFailure::Continue,
+                Some((other, span)) => {
+                    c.problem(
+                        span,
+                        "rollback.on_failure",
+                        format!("`{other}` is not a choice"),
+                        "use \"halt\" or \"continue\"",
+                    );
+                    OnFailure::Halt
+                }
+            };
+            Rollback { steps: r.steps.into_iter().map(Spanned::into_inner).collect(), on_failure }
+        }
+    };
+
+    let mut stages = Vec::new();
+    let mut seen_stage = BTreeSet::new();
+    let mut seen_step = BTreeSet::new();
+    let mut last_weight: Option<(u8, String)> = None;
+    if raw.stages.is_empty() {
+        c.problem(
+            0..0,
+            "stages",
+            "the plan has no stages".into(),
+            "add at least one [[stages]] table with steps",
+        );
+    }
+    for (si, raw_stage) in raw.stages.into_iter().enumerate() {
+        let stage_span = raw_stage.span();
+        let stage = raw_stage.into_inner();
+        let field = format!("stages[{si}].id");
+        if !seen_stage.insert(stage.id.get_ref().clone()) {
+            c.problem(
+                stage.id.span(),
+                &field,
+                format!("duplicate stage id `{}`", stage.id.get_ref()),
+                "give every stage its own id",
+            );
+        }
+        if stage.steps.is_empty() {
+            c.problem(
+                stage_span,
+                &format!("stages[{si}].steps"),
+                format!("stage `{}` has no steps", stage.id.get_ref()),
+                "add [[stages.steps]] tables under it, or remove the stage",
+            );
+        }
+        let mut steps = Vec::new();
+        for (pi, raw_step) in stage.steps.into_iter().enumerate() {
+            let path = format!("stages[{si}].steps[{pi}]");
+            let step = raw_step.into_inner();
+            let kind_span = step.kind.span();
+            if !seen_step.insert(step.id.get_ref().clone()) {
+                c.problem(
+                    step.id.span(),
+                    &format!("{path}.id"),
+                    format!("duplicate step id `{}`", step.id.get_ref()),
+                    "step ids must be unique across the whole plan",
+                );
+            }
+            if let Some(step) = check_step(c, &path, step, &actions, &probe_ids, &mut last_weight) {
+                if matches!(step.kind, StepKind::Traffic { .. }) {
+                    if traffic.is_none() {
+                        c.problem(kind_span.clone(), &format!("{path}.kind"), format!("traffic step `{}` but the plan has no [traffic] provider", step.id), "add [traffic] with `set = \"ACTION\"` naming the action that sets the weight");
+                    }
+                    if !has_rollback {
+                        c.problem(kind_span.clone(), &format!("{path}.kind"), format!("traffic step `{}` but the plan has no [rollback] procedure", step.id), "add a [rollback] table (steps may be empty: traffic returns to the stable version first)");
+                    }
+                }
+                steps.push(step);
+            }
+        }
+        stages.push(Stage {
+            name: stage.name.unwrap_or_else(|| stage.id.get_ref().clone()),
+            id: stage.id.into_inner(),
+            environment: stage.environment.unwrap_or_else(|| service.environment.clone()),
+            steps,
+        });
+    }
+
+    Plan { service, release_types, policy, health, metrics, actions, traffic, rollback, stages }
+}
+
+fn check_release_types(
+    c: &mut Checker<'_>,
+    raw: Option<Spanned<super::raw::RawReleaseTypes>>,
+    stage_ids: &BTreeSet<String>,
+) -> BTreeMap<ReleaseType, ReleaseTypePolicy> {
+    let defaults =
+        [(ReleaseType::Regular, 2), (ReleaseType::Hotfix, 1), (ReleaseType::Emergency, 1)];
+    let mut out: BTreeMap<ReleaseType, ReleaseTypePolicy> = defaults
+        .into_iter()
+        .map(|(t, n)| (t, ReleaseTypePolicy { approvals: n, skip_stages: Vec::new() }))
+        .collect();
+    let Some(raw) = raw else { return out };
+    let raw = raw.into_inner();
+    let mut take = |t: ReleaseType, v: Option<Spanned<RawReleaseType>>| {
+        let Some(v) = v else { return };
+        let v = v.into_inner();
+        let field = format!("release_types.{t}.approvals");
+        let approvals = if *v.approvals.get_ref() < 1 {
+            c.problem(
+                v.approvals.span(),
+                &field,
+                format!("a gate needing {} approvers would pass by itself", v.approvals.get_ref()),
+                "require at least 1 approval",
+            );
+            1
+        } else {
+            u32::try_from(*v.approvals.get_ref()).unwrap_or(1)
+        };
+        for (i, s) in v.skip_stages.iter().enumerate() {
+            if !stage_ids.contains(s.get_ref()) {
+                c.problem(
+                    s.span(),
+                    &format!("release_types.{t}.skip_stages[{i}]"),
+                    format!("unknown stage `{}`", s.get_ref()),
+                    "name a stage id from [[stages]]",
+                );
+            }
+        }
+        out.insert(
+            t,
+            ReleaseTypePolicy {
+                approvals,
+                skip_stages: v.skip_stages.into_iter().map(Spanned::into_inner).collect(),
+            },
+        );
+    };
+    take(ReleaseType::Regular, raw.regular);
+    take(ReleaseType::Hotfix, raw.hotfix);
+    take(ReleaseType::Emergency, raw.emergency);
+    out
+}
+
+fn unique_probe(
+    c: &mut Checker<'_>,
+    id: &Spanned<String>,
+    field: &str,
+    seen: &mut BTreeSet<String>,
+) {
+    if !seen.insert(id.get_ref().clone()) {
+        c.problem(
+            id.span(),
+            field,
+            format!("duplicate probe id `{}`", id.get_ref()),
+            "health and metric ids share one namespace; rename one",
+        );
+    }
+}
+
+fn check_health(
+    c: &mut Checker<'_>,
+    i: usize,
+    raw: Spanned<RawHealth>,
+    seen: &mut BTreeSet<String>,
+) -> HealthProbe {
+    let h = raw.into_inner();
+    let path = format!("health[{i}]");
+    unique_probe(c, &h.id, &format!("{path}.id"), seen);
+    if h.url.get_ref().trim().is_empty() {
+        c.problem(
+            h.url.span(),
+            &format!("{path}.url"),
+            "must not be empty".into(),
+            "the URL polled with GET, e.g. \"http://10.0.0.5:8080/health\"",
+        );
+    }
+    let role = match h.role.as_ref().map(|r| (r.get_ref().as_str(), r.span())) {
+        None | Some(("shared", _)) => Role::Shared,
+        Some(("stable", _)) => Role::Stable,
+        Some(("canary", _)) => Role::Canary,
+        Some((other, span)) => {
+            c.problem(
+                span,
+                &format!("{path}.role"),
+                format!("`{other}` is not a role"),
+                "use \"stable\", \"canary\" or \"shared\"",
+            );
+            Role::Shared
+        }
+    };
+    let expect_status = match &h.expect_status {
+        Some(s) if !(100..=599).contains(s.get_ref()) => {
+            c.problem(
+                s.span(),
+                &format!("{path}.expect_status"),
+                format!("{} is not an HTTP status", s.get_ref()),
+                "use e.g. 200",
+            );
+            200
+        }
+        Some(s) => u16::try_from(*s.get_ref()).unwrap_or(200),
+        None => 200,
+    };
+    HealthProbe {
+        name: h.name.unwrap_or_else(|| h.id.get_ref().clone()),
+        interval: c.duration(
+            h.interval.as_ref(),
+            &format!("{path}.interval"),
+            Duration::from_secs(5),
+        ),
+        timeout: c.duration(h.timeout.as_ref(), &format!("{path}.timeout"), Duration::from_secs(2)),
+        down_after: c.count(h.down_after.as_ref(), &format!("{path}.down_after"), 3, 1),
+        up_after: c.count(h.up_after.as_ref(), &format!("{path}.up_after"), 2, 1),
+        id: h.id.into_inner(),
+        url: h.url.into_inner(),
+        role,
+        expect_status,
+        status_pointer: h.status_pointer.unwrap_or_else(|| "/status".into()),
+        healthy_values: h
+            .healthy_values
+            .unwrap_or_else(|| vec!["healthy".into(), "ok".into(), "up".into(), "pass".into()]),
+        version_pointer: h.version_pointer.unwrap_or_else(|| "/version".into()),
+        expect_version: h.expect_version.unwrap_or(true),
+        headers: h.headers,
+    }
+}
+
+fn check_metric(
+    c: &mut Checker<'_>,
+    i: usize,
+    raw: Spanned<RawMetric>,
+    seen: &mut BTreeSet<String>,
+) -> Option<MetricProbe> {
+    let span = raw.span();
+    let m = raw.into_inner();
+    let path = format!("metrics[{i}]");
+    unique_probe(c, &m.id, &format!("{path}.id"), seen);
+    let source = match (m.prometheus, m.scrape) {
+        (Some(p), None) => {
+            let p = p.into_inner();
+            Some(MetricSource::Prometheus {
+                url: p.url.into_inner(),
+                query: p.query.into_inner(),
+                by_label: p.by_label,
+            })
+        }
+        (None, Some(s)) => {
+            let s_span = s.span();
+            let s = s.into_inner();
+            let computes =
+                [s.gauge.is_some(), s.rate.is_some(), s.ratio.is_some(), s.quantile.is_some()];
+            if computes.iter().filter(|x| **x).count() != 1 {
+                c.problem(s_span, &format!("{path}.scrape"), "needs exactly one of gauge, rate, ratio, quantile".into(), "e.g. scrape = { url = \"...\", ratio = { numerator = \"...\", denominator = \"...\" } }");
+                None
+            } else {
+                let compute = if let Some(g) = s.gauge {
+                    ScrapeCompute::Gauge(g)
+                } else if let Some(r) = s.rate {
+                    ScrapeCompute::Rate(r)
+                } else if let Some(r) = s.ratio {
+                    ScrapeCompute::Ratio { numerator: r.numerator, denominator: r.denominator }
+                } else {
+                    let q = s.quantile?;
+                    if !(q.q > 0.0 && q.q < 1.0) {
+                        c.problem(
+                            s_span.clone(),
+                            &format!("{path}.scrape.quantile.q"),
+                            format!("{} is not between 0 and 1", q.q),
+                            "use e.g. 0.95 for p95",
+                        );
+                    }
+                    ScrapeCompute::Quantile { histogram: q.histogram, q: q.q }
+                };
+                Some(MetricSource::Scrape { url: s.url.into_inner(), compute })
+            }
+        }
+        (Some(_), Some(_)) | (None, None) => {
+            c.problem(
+                span,
+                &path,
+                format!("metric `{}` needs exactly one source", m.id.get_ref()),
+                "add either `prometheus = { url, query }` or `scrape = { url, ... }`",
+            );
+            None
+        }
+    };
+    let warn = c.threshold(m.warn.as_ref(), &format!("{path}.warn"));
+    let abort = c.threshold(m.abort.as_ref(), &format!("{path}.abort"));
+    let after_release_warn =
+        c.threshold(m.after_release_warn.as_ref(), &format!("{path}.after_release_warn"));
+    let after_release_abort =
+        c.threshold(m.after_release_abort.as_ref(), &format!("{path}.after_release_abort"));
+    let no_data_after = c.duration(
+        m.no_data_after.as_ref(),
+        &format!("{path}.no_data_after"),
+        Duration::from_secs(60),
+    );
+    let no_data = match m.no_data.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some(("warn", _)) => NoDataPolicy::Warn,
+        Some(("ignore", _)) => NoDataPolicy::Ignore,
+        Some(("breach", _)) => NoDataPolicy::BreachAfter(no_data_after),
+        Some((other, span)) => {
+            c.problem(
+                span,
+                &format!("{path}.no_data"),
+                format!("`{other}` is not a choice"),
+                "use \"ignore\", \"warn\" or \"breach\" (with no_data_after)",
+            );
+            NoDataPolicy::Warn
+        }
+    };
+    Some(MetricProbe {
+        name: m.name.unwrap_or_else(|| m.id.get_ref().clone()),
+        unit: m.unit.map(Spanned::into_inner).unwrap_or_default(),
+        interval: c.duration(
+            m.interval.as_ref(),
+            &format!("{path}.interval"),
+            Duration::from_secs(5),
+        ),
+        for_duration: c.duration(m.for_.as_ref(), &format!("{path}.for"), Duration::ZERO),
+        baseline_window: c.duration(
+            m.baseline_window.as_ref(),
+            &format!("{path}.baseline_window"),
+            Duration::from_secs(300),
+        ),
+        id: m.id.into_inner(),
+        source: source?,
+        warn,
+        abort,
+        after_release_warn,
+        after_release_abort,
+        no_data,
+    })
+}
+
+fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Option<ActionSpec> {
+    let span = raw.span();
+    let a = raw.into_inner();
+    let path = format!("actions.{id}");
+    let timeout =
+        c.duration(a.timeout.as_ref(), &format!("{path}.timeout"), Duration::from_secs(300));
+    let kind = match a.kind.get_ref().as_str() {
+        "command" => {
+            for (value, field) in [(&a.method, "method"), (&a.url, "url")] {
+                if let Some(v) = value {
+                    c.problem(
+                        v.span(),
+                        &format!("{path}.{field}"),
+                        format!("`{field}` does not apply to a command action"),
+                        "remove it, or use kind = \"http\"",
+                    );
+                }
+            }
+            let Some(argv) = a.argv else {
+                c.problem(
+                    span,
+                    &format!("{path}.argv"),
+                    "a command action needs `argv`".into(),
+                    "e.g. argv = [\"./scripts/backup.sh\", \"{version}\"]",
+                );
+                return None;
+            };
+            if argv.get_ref().is_empty() {
+                c.problem(
+                    argv.span(),
+                    &format!("{path}.argv"),
+                    "must not be empty".into(),
+                    "the program first, then its arguments",
+                );
+            }
+            for (i, arg) in argv.get_ref().iter().enumerate() {
+                c.templates(arg, argv.span(), &format!("{path}.argv[{i}]"));
+            }
+            for (k, v) in &a.env {
+                c.templates(v, span.clone(), &format!("{path}.env.{k}"));
+            }
+            ActionKind::Command {
+                argv: argv.into_inner(),
+                shell: a.shell.unwrap_or(false),
+                cwd: a.cwd,
+                env: a.env,
+            }
+        }
+        "http" => {
+            if let Some(argv) = &a.argv {
+                c.problem(
+                    argv.span(),
+                    &format!("{path}.argv"),
+                    "`argv` does not apply to an http action".into(),
+                    "remove it, or use kind = \"command\"",
+                );
+            }
+            let Some(url) = a.url else {
+                c.problem(
+                    span,
+                    &format!("{path}.url"),
+                    "an http action needs `url`".into(),
+                    "e.g. url = \"http://lb.internal/admin/weight\"",
+                );
+                return None;
+            };
+            c.templates(url.get_ref(), url.span(), &format!("{path}.url"));
+            let body = a.body.map(|b| serde_json::to_value(b).unwrap_or(serde_json::Value::Null));
+            if let Some(b) = &body {
+                c.templates(&b.to_string(), span.clone(), &format!("{path}.body"));
+            }
+            let method = a
+                .method
+                .as_ref()
+                .map_or_else(|| "POST".to_owned(), |m| m.get_ref().to_ascii_uppercase());
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                if let Some(m) = &a.method {
+                    c.problem(
+                        m.span(),
+                        &format!("{path}.method"),
+                        format!("`{}` is not a supported method", m.get_ref()),
+                        "use GET, POST, PUT, PATCH or DELETE",
+                    );
+                }
+            }
+            let retries = c.count(a.retries.as_ref(), &format!("{path}.retries"), 0, 0);
+            if retries > 0 && !a.idempotent.unwrap_or(false) {
+                if let Some(r) = &a.retries {
+                    c.problem(
+                        r.span(),
+                        &format!("{path}.retries"),
+                        "retries on a call not marked idempotent could apply it twice".into(),
+                        "set idempotent = true if repeating the call is safe, or remove retries",
+                    );
+                }
+            }
+            let expect_status = match &a.expect_status {
+                Some(s) if !(100..=599).contains(s.get_ref()) => {
+                    c.problem(
+                        s.span(),
+                        &format!("{path}.expect_status"),
+                        format!("{} is not an HTTP status", s.get_ref()),
+                        "use e.g. 200",
+                    );
+                    200
+                }
+                Some(s) => u16::try_from(*s.get_ref()).unwrap_or(200),
+                None => 200,
+            };
+            ActionKind::Http {
+                method,
+                url: url.into_inner(),
+                headers: a.headers,
+                body,
+                expect_status,
+                retries,
+                weight_pointer: a.weight_pointer,
+            }
+        }
+        other => {
+            c.problem(
+                a.kind.span(),
+                &format!("{path}.kind"),
+                format!("`{other}` is not an action kind"),
+                "use \"command\" or \"http\"",
+            );
+            return None;
+        }
+    };
+    Some(ActionSpec { name: a.name.unwrap_or_else(|| id.clone()), id, kind, timeout })
+}
+
+fn check_step(
+    c: &mut Checker<'_>,
+    path: &str,
+    s: RawStep,
+    actions: &BTreeMap<String, ActionSpec>,
+    probe_ids: &BTreeSet<String>,
+    last_weight: &mut Option<(u8, String)>,
+) -> Option<Step> {
+    let kind_word = s.kind.get_ref().clone();
+    let allowed: &[&str] = match kind_word.as_str() {
+        "checklist" => &["items"],
+        "gate" => &["approvals", "min_wait"],
+        "action" => &["action"],
+        "traffic" => &["weight"],
+        "bake" => &["duration", "probes", "on_breach", "checkpoints"],
+        other => {
+            c.problem(
+                s.kind.span(),
+                &format!("{path}.kind"),
+                format!("`{other}` is not a step kind"),
+                "use checklist, gate, action, traffic or bake",
+            );
+            return None;
+        }
+    };
+    let present: [(&str, Option<Range<usize>>); 9] = [
+        ("items", s.items.as_ref().map(Spanned::span)),
+        ("approvals", s.approvals.as_ref().map(Spanned::span)),
+        ("min_wait", s.min_wait.as_ref().map(Spanned::span)),
+        ("action", s.action.as_ref().map(Spanned::span)),
+        ("weight", s.weight.as_ref().map(Spanned::span)),
+        ("duration", s.duration.as_ref().map(Spanned::span)),
+        ("probes", s.probes.as_ref().map(Spanned::span)),
+        ("on_breach", s.on_breach.as_ref().map(Spanned::span)),
+        ("checkpoints", s.checkpoints.as_ref().and_then(|c| c.first()).map(Spanned::span)),
+    ];
+    for (field, span) in present {
+        if let Some(span) = span {
+            if !allowed.contains(&field) {
+                c.problem(
+                    span,
+                    &format!("{path}.{field}"),
+                    format!("`{field}` does not apply to a {kind_word} step"),
+                    &format!("a {kind_word} step takes: {}", allowed.join(", ")),
+                );
+            }
+        }
+    }
+    let id_span = s.id.span();
+    let kind = match kind_word.as_str() {
+        "checklist" => {
+            let Some(items) = s.items else {
+                c.problem(
+                    id_span,
+                    &format!("{path}.items"),
+                    "a checklist step needs `items`".into(),
+                    "items = [{ id = \"tests\", text = \"CI is green\" }]",
+                );
+                return None;
+            };
+            if items.get_ref().is_empty() {
+                c.problem(
+                    items.span(),
+                    &format!("{path}.items"),
+                    "a checklist needs at least one item".into(),
+                    "add items, or remove the step",
+                );
+            }
+            let mut seen = BTreeSet::new();
+            let mut out = Vec::new();
+            for (i, item) in items.into_inner().into_iter().enumerate() {
+                let item = item.into_inner();
+                if !seen.insert(item.id.get_ref().clone()) {
+                    c.problem(
+                        item.id.span(),
+                        &format!("{path}.items[{i}].id"),
+                        format!("duplicate item id `{}`", item.id.get_ref()),
+                        "item ids must be unique within their checklist",
+                    );
+                }
+                out.push(Item {
+                    id: item.id.into_inner(),
+                    text: item.text,
+                    help: item.help,
+                    runbook: item.runbook,
+                });
+            }
+            StepKind::Checklist { items: out }
+        }
+        "gate" => {
+            let approvals = match &s.approvals {
+                Some(a) if *a.get_ref() < 1 => {
+                    c.problem(
+                        a.span(),
+                        &format!("{path}.approvals"),
+                        format!("a gate needing {} approvers would pass by itself", a.get_ref()),
+                        "require at least 1, or leave it out to use the release type's number",
+                    );
+                    None
+                }
+                Some(a) => u32::try_from(*a.get_ref()).ok(),
+                None => None,
+            };
+            StepKind::Gate {
+                approvals,
+                min_wait: c.duration(
+                    s.min_wait.as_ref(),
+                    &format!("{path}.min_wait"),
+                    Duration::ZERO,
+                ),
+            }
+        }
+        "action" => {
+            let Some(action) = s.action else {
+                c.problem(
+                    id_span,
+                    &format!("{path}.action"),
+                    "an action step needs `action`".into(),
+                    "name a key under [actions]",
+                );
+                return None;
+            };
+            if !actions.contains_key(action.get_ref()) {
+                let known: Vec<&str> = actions.keys().map(String::as_str).collect();
+                c.problem(
+                    action.span(),
+                    &format!("{path}.action"),
+                    format!("refers to unknown action `{}`", action.get_ref()),
+                    &format!(
+                        "define [actions.{}] or use one of: {}",
+                        action.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+            }
+            StepKind::Action { action: action.into_inner() }
+        }
+        "traffic" => {
+            let Some(weight) = s.weight else {
+                c.problem(
+                    id_span,
+                    &format!("{path}.weight"),
+                    "a traffic step needs `weight`".into(),
+                    "the percent of traffic for the new version, e.g. weight = 10",
+                );
+                return None;
+            };
+            let w = *weight.get_ref();
+            if !(0..=100).contains(&w) {
+                c.problem(
+                    weight.span(),
+                    &format!("{path}.weight"),
+                    format!("{w} is outside 0..=100"),
+                    "a weight is a percent of traffic",
+                );
+                return None;
+            }
+            let w = u8::try_from(w).unwrap_or(0);
+            if let Some((prev, prev_id)) = last_weight.as_ref() {
+                if w <= *prev {
+                    c.problem(
+                        weight.span(),
+                        &format!("{path}.weight"),
+                        format!("{w}% does not increase on `{prev_id}` ({prev}%)"),
+                        "traffic steps must rise; a decrease is what rollback is for",
+                    );
+                }
+            }
+            *last_weight = Some((w, s.id.get_ref().clone()));
+            StepKind::Traffic { weight: w }
+        }
+        _ => {
+            let Some(duration) = s.duration.as_ref() else {
+                c.problem(
+                    id_span,
+                    &format!("{path}.duration"),
+                    "a bake step needs `duration`".into(),
+                    "how long to watch, e.g. duration = \"10m\"",
+                );
+                return None;
+            };
+            let duration =
+                c.duration(Some(duration), &format!("{path}.duration"), Duration::from_secs(60));
+            let probes = match s.probes {
+                Some(p) if !p.get_ref().is_empty() => p.into_inner(),
+                Some(p) => {
+                    c.problem(
+                        p.span(),
+                        &format!("{path}.probes"),
+                        "a bake without probes watches nothing".into(),
+                        "list health or metric ids to watch",
+                    );
+                    Vec::new()
+                }
+                None => {
+                    c.problem(
+                        id_span,
+                        &format!("{path}.probes"),
+                        "a bake without probes watches nothing".into(),
+                        "add probes = [\"error_rate\", ...] naming [[health]] or [[metrics]] ids",
+                    );
+                    Vec::new()
+                }
+            };
+            for (i, p) in probes.iter().enumerate() {
+                if !probe_ids.contains(p.get_ref()) {
+                    c.problem(
+                        p.span(),
+                        &format!("{path}.probes[{i}]"),
+                        format!("refers to unknown probe `{}`", p.get_ref()),
+                        "name an id from [[health]] or [[metrics]]",
+                    );
+                }
+            }
+            let on_breach = match s.on_breach.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+                None | Some(("rollback", _)) => OnBreach::Rollback,
+                Some(("pause", _)) => OnBreach::Pause,
+                Some((other, span)) => {
+                    c.problem(
+                        span,
+                        &format!("{path}.on_breach"),
+                        format!("`{other}` is not a choice"),
+                        "use \"rollback\" or \"pause\"",
+                    );
+                    OnBreach::Rollback
+                }
+            };
+            let mut checkpoints = Vec::new();
+            for (i, cp) in s.checkpoints.iter().flatten().enumerate() {
+                let d = c.duration(Some(cp), &format!("{path}.checkpoints[{i}]"), Duration::ZERO);
+                if d > duration {
+                    c.problem(
+                        cp.span(),
+                        &format!("{path}.checkpoints[{i}]"),
+                        "checkpoint falls after the bake ends".into(),
+                        "keep checkpoints within the bake's duration",
+                    );
+                }
+                checkpoints.push(d);
+            }
+            StepKind::Bake {
+                duration,
+                probes: probes.into_iter().map(Spanned::into_inner).collect(),
+                on_breach,
+                checkpoints,
+            }
+        }
+    };
+    Some(Step {
+        name: s.name.unwrap_or_else(|| s.id.get_ref().clone()),
+        id: s.id.into_inner(),
+        help: s.help,
+        runbook: s.runbook,
+        kind,
+    })
+}

@@ -1,0 +1,239 @@
+//! Folding one event into the state. Never rejects: an event is a fact that already
+//! happened; `decide` is where rules live.
+
+use super::event::{Event, EventRecord};
+use super::state::{
+    ActionRun, Decline, LastChange, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status,
+    StepState, StepStatus, WeightChange,
+};
+
+/// Folds `record` into `state`.
+pub fn apply(state: &mut State, record: &EventRecord) {
+    let at = record.at;
+    let mark = || Mark { by: record.actor.clone(), at };
+    state.seq = record.seq;
+    state.last = Some(LastChange {
+        seq: record.seq,
+        at,
+        actor: record.actor.clone(),
+        sentence: record.event.sentence(),
+    });
+    match &record.event {
+        Event::ReleaseStarted {
+            service,
+            environment,
+            version,
+            previous_version,
+            sha,
+            image,
+            release_type,
+        } => {
+            state.info = Some(ReleaseInfo {
+                service: service.clone(),
+                environment: environment.clone(),
+                version: version.clone(),
+                previous_version: previous_version.clone(),
+                sha: sha.clone(),
+                image: image.clone(),
+                release_type: *release_type,
+                started_at: at,
+                started_by: record.actor.clone(),
+            });
+            state.status = Status::Running;
+            advance_cursor(state, at);
+        }
+        Event::ItemTicked { step, item } => {
+            if let Some(s) = state.step_mut(step) {
+                s.ticks.insert(item.clone(), mark());
+            }
+        }
+        Event::ItemUnticked { step, item } => {
+            if let Some(s) = state.step_mut(step) {
+                s.ticks.remove(item);
+            }
+        }
+        Event::ApprovalGiven { step } => {
+            if let Some(s) = state.step_mut(step) {
+                s.approvals.insert(record.actor.name.clone(), mark());
+            }
+        }
+        Event::ApprovalRevoked { step } => {
+            if let Some(s) = state.step_mut(step) {
+                s.approvals.remove(&record.actor.name);
+            }
+        }
+        Event::GateDeclined { step, reason } => {
+            if let Some(s) = state.step_mut(step) {
+                s.declines.insert(
+                    record.actor.name.clone(),
+                    Decline { mark: mark(), reason: reason.clone() },
+                );
+            }
+        }
+        Event::DeclineWithdrawn { step } => {
+            if let Some(s) = state.step_mut(step) {
+                s.declines.remove(&record.actor.name);
+            }
+        }
+        Event::StepCompleted { step } => {
+            if let Some(s) = state.step_mut(step) {
+                s.status = StepStatus::Done;
+                s.finished_at = Some(at);
+            }
+            advance_cursor(state, at);
+        }
+        Event::StepSkipped { step, reason } => {
+            if let Some(s) = state.step_mut(step) {
+                s.status = StepStatus::Skipped;
+                s.finished_at = Some(at);
+                s.skip_reason = Some(reason.clone());
+            }
+            advance_cursor(state, at);
+        }
+        Event::BakeStarted { step } => {
+            if let Some(s) = state.step_mut(step) {
+                s.status = StepStatus::Running;
+                s.started_at = Some(at);
+            }
+        }
+        Event::ActionStarted { step, attempt, action, .. } => {
+            if let Some(s) = state.step_mut(step) {
+                s.status = StepStatus::Running;
+                s.started_at.get_or_insert(at);
+                s.current_since.get_or_insert(at);
+                s.runs.push(ActionRun {
+                    attempt: *attempt,
+                    action: action.clone(),
+                    started: mark(),
+                    outcome: None,
+                    resolution: None,
+                });
+            }
+        }
+        Event::ActionFinished { step, attempt, exit_code, duration_ms, .. } => {
+            if let Some(s) = state.step_mut(step) {
+                if let Some(run) = s.runs.iter_mut().find(|r| r.attempt == *attempt) {
+                    run.outcome = Some(RunOutcome::Succeeded {
+                        at,
+                        exit_code: *exit_code,
+                        duration_ms: *duration_ms,
+                    });
+                }
+                if s.status == StepStatus::Running {
+                    s.status = StepStatus::Done;
+                    s.finished_at = Some(at);
+                }
+            }
+        }
+        Event::ActionFailed { step, attempt, error, exit_code, .. } => {
+            if let Some(s) = state.step_mut(step) {
+                if let Some(run) = s.runs.iter_mut().find(|r| r.attempt == *attempt) {
+                    run.outcome = Some(RunOutcome::Failed {
+                        at,
+                        error: error.clone(),
+                        exit_code: *exit_code,
+                    });
+                }
+                s.status = StepStatus::Failed;
+            }
+        }
+        Event::ActionInterrupted { step, attempt, reason } => {
+            if let Some(s) = state.step_mut(step) {
+                if let Some(run) = s.runs.iter_mut().find(|r| r.attempt == *attempt) {
+                    run.outcome = Some(RunOutcome::Interrupted { at, reason: reason.clone() });
+                }
+                s.status = StepStatus::Interrupted;
+            }
+        }
+        Event::ActionResolved { step, attempt, succeeded, reason } => {
+            if let Some(s) = state.step_mut(step) {
+                if let Some(run) = s.runs.iter_mut().find(|r| r.attempt == *attempt) {
+                    run.resolution = Some((mark(), *succeeded, reason.clone()));
+                }
+                if *succeeded {
+                    s.status = StepStatus::Done;
+                    s.finished_at = Some(at);
+                } else {
+                    s.status = StepStatus::Failed;
+                }
+            }
+        }
+        Event::WeightSet { weight } => {
+            state.weight = *weight;
+            state.weight_history.push(WeightChange {
+                at,
+                weight: *weight,
+                by: record.actor.clone(),
+            });
+        }
+        Event::Paused { reason } => {
+            state.status = Status::Paused;
+            state.pause = Some(Decline { mark: mark(), reason: reason.clone() });
+        }
+        Event::Resumed => {
+            state.status = Status::Running;
+            state.pause = None;
+        }
+        Event::RollbackStarted { reason, automatic, steps } => {
+            state.status = Status::RollingBack;
+            state.pause = None;
+            state.rollback = Some(RollbackState {
+                reason: reason.clone(),
+                automatic: *automatic,
+                started: mark(),
+                plan: steps.clone(),
+                steps: steps.iter().map(|s| fresh_step(&s.id)).collect(),
+                finished_at: None,
+            });
+        }
+        Event::RollbackFinished => {
+            state.status = Status::RolledBack;
+            state.ended_at = Some(at);
+            if let Some(r) = &mut state.rollback {
+                r.finished_at = Some(at);
+            }
+        }
+        Event::Aborted { reason } => {
+            state.status = Status::Aborted;
+            state.ended_at = Some(at);
+            state.abort_reason = Some(reason.clone());
+        }
+        Event::Completed => {
+            state.status = Status::Completed;
+            state.ended_at = Some(at);
+        }
+        Event::NoteAdded { .. } => state.notes += 1,
+    }
+}
+
+fn fresh_step(id: &str) -> StepState {
+    StepState {
+        id: id.to_owned(),
+        status: StepStatus::Pending,
+        current_since: None,
+        started_at: None,
+        finished_at: None,
+        ticks: Default::default(),
+        approvals: Default::default(),
+        declines: Default::default(),
+        runs: Vec::new(),
+        skip_reason: None,
+    }
+}
+
+/// Moves the cursor past finished steps and marks the new current step as waiting.
+fn advance_cursor(state: &mut State, at: super::Timestamp) {
+    while state
+        .steps
+        .get(state.cursor)
+        .is_some_and(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped))
+    {
+        state.cursor += 1;
+    }
+    if let Some(s) = state.steps.get_mut(state.cursor) {
+        if s.status == StepStatus::Pending {
+            s.status = StepStatus::Waiting;
+            s.current_since = Some(at);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Commands (what someone asks for) and rejections (why the rules say no, in words a tired
+//! person understands).
+
+use std::fmt;
+
+use crate::plan::ReleaseType;
+
+/// How an action run ended, as reported by whoever ran it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It succeeded.
+    Succeeded {
+        /// Exit code of a command.
+        exit_code: Option<i32>,
+        /// The end of its output.
+        output_tail: Option<String>,
+    },
+    /// It failed.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// Exit code of a command.
+        exit_code: Option<i32>,
+        /// The end of its output.
+        output_tail: Option<String>,
+    },
+}
+
+/// A person's decision about an interrupted or failed action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// It did its job (checked by hand).
+    Succeeded,
+    /// It did not.
+    Failed,
+}
+
+/// Something someone (or flightdeck itself) asks the engine to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Begin the release.
+    Start {
+        /// Version being released.
+        version: String,
+        /// Version it replaces.
+        previous_version: Option<String>,
+        /// Git commit.
+        sha: Option<String>,
+        /// Container image.
+        image: Option<String>,
+        /// Regular, hotfix or emergency.
+        release_type: ReleaseType,
+    },
+    /// Tick a checklist item of the current step.
+    Tick {
+        /// Item id.
+        item: String,
+    },
+    /// Take a tick back.
+    Untick {
+        /// Item id.
+        item: String,
+    },
+    /// Approve the current gate.
+    Approve,
+    /// Take back your approval or your no-go at the current gate.
+    Revoke,
+    /// Say no-go at the current gate.
+    Decline {
+        /// Why.
+        reason: String,
+    },
+    /// Finish the current step if it may finish, or start it if it must be started.
+    Next {
+        /// A shift to 100% needs this.
+        confirmed: bool,
+    },
+    /// Like `Next`, but only when the current step is a traffic shift.
+    Shift {
+        /// A shift to 100% needs this.
+        confirmed: bool,
+    },
+    /// Run the failed or interrupted action of the current step again.
+    Retry,
+    /// Decide the outcome of an interrupted or failed action.
+    Resolve {
+        /// Succeeded or failed.
+        resolution: Resolution,
+        /// Why.
+        reason: String,
+    },
+    /// Report how an action run ended (from the process that ran it).
+    RecordOutcome {
+        /// Step id.
+        step: String,
+        /// Which run.
+        attempt: u32,
+        /// How it ended.
+        outcome: Outcome,
+        /// How long it ran.
+        duration_ms: u64,
+    },
+    /// Report that an action's process went away.
+    MarkInterrupted {
+        /// Step id.
+        step: String,
+        /// Which run.
+        attempt: u32,
+        /// How this was found out.
+        reason: String,
+    },
+    /// Pass over the current step.
+    Skip {
+        /// Why.
+        reason: String,
+        /// Skipping needs this.
+        confirmed: bool,
+    },
+    /// Hold the release.
+    Pause {
+        /// Why.
+        reason: String,
+    },
+    /// Let it advance again.
+    Resume,
+    /// Start the rollback procedure.
+    Rollback {
+        /// Why.
+        reason: String,
+        /// Rolling back needs this.
+        confirmed: bool,
+        /// Started by flightdeck itself on a breach.
+        automatic: bool,
+    },
+    /// Abandon the release (only before traffic moved).
+    Abort {
+        /// Why.
+        reason: String,
+    },
+    /// Add a note to the record.
+    Note {
+        /// The note.
+        text: String,
+    },
+}
+
+impl Command {
+    /// Commands whose effect does not depend on which step is current may be re-decided on a
+    /// fresh state after losing a race; the others must be looked at again by a person.
+    pub fn commutes(&self) -> bool {
+        matches!(self, Self::Note { .. } | Self::Pause { .. })
+    }
+
+    /// The verb, for messages.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Self::Start { .. } => "start",
+            Self::Tick { .. } => "tick",
+            Self::Untick { .. } => "untick",
+            Self::Approve => "approve",
+            Self::Revoke => "revoke",
+            Self::Decline { .. } => "decline",
+            Self::Next { .. } => "next",
+            Self::Shift { .. } => "shift",
+            Self::Retry => "retry",
+            Self::Resolve { .. } => "resolve",
+            Self::RecordOutcome { .. } => "record outcome",
+            Self::MarkInterrupted { .. } => "mark interrupted",
+            Self::Skip { .. } => "skip",
+            Self::Pause { .. } => "pause",
+            Self::Resume => "resume",
+            Self::Rollback { .. } => "rollback",
+            Self::Abort { .. } => "abort",
+            Self::Note { .. } => "note",
+        }
+    }
+}
+
+/// Why a rejection happened, for exit codes and colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The rules forbid it now.
+    Rule,
+    /// The release moved on since the issuer looked.
+    Stale,
+    /// It needs a confirmation that was not given.
+    NeedsConfirmation,
+}
+
+/// Why the engine said no.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Which sort of no.
+    pub kind: RejectionKind,
+    /// The reason, as a sentence.
+    pub message: String,
+}
+
+impl Rejection {
+    pub(super) fn rule(message: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::Rule, message: message.into() }
+    }
+
+    pub(super) fn confirm(message: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::NeedsConfirmation, message: message.into() }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Rejection {}

@@ -1,0 +1,701 @@
+//! The rules: given the plan, the state, a command, who asks and when, either the events
+//! that follow or a rejection that says why. Pure; the only source of new events.
+
+use std::time::Duration;
+
+use super::command::{Command, Outcome, Rejection, RejectionKind, Resolution};
+use super::event::{Event, Phase, RollbackStepRef};
+use super::state::{State, Status, StepState, StepStatus};
+use super::time::{Actor, Timestamp, format_clock};
+use crate::plan::{Plan, StepKind, StepRef, format_duration};
+
+type Decision = Result<Vec<Event>, Rejection>;
+
+/// Decides what `command` by `actor` at `now` does to the release.
+///
+/// `expect_seq` is the sequence number of the state the issuer saw; if the release has moved
+/// on since, the command is rejected saying what changed, so that pressing "next" twice, or
+/// two people pressing it at once, never skips a step.
+pub fn decide(
+    plan: &Plan,
+    state: &State,
+    command: &Command,
+    actor: &Actor,
+    now: Timestamp,
+    expect_seq: Option<u64>,
+) -> Decision {
+    if let Some(seen) = expect_seq {
+        if seen != state.seq {
+            let what = state.last.as_ref().map_or_else(String::new, |l| {
+                format!(": {} {} at {}", l.actor.short(), l.sentence, format_clock(l.at))
+            });
+            return Err(Rejection {
+                kind: RejectionKind::Stale,
+                message: format!(
+                    "the release moved on since you looked (you saw event {seen}, it is now at {}){what}; look again before you {}",
+                    state.seq,
+                    command.verb()
+                ),
+            });
+        }
+    }
+    let ctx = Ctx { plan, state, actor, now };
+    match command {
+        Command::Start { .. } => ctx.start(command),
+        Command::Note { text } => ctx.note(text),
+        Command::Tick { item } => ctx.tick(item, true),
+        Command::Untick { item } => ctx.tick(item, false),
+        Command::Approve => ctx.approve(),
+        Command::Revoke => ctx.revoke(),
+        Command::Decline { reason } => ctx.decline(reason),
+        Command::Next { confirmed } => ctx.next(*confirmed, false),
+        Command::Shift { confirmed } => ctx.next(*confirmed, true),
+        Command::Retry => ctx.retry(),
+        Command::Resolve { resolution, reason } => ctx.resolve(*resolution, reason),
+        Command::RecordOutcome { step, attempt, outcome, duration_ms } => {
+            ctx.record_outcome(step, *attempt, outcome, *duration_ms)
+        }
+        Command::MarkInterrupted { step, attempt, reason } => {
+            ctx.mark_interrupted(step, *attempt, reason)
+        }
+        Command::Skip { reason, confirmed } => ctx.skip(reason, *confirmed),
+        Command::Pause { reason } => ctx.pause(reason),
+        Command::Resume => ctx.resume(),
+        Command::Rollback { reason, confirmed, automatic } => {
+            ctx.rollback(reason, *confirmed, *automatic)
+        }
+        Command::Abort { reason } => ctx.abort(reason),
+    }
+}
+
+struct Ctx<'a> {
+    plan: &'a Plan,
+    state: &'a State,
+    actor: &'a Actor,
+    now: Timestamp,
+}
+
+fn need_reason(reason: &str, verb: &str) -> Result<(), Rejection> {
+    if reason.trim().is_empty() {
+        Err(Rejection::rule(format!("{verb} needs a reason, so the record says why")))
+    } else {
+        Ok(())
+    }
+}
+
+fn names(marks: impl Iterator<Item = String>) -> String {
+    let names: Vec<String> = marks.collect();
+    match names.len() {
+        0 => "nobody yet".into(),
+        1 => format!("{} has", names[0]),
+        _ => format!("{} have", names.join(", ")),
+    }
+}
+
+impl<'a> Ctx<'a> {
+    fn status_word(&self) -> String {
+        match self.state.status {
+            Status::Planned => "has not started".into(),
+            Status::Running => "is running".into(),
+            Status::Paused => {
+                let why = self.state.pause.as_ref().map_or_else(String::new, |p| {
+                    format!(" by {} ({})", p.mark.by.short(), p.reason)
+                });
+                format!("is paused{why}; resume it first")
+            }
+            Status::RollingBack => "is rolling back".into(),
+            Status::Completed => "is completed; nothing more runs".into(),
+            Status::RolledBack => "was rolled back; nothing more runs".into(),
+            Status::Aborted => "was aborted; nothing more runs".into(),
+        }
+    }
+
+    fn require(&self, allowed: &[Status], verb: &str) -> Result<(), Rejection> {
+        if allowed.contains(&self.state.status) {
+            Ok(())
+        } else {
+            Err(Rejection::rule(format!("cannot {verb}: the release {}", self.status_word())))
+        }
+    }
+
+    fn current(&self, verb: &str) -> Result<(StepRef<'a>, &'a StepState), Rejection> {
+        let steps = self.plan.flat_steps();
+        match (steps.get(self.state.cursor), self.state.steps.get(self.state.cursor)) {
+            (Some(r), Some(s)) => Ok((*r, s)),
+            _ => Err(Rejection::rule(format!("cannot {verb}: every step is done"))),
+        }
+    }
+
+    /// Appends `Completed` when `completing` closes the last step.
+    fn complete(&self, step: &str, mut events: Vec<Event>) -> Vec<Event> {
+        events.push(Event::StepCompleted { step: step.to_owned() });
+        let rest_done = self
+            .state
+            .steps
+            .iter()
+            .skip(self.state.cursor + 1)
+            .all(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped));
+        let is_current = self.state.steps.get(self.state.cursor).is_some_and(|s| s.id == step);
+        if is_current && rest_done && matches!(self.state.status, Status::Running | Status::Paused)
+        {
+            events.push(Event::Completed);
+        }
+        events
+    }
+
+    fn start(&self, command: &Command) -> Decision {
+        let Command::Start { version, previous_version, sha, image, release_type } = command else {
+            return Err(Rejection::rule("not a start command"));
+        };
+        if self.state.status != Status::Planned {
+            return Err(Rejection::rule("this release has already started"));
+        }
+        if version.trim().is_empty() {
+            return Err(Rejection::rule("a release needs a version"));
+        }
+        let mut events = vec![Event::ReleaseStarted {
+            service: self.plan.service.name.clone(),
+            environment: self.plan.service.environment.clone(),
+            version: version.clone(),
+            previous_version: previous_version.clone(),
+            sha: sha.clone(),
+            image: image.clone(),
+            release_type: *release_type,
+        }];
+        let skip: &[String] =
+            self.plan.release_types.get(release_type).map_or(&[], |p| &p.skip_stages);
+        for stage in self.plan.stages.iter().filter(|s| skip.contains(&s.id)) {
+            for step in &stage.steps {
+                events.push(Event::StepSkipped {
+                    step: step.id.clone(),
+                    reason: format!("{release_type} releases skip stage {}", stage.id),
+                });
+            }
+        }
+        if self.plan.flat_steps().len() == events.len() - 1 {
+            events.push(Event::Completed);
+        }
+        Ok(events)
+    }
+
+    fn note(&self, text: &str) -> Decision {
+        if self.state.status == Status::Planned {
+            return Err(Rejection::rule("cannot add a note: the release has not started"));
+        }
+        if text.trim().is_empty() {
+            return Err(Rejection::rule("a note needs some text"));
+        }
+        Ok(vec![Event::NoteAdded { text: text.to_owned() }])
+    }
+
+    fn tick(&self, item: &str, tick: bool) -> Decision {
+        let verb = if tick { "tick" } else { "untick" };
+        self.require(&[Status::Running, Status::Paused], verb)?;
+        let (r, s) = self.current(verb)?;
+        let StepKind::Checklist { items } = &r.step.kind else {
+            return Err(Rejection::rule(format!(
+                "cannot {verb} `{item}`: the current step is {} `{}`, not a checklist",
+                r.step.kind.word(),
+                r.step.id
+            )));
+        };
+        if !items.iter().any(|i| i.id == item) {
+            let known: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+            return Err(Rejection::rule(format!(
+                "checklist `{}` has no item `{item}`; its items are: {}",
+                r.step.id,
+                known.join(", ")
+            )));
+        }
+        match (tick, s.ticks.get(item)) {
+            (true, Some(m)) => Err(Rejection::rule(format!(
+                "`{item}` is already ticked by {} at {}",
+                m.by.short(),
+                format_clock(m.at)
+            ))),
+            (false, None) => Err(Rejection::rule(format!("`{item}` is not ticked"))),
+            (true, None) => {
+                Ok(vec![Event::ItemTicked { step: r.step.id.clone(), item: item.to_owned() }])
+            }
+            (false, Some(_)) => {
+                Ok(vec![Event::ItemUnticked { step: r.step.id.clone(), item: item.to_owned() }])
+            }
+        }
+    }
+
+    fn gate(&self, verb: &str) -> Result<(StepRef<'a>, &'a StepState), Rejection> {
+        self.require(&[Status::Running, Status::Paused], verb)?;
+        let (r, s) = self.current(verb)?;
+        if !matches!(r.step.kind, StepKind::Gate { .. }) {
+            return Err(Rejection::rule(format!(
+                "cannot {verb}: the current step is {} `{}`, not a gate",
+                r.step.kind.word(),
+                r.step.id
+            )));
+        }
+        Ok((r, s))
+    }
+
+    fn approve(&self) -> Decision {
+        let (r, s) = self.gate("approve")?;
+        let me = &self.actor.name;
+        if let Some(m) = s.approvals.get(me) {
+            return Err(Rejection::rule(format!(
+                "you ({me}) already approved `{}` at {}; approvals count distinct people",
+                r.step.id,
+                format_clock(m.at)
+            )));
+        }
+        if s.declines.contains_key(me) {
+            return Err(Rejection::rule(format!(
+                "you ({me}) said no-go on `{}`; revoke that first (r) if you now approve",
+                r.step.id
+            )));
+        }
+        if self.plan.policy.forbid_self_approval {
+            if let Some(info) = &self.state.info {
+                if info.started_by.name == *me {
+                    return Err(Rejection::rule(format!(
+                        "you ({me}) started this release; this plan needs someone else to approve `{}`",
+                        r.step.id
+                    )));
+                }
+            }
+        }
+        Ok(vec![Event::ApprovalGiven { step: r.step.id.clone() }])
+    }
+
+    fn revoke(&self) -> Decision {
+        let (r, s) = self.gate("revoke")?;
+        let me = &self.actor.name;
+        if s.approvals.contains_key(me) {
+            Ok(vec![Event::ApprovalRevoked { step: r.step.id.clone() }])
+        } else if s.declines.contains_key(me) {
+            Ok(vec![Event::DeclineWithdrawn { step: r.step.id.clone() }])
+        } else {
+            Err(Rejection::rule(format!(
+                "you ({me}) have not approved or declined `{}`",
+                r.step.id
+            )))
+        }
+    }
+
+    fn decline(&self, reason: &str) -> Decision {
+        need_reason(reason, "a no-go")?;
+        let (r, s) = self.gate("decline")?;
+        let me = &self.actor.name;
+        if s.declines.contains_key(me) {
+            return Err(Rejection::rule(format!(
+                "you ({me}) already said no-go on `{}`",
+                r.step.id
+            )));
+        }
+        let mut events = Vec::new();
+        if s.approvals.contains_key(me) {
+            events.push(Event::ApprovalRevoked { step: r.step.id.clone() });
+        }
+        events.push(Event::GateDeclined { step: r.step.id.clone(), reason: reason.to_owned() });
+        Ok(events)
+    }
+
+    fn next(&self, confirmed: bool, shift_only: bool) -> Decision {
+        let verb = if shift_only { "shift traffic" } else { "start the next step" };
+        self.require(&[Status::Running], verb)?;
+        let (r, s) = self.current(verb)?;
+        let id = r.step.id.clone();
+        if shift_only && !matches!(r.step.kind, StepKind::Traffic { .. }) {
+            return Err(Rejection::rule(format!(
+                "the current step is {} `{id}`, not a traffic shift; finish it first",
+                r.step.kind.word()
+            )));
+        }
+        match (&r.step.kind, s.status) {
+            (StepKind::Checklist { items }, _) => {
+                let open: Vec<&str> = items
+                    .iter()
+                    .filter(|i| !s.ticks.contains_key(&i.id))
+                    .map(|i| i.id.as_str())
+                    .collect();
+                if open.is_empty() {
+                    Ok(self.complete(&id, Vec::new()))
+                } else {
+                    Err(Rejection::rule(format!(
+                        "checklist `{id}` has {}/{} items ticked; still open: {}",
+                        items.len() - open.len(),
+                        items.len(),
+                        open.join(", ")
+                    )))
+                }
+            }
+            (StepKind::Gate { min_wait, .. }, _) => {
+                let needed = self.plan.approvals_needed(r.step, self.release_type());
+                if let Some((who, d)) = s.declines.iter().next() {
+                    return Err(Rejection::rule(format!(
+                        "gate `{id}` was declined by {who}: \"{}\"; they must revoke it, or abort/roll back the release",
+                        d.reason
+                    )));
+                }
+                let have = u32::try_from(s.approvals.len()).unwrap_or(u32::MAX);
+                if have < needed {
+                    return Err(Rejection::rule(format!(
+                        "gate `{id}` needs {needed} approval{} from different people; {} approved",
+                        if needed == 1 { "" } else { "s" },
+                        names(s.approvals.keys().cloned())
+                    )));
+                }
+                let since = s.current_since.unwrap_or(self.now);
+                let waited = Duration::from_millis(self.now.millis_since(since));
+                if waited < *min_wait {
+                    return Err(Rejection::rule(format!(
+                        "gate `{id}` must stay open for {}; {} to go",
+                        format_duration(*min_wait),
+                        format_duration(*min_wait - waited)
+                    )));
+                }
+                Ok(self.complete(&id, Vec::new()))
+            }
+            (StepKind::Action { action }, StepStatus::Waiting) => {
+                Ok(vec![self.action_started(&id, action, 1, Phase::Rollout)])
+            }
+            (StepKind::Traffic { weight }, StepStatus::Waiting) => {
+                let Some(traffic) = &self.plan.traffic else {
+                    return Err(Rejection::rule("the plan has no traffic provider"));
+                };
+                if *weight == 100 && !confirmed {
+                    return Err(Rejection::confirm(format!(
+                        "shifting all traffic to {} needs confirmation",
+                        self.version()
+                    )));
+                }
+                Ok(vec![self.action_started(&id, &traffic.set_action, 1, Phase::Rollout)])
+            }
+            (StepKind::Bake { .. }, StepStatus::Waiting) => {
+                Ok(vec![Event::BakeStarted { step: id }])
+            }
+            (StepKind::Bake { duration, .. }, StepStatus::Running) => {
+                let started = s.started_at.unwrap_or(self.now);
+                let elapsed = Duration::from_millis(self.now.millis_since(started));
+                if elapsed >= *duration {
+                    Ok(self.complete(&id, Vec::new()))
+                } else {
+                    Err(Rejection::rule(format!(
+                        "bake `{id}` has {} of {} to go",
+                        format_duration(*duration - elapsed),
+                        format_duration(*duration)
+                    )))
+                }
+            }
+            (_, StepStatus::Running) => {
+                let by = s.running().map_or_else(String::new, |run| {
+                    format!(" (started by {} at {})", run.started.by, format_clock(run.started.at))
+                });
+                Err(Rejection::rule(format!("`{id}` is still running{by}; wait for it to finish")))
+            }
+            (_, StepStatus::Failed) => Err(Rejection::rule(format!(
+                "`{id}` failed; retry it, mark it done after checking by hand, or roll back"
+            ))),
+            (_, StepStatus::Interrupted) => Err(Rejection::rule(format!(
+                "`{id}` was interrupted and may or may not have run; decide: retry, mark succeeded, mark failed, or roll back"
+            ))),
+            (_, other) => Err(Rejection::rule(format!("`{id}` is {}", other.as_str()))),
+        }
+    }
+
+    fn release_type(&self) -> crate::plan::ReleaseType {
+        self.state.info.as_ref().map_or(crate::plan::ReleaseType::Regular, |i| i.release_type)
+    }
+
+    fn version(&self) -> String {
+        self.state.info.as_ref().map_or_else(|| "the new version".into(), |i| i.version.clone())
+    }
+
+    fn action_started(&self, step: &str, action: &str, attempt: u32, phase: Phase) -> Event {
+        Event::ActionStarted { step: step.to_owned(), attempt, action: action.to_owned(), phase }
+    }
+
+    /// The step whose action failed or was interrupted and awaits a decision.
+    fn stuck_step(&self, verb: &str) -> Result<(String, &'a StepState, Phase, String), Rejection> {
+        if self.state.status == Status::RollingBack {
+            let r = self
+                .state
+                .rollback
+                .as_ref()
+                .ok_or_else(|| Rejection::rule("no rollback in progress"))?;
+            let found =
+                r.steps.iter().zip(&r.plan).find(|(s, _)| {
+                    matches!(s.status, StepStatus::Failed | StepStatus::Interrupted)
+                });
+            return match found {
+                Some((s, p)) => Ok((s.id.clone(), s, Phase::Rollback, p.action.clone())),
+                None => Err(Rejection::rule(format!("cannot {verb}: no rollback step has failed"))),
+            };
+        }
+        self.require(&[Status::Running, Status::Paused], verb)?;
+        let (r, s) = self.current(verb)?;
+        if !matches!(s.status, StepStatus::Failed | StepStatus::Interrupted) {
+            return Err(Rejection::rule(format!(
+                "cannot {verb}: `{}` is {}, not failed or interrupted",
+                r.step.id,
+                s.status.as_str()
+            )));
+        }
+        let action = match &r.step.kind {
+            StepKind::Action { action } => action.clone(),
+            StepKind::Traffic { .. } => {
+                self.plan.traffic.as_ref().map(|t| t.set_action.clone()).unwrap_or_default()
+            }
+            _ => return Err(Rejection::rule(format!("`{}` has no action", r.step.id))),
+        };
+        Ok((r.step.id.clone(), s, Phase::Rollout, action))
+    }
+
+    fn retry(&self) -> Decision {
+        let (id, s, phase, action) = self.stuck_step("retry")?;
+        if phase == Phase::Rollout && self.state.status == Status::Paused {
+            return Err(Rejection::rule(format!(
+                "cannot retry: the release {}",
+                self.status_word()
+            )));
+        }
+        let attempt = u32::try_from(s.runs.len()).unwrap_or(0) + 1;
+        Ok(vec![self.action_started(&id, &action, attempt, phase)])
+    }
+
+    fn resolve(&self, resolution: Resolution, reason: &str) -> Decision {
+        need_reason(reason, "marking an action's outcome")?;
+        let (id, s, phase, _) = self.stuck_step("resolve")?;
+        let attempt = s.last_run().map_or(0, |r| r.attempt);
+        let succeeded = resolution == Resolution::Succeeded;
+        if !succeeded && s.status == StepStatus::Failed {
+            return Err(Rejection::rule(format!("`{id}` is already marked failed")));
+        }
+        let resolved = Event::ActionResolved {
+            step: id.clone(),
+            attempt,
+            succeeded,
+            reason: reason.to_owned(),
+        };
+        if !succeeded {
+            return Ok(vec![resolved]);
+        }
+        match phase {
+            Phase::Rollout => {
+                let mut events = vec![resolved];
+                if let Some(StepKind::Traffic { weight }) =
+                    self.plan.step(&id).map(|r| r.step.kind.clone())
+                {
+                    events.push(Event::WeightSet { weight });
+                }
+                Ok(self.complete(&id, events))
+            }
+            Phase::Rollback => Ok(self.after_rollback_step(&id, vec![resolved], true)),
+        }
+    }
+
+    fn record_outcome(
+        &self,
+        step: &str,
+        attempt: u32,
+        outcome: &Outcome,
+        duration_ms: u64,
+    ) -> Decision {
+        let s = self
+            .state
+            .step(step)
+            .ok_or_else(|| Rejection::rule(format!("no step `{step}` in this release")))?;
+        let run = s
+            .runs
+            .iter()
+            .find(|r| r.attempt == attempt)
+            .ok_or_else(|| Rejection::rule(format!("`{step}` has no attempt {attempt}")))?;
+        if run.outcome.is_some() {
+            return Err(Rejection::rule(format!(
+                "the outcome of `{step}` attempt {attempt} is already recorded"
+            )));
+        }
+        let in_rollback =
+            self.state.rollback.as_ref().is_some_and(|r| r.plan.iter().any(|p| p.id == step));
+        match outcome {
+            Outcome::Succeeded { exit_code, output_tail } => {
+                let finished = Event::ActionFinished {
+                    step: step.to_owned(),
+                    attempt,
+                    exit_code: *exit_code,
+                    duration_ms,
+                    output_tail: output_tail.clone(),
+                };
+                if in_rollback {
+                    return Ok(self.after_rollback_step(step, vec![finished], true));
+                }
+                let is_current = self.state.current().is_some_and(|c| c.id == step);
+                if !is_current || !matches!(self.state.status, Status::Running | Status::Paused) {
+                    return Ok(vec![finished]);
+                }
+                let mut events = vec![finished];
+                if let Some(StepKind::Traffic { weight }) =
+                    self.plan.step(step).map(|r| r.step.kind.clone())
+                {
+                    events.push(Event::WeightSet { weight });
+                }
+                Ok(self.complete(step, events))
+            }
+            Outcome::Failed { error, exit_code, output_tail } => {
+                let failed = Event::ActionFailed {
+                    step: step.to_owned(),
+                    attempt,
+                    error: error.clone(),
+                    exit_code: *exit_code,
+                    duration_ms,
+                    output_tail: output_tail.clone(),
+                };
+                if in_rollback {
+                    return Ok(self.after_rollback_step(step, vec![failed], false));
+                }
+                Ok(vec![failed])
+            }
+        }
+    }
+
+    /// After a rollback step ends: the next step starts, or the procedure finishes, or it halts.
+    fn after_rollback_step(
+        &self,
+        step: &str,
+        mut events: Vec<Event>,
+        succeeded: bool,
+    ) -> Vec<Event> {
+        let Some(r) = &self.state.rollback else { return events };
+        let Some(index) = r.plan.iter().position(|p| p.id == step) else { return events };
+        let this = &r.plan[index];
+        if succeeded && this.sets_weight_zero {
+            events.push(Event::WeightSet { weight: 0 });
+        }
+        if !succeeded && (this.halt_on_failure) {
+            return events;
+        }
+        match r.plan.get(index + 1) {
+            Some(next) => {
+                events.push(self.action_started(&next.id, &next.action, 1, Phase::Rollback))
+            }
+            None => events.push(Event::RollbackFinished),
+        }
+        events
+    }
+
+    fn mark_interrupted(&self, step: &str, attempt: u32, reason: &str) -> Decision {
+        let s = self
+            .state
+            .step(step)
+            .ok_or_else(|| Rejection::rule(format!("no step `{step}` in this release")))?;
+        match s.runs.iter().find(|r| r.attempt == attempt) {
+            Some(run) if run.outcome.is_none() => Ok(vec![Event::ActionInterrupted {
+                step: step.to_owned(),
+                attempt,
+                reason: reason.to_owned(),
+            }]),
+            Some(_) => {
+                Err(Rejection::rule(format!("`{step}` attempt {attempt} already has an outcome")))
+            }
+            None => Err(Rejection::rule(format!("`{step}` has no attempt {attempt}"))),
+        }
+    }
+
+    fn skip(&self, reason: &str, confirmed: bool) -> Decision {
+        need_reason(reason, "skipping a step")?;
+        self.require(&[Status::Running], "skip")?;
+        let (r, s) = self.current("skip")?;
+        if s.status == StepStatus::Running {
+            return Err(Rejection::rule(format!(
+                "`{}` is running; it cannot be skipped until it ends",
+                r.step.id
+            )));
+        }
+        if !confirmed {
+            return Err(Rejection::confirm(format!("skipping `{}` needs confirmation", r.step.id)));
+        }
+        let mut events =
+            vec![Event::StepSkipped { step: r.step.id.clone(), reason: reason.to_owned() }];
+        let rest_done = self
+            .state
+            .steps
+            .iter()
+            .skip(self.state.cursor + 1)
+            .all(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped));
+        if rest_done {
+            events.push(Event::Completed);
+        }
+        Ok(events)
+    }
+
+    fn pause(&self, reason: &str) -> Decision {
+        need_reason(reason, "pausing")?;
+        self.require(&[Status::Running], "pause")?;
+        Ok(vec![Event::Paused { reason: reason.to_owned() }])
+    }
+
+    fn resume(&self) -> Decision {
+        self.require(&[Status::Paused], "resume")?;
+        Ok(vec![Event::Resumed])
+    }
+
+    fn rollback(&self, reason: &str, confirmed: bool, automatic: bool) -> Decision {
+        need_reason(reason, "a rollback")?;
+        if self.state.status == Status::RollingBack {
+            let by = self.state.rollback.as_ref().map_or_else(String::new, |r| {
+                format!(" (started by {} at {})", r.started.by.short(), format_clock(r.started.at))
+            });
+            return Err(Rejection::rule(format!("a rollback is already in progress{by}")));
+        }
+        self.require(&[Status::Running, Status::Paused], "roll back")?;
+        if !confirmed && !automatic {
+            return Err(Rejection::confirm(format!(
+                "rolling back {} needs confirmation",
+                self.version()
+            )));
+        }
+        let mut steps = Vec::new();
+        if let Some(traffic) = &self.plan.traffic {
+            steps.push(RollbackStepRef {
+                id: "rollback-1-traffic".into(),
+                action: traffic.set_action.clone(),
+                sets_weight_zero: true,
+                halt_on_failure: true,
+            });
+        }
+        let halt = self.plan.rollback.on_failure == crate::plan::OnFailure::Halt;
+        for action in &self.plan.rollback.steps {
+            steps.push(RollbackStepRef {
+                id: format!("rollback-{}-{action}", steps.len() + 1),
+                action: action.clone(),
+                sets_weight_zero: false,
+                halt_on_failure: halt,
+            });
+        }
+        let first =
+            steps.first().map(|s| self.action_started(&s.id, &s.action, 1, Phase::Rollback));
+        let mut events =
+            vec![Event::RollbackStarted { reason: reason.to_owned(), automatic, steps }];
+        match first {
+            Some(e) => events.push(e),
+            None => events.push(Event::RollbackFinished),
+        }
+        Ok(events)
+    }
+
+    fn abort(&self, reason: &str) -> Decision {
+        need_reason(reason, "aborting")?;
+        self.require(&[Status::Running, Status::Paused], "abort")?;
+        if self.state.weight > 0 {
+            return Err(Rejection::rule(format!(
+                "{}% of traffic is on {}; roll back instead, so traffic returns to the stable version",
+                self.state.weight,
+                self.version()
+            )));
+        }
+        if let Some((step, _)) = self.state.runs_in_flight().first() {
+            return Err(Rejection::rule(format!(
+                "`{step}` is still running; wait for it to end before aborting"
+            )));
+        }
+        Ok(vec![Event::Aborted { reason: reason.to_owned() }])
+    }
+}

@@ -1,0 +1,315 @@
+//! Events: the facts the store persists. They are the contract between versions of
+//! flightdeck: never rename a variant or a field, never change what one means; add new ones.
+
+use serde::{Deserialize, Serialize};
+
+use super::time::{Actor, Timestamp};
+use crate::plan::ReleaseType;
+
+/// The schema version written with every event; bump it only with an upcaster for the old.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Whether an action belongs to the rollout or to the rollback procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// A step of the plan's stages.
+    Rollout,
+    /// A step of the rollback procedure.
+    Rollback,
+}
+
+/// One step of the rollback procedure, fixed when the rollback starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackStepRef {
+    /// Step id, e.g. `rollback-1-traffic`.
+    pub id: String,
+    /// Action run, from `[actions]`.
+    pub action: String,
+    /// True for the step that returns traffic to the stable version.
+    pub sets_weight_zero: bool,
+    /// Whether a failure of this step stops the procedure.
+    pub halt_on_failure: bool,
+}
+
+/// Something that happened to a release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// The release began.
+    ReleaseStarted {
+        /// Service name.
+        service: String,
+        /// Target environment.
+        environment: String,
+        /// Version being released.
+        version: String,
+        /// Version it replaces, if known.
+        previous_version: Option<String>,
+        /// Git commit.
+        sha: Option<String>,
+        /// Container image.
+        image: Option<String>,
+        /// Regular, hotfix or emergency.
+        release_type: ReleaseType,
+    },
+    /// A checklist item was ticked.
+    ItemTicked {
+        /// Checklist step id.
+        step: String,
+        /// Item id.
+        item: String,
+    },
+    /// A tick was taken back.
+    ItemUnticked {
+        /// Checklist step id.
+        step: String,
+        /// Item id.
+        item: String,
+    },
+    /// Someone approved a gate.
+    ApprovalGiven {
+        /// Gate step id.
+        step: String,
+    },
+    /// Someone took their approval back.
+    ApprovalRevoked {
+        /// Gate step id.
+        step: String,
+    },
+    /// Someone said no-go at a gate.
+    GateDeclined {
+        /// Gate step id.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// Someone took their no-go back.
+    DeclineWithdrawn {
+        /// Gate step id.
+        step: String,
+    },
+    /// A step is done and the next one is current.
+    StepCompleted {
+        /// Step id.
+        step: String,
+    },
+    /// A step was passed over.
+    StepSkipped {
+        /// Step id.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// A bake began watching its probes.
+    BakeStarted {
+        /// Bake step id.
+        step: String,
+    },
+    /// An action was claimed and is about to run (the append is the lock).
+    ActionStarted {
+        /// Step id.
+        step: String,
+        /// 1 for the first run, then 2, 3 on retries.
+        attempt: u32,
+        /// Action id from `[actions]`.
+        action: String,
+        /// Rollout or rollback.
+        phase: Phase,
+    },
+    /// An action succeeded.
+    ActionFinished {
+        /// Step id.
+        step: String,
+        /// Which run.
+        attempt: u32,
+        /// Exit code of a command.
+        exit_code: Option<i32>,
+        /// How long it ran.
+        duration_ms: u64,
+        /// The end of its output, bounded.
+        output_tail: Option<String>,
+    },
+    /// An action failed.
+    ActionFailed {
+        /// Step id.
+        step: String,
+        /// Which run.
+        attempt: u32,
+        /// What went wrong, in words.
+        error: String,
+        /// Exit code of a command.
+        exit_code: Option<i32>,
+        /// How long it ran.
+        duration_ms: u64,
+        /// The end of its output, bounded.
+        output_tail: Option<String>,
+    },
+    /// The process running an action went away before recording its outcome.
+    ActionInterrupted {
+        /// Step id.
+        step: String,
+        /// Which run.
+        attempt: u32,
+        /// How this was found out.
+        reason: String,
+    },
+    /// A person decided the outcome of an interrupted or failed action.
+    ActionResolved {
+        /// Step id.
+        step: String,
+        /// Which run.
+        attempt: u32,
+        /// Succeeded or failed.
+        succeeded: bool,
+        /// Why.
+        reason: String,
+    },
+    /// The traffic provider set the new version's weight.
+    WeightSet {
+        /// Percent to the new version.
+        weight: u8,
+    },
+    /// The release was paused.
+    Paused {
+        /// Why.
+        reason: String,
+    },
+    /// The release was resumed.
+    Resumed,
+    /// The rollback procedure began.
+    RollbackStarted {
+        /// Why.
+        reason: String,
+        /// True when flightdeck started it on a breach.
+        automatic: bool,
+        /// The steps it will run, in order.
+        steps: Vec<RollbackStepRef>,
+    },
+    /// The rollback procedure ended; traffic is on the stable version.
+    RollbackFinished,
+    /// The release was abandoned before traffic moved.
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+    /// Every step is done.
+    Completed,
+    /// A free-text note.
+    NoteAdded {
+        /// The note.
+        text: String,
+    },
+}
+
+/// An event as stored: with its place in the release, its time and who caused it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// 1-based position in the release; unique per release.
+    pub seq: u64,
+    /// When it was recorded.
+    pub at: Timestamp,
+    /// Who caused it.
+    pub actor: Actor,
+    /// What happened.
+    pub event: Event,
+}
+
+impl Event {
+    /// The `kind` tag as stored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ReleaseStarted { .. } => "release_started",
+            Self::ItemTicked { .. } => "item_ticked",
+            Self::ItemUnticked { .. } => "item_unticked",
+            Self::ApprovalGiven { .. } => "approval_given",
+            Self::ApprovalRevoked { .. } => "approval_revoked",
+            Self::GateDeclined { .. } => "gate_declined",
+            Self::DeclineWithdrawn { .. } => "decline_withdrawn",
+            Self::StepCompleted { .. } => "step_completed",
+            Self::StepSkipped { .. } => "step_skipped",
+            Self::BakeStarted { .. } => "bake_started",
+            Self::ActionStarted { .. } => "action_started",
+            Self::ActionFinished { .. } => "action_finished",
+            Self::ActionFailed { .. } => "action_failed",
+            Self::ActionInterrupted { .. } => "action_interrupted",
+            Self::ActionResolved { .. } => "action_resolved",
+            Self::WeightSet { .. } => "weight_set",
+            Self::Paused { .. } => "paused",
+            Self::Resumed => "resumed",
+            Self::RollbackStarted { .. } => "rollback_started",
+            Self::RollbackFinished => "rollback_finished",
+            Self::Aborted { .. } => "aborted",
+            Self::Completed => "completed",
+            Self::NoteAdded { .. } => "note_added",
+        }
+    }
+
+    /// One human sentence for the timeline, e.g. `approved go-no-go`.
+    pub fn sentence(&self) -> String {
+        fn secs(ms: u64) -> String {
+            crate::plan::format_duration(std::time::Duration::from_millis(ms))
+        }
+        match self {
+            Self::ReleaseStarted { version, environment, sha, image, release_type, .. } => {
+                let mut s = format!("started {release_type} release {version} to {environment}");
+                let extra: Vec<String> = [
+                    sha.as_ref().map(|s| format!("sha {s}")),
+                    image.as_ref().map(|i| format!("image {i}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if !extra.is_empty() {
+                    s.push_str(&format!(" ({})", extra.join(", ")));
+                }
+                s
+            }
+            Self::ItemTicked { step, item } => format!("ticked {step}/{item}"),
+            Self::ItemUnticked { step, item } => format!("unticked {step}/{item}"),
+            Self::ApprovalGiven { step } => format!("approved {step}"),
+            Self::ApprovalRevoked { step } => format!("revoked approval of {step}"),
+            Self::GateDeclined { step, reason } => format!("declined {step} (no-go): {reason}"),
+            Self::DeclineWithdrawn { step } => format!("withdrew no-go on {step}"),
+            Self::StepCompleted { step } => format!("completed {step}"),
+            Self::StepSkipped { step, reason } => format!("skipped {step}: {reason}"),
+            Self::BakeStarted { step } => format!("started bake {step}"),
+            Self::ActionStarted { step, attempt, action, phase } => {
+                let what = if *phase == Phase::Rollback { "rollback step" } else { "action" };
+                if *attempt > 1 {
+                    format!("started {what} {step} ({action}), attempt {attempt}")
+                } else {
+                    format!("started {what} {step} ({action})")
+                }
+            }
+            Self::ActionFinished { step, duration_ms, exit_code, .. } => match exit_code {
+                Some(code) => format!("{step} finished in {} (exit {code})", secs(*duration_ms)),
+                None => format!("{step} finished in {}", secs(*duration_ms)),
+            },
+            Self::ActionFailed { step, error, duration_ms, .. } => {
+                format!("{step} FAILED after {}: {error}", secs(*duration_ms))
+            }
+            Self::ActionInterrupted { step, reason, .. } => format!("{step} INTERRUPTED: {reason}"),
+            Self::ActionResolved { step, succeeded, reason, .. } => {
+                let verdict = if *succeeded { "succeeded" } else { "failed" };
+                format!("marked {step} as {verdict}: {reason}")
+            }
+            Self::WeightSet { weight } => format!("traffic to new version set to {weight}%"),
+            Self::Paused { reason } => format!("paused: {reason}"),
+            Self::Resumed => "resumed".into(),
+            Self::RollbackStarted { reason, automatic, .. } => {
+                if *automatic {
+                    format!("ROLLBACK started automatically: {reason}")
+                } else {
+                    format!("ROLLBACK started: {reason}")
+                }
+            }
+            Self::RollbackFinished => {
+                "rollback finished; traffic back on the stable version".into()
+            }
+            Self::Aborted { reason } => format!("aborted: {reason}"),
+            Self::Completed => "release completed".into(),
+            Self::NoteAdded { text } => format!("note: {text}"),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The release engine: every rule of the domain, as pure functions. `decide` turns a command
+//! into events or a rejection; `apply` folds an event into the state. No IO, no clock, no
+//! async: time arrives as data.
+
+mod apply;
+mod command;
+mod decide;
+mod event;
+mod state;
+mod time;
+
+pub use apply::apply;
+pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
+pub use decide::decide;
+pub use event::{Event, EventRecord, Phase, SCHEMA_VERSION};
+pub use state::{
+    ActionRun, Decline, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status, StepState,
+    StepStatus, WeightChange,
+};
+pub use time::{Actor, Timestamp, format_clock, format_date_time, format_elapsed};
