@@ -1,0 +1,5 @@
+//! Shared helpers for integration tests. Each test crate pulls this in with
+//! `mod support;` and uses only a subset, hence the blanket `dead_code` allow.
+#![allow(dead_code)]
+
+pub mod pty;
