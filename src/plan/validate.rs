@@ -133,9 +133,9 @@ pub fn placeholders(text: &str) -> Vec<String> {
                 let name = &text[i + 1..i + 1 + end];
                 if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     found.push(name.to_owned());
+                    i += end + 2;
+                    continue;
                 }
-                i += end + 2;
-                continue;
             }
         }
         i += 1;
