@@ -1,5 +1,10 @@
 //! flightdeck: a terminal release cockpit. The pure engine (`plan`, `release`) sits inside
 //! an IO shell (`store`, `cli`, `tui`, `probe`, `action`, `demo`).
 
+pub mod action;
+pub mod cli;
+pub mod clock;
+pub mod identity;
 pub mod plan;
 pub mod release;
+pub mod store;

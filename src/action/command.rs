@@ -1,0 +1,170 @@
+//! Running a command action: argv without a shell (unless the plan says so), in its own
+//! process group so a timeout or cancel kills it and all its children, with output streamed
+//! line by line and a bounded tail kept for the record.
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Bytes of output kept for the record per run.
+pub const OUTPUT_TAIL_BYTES: usize = 64 * 1024;
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandResult {
+    /// Its exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Why it counts as failed, if it does.
+    pub error: Option<String>,
+    /// The end of its output (stdout and stderr interleaved).
+    pub tail: String,
+}
+
+/// The last lines of output, bounded in bytes.
+#[derive(Debug, Default)]
+pub struct Tail {
+    lines: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Tail {
+    /// Adds a line, dropping the oldest past the bound.
+    pub fn push(&mut self, line: String) {
+        self.bytes += line.len() + 1;
+        self.lines.push_back(line);
+        while self.bytes > OUTPUT_TAIL_BYTES {
+            match self.lines.pop_front() {
+                Some(old) => self.bytes -= old.len() + 1,
+                None => break,
+            }
+        }
+    }
+
+    /// The kept lines joined.
+    pub fn text(&self) -> String {
+        self.lines.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    /// Program and arguments, secrets resolved.
+    pub argv: Vec<String>,
+    /// Run `argv[0]` with `sh -c`.
+    pub shell: bool,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// Extra environment, secrets resolved.
+    pub env: Vec<(String, String)>,
+    /// Killed after this long.
+    pub timeout: Duration,
+}
+
+/// Runs a command to its end, its timeout, or `cancel`; each output line goes to `lines`.
+pub async fn run(
+    spec: &CommandSpec,
+    lines: &mpsc::UnboundedSender<String>,
+    cancel: &CancellationToken,
+) -> CommandResult {
+    let Some(program) = spec.argv.first() else {
+        return CommandResult {
+            exit_code: None,
+            error: Some("empty argv".into()),
+            tail: String::new(),
+        };
+    };
+    let mut command = if spec.shell {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(program).args(&spec.argv[1..]);
+        c
+    } else {
+        let mut c = Command::new(program);
+        c.args(&spec.argv[1..]);
+        c
+    };
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    command
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return CommandResult {
+                exit_code: None,
+                error: Some(format!("cannot start `{program}`: {e}")),
+                tail: String::new(),
+            };
+        }
+    };
+    let pgid = child.id();
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(forward(out, tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(forward(err, tx.clone()));
+    }
+    drop(tx);
+    let mut tail = Tail::default();
+    let deadline = tokio::time::sleep(spec.timeout);
+    tokio::pin!(deadline);
+    let mut stopped: Option<String> = None;
+    let status = loop {
+        tokio::select! {
+            Some(line) = rx.recv() => {
+                let _ = lines.send(line.clone());
+                tail.push(line);
+            }
+            status = child.wait() => break status.ok(),
+            () = &mut deadline, if stopped.is_none() => {
+                kill_group(pgid);
+                stopped = Some(format!("timed out after {}", crate::plan::format_duration(spec.timeout)));
+            }
+            () = cancel.cancelled(), if stopped.is_none() => {
+                kill_group(pgid);
+                stopped = Some("cancelled".into());
+            }
+        }
+    };
+    while let Ok(line) = rx.try_recv() {
+        let _ = lines.send(line.clone());
+        tail.push(line);
+    }
+    let exit_code = status.and_then(|s| s.code());
+    let error = stopped.or_else(|| match exit_code {
+        Some(0) => None,
+        Some(code) => Some(format!("exited with code {code}")),
+        None => Some("killed by a signal".into()),
+    });
+    CommandResult { exit_code, error, tail: tail.text() }
+}
+
+async fn forward(stream: impl AsyncRead + Unpin, tx: mpsc::UnboundedSender<String>) {
+    let mut reader = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = reader.next_line().await {
+        if tx.send(line).is_err() {
+            break;
+        }
+    }
+}
+
+fn kill_group(pgid: Option<u32>) {
+    if let Some(pgid) = pgid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        // SAFETY: killpg only sends a signal; the group is the one we created for the child.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Side effects: running the actions a release has claimed. An action runs only after its
+//! `ActionStarted` event is appended by this process (the append is the lock), and its outcome
+//! is recorded through the same `execute` path as every other command.
+
+pub mod command;
+pub mod http;
+pub mod template;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::plan::{ActionKind, ActionSpec, Plan, StepKind};
+use crate::release::{Actor, Command, EventRecord, Outcome, ReleaseInfo, State};
+use crate::store::{ExecuteError, Store, execute};
+
+/// An action ready to run: templates filled, secrets resolved, and the values to redact.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// A process.
+    Command(command::CommandSpec),
+    /// An HTTP call.
+    Http(http::HttpSpec),
+}
+
+/// A claimed run: which step, which attempt, which action, and the weight it sets if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Step id.
+    pub step: String,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Action id.
+    pub action: String,
+    /// Weight passed as `{weight}`, for traffic steps.
+    pub weight: Option<u8>,
+}
+
+/// The runs in flight that this process claimed (same host and pid).
+pub fn claims_of(plan: &Plan, state: &State, actor: &Actor) -> Vec<Claim> {
+    state
+        .runs_in_flight()
+        .into_iter()
+        .filter(|(_, run)| run.started.by.pid == actor.pid && run.started.by.host == actor.host)
+        .map(|(step, run)| {
+            let weight = match plan.step(step).map(|r| &r.step.kind) {
+                Some(StepKind::Traffic { weight }) => Some(*weight),
+                _ => state
+                    .rollback
+                    .as_ref()
+                    .and_then(|r| r.plan.iter().find(|p| p.id == step))
+                    .filter(|p| p.sets_weight_zero)
+                    .map(|_| 0),
+            };
+            Claim {
+                step: step.to_owned(),
+                attempt: run.attempt,
+                action: run.action.clone(),
+                weight,
+            }
+        })
+        .collect()
+}
+
+/// Fills templates and resolves secrets; `secrets` collects values to redact.
+pub fn prepare(
+    spec: &ActionSpec,
+    info: &ReleaseInfo,
+    release_id: i64,
+    weight: Option<u8>,
+    secrets: &mut Vec<String>,
+) -> Result<Prepared, String> {
+    let mut vars = template::Vars::default();
+    vars.set("version", &info.version)
+        .set("previous_version", info.previous_version.clone().unwrap_or_default())
+        .set("release_id", release_id.to_string())
+        .set("environment", &info.environment)
+        .set("service", &info.service)
+        .set("sha", info.sha.clone().unwrap_or_default())
+        .set("image", info.image.clone().unwrap_or_default())
+        .set("weight", weight.map(|w| w.to_string()).unwrap_or_default());
+    let mut resolve = |text: &str| template::resolve_secrets(&vars.fill(text), secrets);
+    match &spec.kind {
+        ActionKind::Command { argv, shell, cwd, env } => {
+            let argv =
+                argv.iter().map(|a| resolve(a).map(|r| r.secret)).collect::<Result<_, _>>()?;
+            let env = env
+                .iter()
+                .map(|(k, v)| resolve(v).map(|r| (k.clone(), r.secret)))
+                .collect::<Result<_, _>>()?;
+            Ok(Prepared::Command(command::CommandSpec {
+                argv,
+                shell: *shell,
+                cwd: cwd.clone(),
+                env,
+                timeout: spec.timeout,
+            }))
+        }
+        ActionKind::Http { method, url, headers, body, expect_status, retries, .. } => {
+            let url = resolve(url)?;
+            let headers = headers
+                .iter()
+                .map(|(k, v)| resolve(v).map(|r| (k.clone(), r.secret)))
+                .collect::<Result<_, _>>()?;
+            let body = match body {
+                Some(b) => Some(fill_json(b, &mut |s| resolve(s).map(|r| r.secret))?),
+                None => None,
+            };
+            Ok(Prepared::Http(http::HttpSpec {
+                method: method.clone(),
+                url: url.secret,
+                url_shown: url.shown,
+                headers,
+                body,
+                expect_status: *expect_status,
+                retries: *retries,
+                timeout: spec.timeout,
+            }))
+        }
+    }
+}
+
+/// Fills templates in every string of a JSON body; a string that becomes a number stays one
+/// if it was exactly a placeholder (so `"{weight}"` sends `10`, not `"10"`).
+fn fill_json(
+    value: &serde_json::Value,
+    fill: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(s) => {
+            let filled = fill(s)?;
+            let whole_placeholder = s.starts_with('{') && s.ends_with('}') && !s.starts_with("${");
+            match filled.parse::<i64>() {
+                Ok(n) if whole_placeholder => Value::from(n),
+                _ => Value::String(filled),
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| fill_json(v, fill)).collect::<Result<_, _>>()?)
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| fill_json(v, fill).map(|v| (k.clone(), v)))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Every `${env:NAME}` an action of the plan needs that is not set now.
+pub fn missing_secrets(plan: &Plan) -> Vec<(String, String)> {
+    let mut missing = Vec::new();
+    for (id, spec) in &plan.actions {
+        let texts: Vec<String> = match &spec.kind {
+            ActionKind::Command { argv, env, .. } => {
+                argv.iter().chain(env.values()).cloned().collect()
+            }
+            ActionKind::Http { url, headers, body, .. } => {
+                let mut t: Vec<String> = headers.values().cloned().collect();
+                t.push(url.clone());
+                t.extend(body.iter().map(ToString::to_string));
+                t
+            }
+        };
+        for name in texts.iter().flat_map(|t| template::secret_names(t)) {
+            if std::env::var_os(&name).is_none() && !missing.iter().any(|(_, n)| n == &name) {
+                missing.push((id.clone(), name));
+            }
+        }
+    }
+    missing
+}
+
+/// The result of running one claimed action.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// How it ended, ready for `Command::RecordOutcome`.
+    pub outcome: Outcome,
+    /// How long it ran.
+    pub duration_ms: u64,
+    /// The response body of an http action (for read-back).
+    pub body: String,
+}
+
+/// Runs a prepared action; every output line (redacted) goes to `lines`.
+pub async fn run_prepared(
+    prepared: &Prepared,
+    secrets: &[String],
+    client: &reqwest::Client,
+    lines: &mpsc::UnboundedSender<String>,
+    cancel: &CancellationToken,
+) -> Report {
+    let started = crate::clock::instant();
+    let (raw_lines_tx, mut raw_lines_rx) = mpsc::unbounded_channel::<String>();
+    let redactor = {
+        let lines = lines.clone();
+        let secrets = secrets.to_vec();
+        tokio::spawn(async move {
+            while let Some(line) = raw_lines_rx.recv().await {
+                let _ = lines.send(template::redact(&line, &secrets));
+            }
+        })
+    };
+    let (outcome, body) = match prepared {
+        Prepared::Command(spec) => {
+            let r = command::run(spec, &raw_lines_tx, cancel).await;
+            let tail = Some(template::redact(&r.tail, secrets)).filter(|t| !t.is_empty());
+            let outcome = match r.error {
+                None => Outcome::Succeeded { exit_code: r.exit_code, output_tail: tail },
+                Some(error) => Outcome::Failed { error, exit_code: r.exit_code, output_tail: tail },
+            };
+            (outcome, String::new())
+        }
+        Prepared::Http(spec) => {
+            let r = http::run(client, spec, cancel).await;
+            for line in r.tail.lines() {
+                let _ = raw_lines_tx.send(line.to_owned());
+            }
+            let tail = Some(template::redact(&r.tail, secrets)).filter(|t| !t.is_empty());
+            let outcome = match r.error {
+                None => Outcome::Succeeded { exit_code: None, output_tail: tail },
+                Some(error) => Outcome::Failed { error, exit_code: None, output_tail: tail },
+            };
+            (outcome, r.body)
+        }
+    };
+    drop(raw_lines_tx);
+    let _ = redactor.await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Report { outcome, duration_ms, body }
+}
+
+/// Runs one claim to its end and records its outcome; returns the events recorded.
+pub async fn run_claim(
+    store: &Store,
+    release_id: i64,
+    plan: &Plan,
+    state: &State,
+    claim: &Claim,
+    actor: &Actor,
+    client: &reqwest::Client,
+    lines: &mpsc::UnboundedSender<String>,
+    cancel: &CancellationToken,
+) -> Result<Vec<EventRecord>, ExecuteError> {
+    let mut secrets = Vec::new();
+    let prepared = match (plan.action(&claim.action), &state.info) {
+        (Some(spec), Some(info)) => prepare(spec, info, release_id, claim.weight, &mut secrets),
+        (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
+        (_, None) => Err("the release has not started".into()),
+    };
+    let report = match prepared {
+        Ok(prepared) => run_prepared(&prepared, &secrets, client, lines, cancel).await,
+        Err(error) => {
+            let _ = lines.send(format!("cannot run {}: {error}", claim.action));
+            Report {
+                outcome: Outcome::Failed { error, exit_code: None, output_tail: None },
+                duration_ms: 0,
+                body: String::new(),
+            }
+        }
+    };
+    let command = Command::RecordOutcome {
+        step: claim.step.clone(),
+        attempt: claim.attempt,
+        outcome: report.outcome,
+        duration_ms: report.duration_ms,
+    };
+    let (records, _) = execute(store, release_id, &command, actor, None, crate::clock::now).await?;
+    Ok(records)
+}
+
+/// Runs every action this process has claimed, one at a time, until none is left (a rollback
+/// claims its next step as each one ends). Returns every event recorded.
+pub async fn drive_claims(
+    store: &Store,
+    release_id: i64,
+    actor: &Actor,
+    client: &reqwest::Client,
+    lines: &mpsc::UnboundedSender<String>,
+    cancel: &CancellationToken,
+) -> Result<Vec<EventRecord>, ExecuteError> {
+    let mut all = Vec::new();
+    loop {
+        let loaded = store.load(release_id).await?;
+        let Some(claim) = claims_of(&loaded.plan, &loaded.state, actor).into_iter().next() else {
+            return Ok(all);
+        };
+        let _ = lines.send(format!("── running {} ({}) ──", claim.step, claim.action));
+        let records = run_claim(
+            store,
+            release_id,
+            &loaded.plan,
+            &loaded.state,
+            &claim,
+            actor,
+            client,
+            lines,
+            cancel,
+        )
+        .await?;
+        all.extend(records);
+        if cancel.is_cancelled() {
+            return Ok(all);
+        }
+    }
+}
+
+/// The shared HTTP client (rustls with the ring provider; no system OpenSSL).
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("flightdeck/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Installs rustls's ring provider once per process.
+pub fn install_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

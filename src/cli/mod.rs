@@ -1,0 +1,233 @@
+//! The command line: clap definitions and dispatch. Every acting verb goes through
+//! `store::execute`, the same path the cockpit's keys use.
+
+mod json;
+mod summary;
+mod verbs;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use verbs::run;
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code for an error (bad file, store failure).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code for bad usage.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the release's rules rejected the command.
+pub const EXIT_REJECTED: u8 = 3;
+
+/// flightdeck: a terminal cockpit for supervising a live production release.
+#[derive(Debug, Parser)]
+#[command(name = "flightdeck", version, about, long_about = None)]
+pub struct Cli {
+    /// Database file (default: the platform data directory).
+    #[arg(long, global = true, env = "FLIGHTDECK_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Act as this declared operator (only where the plan allows declared operators).
+    #[arg(long, global = true, env = "FLIGHTDECK_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Watch only: every acting key and verb is refused.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Colour: auto (respects NO_COLOR), always or never.
+    #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+    /// What to do; without one, the cockpit opens.
+    #[command(subcommand)]
+    pub verb: Option<Verb>,
+}
+
+/// Which release a verb acts on, and the state its issuer saw.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Release id or version (default: the running one).
+    #[arg(long = "release", short = 'R', value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// Reject the command if the release has moved past this event seq.
+    #[arg(long, value_name = "N")]
+    pub expect_seq: Option<u64>,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Open the cockpit on a release (default: the running one, else the newest).
+    Open {
+        /// Release id or version.
+        release: Option<String>,
+    },
+    /// Write a starter plan.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "flightdeck.toml")]
+        path: PathBuf,
+    },
+    /// Validate a plan and print a summary, or every problem with file, line and field.
+    Check {
+        /// The plan file.
+        plan: PathBuf,
+    },
+    /// Start a release of a plan.
+    Start {
+        /// The plan file.
+        plan: PathBuf,
+        /// Version being released.
+        #[arg(long)]
+        version: String,
+        /// Version it replaces.
+        #[arg(long)]
+        previous_version: Option<String>,
+        /// Git commit SHA.
+        #[arg(long)]
+        sha: Option<String>,
+        /// Container image.
+        #[arg(long)]
+        image: Option<String>,
+        /// Release type.
+        #[arg(long = "type", default_value = "regular", value_parser = ["regular", "hotfix", "emergency"])]
+        release_type: String,
+    },
+    /// List releases.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a release's status.
+    Status {
+        /// Release id or version.
+        release: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a release's events.
+    Events {
+        /// Release id or version.
+        release: Option<String>,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tick an item of the current checklist.
+    Tick {
+        /// Item id.
+        item: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Untick an item of the current checklist.
+    Untick {
+        /// Item id.
+        item: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Approve the current gate.
+    Approve {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Take back your approval (or your no-go) at the current gate.
+    Revoke {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Say no-go at the current gate.
+    Decline {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Finish the current step, or start it (running its action here).
+    Next {
+        /// Confirm a shift to 100%.
+        #[arg(long)]
+        confirm: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Shift traffic to the current traffic step's weight.
+    Shift {
+        /// Confirm a shift to 100%.
+        #[arg(long)]
+        confirm: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Skip the current step.
+    Skip {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Confirm the skip.
+        #[arg(long)]
+        confirm: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run the failed or interrupted action again.
+    Retry {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Decide the outcome of an interrupted or failed action.
+    Resolve {
+        /// It did its job (checked by hand).
+        #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+        succeeded: bool,
+        /// It did not.
+        #[arg(long)]
+        failed: bool,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Pause the release.
+    Pause {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Resume a paused release.
+    Resume {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Roll the release back (runs the rollback procedure here).
+    Rollback {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Confirm the rollback.
+        #[arg(long)]
+        confirm: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Abandon a release before traffic moved.
+    Abort {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Add a note to the record.
+    Note {
+        /// The note.
+        text: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}

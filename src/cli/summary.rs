@@ -1,0 +1,204 @@
+//! Plain-text renderings for the terminal: a plan summary for `check`, a release status for
+//! `status`, an event line for `events`.
+
+use std::fmt::Write;
+
+use crate::plan::{ActionKind, Plan, StepKind, format_duration};
+use crate::release::{EventRecord, State, Status, StepStatus, format_date_time, format_elapsed};
+use crate::store::ReleaseRow;
+
+/// One screen describing a valid plan.
+pub fn plan_summary(plan: &Plan, file: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{file}: ok");
+    let _ = writeln!(out, "service      {} → {}", plan.service.name, plan.service.environment);
+    let types: Vec<String> = plan
+        .release_types
+        .iter()
+        .map(|(t, p)| {
+            if p.skip_stages.is_empty() {
+                format!("{t} ({} approvals)", p.approvals)
+            } else {
+                format!("{t} ({} approvals, skips {})", p.approvals, p.skip_stages.join(", "))
+            }
+        })
+        .collect();
+    let _ = writeln!(out, "release types {}", types.join("; "));
+    let _ = writeln!(
+        out,
+        "policy       self-approval {}; declared operators {}",
+        if plan.policy.forbid_self_approval { "forbidden" } else { "allowed" },
+        if plan.policy.declared_operators { "allowed" } else { "off (OS accounts only)" }
+    );
+    let health: Vec<&str> = plan.health.iter().map(|h| h.id.as_str()).collect();
+    let metrics: Vec<&str> = plan.metrics.iter().map(|m| m.id.as_str()).collect();
+    let _ = writeln!(out, "probes       health: {}; metrics: {}", list(&health), list(&metrics));
+    match &plan.traffic {
+        Some(t) => {
+            let read =
+                t.read_action.as_deref().map_or(String::new(), |r| format!(", read back by {r}"));
+            let _ = writeln!(
+                out,
+                "traffic      {} → {} set by {}{read}",
+                t.stable_label, t.canary_label, t.set_action
+            );
+        }
+        None => {
+            let _ = writeln!(out, "traffic      none");
+        }
+    }
+    let rollback: Vec<&str> = plan.rollback.steps.iter().map(String::as_str).collect();
+    let _ = writeln!(
+        out,
+        "rollback     {}traffic to 0 then {} (on failure: {:?})",
+        "",
+        list(&rollback),
+        plan.rollback.on_failure
+    );
+    let _ = writeln!(out, "stages");
+    for stage in &plan.stages {
+        let _ = writeln!(out, "  {} [{}]", stage.name, stage.environment);
+        for step in &stage.steps {
+            let detail = match &step.kind {
+                StepKind::Checklist { items } => format!("{} items", items.len()),
+                StepKind::Gate { approvals, min_wait } => {
+                    let n = approvals.map_or_else(|| "per release type".into(), |n| n.to_string());
+                    if min_wait.is_zero() {
+                        format!("approvals: {n}")
+                    } else {
+                        format!("approvals: {n}, open at least {}", format_duration(*min_wait))
+                    }
+                }
+                StepKind::Action { action } => match plan.action(action).map(|a| &a.kind) {
+                    Some(ActionKind::Command { argv, .. }) => format!("runs {}", argv.join(" ")),
+                    Some(ActionKind::Http { method, url, .. }) => format!("{method} {url}"),
+                    None => action.clone(),
+                },
+                StepKind::Traffic { weight } => format!("{weight}% to the new version"),
+                StepKind::Bake { duration, probes, on_breach, .. } => format!(
+                    "{} watching {} (on breach: {on_breach:?})",
+                    format_duration(*duration),
+                    probes.join(", ")
+                ),
+            };
+            let _ = writeln!(out, "    {:<10} {:<24} {detail}", step.kind.word(), step.id);
+        }
+    }
+    out
+}
+
+fn list(items: &[&str]) -> String {
+    if items.is_empty() { "none".into() } else { items.join(", ") }
+}
+
+/// Progress of a step in words: `4/6`, `1/2 (alice)`, `attempt 2`.
+pub fn step_progress(plan: &Plan, state: &State, index: usize) -> String {
+    let (Some(r), Some(s)) = (plan.flat_steps().get(index).copied(), state.steps.get(index)) else {
+        return String::new();
+    };
+    match &r.step.kind {
+        StepKind::Checklist { items } => format!("{}/{}", s.ticks.len(), items.len()),
+        StepKind::Gate { .. } => {
+            let needed = plan.approvals_needed(
+                r.step,
+                state.info.as_ref().map_or(crate::plan::ReleaseType::Regular, |i| i.release_type),
+            );
+            let who: Vec<&str> = s.approvals.keys().map(String::as_str).collect();
+            let mut text = format!("{}/{needed}", s.approvals.len());
+            if !who.is_empty() {
+                text.push_str(&format!(" ({})", who.join(", ")));
+            }
+            if let Some((name, d)) = s.declines.iter().next() {
+                text.push_str(&format!(" NO-GO by {name}: {}", d.reason));
+            }
+            text
+        }
+        StepKind::Traffic { weight } => format!("{weight}%"),
+        _ if s.runs.len() > 1 => format!("attempt {}", s.runs.len()),
+        _ => String::new(),
+    }
+}
+
+/// `flightdeck status` as text.
+pub fn status_text(
+    plan: &Plan,
+    state: &State,
+    row: &ReleaseRow,
+    now: crate::release::Timestamp,
+) -> String {
+    let mut out = String::new();
+    let Some(info) = &state.info else { return "release not started\n".into() };
+    let elapsed = state.ended_at.unwrap_or(now).millis_since(info.started_at);
+    let _ = writeln!(
+        out,
+        "release {}  {} {} → {}  [{}]  {}  T+{}",
+        row.id,
+        info.service,
+        info.version,
+        info.environment.to_uppercase(),
+        info.release_type,
+        state.status.as_str().replace('_', " ").to_uppercase(),
+        format_elapsed(elapsed)
+    );
+    let _ = writeln!(
+        out,
+        "started {} UTC by {}{}{}",
+        format_date_time(info.started_at),
+        info.started_by,
+        info.sha.as_ref().map_or(String::new(), |s| format!("  sha {s}")),
+        info.image.as_ref().map_or(String::new(), |s| format!("  image {s}"))
+    );
+    let _ =
+        writeln!(out, "traffic {}% on {}   event seq {}", state.weight, info.version, state.seq);
+    if let Some(p) = &state.pause {
+        let _ = writeln!(out, "PAUSED by {}: {}", p.mark.by.short(), p.reason);
+    }
+    for (i, r) in plan.flat_steps().iter().enumerate() {
+        let s = &state.steps[i];
+        let cursor = if i == state.cursor && !state.status.is_terminal() { ">" } else { " " };
+        let _ = writeln!(
+            out,
+            "{cursor} {} {:<12} {:<24} {:<10} {}",
+            s.status.mark(),
+            r.stage.id,
+            r.step.id,
+            s.status.as_str(),
+            step_progress(plan, state, i)
+        );
+    }
+    if let Some(rb) = &state.rollback {
+        let _ = writeln!(
+            out,
+            "rollback{} by {}: {}",
+            if rb.automatic { " (automatic)" } else { "" },
+            rb.started.by.short(),
+            rb.reason
+        );
+        for s in &rb.steps {
+            let _ = writeln!(out, "  {} {:<30} {}", s.status.mark(), s.id, s.status.as_str());
+        }
+    }
+    match state.status {
+        Status::Completed | Status::RolledBack | Status::Aborted => {}
+        _ => {
+            if let Some(cur) = state.current() {
+                if matches!(cur.status, StepStatus::Failed | StepStatus::Interrupted) {
+                    let _ =
+                        writeln!(out, "needs a decision: `{}` is {}", cur.id, cur.status.as_str());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One line of `flightdeck events`.
+pub fn event_line(record: &EventRecord) -> String {
+    format!(
+        "{:>5}  {} UTC  {:<20} {}",
+        record.seq,
+        format_date_time(record.at),
+        record.actor.short(),
+        record.event.sentence()
+    )
+}

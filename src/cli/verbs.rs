@@ -1,0 +1,352 @@
+//! What each verb does. Acting verbs load the release, go through `store::execute` (the
+//! same path as the cockpit's keys), then run any action this process claimed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, summary};
+use crate::plan::{self, ReleaseType};
+use crate::release::{Actor, Command, Resolution};
+use crate::store::{self, ExecuteError, Store, StoreError};
+use crate::{action, clock, identity};
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: u8,
+    /// What to print on stderr.
+    pub message: String,
+}
+
+impl Failure {
+    fn error(message: impl Into<String>) -> Self {
+        Self { code: EXIT_ERROR, message: message.into() }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::error(e.to_string())
+    }
+}
+
+impl From<ExecuteError> for Failure {
+    fn from(e: ExecuteError) -> Self {
+        match e {
+            ExecuteError::Rejected(r) => {
+                Self { code: EXIT_REJECTED, message: format!("rejected: {r}") }
+            }
+            ExecuteError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The starter plan `init` writes: the same file as `config.example.toml`.
+pub const STARTER_PLAN: &str = include_str!("../../config.example.toml");
+
+/// Runs a non-cockpit verb; returns the exit code.
+pub async fn run(cli: Cli) -> u8 {
+    match run_verb(cli).await {
+        Ok(()) => EXIT_OK,
+        Err(f) => {
+            eprintln!("flightdeck: {}", f.message);
+            f.code
+        }
+    }
+}
+
+/// Where the database is.
+pub fn db_path(cli_db: Option<&Path>) -> Result<PathBuf, StoreError> {
+    match cli_db {
+        Some(p) => Ok(p.to_path_buf()),
+        None => store::default_path(),
+    }
+}
+
+async fn open(cli: &Cli) -> Result<Store, Failure> {
+    let path = db_path(cli.db.as_deref())?;
+    Ok(Store::open(&path, cli.read_only).await?)
+}
+
+async fn open_existing(cli: &Cli) -> Result<Store, Failure> {
+    let path = db_path(cli.db.as_deref())?;
+    if !path.exists() {
+        return Err(Failure::error(format!(
+            "no database at {}; start a release first (`flightdeck start PLAN --version V`) or pass --db",
+            path.display()
+        )));
+    }
+    Ok(Store::open(&path, cli.read_only).await?)
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+async fn run_verb(cli: Cli) -> Result<(), Failure> {
+    let Some(verb) = &cli.verb else {
+        return Err(Failure { code: EXIT_USAGE, message: "no verb".into() });
+    };
+    match verb {
+        Verb::Open { .. } => {
+            Err(Failure { code: EXIT_USAGE, message: "open is handled by the cockpit".into() })
+        }
+        Verb::Init { path } => init(path),
+        Verb::Check { plan } => check(plan),
+        Verb::Start { plan, version, previous_version, sha, image, release_type } => {
+            let release_type = ReleaseType::parse(release_type).ok_or_else(|| Failure {
+                code: EXIT_USAGE,
+                message: format!("unknown release type {release_type}"),
+            })?;
+            let command = Command::Start {
+                version: version.clone(),
+                previous_version: previous_version.clone(),
+                sha: sha.clone(),
+                image: image.clone(),
+                release_type,
+            };
+            start(&cli, plan, &command).await
+        }
+        Verb::List { json } => {
+            let store = open_existing(&cli).await?;
+            let rows = store.releases().await?;
+            if *json {
+                print_json(&json::releases(&rows));
+            } else if rows.is_empty() {
+                println!("no releases yet");
+            } else {
+                println!(
+                    "{:>4}  {:<20} {:<12} {:<12} {:<9} {:<13} started (UTC)",
+                    "id", "service", "version", "environment", "type", "status"
+                );
+                for r in rows {
+                    println!(
+                        "{:>4}  {:<20} {:<12} {:<12} {:<9} {:<13} {}",
+                        r.id,
+                        r.service,
+                        r.version,
+                        r.environment,
+                        r.release_type,
+                        r.status,
+                        crate::release::format_date_time(r.created_at)
+                    );
+                }
+            }
+            Ok(())
+        }
+        Verb::Status { release, json } => {
+            let store = open_existing(&cli).await?;
+            let row = store.find(release.as_deref()).await?;
+            let loaded = store.load(row.id).await?;
+            if *json {
+                print_json(&json::status(&loaded.plan, &loaded.state, &loaded.row));
+            } else {
+                print!(
+                    "{}",
+                    summary::status_text(&loaded.plan, &loaded.state, &loaded.row, clock::now())
+                );
+            }
+            Ok(())
+        }
+        Verb::Events { release, json } => {
+            let store = open_existing(&cli).await?;
+            let row = store.find(release.as_deref()).await?;
+            let events = store.events_after(row.id, 0).await?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for e in &events {
+                let line = if *json { json::event(e).to_string() } else { summary::event_line(e) };
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Verb::Tick { item, target } => {
+            act(&cli, target, Command::Tick { item: item.clone() }).await
+        }
+        Verb::Untick { item, target } => {
+            act(&cli, target, Command::Untick { item: item.clone() }).await
+        }
+        Verb::Approve { target } => act(&cli, target, Command::Approve).await,
+        Verb::Revoke { target } => act(&cli, target, Command::Revoke).await,
+        Verb::Decline { reason, target } => {
+            act(&cli, target, Command::Decline { reason: reason.clone() }).await
+        }
+        Verb::Next { confirm, target } => {
+            act(&cli, target, Command::Next { confirmed: *confirm }).await
+        }
+        Verb::Shift { confirm, target } => {
+            act(&cli, target, Command::Shift { confirmed: *confirm }).await
+        }
+        Verb::Skip { reason, confirm, target } => {
+            act(&cli, target, Command::Skip { reason: reason.clone(), confirmed: *confirm }).await
+        }
+        Verb::Retry { target } => act(&cli, target, Command::Retry).await,
+        Verb::Resolve { succeeded, reason, target, .. } => {
+            let resolution = if *succeeded { Resolution::Succeeded } else { Resolution::Failed };
+            act(&cli, target, Command::Resolve { resolution, reason: reason.clone() }).await
+        }
+        Verb::Pause { reason, target } => {
+            act(&cli, target, Command::Pause { reason: reason.clone() }).await
+        }
+        Verb::Resume { target } => act(&cli, target, Command::Resume).await,
+        Verb::Rollback { reason, confirm, target } => {
+            act(
+                &cli,
+                target,
+                Command::Rollback { reason: reason.clone(), confirmed: *confirm, automatic: false },
+            )
+            .await
+        }
+        Verb::Abort { reason, target } => {
+            act(&cli, target, Command::Abort { reason: reason.clone() }).await
+        }
+        Verb::Note { text, target } => {
+            act(&cli, target, Command::Note { text: text.clone() }).await
+        }
+    }
+}
+
+fn init(path: &Path) -> Result<(), Failure> {
+    if path.exists() {
+        return Err(Failure::error(format!(
+            "{} already exists; not overwriting it",
+            path.display()
+        )));
+    }
+    std::fs::write(path, STARTER_PLAN)
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
+    println!("wrote {}: edit it, then `flightdeck check {}`", path.display(), path.display());
+    Ok(())
+}
+
+fn check(path: &Path) -> Result<(), Failure> {
+    let (plan, _) =
+        plan::load_file(path).map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
+    print!("{}", summary::plan_summary(&plan, &path.display().to_string()));
+    let missing = action::missing_secrets(&plan);
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|(a, n)| format!("{n} (action {a})")).collect();
+        println!("note: not set in this environment: {}", list.join(", "));
+        println!("      set them before `flightdeck start`, which refuses to start without them");
+    }
+    Ok(())
+}
+
+/// The actor for this invocation, checking declared operators against the plan.
+fn actor_for(cli: &Cli, plan: &plan::Plan) -> Result<Actor, Failure> {
+    if cli.operator.is_some() && !plan.policy.declared_operators {
+        return Err(Failure {
+            code: EXIT_USAGE,
+            message: "this plan records OS accounts only; --operator needs `declared_operators = true` in [policy]".into(),
+        });
+    }
+    Ok(identity::current_actor(cli.operator.as_deref()))
+}
+
+fn refuse_read_only(cli: &Cli, verb: &str) -> Result<(), Failure> {
+    if cli.read_only {
+        return Err(Failure {
+            code: EXIT_REJECTED,
+            message: format!("rejected: --read-only: cannot {verb}"),
+        });
+    }
+    Ok(())
+}
+
+async fn start(cli: &Cli, plan_path: &Path, command: &Command) -> Result<(), Failure> {
+    refuse_read_only(cli, "start a release")?;
+    let (plan, text) = plan::load_file(plan_path)
+        .map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
+    let missing = action::missing_secrets(&plan);
+    if !missing.is_empty() {
+        let list: Vec<String> =
+            missing.iter().map(|(a, n)| format!("{n} (used by action {a})")).collect();
+        return Err(Failure::error(format!(
+            "environment variables the plan needs are not set: {}; set them and start again (nothing was recorded)",
+            list.join(", ")
+        )));
+    }
+    let actor = actor_for(cli, &plan)?;
+    let store = open(cli).await?;
+    let shown_path = std::fs::canonicalize(plan_path).unwrap_or_else(|_| plan_path.to_path_buf());
+    let (id, records) = store::start(
+        &store,
+        &plan,
+        &shown_path.display().to_string(),
+        &text,
+        command,
+        &actor,
+        clock::now(),
+    )
+    .await?;
+    println!(
+        "started release {id}: {} {} → {} ({} events)",
+        plan.service.name,
+        version_of(command),
+        plan.service.environment,
+        records.len()
+    );
+    println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
+    Ok(())
+}
+
+fn version_of(command: &Command) -> &str {
+    match command {
+        Command::Start { version, .. } => version,
+        _ => "",
+    }
+}
+
+async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure> {
+    refuse_read_only(cli, command.verb())?;
+    let store = open_existing(cli).await?;
+    let row = store.find(target.release.as_deref()).await?;
+    let loaded = store.load(row.id).await?;
+    let actor = actor_for(cli, &loaded.plan)?;
+    let (records, loaded) =
+        store::execute(&store, row.id, &command, &actor, target.expect_seq, clock::now).await?;
+    for r in &records {
+        println!("{}", summary::event_line(r));
+    }
+    if !action::claims_of(&loaded.plan, &loaded.state, &actor).is_empty() {
+        run_claimed(&store, row.id, &actor).await?;
+    }
+    Ok(())
+}
+
+/// Runs this process's claimed actions in the foreground, printing their output.
+async fn run_claimed(store: &Store, release_id: i64, actor: &Actor) -> Result<(), Failure> {
+    let client = action::http_client(std::time::Duration::from_secs(30));
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let cancel = CancellationToken::new();
+    let printer = tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            println!("  | {line}");
+        }
+    });
+    let interrupt = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "flightdeck: interrupted; stopping the action and recording it as failed"
+                );
+                cancel.cancel();
+            }
+        })
+    };
+    let result = action::drive_claims(store, release_id, actor, &client, &tx, &cancel).await;
+    drop(tx);
+    let _ = printer.await;
+    interrupt.abort();
+    for r in result? {
+        println!("{}", summary::event_line(&r));
+    }
+    Ok(())
+}

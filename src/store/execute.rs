@@ -1,0 +1,124 @@
+//! The one path from a command to recorded events, shared by keys, CLI verbs and automation:
+//! load, decide, append; on a lost race, reload and decide again (or report what changed).
+
+use std::fmt;
+
+use super::{Loaded, Store, StoreError};
+use crate::plan::Plan;
+use crate::release::{self, Actor, Command, EventRecord, Rejection, State, Timestamp};
+
+/// How many times a writer that keeps losing races retries before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Why a command did not result in events.
+#[derive(Debug)]
+pub enum ExecuteError {
+    /// The rules said no.
+    Rejected(Rejection),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl fmt::Display for ExecuteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected(r) => write!(f, "{r}"),
+            Self::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ExecuteError {}
+
+impl From<StoreError> for ExecuteError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Numbers and stamps decided events after `state`.
+pub fn records_after(
+    state: &State,
+    events: Vec<release::Event>,
+    actor: &Actor,
+    at: Timestamp,
+) -> Vec<EventRecord> {
+    events
+        .into_iter()
+        .zip(state.seq + 1..)
+        .map(|(event, seq)| EventRecord { seq, at, actor: actor.clone(), event })
+        .collect()
+}
+
+/// Decides `command` on the current state of a release and records the result.
+///
+/// `expect_seq` is the seq the issuer saw. Without one, commands that depend on which step is
+/// current are pinned to the state loaded here, so a lost race is reported, never re-applied
+/// to a step nobody looked at; commands that commute (tick, approve, note, ...) are simply
+/// decided again on the fresh state.
+pub async fn execute(
+    store: &Store,
+    release_id: i64,
+    command: &Command,
+    actor: &Actor,
+    expect_seq: Option<u64>,
+    now: impl Fn() -> Timestamp,
+) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
+    let mut pinned = expect_seq;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut loaded = store.load(release_id).await?;
+        if pinned.is_none() && !command.commutes() {
+            pinned = Some(loaded.state.seq);
+        }
+        let at = now();
+        let events = release::decide(&loaded.plan, &loaded.state, command, actor, at, pinned)
+            .map_err(ExecuteError::Rejected)?;
+        let expected = loaded.state.seq;
+        let records = records_after(&loaded.state, events, actor, at);
+        for r in &records {
+            release::apply(&mut loaded.state, r);
+        }
+        match store.append(release_id, expected, &records, &loaded.state).await {
+            Ok(()) => {
+                loaded.row.last_seq = loaded.state.seq;
+                loaded.row.status = loaded.state.status.as_str().to_owned();
+                return Ok((records, loaded));
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ExecuteError::Store(StoreError::Locked { path: store.path().to_path_buf() }))
+}
+
+/// Starts a release of `plan`, unless one of the same service and environment is active.
+pub async fn start(
+    store: &Store,
+    plan: &Plan,
+    plan_path: &str,
+    plan_toml: &str,
+    command: &Command,
+    actor: &Actor,
+    at: Timestamp,
+) -> Result<(i64, Vec<EventRecord>), ExecuteError> {
+    let active = store.releases().await?.into_iter().find(|r| {
+        super::is_active(&r.status)
+            && r.service == plan.service.name
+            && r.environment == plan.service.environment
+    });
+    if let Some(r) = active {
+        return Err(ExecuteError::Rejected(Rejection {
+            kind: release::RejectionKind::Rule,
+            message: format!(
+                "{} is already being released to {} (release {}, version {}, {}); finish, roll back or abort it first",
+                r.service, r.environment, r.id, r.version, r.status
+            ),
+        }));
+    }
+    let state = State::new(plan);
+    let events =
+        release::decide(plan, &state, command, actor, at, None).map_err(ExecuteError::Rejected)?;
+    let records = records_after(&state, events, actor, at);
+    let id = store.create_release(plan_path, plan_toml, &records).await?;
+    Ok((id, records))
+}
