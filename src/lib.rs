@@ -2,9 +2,13 @@
 //! an IO shell (`store`, `cli`, `tui`, `probe`, `action`, `demo`).
 
 pub mod action;
+pub mod automation;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod identity;
 pub mod plan;
+pub mod probe;
 pub mod release;
 pub mod store;
+pub mod tui;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use verbs::run;
+pub use verbs::{db_path, run};
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;

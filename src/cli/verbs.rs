@@ -50,6 +50,11 @@ pub const STARTER_PLAN: &str = include_str!("../../config.example.toml");
 
 /// Runs a non-cockpit verb; returns the exit code.
 pub async fn run(cli: Cli) -> u8 {
+    match &cli.verb {
+        None => return crate::tui::open(&cli, None).await,
+        Some(Verb::Open { release }) => return crate::tui::open(&cli, release.as_deref()).await,
+        _ => {}
+    }
     match run_verb(cli).await {
         Ok(()) => EXIT_OK,
         Err(f) => {

@@ -107,12 +107,14 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                     started: mark(),
                     outcome: None,
                     resolution: None,
+                    output_tail: None,
                 });
             }
         }
-        Event::ActionFinished { step, attempt, exit_code, duration_ms, .. } => {
+        Event::ActionFinished { step, attempt, exit_code, duration_ms, output_tail } => {
             if let Some(s) = state.step_mut(step) {
                 if let Some(run) = s.runs.iter_mut().find(|r| r.attempt == *attempt) {
+                    run.output_tail.clone_from(output_tail);
                     run.outcome = Some(RunOutcome::Succeeded {
                         at,
                         exit_code: *exit_code,
@@ -125,9 +127,10 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                 }
             }
         }
-        Event::ActionFailed { step, attempt, error, exit_code, .. } => {
+        Event::ActionFailed { step, attempt, error, exit_code, output_tail, .. } => {
             if let Some(s) = state.step_mut(step) {
                 if let Some(run) = s.runs.iter_mut().find(|r| r.attempt == *attempt) {
+                    run.output_tail.clone_from(output_tail);
                     run.outcome = Some(RunOutcome::Failed {
                         at,
                         error: error.clone(),

@@ -148,7 +148,18 @@ impl Command {
     /// Commands whose effect does not depend on which step is current may be re-decided on a
     /// fresh state after losing a race; the others must be looked at again by a person.
     pub fn commutes(&self) -> bool {
-        matches!(self, Self::Note { .. } | Self::Pause { .. })
+        matches!(
+            self,
+            Self::Tick { .. }
+                | Self::Untick { .. }
+                | Self::Approve
+                | Self::Revoke
+                | Self::Decline { .. }
+                | Self::Note { .. }
+                | Self::Pause { .. }
+                | Self::RecordOutcome { .. }
+                | Self::MarkInterrupted { .. }
+        )
     }
 
     /// The verb, for messages.

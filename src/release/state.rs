@@ -159,6 +159,9 @@ pub struct ActionRun {
     pub outcome: Option<RunOutcome>,
     /// A person's decision after an interruption or failure.
     pub resolution: Option<(Mark, bool, String)>,
+    /// The end of its output, as recorded with its outcome.
+    #[serde(default)]
+    pub output_tail: Option<String>,
 }
 
 /// The state of one step.

@@ -1,0 +1,411 @@
+//! The cockpit's loop: the only place that owns the model and executes effects. One
+//! `select!` over keys, worker messages, a 1 s tick and a redraw deadline; draws only when
+//! something visible changed, at most once per frame interval, inside synchronized updates.
+
+use std::io::Write;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{
+    Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
+};
+use ratatui::crossterm::{queue, terminal};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::effect::Effect;
+use super::keymap::Key;
+use super::model::{Model, ReleaseView, TIMELINE_KEPT_EVENTS};
+use super::msg::Msg;
+use super::update::update;
+use super::view;
+use crate::release::Actor;
+use crate::store::{self, Store};
+use crate::{action, automation, clock, identity};
+
+/// Shortest time between two frames.
+const FRAME_INTERVAL: Duration = Duration::from_millis(33);
+/// How often other processes' writes are looked for.
+const STORE_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Messages handled before a frame is drawn, at most.
+const DRAIN_MAX_MESSAGES: usize = 64;
+
+/// How the cockpit ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The person quit.
+    Quit,
+    /// A signal ended it.
+    Signal(&'static str),
+}
+
+/// Loads the release view a cockpit starts on.
+pub async fn load_view(store: &Store, id: i64) -> Result<ReleaseView, store::StoreError> {
+    let loaded = store.load(id).await?;
+    let from =
+        loaded.state.seq.saturating_sub(u64::try_from(TIMELINE_KEPT_EVENTS).unwrap_or(u64::MAX));
+    let records = store.events_after(id, from).await?;
+    let mut view =
+        ReleaseView { id, plan: loaded.plan, state: loaded.state, timeline: Default::default() };
+    view.extend_timeline(&records);
+    Ok(view)
+}
+
+/// Maps a terminal key to the cockpit's key, if it is one.
+pub fn map_key(event: KeyEvent) -> Option<Key> {
+    if event.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match event.code {
+        KeyCode::Char(c) if ctrl => Key::Ctrl(c.to_ascii_lowercase()),
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::BackTab => Key::BackTab,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        _ => return None,
+    })
+}
+
+struct Shell {
+    store: Store,
+    me: Actor,
+    automation_actor: Actor,
+    tx: mpsc::Sender<Msg>,
+    cancel: CancellationToken,
+    client: reqwest::Client,
+    runner_active: bool,
+    automation_pending: bool,
+    bell: bool,
+    clear: bool,
+}
+
+/// Runs the cockpit until the person quits or a signal arrives.
+pub async fn run(
+    terminal: &mut DefaultTerminal,
+    store: Store,
+    mut model: Model,
+) -> Result<Exit, String> {
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let cancel = CancellationToken::new();
+    let mut shell = Shell {
+        store: store.clone(),
+        automation_actor: Actor::automation(&model.me.account, &model.me.host, model.me.pid),
+        me: model.me.clone(),
+        tx: tx.clone(),
+        cancel: cancel.clone(),
+        client: action::http_client(Duration::from_secs(30)),
+        runner_active: false,
+        automation_pending: false,
+        bell: false,
+        clear: false,
+    };
+    let size = terminal.size().map_err(|e| e.to_string())?;
+    model.size = (size.width, size.height);
+    model.now = clock::now();
+    spawn_store_watcher(
+        store.clone(),
+        model.release.as_ref().map(|r| (r.id, r.state.seq)),
+        tx.clone(),
+        cancel.clone(),
+    );
+    spawn_signal_listener(tx.clone(), cancel.clone());
+    if let Some(release) = &model.release {
+        spawn_probes(&release.plan, tx.clone(), cancel.clone());
+    }
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut last_draw: Option<Instant> = None;
+    let mut exit = Exit::Quit;
+    loop {
+        let redraw_in = match last_draw {
+            Some(t) if model.dirty => FRAME_INTERVAL.saturating_sub(t.elapsed()),
+            None => Duration::ZERO,
+            _ => Duration::from_secs(3600),
+        };
+        let first = tokio::select! {
+            biased;
+            event = events.next() => match event {
+                Some(Ok(TermEvent::Key(key))) => map_key(key).map(Msg::KeyPressed),
+                Some(Ok(TermEvent::Resize(width, height))) => Some(Msg::Resized { width, height }),
+                Some(Ok(_)) => None,
+                Some(Err(e)) => return Err(format!("reading the terminal failed: {e}")),
+                None => Some(Msg::SignalReceived("terminal closed")),
+            },
+            Some(msg) = rx.recv() => Some(msg),
+            _ = tick.tick() => Some(Msg::Tick { now: clock::now() }),
+            () = tokio::time::sleep(redraw_in) => None,
+        };
+        let mut batch: Vec<Msg> = first.into_iter().collect();
+        while batch.len() < DRAIN_MAX_MESSAGES {
+            match rx.try_recv() {
+                Ok(msg) => batch.push(msg),
+                Err(_) => break,
+            }
+        }
+        for msg in batch {
+            if let Msg::SignalReceived(name) = &msg {
+                exit = Exit::Signal(name);
+            }
+            let state_may_change = matches!(
+                msg,
+                Msg::Committed { .. }
+                    | Msg::ReleaseChanged { .. }
+                    | Msg::Tick { .. }
+                    | Msg::Rejected { .. }
+            );
+            if let Msg::ActionsFinished { .. } = &msg {
+                shell.runner_active = false;
+            }
+            if matches!(
+                msg,
+                Msg::Committed { .. } | Msg::Rejected { .. } | Msg::ReleaseChanged { .. }
+            ) {
+                shell.automation_pending = false;
+            }
+            for effect in update(&mut model, msg) {
+                shell.perform(&mut model, effect);
+            }
+            if state_may_change {
+                shell.after_state_change(&mut model);
+            }
+        }
+        if model.quit {
+            break;
+        }
+        if shell.clear {
+            shell.clear = false;
+            terminal.clear().map_err(|e| e.to_string())?;
+            model.dirty = true;
+            last_draw = None;
+        }
+        let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME_INTERVAL);
+        if model.dirty && due {
+            draw(terminal, &model, shell.bell)?;
+            shell.bell = false;
+            model.dirty = false;
+            last_draw = Some(Instant::now());
+        }
+    }
+    cancel.cancel();
+    Ok(exit)
+}
+
+fn draw(terminal: &mut DefaultTerminal, model: &Model, bell: bool) -> Result<(), String> {
+    let backend = terminal.backend_mut();
+    queue!(backend, terminal::BeginSynchronizedUpdate).map_err(|e| e.to_string())?;
+    terminal.draw(|frame| view::render(frame, model)).map_err(|e| e.to_string())?;
+    let backend = terminal.backend_mut();
+    if bell {
+        let _ = backend.write_all(b"\x07");
+    }
+    queue!(backend, terminal::EndSynchronizedUpdate).map_err(|e| e.to_string())?;
+    backend.flush().map_err(|e| e.to_string())
+}
+
+impl Shell {
+    fn perform(&mut self, model: &mut Model, effect: Effect) {
+        match effect {
+            Effect::Execute { command, expect_seq, verb } => {
+                let Some(release) = &model.release else { return };
+                self.spawn_execute(release.id, command, expect_seq, verb, self.me.clone());
+            }
+            Effect::ClearScreen => self.clear = true,
+            Effect::Bell => self.bell = true,
+            Effect::Quit => model.quit = true,
+        }
+    }
+
+    fn spawn_execute(
+        &self,
+        id: i64,
+        command: crate::release::Command,
+        expect_seq: Option<u64>,
+        verb: String,
+        actor: Actor,
+    ) {
+        let store = self.store.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let msg =
+                match store::execute(&store, id, &command, &actor, expect_seq, clock::now).await {
+                    Ok((records, loaded)) => {
+                        Msg::Committed { verb, records, state: Box::new(loaded.state) }
+                    }
+                    Err(e) => Msg::Rejected { verb, message: e.to_string() },
+                };
+            let _ = tx.send(msg).await;
+        });
+    }
+
+    /// Starts the action runner for claims of this process, and automation when due.
+    fn after_state_change(&mut self, model: &mut Model) {
+        let Some(release) = &model.release else { return };
+        if model.read_only {
+            return;
+        }
+        if !self.runner_active
+            && !action::claims_of(&release.plan, &release.state, &self.me).is_empty()
+        {
+            self.runner_active = true;
+            model.output.clear();
+            model.ui.output_back = 0;
+            self.spawn_runner(release.id);
+        }
+        if !self.automation_pending && model.pending.is_none() {
+            if let Some(due) = automation::due(
+                &release.plan,
+                &release.state,
+                model.now,
+                &self.me,
+                identity::process_alive,
+            ) {
+                self.automation_pending = true;
+                let verb = format!("automation ({})", due.command.verb());
+                self.spawn_execute(
+                    release.id,
+                    due.command,
+                    due.expect_seq,
+                    verb,
+                    self.automation_actor.clone(),
+                );
+            }
+        }
+    }
+
+    fn spawn_runner(&self, id: i64) {
+        let store = self.store.clone();
+        let me = self.me.clone();
+        let client = self.client.clone();
+        let cancel = self.cancel.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<String>();
+            let forward = {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while let Some(line) = lines_rx.recv().await {
+                        if tx.send(Msg::ActionOutput(line)).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            };
+            let result = action::drive_claims(&store, id, &me, &client, &lines_tx, &cancel).await;
+            drop(lines_tx);
+            let _ = forward.await;
+            if let Ok(loaded) = store.load(id).await {
+                let records = result.as_ref().map(Clone::clone).unwrap_or_default();
+                let _ = tx
+                    .send(Msg::Committed {
+                        verb: "action".into(),
+                        records,
+                        state: Box::new(loaded.state),
+                    })
+                    .await;
+            }
+            let _ =
+                tx.send(Msg::ActionsFinished { error: result.err().map(|e| e.to_string()) }).await;
+        });
+    }
+}
+
+/// Polls the store for other processes' writes and sends the fresh state.
+fn spawn_store_watcher(
+    store: Store,
+    mut seen: Option<(i64, u64)>,
+    tx: mpsc::Sender<Msg>,
+    cancel: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut poll = tokio::time::interval(STORE_POLL_INTERVAL);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = poll.tick() => {}
+            }
+            let id = match seen {
+                Some((id, _)) => id,
+                None => match store.find(None).await {
+                    Ok(row) => row.id,
+                    Err(_) => continue,
+                },
+            };
+            let Ok(last) = store.last_seq(id).await else { continue };
+            let last_seen = seen.map_or(0, |(_, s)| s);
+            if seen.is_some() && last <= last_seen {
+                continue;
+            }
+            let Ok(loaded) = store.load(id).await else { continue };
+            let kept = u64::try_from(TIMELINE_KEPT_EVENTS).unwrap_or(u64::MAX);
+            let from = last_seen.max(loaded.state.seq.saturating_sub(kept));
+            let records = store.events_after(id, from).await.unwrap_or_default();
+            seen = Some((id, loaded.state.seq));
+            let msg = Msg::ReleaseChanged {
+                id,
+                plan: Box::new(loaded.plan),
+                state: Box::new(loaded.state),
+                records,
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Starts the probe pollers and forwards their readings into the loop.
+pub fn spawn_probes(plan: &crate::plan::Plan, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
+    let (readings_tx, mut readings_rx) = mpsc::channel(256);
+    crate::probe::spawn_health_pollers(plan, readings_tx, cancel);
+    tokio::spawn(async move {
+        while let Some(reading) = readings_rx.recv().await {
+            let msg = match reading {
+                crate::probe::Reading::Health { index, reading } => {
+                    Msg::HealthChecked { index, reading }
+                }
+                crate::probe::Reading::Metric { index, at, result } => {
+                    Msg::MetricSampled { index, at, result }
+                }
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// SIGHUP (ssh dropped), SIGTERM and SIGQUIT end the cockpit cleanly.
+fn spawn_signal_listener(tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut hup), Ok(mut term), Ok(mut quit)) = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::quit()),
+        ) else {
+            return;
+        };
+        let name = tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = hup.recv() => "SIGHUP",
+            _ = term.recv() => "SIGTERM",
+            _ = quit.recv() => "SIGQUIT",
+        };
+        let _ = tx.send(Msg::SignalReceived(name)).await;
+    });
+}

@@ -1,0 +1,23 @@
+//! The IO that `update` asks the loop to do.
+
+use crate::release::Command;
+
+/// A request from `update` to the loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Decide and record a command through `store::execute`.
+    Execute {
+        /// The command.
+        command: Command,
+        /// The seq the person saw, for commands that depend on the current step.
+        expect_seq: Option<u64>,
+        /// For the status line.
+        verb: String,
+    },
+    /// Clear and redraw the whole screen.
+    ClearScreen,
+    /// Ring the terminal bell.
+    Bell,
+    /// Leave the cockpit.
+    Quit,
+}

@@ -1,0 +1,321 @@
+//! The cockpit's one model: the release as last committed, plus what the person is looking
+//! at (focus, selections, scroll, prompts). Owned by the loop; views only read it.
+
+use std::collections::VecDeque;
+
+use super::keymap::Keymap;
+use crate::plan::Plan;
+use crate::probe::ProbeBoard;
+use crate::release::{Actor, EventRecord, State, Timestamp};
+
+/// How many timeline entries are kept in memory; older ones are in `flightdeck events`.
+pub const TIMELINE_KEPT_EVENTS: usize = 5000;
+
+/// How many lines of live action output are kept.
+pub const OUTPUT_KEPT_LINES: usize = 2000;
+
+/// How long a prompt stays open without a key before it expires.
+pub const PROMPT_EXPIRY_MS: u64 = 60_000;
+
+/// The panes, in focus order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// Stages and steps.
+    Steps,
+    /// The selected step: checklist items, approvals, runs.
+    Detail,
+    /// Health endpoints.
+    Health,
+    /// Metric series.
+    Metrics,
+    /// Every event.
+    Timeline,
+    /// Live action output.
+    Output,
+}
+
+impl Pane {
+    /// Every pane, in focus order.
+    pub const ALL: [Pane; 6] =
+        [Pane::Steps, Pane::Detail, Pane::Health, Pane::Metrics, Pane::Timeline, Pane::Output];
+
+    /// The pane's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Steps => "Steps",
+            Pane::Detail => "Detail",
+            Pane::Health => "Health",
+            Pane::Metrics => "Metrics",
+            Pane::Timeline => "Timeline",
+            Pane::Output => "Output",
+        }
+    }
+
+    /// The next pane (wrapping), or the previous one.
+    pub fn cycle(self, forward: bool) -> Pane {
+        let i = Pane::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        let n = Pane::ALL.len();
+        Pane::ALL[if forward { (i + 1) % n } else { (i + n - 1) % n }]
+    }
+}
+
+/// One line of the timeline, formatted once when the event arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    /// Event seq.
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+    /// Who (short name).
+    pub actor: String,
+    /// Decided by flightdeck itself.
+    pub automatic: bool,
+    /// The sentence.
+    pub text: String,
+    /// Worth attention: failures, rollbacks, interruptions.
+    pub alarming: bool,
+}
+
+impl TimelineEntry {
+    /// Formats a stored event.
+    pub fn from_record(r: &EventRecord) -> Self {
+        use crate::release::Event as E;
+        let alarming = matches!(
+            r.event,
+            E::ActionFailed { .. }
+                | E::ActionInterrupted { .. }
+                | E::RollbackStarted { .. }
+                | E::GateDeclined { .. }
+                | E::Paused { .. }
+                | E::Aborted { .. }
+        );
+        Self {
+            seq: r.seq,
+            at: r.at,
+            actor: r.actor.short().to_owned(),
+            automatic: r.actor.automatic,
+            text: r.event.sentence(),
+            alarming,
+        }
+    }
+}
+
+/// The release on screen.
+#[derive(Debug, Clone)]
+pub struct ReleaseView {
+    /// Store id.
+    pub id: i64,
+    /// The plan it was started with.
+    pub plan: Plan,
+    /// The committed state.
+    pub state: State,
+    /// The newest events, oldest first.
+    pub timeline: VecDeque<TimelineEntry>,
+}
+
+impl ReleaseView {
+    /// Adds records not yet in the timeline, keeping it bounded.
+    pub fn extend_timeline(&mut self, records: &[EventRecord]) {
+        let last = self.timeline.back().map_or(0, |e| e.seq);
+        for r in records.iter().filter(|r| r.seq > last) {
+            self.timeline.push_back(TimelineEntry::from_record(r));
+        }
+        while self.timeline.len() > TIMELINE_KEPT_EVENTS {
+            self.timeline.pop_front();
+        }
+    }
+}
+
+/// What a prompt is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Pause: reason.
+    Pause,
+    /// No-go: reason.
+    Decline,
+    /// A note: text.
+    Note,
+    /// Rollback: reason, then the service name.
+    Rollback,
+    /// Skip: reason, then the service name.
+    Skip,
+    /// Shift to 100%: the service name.
+    FullShift,
+    /// Next step is a 100% shift: the service name.
+    FullNext,
+    /// Mark succeeded: reason.
+    MarkSucceeded,
+    /// Mark failed: reason.
+    MarkFailed,
+    /// Timeline filter text.
+    Filter,
+}
+
+/// One text field of a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// What to type.
+    pub label: String,
+    /// What was typed.
+    pub value: String,
+    /// For confirmation fields: the exact text required.
+    pub must_equal: Option<String>,
+}
+
+/// A small form: a reason and/or a typed confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// What it is for.
+    pub purpose: Purpose,
+    /// The title line.
+    pub title: String,
+    /// The fields, filled in order.
+    pub fields: Vec<Field>,
+    /// The field being typed in.
+    pub active: usize,
+    /// The release seq when it opened: the state the person decided on.
+    pub seen_seq: u64,
+    /// The last key, for expiry.
+    pub touched_at: Timestamp,
+    /// Why the last Enter was refused.
+    pub error: Option<String>,
+}
+
+/// A popup over the panes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// Every key.
+    Help,
+    /// Weight changes.
+    TrafficHistory,
+    /// A form.
+    Prompt(Prompt),
+}
+
+/// How the status line is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Plain information.
+    Info,
+    /// Done.
+    Ok,
+    /// Refused or failed.
+    Error,
+}
+
+/// The result of the last key, shown under the panes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine {
+    /// The text.
+    pub text: String,
+    /// Its colour role.
+    pub tone: Tone,
+}
+
+/// Selections and scroll positions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ui {
+    /// Selected step; `None` follows the current step.
+    pub step: Option<usize>,
+    /// Selected checklist item in the detail pane.
+    pub item: usize,
+    /// Timeline lines scrolled up from the newest (0 = pinned to the newest).
+    pub timeline_back: usize,
+    /// Output lines scrolled up from the newest.
+    pub output_back: usize,
+    /// Selected health row.
+    pub health: usize,
+    /// Selected metric row.
+    pub metric: usize,
+    /// Timeline filter.
+    pub filter: String,
+}
+
+/// Everything the cockpit shows.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The release, if there is one.
+    pub release: Option<ReleaseView>,
+    /// Who is at the keyboard.
+    pub me: Actor,
+    /// Watching only.
+    pub read_only: bool,
+    /// Bindings in force.
+    pub keymap: Keymap,
+    /// The latest tick.
+    pub now: Timestamp,
+    /// Terminal size.
+    pub size: (u16, u16),
+    /// Focused pane.
+    pub focus: Pane,
+    /// Selections.
+    pub ui: Ui,
+    /// Popup.
+    pub overlay: Option<Overlay>,
+    /// Result of the last key.
+    pub status: Option<StatusLine>,
+    /// A command being committed.
+    pub pending: Option<String>,
+    /// Live output of actions run by this cockpit.
+    pub output: VecDeque<String>,
+    /// An action is running in this process.
+    pub running_here: bool,
+    /// Latest probe readings.
+    pub probes: ProbeBoard,
+    /// Database path shown on the welcome screen.
+    pub db_label: String,
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+    /// The loop should end.
+    pub quit: bool,
+}
+
+impl Model {
+    /// A model for `release` (or the welcome screen) at `now`.
+    pub fn new(
+        release: Option<ReleaseView>,
+        me: Actor,
+        read_only: bool,
+        keymap: Keymap,
+        now: Timestamp,
+    ) -> Self {
+        let status = (!keymap.warnings.is_empty())
+            .then(|| StatusLine { text: keymap.warnings.join("; "), tone: Tone::Error });
+        let probes =
+            release.as_ref().map_or_else(ProbeBoard::default, |r| ProbeBoard::for_plan(&r.plan));
+        Self {
+            release,
+            me,
+            read_only,
+            keymap,
+            now,
+            size: (120, 40),
+            focus: Pane::Steps,
+            ui: Ui::default(),
+            overlay: None,
+            status,
+            pending: None,
+            output: VecDeque::new(),
+            running_here: false,
+            probes,
+            db_label: String::new(),
+            dirty: true,
+            quit: false,
+        }
+    }
+
+    /// The selected step index (following the current step unless moved).
+    pub fn selected_step(&self) -> usize {
+        let Some(r) = &self.release else { return 0 };
+        let last = r.state.steps.len().saturating_sub(1);
+        self.ui.step.unwrap_or(r.state.cursor).min(last)
+    }
+
+    /// Adds a line of live output, bounded.
+    pub fn push_output(&mut self, line: String) {
+        self.output.push_back(line);
+        while self.output.len() > OUTPUT_KEPT_LINES {
+            self.output.pop_front();
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Everything that enters the cockpit's loop, as past facts.
+
+use super::keymap::Key;
+use crate::plan::Plan;
+use crate::release::{EventRecord, State, Timestamp};
+
+/// A message for `update`.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// A key was pressed.
+    KeyPressed(Key),
+    /// The terminal was resized.
+    Resized {
+        /// Columns.
+        width: u16,
+        /// Rows.
+        height: u16,
+    },
+    /// A second passed.
+    Tick {
+        /// The time now.
+        now: Timestamp,
+    },
+    /// The store has newer events than the screen (another process, or ours).
+    ReleaseChanged {
+        /// Release id.
+        id: i64,
+        /// Its plan.
+        plan: Box<Plan>,
+        /// Its state now.
+        state: Box<State>,
+        /// Events the screen may not have yet.
+        records: Vec<EventRecord>,
+    },
+    /// Our command was committed.
+    Committed {
+        /// The verb, for the status line.
+        verb: String,
+        /// What was recorded.
+        records: Vec<EventRecord>,
+        /// The state after it.
+        state: Box<State>,
+    },
+    /// Our command was refused.
+    Rejected {
+        /// The verb.
+        verb: String,
+        /// Why.
+        message: String,
+    },
+    /// A line of output from an action this cockpit runs.
+    ActionOutput(String),
+    /// The actions this cockpit ran are done.
+    ActionsFinished {
+        /// Why running them failed, if it did.
+        error: Option<String>,
+    },
+    /// A health endpoint was checked.
+    HealthChecked {
+        /// Row index in the probe board.
+        index: usize,
+        /// The result.
+        reading: crate::probe::HealthReading,
+    },
+    /// A metric series was read.
+    MetricSampled {
+        /// Row index in the probe board.
+        index: usize,
+        /// When.
+        at: Timestamp,
+        /// The value, or why there is none.
+        result: Result<Option<f64>, String>,
+    },
+    /// SIGHUP, SIGTERM or SIGQUIT arrived.
+    SignalReceived(&'static str),
+}

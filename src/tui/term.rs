@@ -1,0 +1,33 @@
+//! The terminal: raw mode and the alternate screen on entry, restored on every exit path
+//! (normal quit, error, panic, signal). A panic restores first, reports, then ends the process.
+
+use std::io::{IsTerminal, Write};
+
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::{execute, terminal};
+
+/// Enters the cockpit's screen, or explains why it cannot.
+pub fn enter() -> Result<DefaultTerminal, String> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(
+            "the cockpit needs a terminal; for scripts use `flightdeck status --json`".into()
+        );
+    }
+    let terminal = ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+        // A panic in any task must not leave a half-working cockpit behind.
+        std::process::exit(1);
+    }));
+    Ok(terminal)
+}
+
+/// Leaves the alternate screen and raw mode; safe to call more than once.
+pub fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let mut out = std::io::stdout();
+    let _ = execute!(out, terminal::LeaveAlternateScreen, ratatui::crossterm::cursor::Show);
+    let _ = out.flush();
+}

@@ -1,0 +1,517 @@
+//! `update`: the pure heart of the cockpit. A message changes the model and may ask for
+//! effects; nothing here does IO or reads the clock. Acting keys become engine commands,
+//! exactly as the CLI verbs do.
+
+use super::effect::Effect;
+use super::keymap::{Action, Key};
+use super::model::{
+    Field, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt, Purpose, ReleaseView, StatusLine, Tone,
+};
+use super::msg::Msg;
+use crate::plan::StepKind;
+use crate::release::{Command, Resolution, Status};
+
+/// Applies one message; returns the effects it asks for.
+pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::KeyPressed(key) => {
+            model.dirty = true;
+            on_key(model, key)
+        }
+        Msg::Resized { width, height } => {
+            model.size = (width, height);
+            model.dirty = true;
+            vec![Effect::ClearScreen]
+        }
+        Msg::Tick { now } => on_tick(model, now),
+        Msg::ReleaseChanged { id, plan, state, records } => {
+            let same = model.release.as_ref().is_some_and(|r| r.id == id);
+            if same {
+                if let Some(r) = &mut model.release {
+                    if state.seq >= r.state.seq {
+                        r.state = *state;
+                        r.extend_timeline(&records);
+                        model.dirty = true;
+                    }
+                }
+            } else {
+                let mut view =
+                    ReleaseView { id, plan: *plan, state: *state, timeline: Default::default() };
+                view.extend_timeline(&records);
+                model.probes = crate::probe::ProbeBoard::for_plan(&view.plan);
+                model.release = Some(view);
+                model.dirty = true;
+            }
+            Vec::new()
+        }
+        Msg::Committed { verb, records, state } => {
+            model.pending = None;
+            if let Some(r) = &mut model.release {
+                if state.seq >= r.state.seq {
+                    r.state = *state;
+                }
+                r.extend_timeline(&records);
+            }
+            let last = records.last().map(|r| r.event.sentence()).unwrap_or_default();
+            model.status = Some(StatusLine { text: format!("{verb}: {last}"), tone: Tone::Ok });
+            model.dirty = true;
+            Vec::new()
+        }
+        Msg::Rejected { verb, message } => {
+            model.pending = None;
+            model.status =
+                Some(StatusLine { text: format!("{verb} refused: {message}"), tone: Tone::Error });
+            model.dirty = true;
+            vec![Effect::Bell]
+        }
+        Msg::ActionOutput(line) => {
+            model.running_here = true;
+            model.push_output(line);
+            if model.ui.output_back > 0 {
+                model.ui.output_back += 1;
+            }
+            model.dirty = true;
+            Vec::new()
+        }
+        Msg::ActionsFinished { error } => {
+            model.running_here = false;
+            if let Some(e) = error {
+                model.status =
+                    Some(StatusLine { text: format!("action runner: {e}"), tone: Tone::Error });
+            }
+            model.dirty = true;
+            Vec::new()
+        }
+        Msg::HealthChecked { index, reading } => {
+            let plan = model.release.as_ref().map(|r| &r.plan);
+            if let (Some(plan), Some(row)) = (plan, model.probes.health.get_mut(index)) {
+                if let Some(spec) = plan.health.get(index) {
+                    row.record(reading, spec.down_after, spec.up_after);
+                    model.dirty = true;
+                }
+            }
+            Vec::new()
+        }
+        Msg::MetricSampled { index, at, result } => {
+            if let Some(row) = model.probes.metrics.get_mut(index) {
+                row.record(at, result);
+                model.dirty = true;
+            }
+            Vec::new()
+        }
+        Msg::SignalReceived(_) => {
+            model.quit = true;
+            vec![Effect::Quit]
+        }
+    }
+}
+
+fn on_tick(model: &mut Model, now: crate::release::Timestamp) -> Vec<Effect> {
+    model.now = now;
+    if let Some(Overlay::Prompt(p)) = &model.overlay {
+        if now.millis_since(p.touched_at) > PROMPT_EXPIRY_MS {
+            model.overlay = None;
+            model.status = Some(StatusLine {
+                text: "confirmation expired; nothing was done".into(),
+                tone: Tone::Info,
+            });
+            model.dirty = true;
+        }
+    }
+    // Clocks on screen (elapsed, bake timers) change every second only while a release runs.
+    if model.release.as_ref().is_some_and(|r| !r.state.status.is_terminal()) {
+        model.dirty = true;
+    }
+    Vec::new()
+}
+
+fn say(model: &mut Model, text: impl Into<String>, tone: Tone) {
+    model.status = Some(StatusLine { text: text.into(), tone });
+}
+
+fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
+    match &model.overlay {
+        Some(Overlay::Prompt(_)) => return on_prompt_key(model, key),
+        Some(Overlay::Help | Overlay::TrafficHistory) => {
+            model.overlay = None;
+            return Vec::new();
+        }
+        None => {}
+    }
+    if key == Key::Ctrl('c') {
+        model.quit = true;
+        return vec![Effect::Quit];
+    }
+    let Some(action) =
+        model.keymap.lookup(key, model.focus == Pane::Detail, model.focus == Pane::Timeline)
+    else {
+        say(model, format!("{key} does nothing here; press ? for every key"), Tone::Info);
+        return Vec::new();
+    };
+    if action.acts() {
+        if model.read_only {
+            say(
+                model,
+                format!("read-only cockpit: `{key}` ({}) is disabled", action.name()),
+                Tone::Error,
+            );
+            return Vec::new();
+        }
+        if model.release.is_none() {
+            say(
+                model,
+                "no release yet: start one with `flightdeck start PLAN --version V`",
+                Tone::Error,
+            );
+            return Vec::new();
+        }
+    }
+    on_action(model, action)
+}
+
+fn execute(model: &mut Model, command: Command, pinned: bool) -> Vec<Effect> {
+    let verb = command.verb().to_owned();
+    let expect_seq = if pinned { model.release.as_ref().map(|r| r.state.seq) } else { None };
+    model.pending = Some(verb.clone());
+    say(model, format!("{verb}…"), Tone::Info);
+    vec![Effect::Execute { command, expect_seq, verb }]
+}
+
+fn open_prompt(model: &mut Model, purpose: Purpose, title: String, fields: Vec<Field>) {
+    let seen_seq = model.release.as_ref().map_or(0, |r| r.state.seq);
+    model.overlay = Some(Overlay::Prompt(Prompt {
+        purpose,
+        title,
+        fields,
+        active: 0,
+        seen_seq,
+        touched_at: model.now,
+        error: None,
+    }));
+}
+
+fn reason_field(label: &str) -> Field {
+    Field { label: label.into(), value: String::new(), must_equal: None }
+}
+
+fn confirm_field(service: &str) -> Field {
+    Field {
+        label: format!("type `{service}` to confirm"),
+        value: String::new(),
+        must_equal: Some(service.into()),
+    }
+}
+
+fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
+    let service = model
+        .release
+        .as_ref()
+        .and_then(|r| r.state.info.as_ref())
+        .map(|i| i.service.clone())
+        .unwrap_or_default();
+    let version = model
+        .release
+        .as_ref()
+        .and_then(|r| r.state.info.as_ref())
+        .map(|i| i.version.clone())
+        .unwrap_or_default();
+    match action {
+        Action::Quit => {
+            model.quit = true;
+            vec![Effect::Quit]
+        }
+        Action::Help => {
+            model.overlay = Some(Overlay::Help);
+            Vec::new()
+        }
+        Action::TrafficHistory => {
+            model.overlay = Some(Overlay::TrafficHistory);
+            Vec::new()
+        }
+        Action::Redraw => vec![Effect::ClearScreen],
+        Action::FocusNext | Action::FocusPrev => {
+            model.focus = model.focus.cycle(action == Action::FocusNext);
+            Vec::new()
+        }
+        Action::Open => {
+            model.focus = match model.focus {
+                Pane::Steps => Pane::Detail,
+                Pane::Detail => Pane::Steps,
+                other => other,
+            };
+            model.ui.item = 0;
+            Vec::new()
+        }
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom => {
+            navigate(model, action);
+            Vec::new()
+        }
+        Action::Filter => {
+            let mut field = reason_field("show events containing (empty shows all)");
+            field.value = model.ui.filter.clone();
+            open_prompt(model, Purpose::Filter, "Filter the timeline".into(), vec![field]);
+            Vec::new()
+        }
+        Action::ToggleTick => toggle_tick(model),
+        Action::Approve => execute(model, Command::Approve, false),
+        Action::Revoke => execute(model, Command::Revoke, false),
+        Action::Decline => {
+            open_prompt(
+                model,
+                Purpose::Decline,
+                "No-go at the current gate".into(),
+                vec![reason_field("why (recorded)")],
+            );
+            Vec::new()
+        }
+        Action::Next | Action::Shift => {
+            let full = model.release.as_ref().is_some_and(|r| {
+                r.plan
+                    .flat_steps()
+                    .get(r.state.cursor)
+                    .is_some_and(|s| matches!(s.step.kind, StepKind::Traffic { weight: 100 }))
+                    && r.state.status == Status::Running
+            });
+            if full {
+                let purpose =
+                    if action == Action::Shift { Purpose::FullShift } else { Purpose::FullNext };
+                open_prompt(
+                    model,
+                    purpose,
+                    format!("Shift ALL traffic to {service} {version}?"),
+                    vec![confirm_field(&service)],
+                );
+                return Vec::new();
+            }
+            let command = if action == Action::Shift {
+                Command::Shift { confirmed: false }
+            } else {
+                Command::Next { confirmed: false }
+            };
+            execute(model, command, true)
+        }
+        Action::PauseResume => {
+            if model.release.as_ref().is_some_and(|r| r.state.status == Status::Paused) {
+                execute(model, Command::Resume, true)
+            } else {
+                open_prompt(
+                    model,
+                    Purpose::Pause,
+                    "Pause the release".into(),
+                    vec![reason_field("why (recorded)")],
+                );
+                Vec::new()
+            }
+        }
+        Action::Rollback => {
+            open_prompt(
+                model,
+                Purpose::Rollback,
+                format!("ROLL BACK {service} {version}: traffic returns to the stable version"),
+                vec![reason_field("why (recorded)"), confirm_field(&service)],
+            );
+            Vec::new()
+        }
+        Action::Skip => {
+            let step = model
+                .release
+                .as_ref()
+                .and_then(|r| r.state.current())
+                .map(|s| s.id.clone())
+                .unwrap_or_default();
+            open_prompt(
+                model,
+                Purpose::Skip,
+                format!("SKIP step `{step}`"),
+                vec![reason_field("why (recorded)"), confirm_field(&service)],
+            );
+            Vec::new()
+        }
+        Action::Retry => execute(model, Command::Retry, true),
+        Action::MarkSucceeded => {
+            open_prompt(
+                model,
+                Purpose::MarkSucceeded,
+                "Mark the action SUCCEEDED (you checked by hand)".into(),
+                vec![reason_field("what you checked (recorded)")],
+            );
+            Vec::new()
+        }
+        Action::MarkFailed => {
+            open_prompt(
+                model,
+                Purpose::MarkFailed,
+                "Mark the action FAILED".into(),
+                vec![reason_field("why (recorded)")],
+            );
+            Vec::new()
+        }
+        Action::Note => {
+            open_prompt(
+                model,
+                Purpose::Note,
+                "Add a note to the record".into(),
+                vec![reason_field("note")],
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn toggle_tick(model: &mut Model) -> Vec<Effect> {
+    let selected = model.selected_step();
+    let item_index = model.ui.item;
+    let Some(r) = &model.release else { return Vec::new() };
+    let steps = r.plan.flat_steps();
+    let Some(step) = steps.get(selected) else { return Vec::new() };
+    let StepKind::Checklist { items } = &step.step.kind else {
+        say(model, "the selected step is not a checklist", Tone::Error);
+        return Vec::new();
+    };
+    let Some(item) = items.get(item_index) else { return Vec::new() };
+    let ticked = r.state.steps.get(selected).is_some_and(|s| s.ticks.contains_key(&item.id));
+    let item = item.id.clone();
+    let command = if ticked { Command::Untick { item } } else { Command::Tick { item } };
+    execute(model, command, false)
+}
+
+fn navigate(model: &mut Model, action: Action) {
+    let page = usize::from(model.size.1 / 2).max(1);
+    let delta: isize = match action {
+        Action::Up => -1,
+        Action::Down => 1,
+        Action::PageUp => -isize::try_from(page).unwrap_or(10),
+        Action::PageDown => isize::try_from(page).unwrap_or(10),
+        Action::Top => isize::MIN / 2,
+        _ => isize::MAX / 2,
+    };
+    let Some(r) = &model.release else { return };
+    match model.focus {
+        Pane::Steps => {
+            let n = r.state.steps.len();
+            let next = model.selected_step().saturating_add_signed(delta).min(n.saturating_sub(1));
+            model.ui.step = Some(next);
+            model.ui.item = 0;
+        }
+        Pane::Detail => {
+            let n =
+                r.plan.flat_steps().get(model.selected_step()).map_or(0, |s| match &s.step.kind {
+                    StepKind::Checklist { items } => items.len(),
+                    _ => 0,
+                });
+            model.ui.item = model.ui.item.saturating_add_signed(delta).min(n.saturating_sub(1));
+        }
+        Pane::Health => {
+            let n = model.probes.health.len();
+            model.ui.health = model.ui.health.saturating_add_signed(delta).min(n.saturating_sub(1));
+        }
+        Pane::Metrics => {
+            let n = model.probes.metrics.len();
+            model.ui.metric = model.ui.metric.saturating_add_signed(delta).min(n.saturating_sub(1));
+        }
+        Pane::Timeline => {
+            // Up scrolls back in time: the offset counts lines from the newest.
+            let n = r.timeline.len();
+            model.ui.timeline_back =
+                model.ui.timeline_back.saturating_add_signed(-delta).min(n.saturating_sub(1));
+        }
+        Pane::Output => {
+            let n = model.output.len();
+            model.ui.output_back =
+                model.ui.output_back.saturating_add_signed(-delta).min(n.saturating_sub(1));
+        }
+    }
+}
+
+fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
+    let now = model.now;
+    let Some(Overlay::Prompt(prompt)) = &mut model.overlay else { return Vec::new() };
+    prompt.touched_at = now;
+    match key {
+        Key::Esc | Key::Ctrl('c') => {
+            model.overlay = None;
+            say(model, "cancelled; nothing was done", Tone::Info);
+            Vec::new()
+        }
+        Key::Char(c) => {
+            if let Some(f) = prompt.fields.get_mut(prompt.active) {
+                if f.value.chars().count() < 200 {
+                    f.value.push(c);
+                }
+            }
+            prompt.error = None;
+            Vec::new()
+        }
+        Key::Backspace => {
+            if let Some(f) = prompt.fields.get_mut(prompt.active) {
+                f.value.pop();
+            }
+            Vec::new()
+        }
+        Key::BackTab | Key::Up => {
+            prompt.active = prompt.active.saturating_sub(1);
+            Vec::new()
+        }
+        Key::Tab | Key::Down => {
+            prompt.active = (prompt.active + 1).min(prompt.fields.len().saturating_sub(1));
+            Vec::new()
+        }
+        Key::Enter => {
+            let field = &prompt.fields[prompt.active];
+            let needs_text = prompt.purpose != Purpose::Filter;
+            if needs_text && field.value.trim().is_empty() {
+                prompt.error = Some(format!("{} is required", field.label));
+                return Vec::new();
+            }
+            if let Some(expected) = &field.must_equal {
+                if field.value != *expected {
+                    prompt.error =
+                        Some(format!("type `{expected}` exactly to confirm (Esc cancels)"));
+                    return Vec::new();
+                }
+            }
+            if prompt.active + 1 < prompt.fields.len() {
+                prompt.active += 1;
+                return Vec::new();
+            }
+            let prompt = prompt.clone();
+            model.overlay = None;
+            submit(model, &prompt)
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
+    let text = prompt.fields.first().map(|f| f.value.trim().to_owned()).unwrap_or_default();
+    let command = match prompt.purpose {
+        Purpose::Filter => {
+            model.ui.filter = text;
+            model.ui.timeline_back = 0;
+            model.focus = Pane::Timeline;
+            return Vec::new();
+        }
+        Purpose::Pause => Command::Pause { reason: text },
+        Purpose::Decline => Command::Decline { reason: text },
+        Purpose::Note => Command::Note { text },
+        Purpose::Rollback => Command::Rollback { reason: text, confirmed: true, automatic: false },
+        Purpose::Skip => Command::Skip { reason: text, confirmed: true },
+        Purpose::FullShift => Command::Shift { confirmed: true },
+        Purpose::FullNext => Command::Next { confirmed: true },
+        Purpose::MarkSucceeded => {
+            Command::Resolve { resolution: Resolution::Succeeded, reason: text }
+        }
+        Purpose::MarkFailed => Command::Resolve { resolution: Resolution::Failed, reason: text },
+    };
+    let verb = command.verb().to_owned();
+    let pinned = !command.commutes();
+    model.pending = Some(verb.clone());
+    say(model, format!("{verb}…"), Tone::Info);
+    // Pinned to the state the person saw when the prompt opened, not when it closed.
+    vec![Effect::Execute { command, expect_seq: pinned.then_some(prompt.seen_seq), verb }]
+}

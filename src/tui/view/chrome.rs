@@ -1,0 +1,167 @@
+//! The footer (keys that apply here, from the one bindings table, and the status line) and the
+//! overlays: help (the whole table), traffic history and prompts.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::{format, theme};
+use crate::release::format_clock;
+use crate::tui::keymap::Context;
+use crate::tui::model::{Model, Overlay, Pane, Tone};
+
+/// The keys line and the status line.
+pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, model: &Model) {
+    // Always shown last, so the way out and the way to every key never fall off.
+    let pinned = [crate::tui::keymap::Action::Help, crate::tui::keymap::Action::Quit];
+    let mut entries: Vec<(String, String, bool)> = Vec::new();
+    for b in &model.keymap.bindings {
+        let applies = match b.context {
+            Context::Global => true,
+            Context::Checklist => model.focus == Pane::Detail,
+            Context::Timeline => model.focus == Pane::Timeline,
+        };
+        if b.footer.is_empty() || !applies || (model.read_only && b.action.acts()) {
+            continue;
+        }
+        let label = b.footer.split_once(' ').map_or(b.footer, |(_, word)| word).to_owned();
+        let key = b.keys.first().map_or_else(String::new, ToString::to_string);
+        entries.push((key, label, pinned.contains(&b.action)));
+    }
+    let width = usize::from(keys_area.width);
+    let cost = |e: &(String, String, bool)| e.0.chars().count() + e.1.chars().count() + 3;
+    let mut budget = width.saturating_sub(entries.iter().filter(|e| e.2).map(cost).sum::<usize>());
+    if model.read_only {
+        budget = budget.saturating_sub(10);
+    }
+    let mut spans = Vec::new();
+    for e in &entries {
+        if !e.2 {
+            if cost(e) > budget {
+                continue;
+            }
+            budget -= cost(e);
+        }
+        spans.push(Span::styled(format!(" {}", e.0), theme::accent()));
+        spans.push(Span::raw(format!(" {} ", e.1)));
+    }
+    if model.read_only {
+        spans.push(Span::styled(" read-only", theme::warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), keys_area);
+    let status = match (&model.pending, &model.status) {
+        (Some(verb), _) => Line::styled(format!(" {verb}… (recording)"), theme::accent()),
+        (None, Some(s)) => {
+            let style = match s.tone {
+                Tone::Info => theme::dim(),
+                Tone::Ok => theme::ok(),
+                Tone::Error => theme::breach(),
+            };
+            Line::styled(
+                format!(
+                    " {}",
+                    format::fit(&s.text, usize::from(status_area.width).saturating_sub(2))
+                ),
+                style,
+            )
+        }
+        (None, None) => Line::styled(" ready", theme::dim()),
+    };
+    frame.render_widget(Paragraph::new(status), status_area);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    let [_, row, _] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(height), Constraint::Fill(1)])
+            .areas(area);
+    let [_, cell, _] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)])
+            .areas(row);
+    cell
+}
+
+/// Whatever popup is open.
+pub fn render_overlay(frame: &mut Frame<'_>, area: Rect, model: &Model) {
+    match &model.overlay {
+        None => {}
+        Some(Overlay::Help) => render_help(frame, area, model),
+        Some(Overlay::TrafficHistory) => render_history(frame, area, model),
+        Some(Overlay::Prompt(p)) => {
+            let popup = centered(area, 72, u16::try_from(p.fields.len() * 2 + 5).unwrap_or(9));
+            let mut lines =
+                vec![Line::styled(format!(" {}", p.title), theme::breach()), Line::raw("")];
+            for (i, f) in p.fields.iter().enumerate() {
+                let active = i == p.active;
+                let cursor = if active { "▏" } else { "" };
+                lines.push(Line::styled(
+                    format!(" {}:", f.label),
+                    if active { theme::bold() } else { theme::dim() },
+                ));
+                lines.push(Line::raw(format!("   {}{cursor}", f.value)));
+            }
+            match &p.error {
+                Some(e) => lines.push(Line::styled(format!(" {e}"), theme::breach())),
+                None => lines.push(Line::styled(
+                    " Enter confirms · Tab next field · Esc cancels",
+                    theme::dim(),
+                )),
+            }
+            frame.render_widget(Clear, popup);
+            frame.render_widget(
+                Paragraph::new(lines).block(Block::bordered().border_style(theme::warn())),
+                popup,
+            );
+        }
+    }
+}
+
+fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
+    let mut lines = vec![Line::styled(" Every key (any key closes this)", theme::bold())];
+    for b in &model.keymap.bindings {
+        let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
+        let context = match b.context {
+            Context::Global => "",
+            Context::Checklist => " (detail pane)",
+            Context::Timeline => " (timeline)",
+        };
+        let disabled = if model.read_only && b.action.acts() { "  [read-only]" } else { "" };
+        let style = if b.destructive { theme::warn() } else { ratatui::style::Style::new() };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<12}", keys.join(" ")), theme::accent()),
+            Span::styled(format!("{}{context}{disabled}", b.desc), style),
+        ]));
+    }
+    lines
+        .push(Line::styled(" Keys can be remapped under [keys] in the config file.", theme::dim()));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, 76, height);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Help ")).wrap(Wrap { trim: false }),
+        popup,
+    );
+}
+
+fn render_history(frame: &mut Frame<'_>, area: Rect, model: &Model) {
+    let mut lines = vec![Line::styled(" Traffic history (any key closes)", theme::bold())];
+    if let Some(r) = &model.release {
+        if r.state.weight_history.is_empty() {
+            lines.push(Line::styled(" no traffic shift yet: 0% on the new version", theme::dim()));
+        }
+        for w in &r.state.weight_history {
+            lines.push(Line::raw(format!(
+                " {}  {:>3}%  by {}",
+                format_clock(w.at),
+                w.weight,
+                w.by.short()
+            )));
+        }
+    }
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, 50, height);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Traffic ")), popup);
+}

@@ -1,0 +1,132 @@
+//! Pure formatting for the screen: bars, timers, ages, values, sparklines. Tested without a
+//! terminal.
+
+use std::time::Duration;
+
+use crate::plan::format_duration;
+
+/// `mm:ss` of a span (hours folded into minutes past 99 would overflow, so `h:mm:ss` then).
+pub fn clock_span(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// `04:12/10m` for a bake.
+pub fn bake_progress(elapsed_ms: u64, total: Duration) -> String {
+    let total_ms = u64::try_from(total.as_millis()).unwrap_or(u64::MAX);
+    format!("{}/{}", clock_span(elapsed_ms.min(total_ms)), format_duration(total))
+}
+
+/// A two-colour bar: `width` cells, `weight` percent filled from the right side's share.
+pub fn split_bar(weight: u8, width: usize) -> (String, String) {
+    let canary = (usize::from(weight.min(100)) * width + 50) / 100;
+    let canary = if weight > 0 { canary.max(1) } else { 0 };
+    let canary = if weight < 100 { canary.min(width.saturating_sub(1)) } else { width };
+    ("█".repeat(width - canary), "░".repeat(canary))
+}
+
+/// `3s ago`, `2m ago`, `1h ago`.
+pub fn age(ms: u64) -> String {
+    let s = ms / 1000;
+    if s < 60 {
+        format!("{s}s ago")
+    } else if s < 3600 {
+        format!("{}m ago", s / 60)
+    } else {
+        format!("{}h ago", s / 3600)
+    }
+}
+
+/// A value with its unit: ratios as percent, milliseconds whole, others to 3 significant digits.
+pub fn value(v: f64, unit: &str) -> String {
+    match unit {
+        "%" | "percent" => format!("{:.2}%", v * 100.0),
+        "ms" => format!("{v:.0}ms"),
+        "s" => format!("{v:.2}s"),
+        "" => compact(v),
+        other => format!("{} {other}", compact(v)),
+    }
+}
+
+fn compact(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A sparkline of the last `width` values, scaled between their min and max.
+pub fn sparkline(values: &[f64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let tail = &values[values.len().saturating_sub(width)..];
+    if tail.is_empty() {
+        return String::new();
+    }
+    let (lo, hi) = tail.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let span = hi - lo;
+    tail.iter()
+        .map(|v| {
+            if span <= f64::EPSILON {
+                BARS[0]
+            } else {
+                let i = ((v - lo) / span * 7.0).round();
+                BARS[i.clamp(0.0, 7.0) as usize]
+            }
+        })
+        .collect()
+}
+
+/// Cuts `text` to `width` characters, ending with `…` when cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = text.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_spans_and_bakes() {
+        assert_eq!(clock_span(252_000), "04:12");
+        assert_eq!(bake_progress(252_000, Duration::from_secs(600)), "04:12/10m");
+        assert_eq!(bake_progress(900_000, Duration::from_secs(600)), "10:00/10m");
+        assert_eq!(clock_span(3_723_000), "1:02:03");
+    }
+
+    #[test]
+    fn bars_show_every_nonzero_weight() {
+        assert_eq!(split_bar(0, 10), ("█".repeat(10), String::new()));
+        assert_eq!(split_bar(100, 10), (String::new(), "░".repeat(10)));
+        assert_eq!(split_bar(1, 10).1.chars().count(), 1);
+        assert_eq!(split_bar(99, 10).0.chars().count(), 1);
+        assert_eq!(split_bar(50, 10).1.chars().count(), 5);
+    }
+
+    #[test]
+    fn values_ages_and_sparklines() {
+        assert_eq!(value(0.003, "%"), "0.30%");
+        assert_eq!(value(182.4, "ms"), "182ms");
+        assert_eq!(value(45.0, "req/s"), "45.0 req/s");
+        assert_eq!(age(3_000), "3s ago");
+        assert_eq!(age(125_000), "2m ago");
+        assert_eq!(sparkline(&[1.0, 2.0, 3.0], 10), "▁▅█");
+        assert_eq!(sparkline(&[2.0, 2.0], 10), "▁▁");
+        assert_eq!(fit("abcdef", 4), "abc…");
+    }
+}

@@ -1,0 +1,86 @@
+//! The header (what, where, which state, how long, who) and the traffic bar.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{format, theme};
+use crate::plan::Plan;
+use crate::release::{Status, format_elapsed};
+use crate::tui::model::{Model, ReleaseView};
+
+/// The status word and its style.
+pub fn status_badge(status: Status) -> (&'static str, Style) {
+    match status {
+        Status::Planned => ("PLANNED", theme::dim()),
+        Status::Running => ("RUNNING", theme::accent()),
+        Status::Paused => ("PAUSED", theme::warn()),
+        Status::RollingBack => ("ROLLING BACK", theme::breach()),
+        Status::Completed => ("COMPLETED", theme::ok()),
+        Status::RolledBack => ("ROLLED BACK", theme::warn()),
+        Status::Aborted => ("ABORTED", theme::warn()),
+    }
+}
+
+/// The top line.
+pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
+    let state = &release.state;
+    let Some(info) = &state.info else { return };
+    let production = Plan::is_production(&info.environment);
+    let (status, status_style) = status_badge(state.status);
+    let elapsed = state.ended_at.unwrap_or(model.now).millis_since(info.started_at);
+    let stage = release
+        .plan
+        .flat_steps()
+        .get(state.cursor)
+        .filter(|_| !state.status.is_terminal())
+        .map(|s| s.stage.name.clone());
+    let mut spans = vec![
+        Span::styled(" flightdeck ", theme::accent()),
+        Span::styled(format!(" {} {} → ", info.service, info.version), theme::bold()),
+        Span::styled(
+            format!(" {} ", info.environment.to_uppercase()),
+            theme::environment(production),
+        ),
+        Span::raw(" "),
+        Span::styled(status, status_style),
+        Span::raw(format!("  T+{}", format_elapsed(elapsed))),
+        Span::styled(format!("  {}", info.release_type), theme::dim()),
+    ];
+    if let Some(stage) = stage {
+        spans.push(Span::raw(format!("  {stage}")));
+    }
+    spans.push(Span::styled(format!("  you: {}", model.me.short()), theme::dim()));
+    if model.read_only {
+        spans.push(Span::styled("  READ-ONLY", theme::warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The traffic bar: stable and new version with the weight set.
+pub fn render_traffic(frame: &mut Frame<'_>, area: Rect, release: &ReleaseView) {
+    let state = &release.state;
+    let Some(info) = &state.info else { return };
+    let (stable, canary) = release
+        .plan
+        .traffic
+        .as_ref()
+        .map_or(("stable", "new"), |t| (t.stable_label.as_str(), t.canary_label.as_str()));
+    let previous = info.previous_version.as_deref().unwrap_or("");
+    let weight = state.weight;
+    let left = format!(" traffic  {stable} {previous} ");
+    let right = format!(" {} | {} {canary} {}", 100 - weight, weight, info.version);
+    let bar_width = usize::from(area.width)
+        .saturating_sub(left.chars().count() + right.chars().count() + 1)
+        .max(4);
+    let (solid, light) = format::split_bar(weight, bar_width);
+    let line = Line::from(vec![
+        Span::raw(left),
+        Span::styled(solid, theme::dim()),
+        Span::styled(light, theme::accent()),
+        Span::raw(right),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}

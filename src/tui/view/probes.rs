@@ -1,0 +1,105 @@
+//! The health pane (one row per endpoint) and the metrics pane (one row per series), from
+//! the probe board. Rows that have not reported say so; nothing is invented.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+use super::{format, pane_block, theme};
+use crate::probe::{HealthState, Verdict};
+use crate::tui::model::{Model, Pane};
+
+fn health_style(state: HealthState) -> Style {
+    match state {
+        HealthState::NotPolled => theme::nodata(),
+        HealthState::Up => theme::ok(),
+        HealthState::Flapping => theme::warn(),
+        HealthState::Down => theme::breach(),
+    }
+}
+
+fn verdict_style(v: Verdict) -> Style {
+    match v {
+        Verdict::NotPolled | Verdict::Inconclusive => theme::nodata(),
+        Verdict::Pass => theme::ok(),
+        Verdict::Warn => theme::warn(),
+        Verdict::Fail => theme::breach(),
+    }
+}
+
+/// The health pane.
+pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines = Vec::new();
+    for (i, row) in model.probes.health.iter().enumerate() {
+        let (mark, word) = row.state.label();
+        let detail = match &row.last {
+            None => row.url.clone(),
+            Some(r) => {
+                let mut text = match (&r.error, r.status_code) {
+                    (Some(e), _) => e.clone(),
+                    (None, Some(code)) => format!("{code} {}ms", r.latency_ms),
+                    (None, None) => format!("{}ms", r.latency_ms),
+                };
+                if let Some(v) = &r.version {
+                    text.push_str(&format!(" v{v}"));
+                }
+                text.push_str(&format!(" · {}", format::age(model.now.millis_since(r.at))));
+                let bad: Vec<String> = r
+                    .checks
+                    .iter()
+                    .filter(|(_, v)| !matches!(v.as_str(), "ok" | "healthy" | "up" | "pass"))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                if !bad.is_empty() {
+                    text.push_str(&format!(" [{}]", bad.join(" ")));
+                }
+                text
+            }
+        };
+        let text = format!(" {mark} {:<8} {:<6} {detail}", format::fit(&row.name, 8), word);
+        let mut style = health_style(row.state);
+        if model.focus == Pane::Health && i == model.ui.health {
+            style = style.patch(theme::selected());
+        }
+        lines.push(Line::styled(format::fit(&text, width), style));
+    }
+    if lines.is_empty() {
+        lines.push(Line::styled(" no health endpoints in the plan", theme::dim()));
+    }
+    frame.render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Health, "")), area);
+}
+
+/// The metrics pane.
+pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines = Vec::new();
+    for (i, row) in model.probes.metrics.iter().enumerate() {
+        let (mark, word) = row.verdict.label();
+        let values: Vec<f64> = row.samples.iter().map(|(_, v)| *v).collect();
+        let current =
+            values.last().map_or_else(|| "—".to_owned(), |v| format::value(*v, &row.unit));
+        let limit = row.abort.map_or_else(String::new, |t| format!("abort {t}"));
+        let spark = format::sparkline(&values, 8);
+        let text = if values.is_empty() && row.error.is_none() {
+            format!(" {mark} {:<11} {word}  {limit}", format::fit(&row.name, 11))
+        } else {
+            let err = row.error.as_ref().map_or(String::new(), |e| format!(" stale: {e}"));
+            format!(
+                " {mark} {:<11} {current:>8} {spark:<8} {word} {limit}{err}",
+                format::fit(&row.name, 11)
+            )
+        };
+        let mut style = verdict_style(row.verdict);
+        if model.focus == Pane::Metrics && i == model.ui.metric {
+            style = style.patch(theme::selected());
+        }
+        lines.push(Line::styled(format::fit(&text, width), style));
+    }
+    if lines.is_empty() {
+        lines.push(Line::styled(" no metrics in the plan", theme::dim()));
+    }
+    frame.render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Metrics, "")), area);
+}

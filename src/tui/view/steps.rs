@@ -1,0 +1,359 @@
+//! The steps pane (every stage and step with a mark and progress) and the detail pane (the
+//! selected step's items, approvals, action runs, bake timer).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::{format, pane_block, theme};
+use crate::plan::{ActionKind, StepKind, format_duration};
+use crate::release::{RunOutcome, Status, StepState, StepStatus, format_clock};
+use crate::tui::model::{Model, Pane, ReleaseView};
+
+/// Lines the steps pane wants: a header per stage, a line per step, and the rollback.
+pub fn line_count(release: &ReleaseView) -> usize {
+    let rollback = release.state.rollback.as_ref().map_or(0, |r| r.steps.len() + 1);
+    release.plan.stages.len() + release.state.steps.len() + rollback
+}
+
+fn status_style(status: StepStatus) -> Style {
+    match status {
+        StepStatus::Done => theme::ok(),
+        StepStatus::Running | StepStatus::Waiting => theme::accent(),
+        StepStatus::Failed | StepStatus::Interrupted => theme::breach(),
+        StepStatus::Skipped | StepStatus::Pending => theme::dim(),
+    }
+}
+
+/// Progress shown at the right of a step: `4/6`, `1/2 alice`, `04:12/10m`, `2m14s`.
+fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
+    let (Some(r), Some(s)) =
+        (release.plan.flat_steps().get(index).copied(), release.state.steps.get(index))
+    else {
+        return String::new();
+    };
+    let release_type =
+        release.state.info.as_ref().map_or(crate::plan::ReleaseType::Regular, |i| i.release_type);
+    match &r.step.kind {
+        StepKind::Checklist { items } => format!("{}/{}", s.ticks.len(), items.len()),
+        StepKind::Gate { .. } => {
+            if !s.declines.is_empty() {
+                return "NO-GO".into();
+            }
+            let needed = release.plan.approvals_needed(r.step, release_type);
+            let names: Vec<&str> = s.approvals.keys().map(String::as_str).collect();
+            if names.is_empty() {
+                format!("0/{needed}")
+            } else {
+                format!("{}/{needed} {}", names.len(), names.join(","))
+            }
+        }
+        StepKind::Bake { duration, .. } => match (s.status, s.started_at) {
+            (StepStatus::Running, Some(started)) => {
+                format::bake_progress(model.now.millis_since(started), *duration)
+            }
+            _ => format_duration(*duration),
+        },
+        StepKind::Traffic { weight } => match s.status {
+            StepStatus::Done => format!("{weight}% set"),
+            _ => format!("→{weight}%"),
+        },
+        StepKind::Action { .. } => run_summary(model, s),
+    }
+}
+
+fn run_summary(model: &Model, s: &StepState) -> String {
+    match s.last_run().and_then(|r| r.outcome.as_ref().map(|o| (r, o))) {
+        Some((_, RunOutcome::Succeeded { duration_ms, .. })) => {
+            format_duration(std::time::Duration::from_millis(*duration_ms))
+        }
+        Some((_, RunOutcome::Failed { .. })) => "FAILED".into(),
+        Some((_, RunOutcome::Interrupted { .. })) => "INTERRUPTED".into(),
+        None => match s.running() {
+            Some(run) => format::clock_span(model.now.millis_since(run.started.at)),
+            None => String::new(),
+        },
+    }
+}
+
+fn row(
+    mark: &str,
+    name: &str,
+    right: &str,
+    width: usize,
+    style: Style,
+    selected: bool,
+) -> Line<'static> {
+    let name_width = width.saturating_sub(right.chars().count() + 5);
+    let text = format!("  {mark} {:<name_width$} {right}", format::fit(name, name_width));
+    let style = if selected { style.patch(theme::selected()) } else { style };
+    Line::styled(format::fit(&text, width), style)
+}
+
+/// The steps pane.
+pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
+    let inner_width = usize::from(area.width.saturating_sub(2));
+    let height = usize::from(area.height.saturating_sub(2));
+    let selected = model.selected_step();
+    let mut lines = Vec::new();
+    let mut selected_line = 0;
+    let mut index = 0;
+    for stage in &release.plan.stages {
+        let env = if stage.environment == release.plan.service.environment {
+            String::new()
+        } else {
+            format!(" [{}]", stage.environment)
+        };
+        lines.push(Line::styled(
+            format!(" {}{env}", format::fit(&stage.name, inner_width.saturating_sub(2))),
+            theme::bold(),
+        ));
+        for step in &stage.steps {
+            let s = &release.state.steps[index];
+            let mark = if s.status == StepStatus::Waiting && release.state.status.is_terminal() {
+                "·"
+            } else {
+                s.status.mark()
+            };
+            let is_selected = index == selected;
+            if is_selected {
+                selected_line = lines.len();
+            }
+            let highlight = is_selected && model.focus == Pane::Steps;
+            let name = if index == release.state.cursor && !release.state.status.is_terminal() {
+                format!("{} ◀", step.name)
+            } else {
+                step.name.clone()
+            };
+            lines.push(row(
+                mark,
+                &name,
+                &progress(model, release, index),
+                inner_width,
+                status_style(s.status),
+                highlight,
+            ));
+            index += 1;
+        }
+    }
+    if let Some(rb) = &release.state.rollback {
+        let who =
+            if rb.automatic { "automatic".to_owned() } else { rb.started.by.short().to_owned() };
+        lines.push(Line::styled(format!(" Rollback ({who}): {}", rb.reason), theme::breach()));
+        for s in &rb.steps {
+            let right = run_summary(model, s);
+            lines.push(row(
+                s.status.mark(),
+                &s.id,
+                &right,
+                inner_width,
+                status_style(s.status),
+                false,
+            ));
+        }
+    }
+    let offset = selected_line.saturating_sub(height.saturating_sub(2));
+    let paused = if release.state.status == Status::Paused { " PAUSED" } else { "" };
+    let block = pane_block(model, Pane::Steps, paused);
+    let visible: Vec<Line<'static>> = lines.into_iter().skip(offset).take(height).collect();
+    frame.render_widget(Paragraph::new(visible).block(block), area);
+}
+
+/// The detail pane for the selected step.
+pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
+    let index = model.selected_step();
+    let steps = release.plan.flat_steps();
+    let (Some(r), Some(s)) = (steps.get(index), release.state.steps.get(index)) else { return };
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines: Vec<Line<'static>> = vec![Line::styled(
+        format!(" {} {} ({})", s.status.mark(), r.step.name, s.status.as_str()),
+        status_style(s.status).patch(theme::bold()),
+    )];
+    let release_type =
+        release.state.info.as_ref().map_or(crate::plan::ReleaseType::Regular, |i| i.release_type);
+    match &r.step.kind {
+        StepKind::Checklist { items } => {
+            for (i, item) in items.iter().enumerate() {
+                let tick = s.ticks.get(&item.id);
+                let mark = if tick.is_some() { "[x]" } else { "[ ]" };
+                let who = tick.map_or(String::new(), |t| {
+                    format!("  {} {}", t.by.short(), format_clock(t.at))
+                });
+                let highlight = model.focus == Pane::Detail && i == model.ui.item;
+                let style = if tick.is_some() { theme::ok() } else { Style::new() };
+                let style = if highlight { style.patch(theme::selected()) } else { style };
+                lines.push(Line::styled(
+                    format!(
+                        " {mark} {}{who}",
+                        format::fit(&item.text, width.saturating_sub(6 + who.len()))
+                    ),
+                    style,
+                ));
+                if highlight {
+                    if let Some(help) = &item.help {
+                        lines.push(Line::styled(format!("     {help}"), theme::dim()));
+                    }
+                    if let Some(link) = &item.runbook {
+                        lines.push(Line::styled(format!("     runbook: {link}"), theme::dim()));
+                    }
+                }
+            }
+            if model.focus != Pane::Detail && s.status == StepStatus::Waiting {
+                lines.push(Line::styled(" Enter, then ↑↓ and Space to tick", theme::dim()));
+            }
+        }
+        StepKind::Gate { min_wait, .. } => {
+            let needed = release.plan.approvals_needed(r.step, release_type);
+            lines.push(Line::raw(format!(
+                " needs {needed} approval{} from different people",
+                if needed == 1 { "" } else { "s" }
+            )));
+            if release.plan.policy.forbid_self_approval {
+                let starter = release.state.info.as_ref().map_or("", |i| i.started_by.short());
+                lines.push(Line::styled(
+                    format!(" {starter} started the release and may not approve"),
+                    theme::dim(),
+                ));
+            }
+            if !min_wait.is_zero() {
+                let open_for = s.current_since.map_or(0, |t| model.now.millis_since(t));
+                lines.push(Line::raw(format!(
+                    " open at least {} (open {})",
+                    format_duration(*min_wait),
+                    format::clock_span(open_for)
+                )));
+            }
+            for (name, m) in &s.approvals {
+                lines.push(Line::styled(
+                    format!(" ✓ {name} approved at {}", format_clock(m.at)),
+                    theme::ok(),
+                ));
+            }
+            for (name, d) in &s.declines {
+                lines.push(Line::styled(
+                    format!(" ✗ {name} said NO-GO at {}: {}", format_clock(d.mark.at), d.reason),
+                    theme::breach(),
+                ));
+            }
+            if s.status == StepStatus::Waiting {
+                lines.push(Line::styled(
+                    " a approve · r revoke · d no-go · n pass the gate",
+                    theme::dim(),
+                ));
+            }
+        }
+        StepKind::Action { action } => {
+            if let Some(spec) = release.plan.action(action) {
+                lines.push(Line::styled(format!(" {}", describe_action(&spec.kind)), theme::dim()));
+                lines.push(Line::styled(
+                    format!(" timeout {}", format_duration(spec.timeout)),
+                    theme::dim(),
+                ));
+            }
+            push_runs(&mut lines, model, s);
+        }
+        StepKind::Traffic { weight } => {
+            let provider = release.plan.traffic.as_ref().map_or("none", |t| t.set_action.as_str());
+            lines.push(Line::raw(format!(" set {weight}% to the new version via {provider}")));
+            lines.push(Line::styled(format!(" now {}%", release.state.weight), theme::dim()));
+            if *weight == 100 {
+                lines.push(Line::styled(" 100% asks you to type the service name", theme::warn()));
+            }
+            push_runs(&mut lines, model, s);
+        }
+        StepKind::Bake { duration, probes, on_breach, checkpoints } => {
+            let elapsed = s.started_at.map_or(0, |t| model.now.millis_since(t));
+            lines.push(Line::raw(format!(
+                " watch for {} ({})",
+                format_duration(*duration),
+                format::bake_progress(elapsed, *duration)
+            )));
+            lines.push(Line::raw(format!(" probes: {}", probes.join(", "))));
+            lines.push(Line::styled(
+                format!(" on an abort-level breach: {on_breach:?}").to_lowercase(),
+                theme::dim(),
+            ));
+            for cp in checkpoints {
+                let cp_ms = u64::try_from(cp.as_millis()).unwrap_or(u64::MAX);
+                let mark = if s.started_at.is_some() && elapsed >= cp_ms { "●" } else { "○" };
+                lines.push(Line::styled(
+                    format!(" {mark} review at T+{}", format_duration(*cp)),
+                    theme::dim(),
+                ));
+            }
+        }
+    }
+    if let Some(help) = &r.step.help {
+        lines.push(Line::styled(format!(" {help}"), theme::dim()));
+    }
+    if let Some(link) = &r.step.runbook {
+        lines.push(Line::styled(format!(" runbook: {link}"), theme::dim()));
+    }
+    if let Some(reason) = &s.skip_reason {
+        lines.push(Line::styled(format!(" skipped: {reason}"), theme::warn()));
+    }
+    let block = pane_block(model, Pane::Detail, "");
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+fn describe_action(kind: &ActionKind) -> String {
+    match kind {
+        ActionKind::Command { argv, .. } => format!("$ {}", argv.join(" ")),
+        ActionKind::Http { method, url, .. } => format!("{method} {url}"),
+    }
+}
+
+fn push_runs(lines: &mut Vec<Line<'static>>, model: &Model, s: &StepState) {
+    for run in &s.runs {
+        let (text, style) = match &run.outcome {
+            None => (
+                format!(
+                    "running for {}",
+                    format::clock_span(model.now.millis_since(run.started.at))
+                ),
+                theme::accent(),
+            ),
+            Some(RunOutcome::Succeeded { duration_ms, exit_code, .. }) => (
+                format!(
+                    "succeeded in {}{}",
+                    format_duration(std::time::Duration::from_millis(*duration_ms)),
+                    exit_code.map_or(String::new(), |c| format!(" (exit {c})"))
+                ),
+                theme::ok(),
+            ),
+            Some(RunOutcome::Failed { error, .. }) => (format!("FAILED: {error}"), theme::breach()),
+            Some(RunOutcome::Interrupted { reason, .. }) => {
+                (format!("INTERRUPTED: {reason}"), theme::breach())
+            }
+        };
+        lines.push(Line::styled(
+            format!(
+                " #{} by {} at {}: {text}",
+                run.attempt,
+                run.started.by.short(),
+                format_clock(run.started.at)
+            ),
+            style,
+        ));
+        if let Some((m, ok, reason)) = &run.resolution {
+            let verdict = if *ok { "succeeded" } else { "failed" };
+            lines.push(Line::styled(
+                format!("    marked {verdict} by {}: {reason}", m.by.short()),
+                theme::warn(),
+            ));
+        }
+    }
+    match s.status {
+        StepStatus::Failed => {
+            lines.push(Line::styled(" t retry · m mark succeeded · R roll back", theme::warn()))
+        }
+        StepStatus::Interrupted => lines.push(Line::styled(
+            " may or may not have run: t retry · m succeeded · f failed · R roll back",
+            theme::warn(),
+        )),
+        StepStatus::Waiting => lines.push(Line::styled(" n runs it", theme::dim())),
+        _ => {}
+    }
+}
