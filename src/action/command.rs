@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 /// Bytes of output kept for the record per run.
 pub const OUTPUT_TAIL_BYTES: usize = 64 * 1024;
 
+/// How long output is still read after the command exited, while its pipes stay open.
+const OUTPUT_DRAIN_GRACE: Duration = Duration::from_secs(1);
+
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandResult {
@@ -138,10 +141,16 @@ pub async fn run(
             }
         }
     };
-    while let Ok(line) = rx.try_recv() {
-        let _ = lines.send(line.clone());
-        tail.push(line);
-    }
+    // The child has exited, but its last lines may still be in the pipes, not yet read by
+    // `forward`: read until both pipes close. Something it left running in the background may
+    // hold them open, so give up after a short grace.
+    let drain = async {
+        while let Some(line) = rx.recv().await {
+            let _ = lines.send(line.clone());
+            tail.push(line);
+        }
+    };
+    let _ = tokio::time::timeout(OUTPUT_DRAIN_GRACE, drain).await;
     let exit_code = status.and_then(|s| s.code());
     let error = stopped.or_else(|| match exit_code {
         Some(0) => None,
@@ -166,5 +175,39 @@ fn kill_group(pgid: Option<u32>) {
         unsafe {
             libc::killpg(pgid, libc::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(script: &str) -> CommandSpec {
+        CommandSpec {
+            argv: vec![script.into()],
+            shell: true,
+            cwd: None,
+            env: Vec::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_every_line_printed_just_before_exit() {
+        // The child often exits before its last lines are read from the pipe.
+        for _ in 0..20 {
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let r = run(&spec("echo one; echo two"), &tx, &CancellationToken::new()).await;
+            assert_eq!(r.tail, "one\ntwo");
+            assert_eq!(r.error, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_background_child_holding_the_pipe_does_not_hold_the_result() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let r = run(&spec("echo started; sleep 3 &"), &tx, &CancellationToken::new()).await;
+        assert_eq!(r.tail, "started");
+        assert_eq!(r.exit_code, Some(0));
     }
 }
