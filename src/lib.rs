@@ -2,10 +2,12 @@
 //! an IO shell (`store`, `cli`, `tui`, `probe`, `action`, `demo`).
 
 pub mod action;
+pub mod analysis;
 pub mod automation;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod identity;
 pub mod plan;
 pub mod probe;

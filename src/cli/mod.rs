@@ -2,7 +2,7 @@
 //! `store::execute`, the same path the cockpit's keys use.
 
 mod json;
-mod summary;
+pub mod summary;
 mod verbs;
 
 use std::path::PathBuf;
@@ -59,6 +59,15 @@ pub enum Verb {
     Open {
         /// Release id or version.
         release: Option<String>,
+    },
+    /// Run the whole cockpit on a simulated fleet (nothing else needed).
+    Demo {
+        /// happy, bad-canary, flaky-health or slow-migration.
+        #[arg(long, default_value = "happy")]
+        scenario: String,
+        /// Play the release to its end without a screen and print the final status.
+        #[arg(long)]
+        headless: bool,
     },
     /// Write a starter plan.
     Init {

@@ -53,6 +53,9 @@ pub async fn run(cli: Cli) -> u8 {
     match &cli.verb {
         None => return crate::tui::open(&cli, None).await,
         Some(Verb::Open { release }) => return crate::tui::open(&cli, release.as_deref()).await,
+        Some(Verb::Demo { scenario, headless }) => {
+            return crate::demo::run(cli.db.clone(), scenario, *headless, &cli).await;
+        }
         _ => {}
     }
     match run_verb(cli).await {
@@ -97,8 +100,8 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         return Err(Failure { code: EXIT_USAGE, message: "no verb".into() });
     };
     match verb {
-        Verb::Open { .. } => {
-            Err(Failure { code: EXIT_USAGE, message: "open is handled by the cockpit".into() })
+        Verb::Open { .. } | Verb::Demo { .. } => {
+            Err(Failure { code: EXIT_USAGE, message: "handled before the verbs".into() })
         }
         Verb::Init { path } => init(path),
         Verb::Check { plan } => check(plan),

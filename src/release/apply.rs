@@ -206,6 +206,12 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             state.ended_at = Some(at);
         }
         Event::NoteAdded { .. } => state.notes += 1,
+        Event::ThresholdBreached { step, breach } => {
+            state.breaches.push((step.clone(), breach.clone(), at));
+        }
+        Event::BaselineCaptured { series, value, .. } => {
+            state.baselines.insert(series.clone(), *value);
+        }
     }
 }
 

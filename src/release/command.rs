@@ -142,6 +142,24 @@ pub enum Command {
         /// The note.
         text: String,
     },
+    /// Report a threshold breach observed during the current bake (from analysis).
+    RecordBreach {
+        /// Bake step id.
+        step: String,
+        /// The breach.
+        breach: super::event::Breach,
+    },
+    /// Record a series' baseline before the first traffic shift.
+    CaptureBaseline {
+        /// Metric id.
+        series: String,
+        /// Median value.
+        value: f64,
+        /// Samples used.
+        samples: u32,
+        /// Window.
+        window_ms: u64,
+    },
 }
 
 impl Command {
@@ -183,6 +201,8 @@ impl Command {
             Self::Rollback { .. } => "rollback",
             Self::Abort { .. } => "abort",
             Self::Note { .. } => "note",
+            Self::RecordBreach { .. } => "record breach",
+            Self::CaptureBaseline { .. } => "capture baseline",
         }
     }
 }

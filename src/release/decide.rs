@@ -65,6 +65,10 @@ pub fn decide(
             ctx.rollback(reason, *confirmed, *automatic)
         }
         Command::Abort { reason } => ctx.abort(reason),
+        Command::RecordBreach { step, breach } => ctx.record_breach(step, breach),
+        Command::CaptureBaseline { series, value, samples, window_ms } => {
+            ctx.capture_baseline(series, *value, *samples, *window_ms)
+        }
     }
 }
 
@@ -697,5 +701,55 @@ impl<'a> Ctx<'a> {
             )));
         }
         Ok(vec![Event::Aborted { reason: reason.to_owned() }])
+    }
+
+    fn record_breach(&self, step: &str, breach: &super::event::Breach) -> Decision {
+        self.require(&[Status::Running], "act on a breach")?;
+        let (r, s) = self.current("act on a breach")?;
+        let StepKind::Bake { on_breach, .. } = &r.step.kind else {
+            return Err(Rejection::rule(format!("`{step}` is not the running bake")));
+        };
+        if r.step.id != step || s.status != StepStatus::Running {
+            return Err(Rejection::rule(format!("`{step}` is not the running bake")));
+        }
+        let recorded = Event::ThresholdBreached { step: step.to_owned(), breach: breach.clone() };
+        if breach.level == super::event::Level::Warn {
+            let already = self.state.breaches.iter().any(|(st, b, _)| {
+                st == step && b.series == breach.series && b.level == breach.level
+            });
+            if already {
+                return Err(Rejection::rule(format!(
+                    "a warning for {} is already recorded in `{step}`",
+                    breach.series
+                )));
+            }
+            return Ok(vec![recorded]);
+        }
+        let reason = format!("bake `{step}`: {}", breach.explain());
+        match on_breach {
+            crate::plan::OnBreach::Pause => Ok(vec![recorded, Event::Paused { reason }]),
+            crate::plan::OnBreach::Rollback => {
+                let mut events = vec![recorded];
+                events.extend(self.rollback(&reason, true, true)?);
+                Ok(events)
+            }
+        }
+    }
+
+    fn capture_baseline(&self, series: &str, value: f64, samples: u32, window_ms: u64) -> Decision {
+        self.require(&[Status::Running, Status::Paused], "capture a baseline")?;
+        if !self.plan.metrics.iter().any(|m| m.id == series) {
+            return Err(Rejection::rule(format!("no metric `{series}` in the plan")));
+        }
+        if self.state.baselines.contains_key(series) {
+            return Err(Rejection::rule(format!("the baseline of {series} is already captured")));
+        }
+        if self.state.weight > 0 || !self.state.weight_history.is_empty() {
+            return Err(Rejection::rule("baselines are captured before the first traffic shift"));
+        }
+        if !value.is_finite() {
+            return Err(Rejection::rule(format!("baseline of {series} is not a number")));
+        }
+        Ok(vec![Event::BaselineCaptured { series: series.to_owned(), value, samples, window_ms }])
     }
 }

@@ -32,6 +32,65 @@ pub struct RollbackStepRef {
     pub halt_on_failure: bool,
 }
 
+/// How bad a threshold breach is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Shown and recorded; the release goes on.
+    Warn,
+    /// Triggers the bake's `on_breach`.
+    Abort,
+}
+
+/// A series past its threshold, with everything needed to explain the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    /// Metric or health probe id.
+    pub series: String,
+    /// Warn or abort.
+    pub level: Level,
+    /// The value observed.
+    pub value: f64,
+    /// The threshold as written, e.g. `> 0.02` or `> baseline × 1.5`.
+    pub threshold: String,
+    /// The limit it came to (the baseline applied).
+    pub limit: Option<f64>,
+    /// The baseline, for relative thresholds.
+    pub baseline: Option<f64>,
+    /// Samples in the window.
+    pub samples: u32,
+    /// The window the breach persisted over.
+    pub window_ms: u64,
+}
+
+impl Breach {
+    /// `error_rate 0.081 > 0.02 (baseline 0.001, 12 samples over 30s)`.
+    pub fn explain(&self) -> String {
+        let mut s =
+            format!("{} {} breached {}", self.series, trim_float(self.value), self.threshold);
+        if let (Some(limit), Some(_)) = (self.limit, self.baseline) {
+            s.push_str(&format!(" (= {})", trim_float(limit)));
+        }
+        let mut extra = Vec::new();
+        if let Some(b) = self.baseline {
+            extra.push(format!("baseline {}", trim_float(b)));
+        }
+        extra.push(format!(
+            "{} sample{} over {}",
+            self.samples,
+            if self.samples == 1 { "" } else { "s" },
+            crate::plan::format_duration(std::time::Duration::from_millis(self.window_ms))
+        ));
+        s.push_str(&format!(" [{}]", extra.join(", ")));
+        s
+    }
+}
+
+fn trim_float(v: f64) -> String {
+    let text = format!("{v:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 /// Something that happened to a release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -200,6 +259,24 @@ pub enum Event {
         /// The note.
         text: String,
     },
+    /// A watched series crossed a threshold during a bake.
+    ThresholdBreached {
+        /// Bake step id.
+        step: String,
+        /// What, how far, over what window.
+        breach: Breach,
+    },
+    /// The baseline of a series, captured before the first traffic shift.
+    BaselineCaptured {
+        /// Metric id.
+        series: String,
+        /// Median over the window.
+        value: f64,
+        /// Samples it was taken from.
+        samples: u32,
+        /// The window.
+        window_ms: u64,
+    },
 }
 
 /// An event as stored: with its place in the release, its time and who caused it.
@@ -242,6 +319,8 @@ impl Event {
             Self::Aborted { .. } => "aborted",
             Self::Completed => "completed",
             Self::NoteAdded { .. } => "note_added",
+            Self::ThresholdBreached { .. } => "threshold_breached",
+            Self::BaselineCaptured { .. } => "baseline_captured",
         }
     }
 
@@ -310,6 +389,13 @@ impl Event {
             Self::Aborted { reason } => format!("aborted: {reason}"),
             Self::Completed => "release completed".into(),
             Self::NoteAdded { text } => format!("note: {text}"),
+            Self::ThresholdBreached { step, breach } => {
+                let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
+                format!("{level} during {step}: {}", breach.explain())
+            }
+            Self::BaselineCaptured { series, value, samples, .. } => {
+                format!("baseline of {series} captured: {} ({samples} samples)", trim_float(*value))
+            }
         }
     }
 }

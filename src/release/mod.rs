@@ -12,7 +12,7 @@ mod time;
 pub use apply::apply;
 pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 pub use decide::decide;
-pub use event::{Event, EventRecord, Phase, SCHEMA_VERSION};
+pub use event::{Breach, Event, EventRecord, Level, Phase, RollbackStepRef, SCHEMA_VERSION};
 pub use state::{
     ActionRun, Decline, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status, StepState,
     StepStatus, WeightChange,

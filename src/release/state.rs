@@ -309,6 +309,12 @@ pub struct State {
     pub last: Option<LastChange>,
     /// Number of notes.
     pub notes: u32,
+    /// Threshold breaches recorded, with their bake step and time.
+    #[serde(default)]
+    pub breaches: Vec<(String, super::event::Breach, Timestamp)>,
+    /// Baselines by series.
+    #[serde(default)]
+    pub baselines: BTreeMap<String, f64>,
 }
 
 impl State {
@@ -328,6 +334,8 @@ impl State {
             abort_reason: None,
             last: None,
             notes: 0,
+            breaches: Vec::new(),
+            baselines: BTreeMap::new(),
         }
     }
 

@@ -33,13 +33,48 @@ pub async fn open(cli: &Cli, selector: Option<&str>) -> u8 {
     }
 }
 
+/// Opens the cockpit on the database at `path` (used by the demo).
+pub async fn open_at(
+    path: &std::path::Path,
+    read_only: bool,
+    operator: Option<&str>,
+    selector: Option<&str>,
+    _cli: &Cli,
+) -> u8 {
+    exit_code(open_path(path, read_only, operator, selector).await)
+}
+
+fn exit_code(result: Result<app::Exit, String>) -> u8 {
+    match result {
+        Ok(app::Exit::Quit) => 0,
+        Ok(app::Exit::Signal(name)) => {
+            eprintln!(
+                "flightdeck: {name} received; left the cockpit. The release keeps its state."
+            );
+            0
+        }
+        Err(message) => {
+            eprintln!("flightdeck: {message}");
+            1
+        }
+    }
+}
+
 async fn open_inner(cli: &Cli, selector: Option<&str>) -> Result<app::Exit, String> {
     let path = crate::cli::db_path(cli.db.as_deref()).map_err(|e| e.to_string())?;
-    let read_only = cli.read_only;
+    open_path(&path, cli.read_only, cli.operator.as_deref(), selector).await
+}
+
+async fn open_path(
+    path: &std::path::Path,
+    read_only: bool,
+    operator: Option<&str>,
+    selector: Option<&str>,
+) -> Result<app::Exit, String> {
     let store = if read_only && !path.exists() {
         return Err(format!("no database at {}; nothing to watch yet", path.display()));
     } else {
-        Store::open(&path, read_only).await.map_err(|e| e.to_string())?
+        Store::open(path, read_only).await.map_err(|e| e.to_string())?
     };
     let release = match store.find(selector).await {
         Ok(row) => Some(app::load_view(&store, row.id).await.map_err(|e| e.to_string())?),
@@ -50,8 +85,8 @@ async fn open_inner(cli: &Cli, selector: Option<&str>) -> Result<app::Exit, Stri
         Err(e) => return Err(e.to_string()),
     };
     let user_config = config::load_user_config();
-    let me = identity::current_actor(cli.operator.as_deref());
-    if let (Some(r), Some(_)) = (&release, &cli.operator) {
+    let me = identity::current_actor(operator);
+    if let (Some(r), Some(_)) = (&release, operator) {
         if !r.plan.policy.declared_operators {
             return Err("this plan records OS accounts only; --operator needs `declared_operators = true` in [policy]".into());
         }

@@ -1,0 +1,287 @@
+//! The simulated fleet behind `flightdeck demo`: real HTTP servers on 127.0.0.1 (ports chosen
+//! at run time) for the stable (blue) and new (green) versions, each with `/health` and
+//! `/metrics` in the Prometheus text format, plus a load balancer whose admin endpoint sets
+//! the weight. Simulated traffic is split by that weight; the scenario shapes what green does.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Latency histogram bucket bounds, seconds.
+pub const BUCKETS_S: [f64; 6] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// Simulated requests per second across both colours.
+const REQUESTS_PER_SECOND: u64 = 200;
+/// How often simulated traffic is generated.
+const TRAFFIC_TICK: Duration = Duration::from_millis(100);
+
+/// What the demo shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Everything goes well: the release completes at 100%.
+    Happy,
+    /// Green's error rate climbs at 50%; flightdeck rolls back by itself.
+    BadCanary,
+    /// Green's health flaps; the down/up rules show.
+    FlakyHealth,
+    /// The migration hits its timeout.
+    SlowMigration,
+}
+
+impl Scenario {
+    /// Every scenario with its name.
+    pub const ALL: [(Scenario, &'static str); 4] = [
+        (Scenario::Happy, "happy"),
+        (Scenario::BadCanary, "bad-canary"),
+        (Scenario::FlakyHealth, "flaky-health"),
+        (Scenario::SlowMigration, "slow-migration"),
+    ];
+
+    /// Parses a scenario name.
+    pub fn parse(name: &str) -> Option<Scenario> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+    }
+
+    /// The scenario's name.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(s, _)| *s == self).map_or("happy", |(_, n)| n)
+    }
+}
+
+/// Counters of one colour.
+#[derive(Debug, Default)]
+struct ColorStats {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    buckets: [AtomicU64; 6],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+    health_checks: AtomicU64,
+}
+
+#[derive(Debug)]
+struct FleetState {
+    scenario: Scenario,
+    weight: AtomicU8,
+    blue: ColorStats,
+    green: ColorStats,
+    blue_version: String,
+    green_version: String,
+}
+
+#[derive(Clone)]
+struct Side {
+    fleet: Arc<FleetState>,
+    green: bool,
+}
+
+/// A running fleet.
+#[derive(Debug)]
+pub struct Fleet {
+    /// Base URL of blue (stable).
+    pub blue_url: String,
+    /// Base URL of green (new).
+    pub green_url: String,
+    /// Base URL of the load balancer.
+    pub lb_url: String,
+    state: Arc<FleetState>,
+    cancel: CancellationToken,
+}
+
+impl Fleet {
+    /// Starts the servers and the traffic generator.
+    pub async fn start(
+        scenario: Scenario,
+        blue_version: &str,
+        green_version: &str,
+    ) -> std::io::Result<Fleet> {
+        let state = Arc::new(FleetState {
+            scenario,
+            weight: AtomicU8::new(0),
+            blue: ColorStats::default(),
+            green: ColorStats::default(),
+            blue_version: blue_version.to_owned(),
+            green_version: green_version.to_owned(),
+        });
+        let cancel = CancellationToken::new();
+        let service = |green: bool| {
+            Router::new()
+                .route("/health", get(health))
+                .route("/metrics", get(metrics))
+                .with_state(Side { fleet: state.clone(), green })
+        };
+        let lb = Router::new()
+            .route("/admin/weight", get(get_weight).post(set_weight))
+            .route("/health", get(lb_health))
+            .with_state(state.clone());
+        let blue_url = serve(service(false), &cancel).await?;
+        let green_url = serve(service(true), &cancel).await?;
+        let lb_url = serve(lb, &cancel).await?;
+        tokio::spawn(generate_traffic(state.clone(), cancel.clone()));
+        Ok(Fleet { blue_url, green_url, lb_url, state, cancel })
+    }
+
+    /// The weight the load balancer currently applies.
+    pub fn weight(&self) -> u8 {
+        self.state.weight.load(Ordering::Relaxed)
+    }
+
+    /// Stops every server and the generator.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn serve(router: Router, cancel: &CancellationToken) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        let _ =
+            axum::serve(listener, router).with_graceful_shutdown(cancel.cancelled_owned()).await;
+    });
+    Ok(url)
+}
+
+/// A tiny deterministic generator: the demo behaves the same every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next_unit(&mut self) -> f64 {
+        self.0 =
+            self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        f64::from(u32::try_from(self.0 >> 40).unwrap_or(0)) / f64::from(1u32 << 24)
+    }
+}
+
+/// Error probability and latency scale for a colour at a weight.
+fn profile(scenario: Scenario, green: bool, weight: u8) -> (f64, f64) {
+    match (scenario, green) {
+        (_, false) => (0.002, 1.0),
+        (Scenario::BadCanary, true) if weight >= 50 => (0.09, 1.6),
+        (_, true) => (0.001, 0.95),
+    }
+}
+
+async fn generate_traffic(state: Arc<FleetState>, cancel: CancellationToken) {
+    let mut rng = Lcg(0x5eed);
+    let mut tick = tokio::time::interval(TRAFFIC_TICK);
+    let per_tick =
+        REQUESTS_PER_SECOND * u64::try_from(TRAFFIC_TICK.as_millis()).unwrap_or(100) / 1000;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let weight = state.weight.load(Ordering::Relaxed);
+        let to_green = (per_tick * u64::from(weight) + 50) / 100;
+        for i in 0..per_tick {
+            let green = i < to_green;
+            let (error_p, slow) = profile(state.scenario, green, weight);
+            let stats = if green { &state.green } else { &state.blue };
+            if rng.next_unit() < error_p {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+            } else {
+                stats.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            // Mostly fast, with a tail: 30–150 ms, 1 in 20 up to 700 ms.
+            let base = 0.03 + rng.next_unit() * 0.12;
+            let tail = if rng.next_unit() < 0.05 { rng.next_unit() * 0.55 } else { 0.0 };
+            let latency = (base + tail) * slow;
+            for (bound, bucket) in BUCKETS_S.iter().zip(&stats.buckets) {
+                if latency <= *bound {
+                    bucket.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            stats.count.fetch_add(1, Ordering::Relaxed);
+            stats.sum_micros.fetch_add((latency * 1e6) as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn health(State(side): State<Side>) -> impl IntoResponse {
+    let stats = if side.green { &side.fleet.green } else { &side.fleet.blue };
+    let n = stats.health_checks.fetch_add(1, Ordering::Relaxed);
+    let version = if side.green { &side.fleet.green_version } else { &side.fleet.blue_version };
+    // Flaky green: three failures in a row out of every eight checks.
+    let failing = side.green && side.fleet.scenario == Scenario::FlakyHealth && n % 8 >= 5;
+    if failing {
+        let body = json!({"status": "degraded", "version": version, "checks": {"database": "timeout", "redis": "ok"}});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
+    (
+        StatusCode::OK,
+        Json(
+            json!({"status": "healthy", "version": version, "checks": {"database": "ok", "redis": "ok"}}),
+        ),
+    )
+}
+
+async fn metrics(State(side): State<Side>) -> impl IntoResponse {
+    let stats = if side.green { &side.fleet.green } else { &side.fleet.blue };
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP http_requests_total Requests served, by status code.");
+    let _ = writeln!(out, "# TYPE http_requests_total counter");
+    let _ =
+        writeln!(out, "http_requests_total{{code=\"200\"}} {}", stats.ok.load(Ordering::Relaxed));
+    let _ = writeln!(
+        out,
+        "http_requests_total{{code=\"500\"}} {}",
+        stats.errors.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# HELP http_request_duration_seconds Request latency.");
+    let _ = writeln!(out, "# TYPE http_request_duration_seconds histogram");
+    for (bound, bucket) in BUCKETS_S.iter().zip(&stats.buckets) {
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+            bucket.load(Ordering::Relaxed)
+        );
+    }
+    let count = stats.count.load(Ordering::Relaxed);
+    let _ = writeln!(out, "http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let sum = stats.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(out, "http_request_duration_seconds_sum {sum}");
+    let _ = writeln!(out, "http_request_duration_seconds_count {count}");
+    ([("content-type", "text/plain; version=0.0.4")], out)
+}
+
+async fn get_weight(State(fleet): State<Arc<FleetState>>) -> Json<Value> {
+    Json(json!({ "weight": fleet.weight.load(Ordering::Relaxed) }))
+}
+
+async fn set_weight(
+    State(fleet): State<Arc<FleetState>>,
+    Json(body): Json<Value>,
+) -> impl IntoResponse {
+    let weight = body.get("weight").and_then(Value::as_u64).filter(|w| *w <= 100);
+    match weight.and_then(|w| u8::try_from(w).ok()) {
+        Some(w) => {
+            fleet.weight.store(w, Ordering::Relaxed);
+            (StatusCode::OK, Json(json!({ "weight": w })))
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "body must be {\"weight\": 0..=100}" })),
+        ),
+    }
+}
+
+async fn lb_health() -> Json<Value> {
+    Json(json!({"status": "healthy", "checks": {"upstreams": "ok"}}))
+}

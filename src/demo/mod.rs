@@ -1,0 +1,124 @@
+//! `flightdeck demo`: the whole cockpit on a simulated fleet with nothing else installed.
+//! It starts the fleet on loopback, fills the demo plan's URLs, starts a release in a fresh
+//! database, and opens the cockpit — or, headless, plays the operators itself to the end.
+
+pub mod fleet;
+pub mod operator;
+pub mod watch;
+
+use std::path::PathBuf;
+
+use crate::plan::ReleaseType;
+use crate::plan::{self, Plan};
+use crate::release::Command;
+use crate::store::{self, Store};
+use crate::{clock, identity};
+
+pub use fleet::{Fleet, Scenario};
+
+/// The demo plan with its tokens.
+pub const DEMO_PLAN: &str = include_str!("../../assets/plans/demo.toml");
+
+/// The version the demo releases and the one it replaces.
+pub const NEW_VERSION: &str = "1.4.0";
+/// The stable version.
+pub const OLD_VERSION: &str = "1.3.2";
+
+/// The demo plan wired to a running fleet.
+pub fn plan_text(fleet: &Fleet, scenario: Scenario) -> String {
+    let migration_seconds = if scenario == Scenario::SlowMigration { "30" } else { "3" };
+    DEMO_PLAN
+        .replace("@BLUE@", &fleet.blue_url)
+        .replace("@GREEN@", &fleet.green_url)
+        .replace("@LB@", &fleet.lb_url)
+        .replace("@MIGRATION_SECONDS@", migration_seconds)
+}
+
+/// A fresh database path for a demo run.
+pub fn fresh_db_path() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "flightdeck-demo-{}-{}",
+        std::process::id(),
+        clock::now().0
+    ));
+    dir.join("demo.db")
+}
+
+/// Everything a demo run needs: the fleet, the store and the started release.
+pub struct Setup {
+    /// The simulated fleet (stopped when dropped).
+    pub fleet: Fleet,
+    /// The database.
+    pub store: Store,
+    /// The plan as wired.
+    pub plan: Plan,
+    /// The release id.
+    pub release_id: i64,
+}
+
+/// Starts the fleet and a release of the demo plan in the database at `db`.
+pub async fn set_up(scenario: Scenario, db: &std::path::Path) -> Result<Setup, String> {
+    let fleet = Fleet::start(scenario, OLD_VERSION, NEW_VERSION)
+        .await
+        .map_err(|e| format!("cannot start the demo fleet: {e}"))?;
+    let text = plan_text(&fleet, scenario);
+    let plan = plan::parse(&text, "demo plan").map_err(|e| e.to_string())?;
+    let store = Store::open(db, false).await.map_err(|e| e.to_string())?;
+    let actor = identity::current_actor(None);
+    let command = Command::Start {
+        version: NEW_VERSION.into(),
+        previous_version: Some(OLD_VERSION.into()),
+        sha: Some("3f2a1c9".into()),
+        image: Some(format!("checkout-api:{NEW_VERSION}")),
+        release_type: ReleaseType::Regular,
+    };
+    let (release_id, _) = store::start(
+        &store,
+        &plan,
+        &format!("demo ({})", scenario.name()),
+        &text,
+        &command,
+        &actor,
+        clock::now(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(Setup { fleet, store, plan, release_id })
+}
+
+/// Runs `flightdeck demo`; returns the exit code.
+pub async fn run(
+    db: Option<PathBuf>,
+    scenario_name: &str,
+    headless: bool,
+    cli: &crate::cli::Cli,
+) -> u8 {
+    let Some(scenario) = Scenario::parse(scenario_name) else {
+        let names: Vec<&str> = Scenario::ALL.iter().map(|(_, n)| *n).collect();
+        eprintln!(
+            "flightdeck: unknown scenario `{scenario_name}`; choose one of: {}",
+            names.join(", ")
+        );
+        return crate::cli::EXIT_USAGE;
+    };
+    let db = db.unwrap_or_else(fresh_db_path);
+    let setup = match set_up(scenario, &db).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("flightdeck: {e}");
+            return crate::cli::EXIT_ERROR;
+        }
+    };
+    if headless {
+        let code = operator::run_headless(&setup, scenario).await;
+        setup.fleet.stop();
+        return code;
+    }
+    let colleague = operator::spawn_colleague(setup.store.clone(), setup.release_id);
+    let code =
+        crate::tui::open_at(&db, false, None, Some(&setup.release_id.to_string()), cli).await;
+    colleague.abort();
+    setup.fleet.stop();
+    println!("demo database: {} (try `flightdeck --db {} events`)", db.display(), db.display());
+    code
+}
