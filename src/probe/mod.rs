@@ -3,11 +3,9 @@
 
 use std::collections::VecDeque;
 
+use crate::analysis;
 use crate::plan::{Plan, Role, Threshold};
-use crate::release::Timestamp;
-
-/// How many readings of a series are kept for the sparkline.
-pub const SPARK_KEPT_SAMPLES: usize = 120;
+use crate::release::{State, Status, Timestamp};
 
 /// Where an endpoint stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +68,14 @@ pub struct HealthRow {
     pub failures_in_row: u32,
     /// Successes in a row.
     pub successes_in_row: u32,
+    /// When the current run of failures began.
+    pub failing_since: Option<Timestamp>,
+    /// Whether the plan asks for the running version to be checked.
+    pub expect_version: bool,
+    /// The version this endpoint should run (the new one on canary, the old one on stable).
+    pub expected_version: Option<String>,
+    /// Set when the last reading's version differs from the expected one: `1.3.2 ≠ 1.4.0`.
+    pub version_mismatch: Option<String>,
 }
 
 /// A metric's verdict against its thresholds.
@@ -98,7 +104,23 @@ impl Verdict {
             Self::Inconclusive => ("?", "no data"),
         }
     }
+
+    fn of(status: analysis::Status) -> Self {
+        match status {
+            analysis::Status::Pass => Self::Pass,
+            analysis::Status::Warn => Self::Warn,
+            analysis::Status::Fail => Self::Fail,
+            analysis::Status::Inconclusive => Self::Inconclusive,
+        }
+    }
 }
+
+/// How many readings of a series are kept in memory at most (for the sparkline, `for`
+/// durations and the baseline window).
+pub const KEPT_SAMPLES: usize = 4096;
+
+/// How far back readings are kept at least, whatever the series' windows.
+const KEPT_MIN_MS: u64 = 10 * 60 * 1000;
 
 /// One series' row.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,12 +137,28 @@ pub struct MetricRow {
     pub abort: Option<Threshold>,
     /// Baseline captured before the first shift.
     pub baseline: Option<f64>,
-    /// Recent readings, oldest first.
+    /// Recent good readings, oldest first.
     pub samples: VecDeque<(Timestamp, f64)>,
     /// The last error from the source, if the last read failed.
     pub error: Option<String>,
     /// Verdict.
     pub verdict: Verdict,
+    /// Rules while the release runs.
+    pub rules: analysis::Rules,
+    /// Rules once the release has completed (the looser `after_release_*` levels).
+    pub rules_after_release: analysis::Rules,
+    /// Whether the release has completed.
+    pub released: bool,
+    /// Window of the baseline median, in milliseconds.
+    pub baseline_window_ms: u64,
+    /// Failed reads in a row (probe errors, not metric failures).
+    pub errors_in_row: u32,
+    /// Since when every reading said "no data".
+    pub no_data_since: Option<Timestamp>,
+    /// When the source was last read, whatever the outcome.
+    pub last_read_at: Option<Timestamp>,
+    /// The latest verdict with its explanation.
+    pub analysis: Option<analysis::Verdict>,
 }
 
 /// Every probe row.
@@ -148,34 +186,109 @@ impl ProbeBoard {
                     last: None,
                     failures_in_row: 0,
                     successes_in_row: 0,
+                    failing_since: None,
+                    expect_version: h.expect_version,
+                    expected_version: None,
+                    version_mismatch: None,
                 })
                 .collect(),
             metrics: plan
                 .metrics
                 .iter()
-                .map(|m| MetricRow {
-                    id: m.id.clone(),
-                    name: m.name.clone(),
-                    unit: m.unit.clone(),
-                    warn: m.warn,
-                    abort: m.abort,
-                    baseline: None,
-                    samples: VecDeque::new(),
-                    error: None,
-                    verdict: Verdict::NotPolled,
+                .map(|m| {
+                    let window = u64::try_from(m.baseline_window.as_millis()).unwrap_or(u64::MAX);
+                    MetricRow {
+                        id: m.id.clone(),
+                        name: m.name.clone(),
+                        unit: m.unit.clone(),
+                        warn: m.warn,
+                        abort: m.abort,
+                        baseline: None,
+                        samples: VecDeque::new(),
+                        error: None,
+                        verdict: Verdict::NotPolled,
+                        rules: analysis::Rules::of(m, false),
+                        rules_after_release: analysis::Rules::of(m, true),
+                        released: false,
+                        baseline_window_ms: window,
+                        errors_in_row: 0,
+                        no_data_since: None,
+                        last_read_at: None,
+                        analysis: None,
+                    }
                 })
                 .collect(),
         }
+    }
+
+    /// Takes what the release knows into the rows: captured baselines, the versions each
+    /// endpoint should run, and whether the after-release thresholds apply.
+    pub fn sync(&mut self, state: &State) {
+        let (new, old) = state
+            .info
+            .as_ref()
+            .map_or((None, None), |i| (Some(i.version.clone()), i.previous_version.clone()));
+        for row in &mut self.health {
+            row.expected_version = match row.role {
+                Role::Canary => new.clone(),
+                Role::Stable => old.clone(),
+                Role::Shared => None,
+            };
+        }
+        let released = state.status == Status::Completed;
+        for row in &mut self.metrics {
+            let baseline = state.baselines.get(&row.id).copied();
+            if row.baseline != baseline || row.released != released {
+                row.baseline = baseline;
+                row.released = released;
+                let rules = row.current_rules();
+                row.warn = rules.warn;
+                row.abort = rules.abort;
+                if let Some(at) = row.last_read_at {
+                    row.reassess(at);
+                }
+            }
+        }
+    }
+
+    /// Folds a poller's reading into its row.
+    pub fn apply(&mut self, plan: &Plan, reading: Reading) {
+        match reading {
+            Reading::Health { index, reading } => {
+                if let (Some(row), Some(spec)) =
+                    (self.health.get_mut(index), plan.health.get(index))
+                {
+                    row.record(reading, spec.down_after, spec.up_after);
+                }
+            }
+            Reading::Metric { index, at, result } => {
+                if let Some(row) = self.metrics.get_mut(index) {
+                    row.record(at, result);
+                }
+            }
+        }
+    }
+
+    /// The metric row with this id.
+    pub fn metric(&self, id: &str) -> Option<&MetricRow> {
+        self.metrics.iter().find(|m| m.id == id)
+    }
+
+    /// The health row with this id.
+    pub fn health_row(&self, id: &str) -> Option<&HealthRow> {
+        self.health.iter().find(|h| h.id == id)
     }
 }
 
 impl HealthRow {
     /// Folds in a check: `down_after` failures in a row make it down, `up_after` successes
-    /// in a row bring a down endpoint back up.
+    /// in a row bring a down endpoint back up. A version other than the expected one is
+    /// flagged, not counted as a failure.
     pub fn record(&mut self, reading: HealthReading, down_after: u32, up_after: u32) {
         let ok = reading.error.is_none();
         if ok {
             self.failures_in_row = 0;
+            self.failing_since = None;
             self.successes_in_row = self.successes_in_row.saturating_add(1);
             self.state = match self.state {
                 HealthState::Down if self.successes_in_row < up_after => HealthState::Down,
@@ -184,51 +297,91 @@ impl HealthRow {
         } else {
             self.successes_in_row = 0;
             self.failures_in_row = self.failures_in_row.saturating_add(1);
+            self.failing_since.get_or_insert(reading.at);
             self.state = if self.failures_in_row >= down_after {
                 HealthState::Down
             } else {
                 HealthState::Flapping
             };
         }
+        self.version_mismatch = match (&reading.version, &self.expected_version) {
+            (Some(running), Some(expected)) if self.expect_version && running != expected => {
+                Some(format!("{running} ≠ {expected}"))
+            }
+            _ => None,
+        };
         self.last = Some(reading);
     }
 }
 
 impl MetricRow {
-    /// Folds in a reading; an error keeps the last good values (shown stale).
+    /// The rules in force: the after-release ones once the release has completed.
+    pub fn current_rules(&self) -> analysis::Rules {
+        if self.released { self.rules_after_release } else { self.rules }
+    }
+
+    /// Folds in a reading: a value is a sample; `Ok(None)` is "no data"; an error is a probe
+    /// error that keeps the last good values (shown stale) and the verdict as it was.
     pub fn record(&mut self, at: Timestamp, result: Result<Option<f64>, String>) {
+        self.last_read_at = Some(at);
         match result {
-            Ok(Some(v)) => {
+            Ok(Some(v)) if v.is_finite() => {
                 self.error = None;
+                self.errors_in_row = 0;
+                self.no_data_since = None;
                 self.samples.push_back((at, v));
-                while self.samples.len() > SPARK_KEPT_SAMPLES {
+                let keep_ms = self
+                    .baseline_window_ms
+                    .max(self.rules.for_ms)
+                    .max(self.rules_after_release.for_ms)
+                    .max(KEPT_MIN_MS);
+                while self.samples.len() > KEPT_SAMPLES
+                    || self.samples.front().is_some_and(|(t, _)| at.millis_since(*t) > keep_ms)
+                {
                     self.samples.pop_front();
                 }
-                self.verdict = self.judge(v);
+                self.reassess(at);
             }
-            Ok(None) => {
+            Ok(_) => {
                 self.error = None;
-                self.verdict = Verdict::Inconclusive;
+                self.errors_in_row = 0;
+                self.no_data_since.get_or_insert(at);
+                self.reassess(at);
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => {
+                self.error = Some(e);
+                self.errors_in_row = self.errors_in_row.saturating_add(1);
+            }
         }
     }
 
-    fn judge(&self, v: f64) -> Verdict {
-        let breached = |t: &Option<Threshold>| {
-            t.and_then(|t| t.breached_by(v, self.baseline)).unwrap_or(false)
-        };
-        if breached(&self.abort) {
-            Verdict::Fail
-        } else if breached(&self.warn) {
-            Verdict::Warn
-        } else {
-            Verdict::Pass
-        }
+    /// The verdict at `now`, with its explanation.
+    pub fn assess(&self, now: Timestamp) -> analysis::Verdict {
+        let samples: Vec<(Timestamp, f64)> = self.samples.iter().copied().collect();
+        let observed = analysis::Observed { samples: &samples, no_data_since: self.no_data_since };
+        analysis::evaluate(&self.current_rules(), &observed, self.baseline, now)
+    }
+
+    /// Recomputes the verdict shown at `now`.
+    pub fn reassess(&mut self, now: Timestamp) {
+        let verdict = self.assess(now);
+        self.verdict = Verdict::of(verdict.status);
+        self.analysis = Some(verdict);
+    }
+
+    /// The newest good value and when it was read.
+    pub fn latest(&self) -> Option<(Timestamp, f64)> {
+        self.samples.back().copied()
     }
 }
 
 pub mod health;
+pub mod metrics;
+pub mod prometheus;
+pub mod scrape;
+pub mod selector;
+
+pub use metrics::{Versions, spawn_metric_pollers};
 
 /// A reading from a poller task.
 #[derive(Debug, Clone)]

@@ -4,12 +4,14 @@
 
 mod error;
 mod execute;
+mod samples;
 mod sqlite;
 
 use std::path::PathBuf;
 
 pub use error::StoreError;
 pub use execute::{ExecuteError, execute, records_after, start};
+pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
 pub use sqlite::Store;
 
 use crate::plan::Plan;

@@ -90,7 +90,12 @@ impl Store {
         self.read_only
     }
 
-    fn err(&self, e: sqlx::Error) -> StoreError {
+    /// The connection pool, for the other tables' methods (samples).
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub(super) fn err(&self, e: sqlx::Error) -> StoreError {
         StoreError::from_sqlx(&self.path, e)
     }
 

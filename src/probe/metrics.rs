@@ -1,0 +1,155 @@
+//! Polling metric series: one task per `[[metrics]]` entry, each on its own interval with a
+//! per-request timeout, never more than one read in flight (a slow source skips ticks: the
+//! latest value wins, nothing queues). Readings go to the loop over a channel; errors are
+//! data on that channel too.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Reading;
+use super::prometheus;
+use super::scrape::{self, Compiled, Computed, Scraped, Snapshot};
+use crate::action::template;
+use crate::plan::{MetricProbe, MetricSource, Plan};
+use crate::release::Timestamp;
+
+/// Shortest per-request timeout of a metric read.
+const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest per-request timeout of a metric read.
+const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The per-request timeout of a series read every `interval`: the interval itself, kept
+/// between 1 s and 10 s (the plan has no separate timeout for metrics).
+pub fn timeout_for(interval: Duration) -> Duration {
+    interval.clamp(MIN_TIMEOUT, MAX_TIMEOUT)
+}
+
+/// The versions a `by_label` series is picked by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Versions {
+    /// The version being released.
+    pub new: Option<String>,
+    /// The version it replaces.
+    pub old: Option<String>,
+}
+
+/// One series' reader, with what it remembers between reads (the previous scrape).
+#[derive(Debug)]
+pub struct MetricReader {
+    probe: MetricProbe,
+    versions: Versions,
+    compiled: Result<Option<Compiled>, String>,
+    previous: Option<Scraped>,
+}
+
+impl MetricReader {
+    /// A reader for `probe`.
+    pub fn new(probe: MetricProbe, versions: Versions) -> Self {
+        let compiled = match &probe.source {
+            MetricSource::Scrape { compute, .. } => Compiled::new(compute).map(Some),
+            MetricSource::Prometheus { .. } => Ok(None),
+        };
+        Self { probe, versions, compiled, previous: None }
+    }
+
+    /// Reads once at `at`. `None` when there is nothing to report yet (the first scrape of a
+    /// rate); `Ok(None)` for no data; `Err` for a probe error.
+    pub async fn read(
+        &mut self,
+        client: &reqwest::Client,
+        at: Timestamp,
+    ) -> Option<Result<Option<f64>, String>> {
+        let timeout = timeout_for(self.probe.interval);
+        let mut secrets = Vec::new();
+        match &self.probe.source {
+            MetricSource::Prometheus { url, query, by_label } => {
+                let url = match template::resolve_secrets(url, &mut secrets) {
+                    Ok(u) => u.secret,
+                    Err(e) => return Some(Err(e)),
+                };
+                let result = prometheus::query(client, &url, query, timeout).await.and_then(|s| {
+                    prometheus::pick(
+                        &s,
+                        by_label.as_deref(),
+                        self.versions.new.as_deref(),
+                        self.versions.old.as_deref(),
+                    )
+                });
+                Some(result.map(|p| p.value))
+            }
+            MetricSource::Scrape { url, .. } => {
+                let compiled = match &self.compiled {
+                    Ok(Some(c)) => c,
+                    Ok(None) => return Some(Err("nothing to compute".into())),
+                    Err(e) => return Some(Err(e.clone())),
+                };
+                let url = match template::resolve_secrets(url, &mut secrets) {
+                    Ok(u) => u.secret,
+                    Err(e) => return Some(Err(e)),
+                };
+                let text = match scrape::fetch(client, &url, timeout).await {
+                    Ok(t) => t,
+                    Err(e) => return Some(Err(e)),
+                };
+                let snapshot = match Snapshot::parse(&text) {
+                    Ok(s) => s,
+                    Err(e) => return Some(Err(e)),
+                };
+                let current = Scraped { at, snapshot };
+                let computed = compiled.compute(self.previous.as_ref(), &current);
+                self.previous = Some(current);
+                match computed {
+                    Computed::Value(v) => Some(Ok(Some(v))),
+                    Computed::NoData(_) => Some(Ok(None)),
+                    Computed::Warming => None,
+                }
+            }
+        }
+    }
+}
+
+/// Starts one task per metric series; each reads on its interval until `cancel`.
+pub fn spawn_metric_pollers(
+    plan: &Plan,
+    versions: &Versions,
+    tx: mpsc::Sender<Reading>,
+    cancel: CancellationToken,
+) {
+    let client = crate::action::http_client(MAX_TIMEOUT);
+    for (index, probe) in plan.metrics.iter().cloned().enumerate() {
+        let client = client.clone();
+        let tx = tx.clone();
+        let cancel = cancel.clone();
+        let interval = probe.interval.max(Duration::from_millis(100));
+        let mut reader = MetricReader::new(probe, versions.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(super::health::stagger(index, interval)) => {}
+            }
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let at = crate::clock::now();
+                let result = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    r = reader.read(&client, at) => r,
+                };
+                let Some(result) = result else { continue };
+                let sent = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    s = tx.send(Reading::Metric { index, at, result }) => s,
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
