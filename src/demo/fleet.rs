@@ -218,8 +218,9 @@ async fn health(State(side): State<Side>) -> impl IntoResponse {
     let stats = if side.green { &side.fleet.green } else { &side.fleet.blue };
     let n = stats.health_checks.fetch_add(1, Ordering::Relaxed);
     let version = if side.green { &side.fleet.green_version } else { &side.fleet.blue_version };
-    // Flaky green: three failures in a row out of every eight checks.
-    let failing = side.green && side.fleet.scenario == Scenario::FlakyHealth && n % 8 >= 5;
+    // Flaky green: two failures in a row out of every seven checks — a flap, which
+    // `down_after = 3` keeps from counting as an outage.
+    let failing = side.green && side.fleet.scenario == Scenario::FlakyHealth && n % 7 >= 5;
     if failing {
         let body = json!({"status": "degraded", "version": version, "checks": {"database": "timeout", "redis": "ok"}});
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
