@@ -188,7 +188,7 @@ pub async fn run(
         }
         if shell.clear {
             shell.clear = false;
-            terminal.clear().map_err(|e| e.to_string())?;
+            clear_screen(terminal)?;
             model.dirty = true;
             last_draw = None;
         }
@@ -202,6 +202,19 @@ pub async fn run(
     }
     cancel.cancel();
     Ok(exit)
+}
+
+/// Clears the whole screen and forgets what was on it, so the next frame draws every cell.
+/// Not `Terminal::clear`: that first asks the terminal where the cursor is (`ESC[6n`) and,
+/// when no answer comes within 2 s (a terminal that never answers, a slow link), fails, which
+/// ended the cockpit on a resize or Ctrl-L.
+fn clear_screen(terminal: &mut DefaultTerminal) -> Result<(), String> {
+    queue!(terminal.backend_mut(), terminal::Clear(terminal::ClearType::All))
+        .map_err(|e| e.to_string())?;
+    // Right after a draw the current buffer is blank and the previous one holds the frame on
+    // screen; one swap blanks that one too, matching the cleared screen.
+    terminal.swap_buffers();
+    Ok(())
 }
 
 fn draw(terminal: &mut DefaultTerminal, model: &Model, bell: bool) -> Result<(), String> {
