@@ -425,13 +425,22 @@ impl<'a> Ctx<'a> {
                 .rollback
                 .as_ref()
                 .ok_or_else(|| Rejection::rule("no rollback in progress"))?;
-            let found =
-                r.steps.iter().zip(&r.plan).find(|(s, _)| {
-                    matches!(s.status, StepStatus::Failed | StepStatus::Interrupted)
-                });
-            return match found {
-                Some((s, p)) => Ok((s.id.clone(), s, Phase::Rollback, p.action.clone())),
-                None => Err(Rejection::rule(format!("cannot {verb}: no rollback step has failed"))),
+            // Only the step the procedure stopped at can be retried or resolved. A failure it
+            // went on past (`on_failure = "continue"`) is history: running or resolving it again
+            // would start its successor a second time, beside the run already under way.
+            let frontier = r.steps.iter().zip(&r.plan).rev().find(|(s, _)| !s.runs.is_empty());
+            return match frontier {
+                Some((s, p))
+                    if matches!(s.status, StepStatus::Failed | StepStatus::Interrupted) =>
+                {
+                    Ok((s.id.clone(), s, Phase::Rollback, p.action.clone()))
+                }
+                Some((s, _)) => Err(Rejection::rule(format!(
+                    "cannot {verb}: the rollback is at `{}`, which is {}, not failed or interrupted",
+                    s.id,
+                    s.status.as_str()
+                ))),
+                None => Err(Rejection::rule(format!("cannot {verb}: no rollback step has run"))),
             };
         }
         self.require(&[Status::Running, Status::Paused], verb)?;
