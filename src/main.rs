@@ -7,6 +7,11 @@ use flightdeck::cli::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.color.as_str() {
+        "always" => ratatui::crossterm::style::force_color_output(true),
+        "never" => ratatui::crossterm::style::force_color_output(false),
+        _ => {}
+    }
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
             Ok(rt) => rt,
