@@ -255,6 +255,10 @@ pub fn evaluate(
         return no_data(rules, explanation, now.millis_since(since));
     }
     let Some(&(last_at, _)) = finite.last() else {
+        if matches!(rules.no_data, NoDataPolicy::Ignore) {
+            explanation.note = Some("nothing read yet (no data is ignored)".into());
+            return Verdict { status: Status::Pass, conclusive: true, held: None, explanation };
+        }
         explanation.note = Some("nothing read yet".into());
         return Verdict {
             status: Status::Inconclusive,

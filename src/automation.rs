@@ -1,9 +1,16 @@
-//! Decisions flightdeck takes by itself, as pure functions of the state: finishing a bake
-//! whose time is up, and noticing that the process running an action is gone. They return
-//! commands that go through the same `decide` as a person's keys.
+//! Decisions flightdeck takes by itself, as pure functions of the state and the probe
+//! board: noticing that the process running an action is gone, capturing baselines before
+//! the first traffic shift, acting on a watched series that breaches during a bake, and
+//! finishing (or pausing) a bake whose time is up. They return commands that go through the
+//! same `decide` as a person's keys, pinned to the seq they were decided on, so several
+//! cockpits deciding the same thing record it once.
 
-use crate::plan::{Plan, StepKind};
-use crate::release::{Actor, Command, State, Status, StepStatus, Timestamp};
+use crate::analysis;
+use crate::plan::{Plan, StepKind, StepRef};
+use crate::probe::{HealthState, ProbeBoard};
+use crate::release::{
+    Actor, Breach, Command, Event, Level, State, Status, StepState, StepStatus, Timestamp,
+};
 
 /// A command automation wants to issue, and the seq it decided on.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,13 +21,23 @@ pub struct Due {
     pub expect_seq: Option<u64>,
 }
 
-/// What automation should do now, if anything. `alive` tells whether a pid on this host runs.
+/// What automation should do now, if anything. `alive` tells whether a pid on this host
+/// runs; `board` holds the latest probe readings (an empty board watches nothing, and a
+/// bake watching probes then ends inconclusive).
+///
+/// In order: interrupted actions; a baseline for each metric with data while the first
+/// traffic step has not moved traffic yet; during a running bake, an abort-level breach
+/// (recorded, then the bake's `on_breach`), then — once its time is up — a pause when a
+/// watched series is inconclusive (unless a person resumed after the time was up: resuming
+/// accepts the bake) or else the step's completion; and a warn-level breach, once per
+/// series and bake, while the bake runs.
 pub fn due(
     plan: &Plan,
     state: &State,
     now: Timestamp,
     me: &Actor,
     alive: impl Fn(u32) -> bool,
+    board: &ProbeBoard,
 ) -> Option<Due> {
     for (step, run) in state.runs_in_flight() {
         let by = &run.started.by;
@@ -41,17 +58,147 @@ pub fn due(
     if state.status != Status::Running {
         return None;
     }
+    let pinned = |command| Some(Due { command, expect_seq: Some(state.seq) });
     let current = plan.flat_steps().get(state.cursor).copied()?;
     let s = state.steps.get(state.cursor)?;
-    if let StepKind::Bake { duration, .. } = &current.step.kind {
-        let started = s.started_at?;
-        let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        if s.status == StepStatus::Running && now.millis_since(started) >= duration_ms {
-            return Some(Due {
-                command: Command::Next { confirmed: false },
-                expect_seq: Some(state.seq),
+    if let Some(command) = baseline_due(plan, state, current, s, now, board) {
+        return pinned(command);
+    }
+    let StepKind::Bake { duration, probes, .. } = &current.step.kind else { return None };
+    if s.status != StepStatus::Running {
+        return None;
+    }
+    let started = s.started_at?;
+    let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let time_up_at = started.plus_millis(duration_ms);
+    let watched: Vec<Watched> =
+        probes.iter().map(|id| watch(plan, board, id, now, started)).collect();
+    let step = current.step.id.clone();
+    if let Some(breach) =
+        watched.iter().filter_map(|w| w.held.clone()).find(|b| b.level == Level::Abort)
+    {
+        return pinned(Command::RecordBreach { step, breach });
+    }
+    if now >= time_up_at {
+        let unsure: Vec<String> = watched
+            .iter()
+            .filter_map(|w| w.inconclusive.as_ref().map(|why| format!("{} ({why})", w.id)))
+            .collect();
+        if !unsure.is_empty() && !resumed_by_person_since(state, time_up_at) {
+            let (list, verb) = (unsure.join(", "), if unsure.len() == 1 { "is" } else { "are" });
+            return pinned(Command::Pause {
+                reason: format!(
+                    "bake `{step}` is over but {list} {verb} inconclusive; resume to accept the bake, or roll back"
+                ),
             });
         }
+        return pinned(Command::Next { confirmed: false });
     }
-    None
+    let recorded = |b: &Breach| {
+        state
+            .breaches
+            .iter()
+            .any(|(st, r, _)| *st == step && r.series == b.series && r.level == Level::Warn)
+    };
+    let warn = watched
+        .iter()
+        .filter_map(|w| w.held.clone())
+        .find(|b| b.level == Level::Warn && !recorded(b))?;
+    pinned(Command::RecordBreach { step, breach: warn })
+}
+
+/// What a bake sees of one watched probe.
+struct Watched {
+    id: String,
+    /// A level held for its `for` duration.
+    held: Option<Breach>,
+    /// Why it cannot pass the bake yet.
+    inconclusive: Option<String>,
+}
+
+fn watch(plan: &Plan, board: &ProbeBoard, id: &str, now: Timestamp, started: Timestamp) -> Watched {
+    let mut w = Watched { id: id.to_owned(), held: None, inconclusive: None };
+    if let (Some(spec), Some(row)) = (plan.metrics.iter().find(|m| m.id == id), board.metric(id)) {
+        let verdict = row.assess(now);
+        w.held = verdict.breach(id);
+        let rules = analysis::Rules::of(spec, false);
+        let samples: Vec<(Timestamp, f64)> = row.samples.iter().copied().collect();
+        let observed = analysis::Observed { samples: &samples, no_data_since: row.no_data_since };
+        if !verdict.conclusive {
+            w.inconclusive = Some(
+                verdict.explanation.note.clone().unwrap_or_else(|| verdict.status.word().into()),
+            );
+        } else if let Err(why) = analysis::enough_for_bake(&rules, &observed, started) {
+            w.inconclusive = Some(why);
+        }
+        return w;
+    }
+    if let (Some(spec), Some(row)) = (plan.health.iter().find(|h| h.id == id), board.health_row(id))
+    {
+        let failing_ms = row.failing_since.map_or(0, |t| now.millis_since(t));
+        let breach = |level, threshold: String| Breach {
+            series: id.to_owned(),
+            level,
+            value: f64::from(row.failures_in_row),
+            threshold,
+            limit: Some(f64::from(spec.down_after)),
+            baseline: None,
+            samples: row.failures_in_row,
+            window_ms: failing_ms,
+        };
+        match row.state {
+            HealthState::Down => {
+                let why = row.last.as_ref().and_then(|r| r.error.clone()).unwrap_or_default();
+                w.held = Some(breach(
+                    Level::Abort,
+                    format!("down ({} failed checks in a row; last: {why})", spec.down_after),
+                ));
+            }
+            HealthState::Flapping => {
+                w.held = Some(breach(Level::Warn, "failing checks".into()));
+            }
+            HealthState::Up | HealthState::NotPolled => {}
+        }
+        if row.last.as_ref().is_none_or(|r| r.at < started) {
+            w.inconclusive = Some("not checked during the bake".into());
+        }
+        return w;
+    }
+    w.inconclusive = Some("no readings in this process".into());
+    w
+}
+
+/// Whether the last event is a person resuming the release at or after `since`.
+fn resumed_by_person_since(state: &State, since: Timestamp) -> bool {
+    state.last.as_ref().is_some_and(|l| {
+        !l.actor.automatic && l.at >= since && l.sentence == Event::Resumed.sentence()
+    })
+}
+
+/// A baseline to capture: while the first traffic step is current and no traffic has moved,
+/// for each metric that has data in its baseline window and no baseline yet.
+fn baseline_due(
+    plan: &Plan,
+    state: &State,
+    current: StepRef<'_>,
+    s: &StepState,
+    now: Timestamp,
+    board: &ProbeBoard,
+) -> Option<Command> {
+    let first_traffic =
+        plan.flat_steps().into_iter().find(|r| matches!(r.step.kind, StepKind::Traffic { .. }))?;
+    if first_traffic.index != current.index
+        || !matches!(s.status, StepStatus::Waiting | StepStatus::Running)
+        || state.weight != 0
+        || !state.weight_history.is_empty()
+    {
+        return None;
+    }
+    plan.metrics.iter().filter(|m| !state.baselines.contains_key(&m.id)).find_map(|m| {
+        let row = board.metric(&m.id)?;
+        let window_ms = u64::try_from(m.baseline_window.as_millis()).unwrap_or(u64::MAX);
+        let samples: Vec<(Timestamp, f64)> = row.samples.iter().copied().collect();
+        let (value, samples) = analysis::baseline(&samples, now, window_ms)?;
+        Some(Command::CaptureBaseline { series: m.id.clone(), value, samples, window_ms })
+    })
 }

@@ -166,10 +166,16 @@ pub async fn run_headless(setup: &Setup, scenario: Scenario) -> u8 {
             );
             break crate::cli::EXIT_OK;
         }
-        let _board = watch.board();
-        if let Some(due) =
-            automation::due(&loaded.plan, &loaded.state, clock::now(), &me, identity::process_alive)
-        {
+        let mut board = watch.board();
+        board.sync(&loaded.state);
+        if let Some(due) = automation::due(
+            &loaded.plan,
+            &loaded.state,
+            clock::now(),
+            &me,
+            identity::process_alive,
+            &board,
+        ) {
             let _ = store::execute(
                 &setup.store,
                 setup.release_id,

@@ -20,6 +20,8 @@ impl Watch {
     pub fn start(plan: &Plan, cancel: CancellationToken) -> Self {
         let board = Arc::new(Mutex::new(ProbeBoard::for_plan(plan)));
         let (tx, mut rx) = mpsc::channel::<Reading>(256);
+        let versions = crate::probe::Versions::default();
+        crate::probe::spawn_metric_pollers(plan, &versions, tx.clone(), cancel.clone());
         crate::probe::spawn_health_pollers(plan, tx, cancel);
         let shared = board.clone();
         let health_rules: Vec<(u32, u32)> =

@@ -122,8 +122,13 @@ pub async fn run(
         cancel.clone(),
     );
     spawn_signal_listener(tx.clone(), cancel.clone());
-    if let Some(release) = &model.release {
-        spawn_probes(&release.plan, tx.clone(), cancel.clone());
+    let mut probes_cancel = cancel.child_token();
+    let mut probes_for = None;
+    if let Some(release) = &mut model.release {
+        probes_for = Some(release.id);
+        preload_samples(&store, release.id, &release.plan, &mut model.probes, model.now).await;
+        let sink = (!model.read_only).then(|| (store.clone(), release.id));
+        spawn_probes(&release.plan, &release.state, sink, tx.clone(), probes_cancel.clone());
     }
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -185,6 +190,23 @@ pub async fn run(
         }
         if model.quit {
             break;
+        }
+        // A cockpit opened before its release started (or switched to another) polls the
+        // probes of the release it now shows.
+        if let Some(release) = &model.release {
+            if probes_for != Some(release.id) {
+                probes_cancel.cancel();
+                probes_cancel = cancel.child_token();
+                probes_for = Some(release.id);
+                let sink = (!model.read_only).then(|| (store.clone(), release.id));
+                spawn_probes(
+                    &release.plan,
+                    &release.state,
+                    sink,
+                    tx.clone(),
+                    probes_cancel.clone(),
+                );
+            }
         }
         if shell.clear {
             shell.clear = false;
@@ -285,6 +307,7 @@ impl Shell {
                 model.now,
                 &self.me,
                 identity::process_alive,
+                &model.probes,
             ) {
                 self.automation_pending = true;
                 let verb = format!("automation ({})", due.command.verb());
@@ -381,25 +404,115 @@ fn spawn_store_watcher(
     });
 }
 
-/// Starts the probe pollers and forwards their readings into the loop.
-pub fn spawn_probes(plan: &crate::plan::Plan, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
+/// How many readings wait for the store at most; past that they are dropped (the screen
+/// still gets them), so a slow disk never slows the pollers.
+const SAMPLE_QUEUE_READINGS: usize = 1024;
+/// How far back stored readings are loaded when a cockpit opens.
+const PRELOAD_SAMPLES_MS: u64 = 30 * 60 * 1000;
+
+/// Starts the health and metric pollers and forwards their readings into the loop; with a
+/// `sink`, also records them in the store (in batches, on their own task) so other cockpits,
+/// the CLI and the report see the same numbers. Every cockpit that can write polls and
+/// records: a second cockpit polls too (rows from both are kept, bounded per series).
+pub fn spawn_probes(
+    plan: &crate::plan::Plan,
+    state: &crate::release::State,
+    sink: Option<(Store, i64)>,
+    tx: mpsc::Sender<Msg>,
+    cancel: CancellationToken,
+) {
     let (readings_tx, mut readings_rx) = mpsc::channel(256);
-    crate::probe::spawn_health_pollers(plan, readings_tx, cancel);
+    let versions = crate::probe::Versions {
+        new: state.info.as_ref().map(|i| i.version.clone()),
+        old: state.info.as_ref().and_then(|i| i.previous_version.clone()),
+    };
+    crate::probe::spawn_metric_pollers(plan, &versions, readings_tx.clone(), cancel.clone());
+    crate::probe::spawn_health_pollers(plan, readings_tx, cancel.clone());
+    let series: Vec<(String, store::SampleKind)> =
+        plan.metrics.iter().map(|m| (m.id.clone(), store::SampleKind::Metric)).collect();
+    let health: Vec<String> = plan.health.iter().map(|h| h.id.clone()).collect();
+    let samples_tx = sink.map(|(store, id)| spawn_sample_writer(store, id, cancel));
     tokio::spawn(async move {
         while let Some(reading) = readings_rx.recv().await {
-            let msg = match reading {
+            let (msg, row) = match reading {
                 crate::probe::Reading::Health { index, reading } => {
-                    Msg::HealthChecked { index, reading }
+                    let row = health.get(index).map(|id| store::SampleRow {
+                        series: id.clone(),
+                        kind: store::SampleKind::Health,
+                        at: reading.at,
+                        value: reading.error.is_none().then(|| reading.latency_ms as f64),
+                        error: reading.error.clone(),
+                    });
+                    (Msg::HealthChecked { index, reading }, row)
                 }
                 crate::probe::Reading::Metric { index, at, result } => {
-                    Msg::MetricSampled { index, at, result }
+                    let row = series.get(index).map(|(id, kind)| store::SampleRow {
+                        series: id.clone(),
+                        kind: *kind,
+                        at,
+                        value: result.as_ref().ok().copied().flatten(),
+                        error: result.as_ref().err().cloned(),
+                    });
+                    (Msg::MetricSampled { index, at, result }, row)
                 }
             };
+            if let (Some(samples_tx), Some(row)) = (&samples_tx, row) {
+                let _ = samples_tx.try_send(row);
+            }
             if tx.send(msg).await.is_err() {
                 return;
             }
         }
     });
+}
+
+/// Writes readings to the store in batches: whatever arrived since the last write, in one
+/// transaction.
+fn spawn_sample_writer(
+    store: Store,
+    release_id: i64,
+    cancel: CancellationToken,
+) -> mpsc::Sender<store::SampleRow> {
+    let (tx, mut rx) = mpsc::channel::<store::SampleRow>(SAMPLE_QUEUE_READINGS);
+    tokio::spawn(async move {
+        loop {
+            let first = tokio::select! {
+                () = cancel.cancelled() => return,
+                r = rx.recv() => r,
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            // A failed write loses readings, never the release: the screen has them anyway.
+            let _ = store.record_samples(release_id, &batch).await;
+        }
+    });
+    tx
+}
+
+/// Folds the readings another cockpit (or an earlier run of this one) recorded into the
+/// board, so a freshly opened cockpit shows the same numbers and can judge a bake at once.
+async fn preload_samples(
+    store: &Store,
+    release_id: i64,
+    plan: &crate::plan::Plan,
+    board: &mut crate::probe::ProbeBoard,
+    now: crate::release::Timestamp,
+) {
+    let since = crate::release::Timestamp(
+        now.0.saturating_sub(i64::try_from(PRELOAD_SAMPLES_MS).unwrap_or(i64::MAX)),
+    );
+    let Ok(rows) = store.samples_since(release_id, since).await else { return };
+    for row in rows.into_iter().filter(|r| r.kind == store::SampleKind::Metric) {
+        let Some(index) = plan.metrics.iter().position(|m| m.id == row.series) else { continue };
+        let result = match (row.value, row.error) {
+            (_, Some(e)) => Err(e),
+            (v, None) => Ok(v),
+        };
+        board.apply(plan, crate::probe::Reading::Metric { index, at: row.at, result });
+    }
 }
 
 /// SIGHUP (ssh dropped), SIGTERM and SIGQUIT end the cockpit cleanly.

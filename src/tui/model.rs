@@ -281,8 +281,11 @@ impl Model {
     ) -> Self {
         let status = (!keymap.warnings.is_empty())
             .then(|| StatusLine { text: keymap.warnings.join("; "), tone: Tone::Error });
-        let probes =
-            release.as_ref().map_or_else(ProbeBoard::default, |r| ProbeBoard::for_plan(&r.plan));
+        let probes = release.as_ref().map_or_else(ProbeBoard::default, |r| {
+            let mut board = ProbeBoard::for_plan(&r.plan);
+            board.sync(&r.state);
+            board
+        });
         Self {
             release,
             me,

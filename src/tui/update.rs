@@ -31,6 +31,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                     if state.seq >= r.state.seq {
                         r.state = *state;
                         r.extend_timeline(&records);
+                        model.probes.sync(&r.state);
                         model.dirty = true;
                     }
                 }
@@ -39,6 +40,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                     ReleaseView { id, plan: *plan, state: *state, timeline: Default::default() };
                 view.extend_timeline(&records);
                 model.probes = crate::probe::ProbeBoard::for_plan(&view.plan);
+                model.probes.sync(&view.state);
                 model.release = Some(view);
                 model.dirty = true;
             }
@@ -49,6 +51,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             if let Some(r) = &mut model.release {
                 if state.seq >= r.state.seq {
                     r.state = *state;
+                    model.probes.sync(&r.state);
                 }
                 r.extend_timeline(&records);
             }
