@@ -440,7 +440,7 @@ pub fn spawn_probes(
                         series: id.clone(),
                         kind: store::SampleKind::Health,
                         at: reading.at,
-                        value: reading.error.is_none().then(|| reading.latency_ms as f64),
+                        value: reading.error.is_none().then_some(reading.latency_ms as f64),
                         error: reading.error.clone(),
                     });
                     (Msg::HealthChecked { index, reading }, row)
