@@ -1,0 +1,481 @@
+//! End-to-end tests of the cockpit: the real binary on a pseudo-terminal (`support::pty`),
+//! driven by keys, next to CLI processes writing to the same database, checked on screen and
+//! then in the record (`events --json`, `status --json`).
+//!
+//! Every test has its own temp dir holding the database, `HOME` and the XDG directories, so
+//! no user config, data or `FLIGHTDECK_*` variable leaks in. Tests wait on the screen with
+//! env-scaled timeouts and never sleep-then-assert; every process they start is stopped by
+//! them (a `Pty` kills its child when dropped, CLI runs are bounded and killed if they hang).
+
+mod support;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
+
+use serde_json::Value;
+use support::pty::{Pty, now, timeout};
+use tempfile::TempDir;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_flightdeck");
+
+/// Service `shop`: checklist `pre` (tests, oncall), gate `go` (2 approvals), action `backup`,
+/// traffic 10, bake 1 s, traffic 100, checklist `post`; declared operators allowed.
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/basic.toml");
+
+const VERSION: &str = "1.4.0";
+
+/// What a finished CLI run left behind.
+#[derive(Debug)]
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// One test's world: a temp dir with the database, `HOME` and the XDG directories.
+struct World {
+    dir: TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::Builder::new().prefix("flightdeck-e2e-").tempdir().expect("temp dir");
+        for sub in ["home", "config", "data"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("create dir");
+        }
+        World { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The environment every process of this world gets.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let s = |name: &str| self.path(name).to_string_lossy().into_owned();
+        vec![
+            ("FLIGHTDECK_DB", s("f.db")),
+            ("HOME", s("home")),
+            ("XDG_CONFIG_HOME", s("config")),
+            ("XDG_DATA_HOME", s("data")),
+        ]
+    }
+
+    /// Opens the cockpit (`flightdeck ARGS`) on a `cols`×`rows` terminal.
+    fn cockpit(&self, args: &[&str], cols: u16, rows: u16) -> Pty {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Pty::spawn(args, cols, rows, &env)
+    }
+
+    /// Runs the CLI without a terminal, stdin closed and output piped; kills it if it hangs.
+    fn run(&self, args: &[&str]) -> Out {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .current_dir(self.dir.path());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("FLIGHTDECK_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.envs(self.env());
+        let mut child = cmd.spawn().expect("spawn flightdeck");
+        let stdout = drain(child.stdout.take().expect("stdout"));
+        let stderr = drain(child.stderr.take().expect("stderr"));
+        let deadline = now() + timeout(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("flightdeck {args:?} did not finish within {:?}", timeout(30));
+            }
+            std::thread::sleep(support::pty::POLL);
+        };
+        Out {
+            code: status.code(),
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        }
+    }
+
+    /// Runs the CLI and asserts it succeeded; returns its stdout.
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.code,
+            Some(0),
+            "flightdeck {args:?} failed\n--- stdout\n{}\n--- stderr\n{}",
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+
+    /// Starts a release of the fixture plan.
+    fn start(&self) {
+        self.ok(&["start", FIXTURE, "--version", VERSION]);
+    }
+
+    /// Every recorded event (`events --json`), oldest first.
+    fn events(&self) -> Vec<Value> {
+        self.ok(&["events", "--json"])
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// `status --json`.
+    fn status(&self) -> Value {
+        let text = self.ok(&["status", "--json"]);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad status JSON: {e}\n{text}"))
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn kind(event: &Value) -> &str {
+    event["event"]["kind"].as_str().unwrap_or_default()
+}
+
+fn actor(event: &Value) -> &str {
+    event["actor"]["name"].as_str().unwrap_or_default()
+}
+
+fn of_kind<'a>(events: &'a [Value], k: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| kind(e) == k).collect()
+}
+
+fn kinds(events: &[Value]) -> Vec<&str> {
+    events.iter().map(kind).collect()
+}
+
+/// Unwraps a wait, panicking with the harness's description (screen, raw output).
+#[track_caller]
+fn must(result: Result<(), String>) {
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Waits for the first screen of a release.
+fn wait_for_cockpit(pty: &Pty) {
+    must(pty.wait_for_text("PRODUCTION", timeout(10)));
+    must(pty.wait_until(
+        |s| {
+            let text = s.contents();
+            text.contains("Pre-deploy checklist") && text.contains("Go/no-go")
+        },
+        timeout(10),
+    ));
+}
+
+/// Quits with `q` and checks the terminal was handed back.
+fn quit_cleanly(pty: &Pty) {
+    pty.send_str("q");
+    let status = pty.wait_exit(timeout(10)).expect("the cockpit exits after q");
+    assert!(status.success(), "exit status after q: {status:?}\n{}", pty.screen_text());
+    assert!(!pty.alternate_screen(), "still on the alternate screen after q");
+    assert!(!pty.hide_cursor(), "cursor still hidden after q");
+}
+
+// ---- 1. a whole release through the keys ------------------------------------------
+
+fn drive_a_release(cols: u16, rows: u16) {
+    let world = World::new();
+    world.start();
+    let me = flightdeck::identity::os_account();
+    assert_ne!(me, "bob", "the test needs an OS account other than the declared operator");
+
+    let pty = world.cockpit(&[], cols, rows);
+    wait_for_cockpit(&pty);
+    for step in ["backup", "shift-10", "bake-10", "shift-100"] {
+        must(pty.wait_for_text(step, timeout(10)));
+    }
+
+    // Tick both items of `pre` from the Detail pane.
+    pty.enter();
+    must(pty.wait_for_text("▸ Detail", timeout(10)));
+    pty.send_str(" ");
+    must(pty.wait_for_text("[x] CI is green", timeout(10)));
+    pty.send_str("j");
+    pty.send_str(" ");
+    must(pty.wait_for_text("[x] On-call is aware", timeout(10)));
+
+    // Complete the checklist: the gate becomes current.
+    pty.send_str("n");
+    must(pty.wait_for_text("Go/no-go (waiting)", timeout(10)));
+
+    // Approve here, then a second time from another process as bob.
+    pty.send_str("a");
+    must(pty.wait_for_text(&format!("✓ {me} approved"), timeout(10)));
+    world.ok(&["approve", "--operator", "bob"]);
+    must(pty.wait_until(|s| s.contents().contains("✓ bob approved"), timeout(2)));
+
+    // Pass the gate, then run the backup action here.
+    pty.send_str("n");
+    must(pty.wait_for_text("backup (waiting)", timeout(10)));
+    pty.send_str("n");
+    if cols < 100 {
+        // One pane at a time: Detail → Health → Metrics → Timeline → Output.
+        for _ in 0..4 {
+            pty.tab();
+        }
+        must(pty.wait_for_text("▸ Output", timeout(10)));
+    }
+    must(pty.wait_for_text(&format!("backing up {VERSION}"), timeout(10)));
+    must(pty.wait_for_text("completed backup", timeout(10)));
+    let before_prompt = world.events();
+    assert_eq!(kinds(&before_prompt).last(), Some(&"step_completed"), "{before_prompt:#?}");
+
+    // The rollback prompt, cancelled: nothing is recorded.
+    pty.send_str("R");
+    must(pty.wait_for_text(&format!("ROLL BACK shop {VERSION}"), timeout(10)));
+    must(pty.wait_for_text("type `shop` to confirm", timeout(10)));
+    pty.esc();
+    must(pty.wait_until(
+        |s| {
+            let text = s.contents();
+            !text.contains("ROLL BACK") && text.contains("cancelled; nothing was done")
+        },
+        timeout(10),
+    ));
+    assert_eq!(world.events(), before_prompt, "Esc on the rollback prompt recorded something");
+    assert_eq!(world.status()["release"]["status"], "running");
+
+    // The rollback prompt, confirmed: a reason, then the service name typed exactly.
+    let reason = "error rate doubled on the canary";
+    pty.send_str("R");
+    must(pty.wait_for_text(&format!("ROLL BACK shop {VERSION}"), timeout(10)));
+    pty.send_str(reason);
+    pty.enter();
+    pty.send_str("shop");
+    pty.enter();
+    must(pty.wait_for_text("ROLLED BACK", timeout(10)));
+
+    quit_cleanly(&pty);
+
+    // The record.
+    let events = world.events();
+    let all = kinds(&events);
+    let ticks = of_kind(&events, "item_ticked");
+    assert_eq!(ticks.len(), 2, "{all:?}");
+    let items: Vec<&str> = ticks.iter().map(|e| e["event"]["item"].as_str().unwrap()).collect();
+    assert_eq!(items, ["tests", "oncall"]);
+    assert!(ticks.iter().all(|e| e["event"]["step"] == "pre" && actor(e) == me), "{ticks:#?}");
+
+    let approvals = of_kind(&events, "approval_given");
+    assert_eq!(approvals.len(), 2, "{all:?}");
+    let mut approvers: Vec<&str> = approvals.iter().map(|e| actor(e)).collect();
+    approvers.sort_unstable();
+    let mut expected = vec![me.as_str(), "bob"];
+    expected.sort_unstable();
+    assert_eq!(approvers, expected);
+    assert!(approvals.iter().all(|e| e["event"]["step"] == "go"));
+    let bob = approvals.iter().find(|e| actor(e) == "bob").unwrap();
+    assert_eq!(bob["actor"]["account"], me.as_str(), "bob is declared on the OS account");
+
+    let completed: Vec<&str> = of_kind(&events, "step_completed")
+        .iter()
+        .map(|e| e["event"]["step"].as_str().unwrap())
+        .collect();
+    assert!(completed.starts_with(&["pre", "go", "backup"]), "completed: {completed:?}");
+
+    let started = of_kind(&events, "action_started");
+    assert!(
+        started.iter().any(|e| e["event"]["step"] == "backup" && e["event"]["action"] == "backup"),
+        "{started:#?}"
+    );
+    let finished = of_kind(&events, "action_finished");
+    let backup = finished.iter().find(|e| e["event"]["step"] == "backup").expect("backup finished");
+    assert_eq!(backup["event"]["exit_code"], 0);
+    assert!(
+        backup["event"]["output_tail"].as_str().unwrap_or_default().contains("backing up 1.4.0"),
+        "{backup:#}"
+    );
+
+    let rollbacks = of_kind(&events, "rollback_started");
+    assert_eq!(rollbacks.len(), 1, "{all:?}");
+    assert_eq!(rollbacks[0]["event"]["reason"], reason);
+    assert_eq!(rollbacks[0]["event"]["automatic"], false);
+    assert_eq!(actor(rollbacks[0]), me);
+    assert_eq!(all.last(), Some(&"rollback_finished"), "{all:?}");
+
+    let status = world.status();
+    assert_eq!(status["release"]["status"], "rolled_back");
+    assert_eq!(status["release"]["weight"], 0);
+}
+
+#[test]
+fn a_release_driven_through_the_keys_at_120x40() {
+    drive_a_release(120, 40);
+}
+
+#[test]
+fn a_release_driven_through_the_keys_at_80x24() {
+    drive_a_release(80, 24);
+}
+
+// ---- 2. signals ---------------------------------------------------------------------
+
+fn a_signal_leaves_the_terminal_and_the_release_intact(sig: i32, name: &str) {
+    let world = World::new();
+    world.start();
+    let pty = world.cockpit(&[], 120, 40);
+    wait_for_cockpit(&pty);
+    pty.enter();
+    pty.send_str(" ");
+    must(pty.wait_for_text("[x] CI is green", timeout(10)));
+    let before = world.events();
+    assert_eq!(kinds(&before), ["release_started", "item_ticked"]);
+
+    pty.signal(sig);
+    let status = pty
+        .wait_exit(timeout(10))
+        .unwrap_or_else(|| panic!("the cockpit did not exit on {name}\n{}", pty.screen_text()));
+    assert!(status.success(), "exit status on {name}: {status:?}");
+    assert!(!pty.alternate_screen(), "still on the alternate screen after {name}");
+    assert!(!pty.hide_cursor(), "cursor still hidden after {name}");
+    must(pty.wait_for_text(&format!("{name} received"), timeout(10)));
+
+    assert_eq!(world.events(), before, "{name} changed the record");
+    let status = world.status();
+    assert_eq!(status["release"]["status"], "running");
+    assert_eq!(status["release"]["seq"], 2);
+}
+
+#[test]
+fn sighup_leaves_the_terminal_and_the_release_intact() {
+    a_signal_leaves_the_terminal_and_the_release_intact(libc::SIGHUP, "SIGHUP");
+}
+
+#[test]
+fn sigterm_leaves_the_terminal_and_the_release_intact() {
+    a_signal_leaves_the_terminal_and_the_release_intact(libc::SIGTERM, "SIGTERM");
+}
+
+// ---- 3. typed confirmations ---------------------------------------------------------
+
+#[test]
+fn a_held_key_cannot_confirm_a_rollback() {
+    let world = World::new();
+    world.start();
+    let pty = world.cockpit(&[], 120, 40);
+    wait_for_cockpit(&pty);
+    let before = world.events();
+
+    // A held R opens the prompt and fills the reason; held Enter cannot fill the service name.
+    pty.send_str("RRRRRRRR\r");
+    pty.send_str("\r\r\r\r\r\r\r\r");
+    must(pty.wait_for_text("type `shop` to confirm is required", timeout(10)));
+    // Nor can the name in the wrong case.
+    pty.send_str("SHOP\r");
+    must(pty.wait_for_text("type `shop` exactly to confirm", timeout(10)));
+    // Every key so far has been handled once this one shows.
+    pty.send_str("x");
+    must(pty.wait_for_text("SHOPx▏", timeout(10)));
+    assert!(pty.screen_text().contains("RRRRRRR"), "the reason field: {}", pty.screen_text());
+    assert_eq!(world.events(), before, "the prompt recorded something");
+
+    pty.esc();
+    must(pty.wait_until(
+        |s| {
+            let text = s.contents();
+            !text.contains("ROLL BACK") && text.contains("cancelled; nothing was done")
+        },
+        timeout(10),
+    ));
+    assert_eq!(world.events(), before, "the cancelled prompt recorded something");
+    assert_eq!(world.status()["release"]["status"], "running");
+    quit_cleanly(&pty);
+}
+
+// ---- 4. read-only -------------------------------------------------------------------
+
+#[test]
+fn a_read_only_cockpit_refuses_every_acting_key() {
+    let world = World::new();
+    world.start();
+    let before = world.events();
+    let pty = world.cockpit(&["--read-only"], 120, 40);
+    wait_for_cockpit(&pty);
+    must(pty.wait_until(
+        |s| s.contents().lines().next().unwrap_or("").contains("READ-ONLY"),
+        timeout(10),
+    ));
+
+    pty.send_str("a");
+    must(pty.wait_for_text("read-only cockpit: `a` (approve) is disabled", timeout(10)));
+    pty.send_str("n");
+    must(pty.wait_for_text("read-only cockpit: `n` (next) is disabled", timeout(10)));
+    let footer = pty.with_screen(|s| s.rows(0, 120).nth(38).unwrap_or_default());
+    assert!(footer.contains("read-only"), "footer: {footer:?}");
+    assert!(!footer.contains("approve"), "acting keys offered read-only: {footer:?}");
+
+    assert_eq!(world.events(), before, "a read-only cockpit recorded something");
+    quit_cleanly(&pty);
+}
+
+// ---- 5. too small -------------------------------------------------------------------
+
+#[test]
+fn a_terminal_too_small_says_so_until_it_grows() {
+    let world = World::new();
+    world.start();
+    let pty = world.cockpit(&[], 50, 12);
+    must(pty.wait_for_text("terminal too small", timeout(10)));
+    assert!(!pty.screen_text().contains("PRODUCTION"));
+    pty.resize(80, 24);
+    wait_for_cockpit(&pty);
+    assert!(!pty.screen_text().contains("terminal too small"));
+    quit_cleanly(&pty);
+}
+
+// ---- 6. no release yet --------------------------------------------------------------
+
+#[test]
+fn an_empty_database_shows_the_welcome_then_follows_a_new_release() {
+    let world = World::new();
+    let pty = world.cockpit(&[], 120, 40);
+    must(pty.wait_for_text("No release in this database yet", timeout(10)));
+    world.start();
+    must(pty.wait_until(
+        |s| {
+            let text = s.contents();
+            text.contains(&format!("shop {VERSION}")) && text.contains("PRODUCTION")
+        },
+        timeout(2),
+    ));
+    wait_for_cockpit(&pty);
+    assert!(!pty.screen_text().contains("No release in this database yet"));
+    quit_cleanly(&pty);
+}
+
+// ---- 7. not a terminal --------------------------------------------------------------
+
+#[test]
+fn without_a_terminal_the_cockpit_points_to_status_json() {
+    let world = World::new();
+    world.start();
+    let out = world.run(&[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("needs a terminal"), "{out:?}");
+    assert!(out.stderr.contains("status --json"), "{out:?}");
+    assert!(!out.stdout.contains('\x1b'), "escape sequences on a pipe: {out:?}");
+}
