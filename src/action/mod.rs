@@ -35,6 +35,8 @@ pub struct Claim {
     pub action: String,
     /// Weight passed as `{weight}`, for traffic steps.
     pub weight: Option<u8>,
+    /// Who claimed it: its outcome is recorded in their name.
+    pub by: Actor,
 }
 
 /// The runs in flight that this process claimed (same host and pid).
@@ -232,14 +234,14 @@ pub async fn run_prepared(
     Report { outcome, duration_ms, body }
 }
 
-/// Runs one claim to its end and records its outcome; returns the events recorded.
+/// Runs one claim to its end and records its outcome in the claimant's name; returns the
+/// events recorded.
 pub async fn run_claim(
     store: &Store,
     release_id: i64,
     plan: &Plan,
     state: &State,
     claim: &Claim,
-    actor: &Actor,
     client: &reqwest::Client,
     lines: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
@@ -267,7 +269,9 @@ pub async fn run_claim(
         outcome: report.outcome,
         duration_ms: report.duration_ms,
     };
-    let (records, _) = execute(store, release_id, &command, actor, None, crate::clock::now).await?;
+    // The claimant records the outcome, whichever loop of this process ran it.
+    let (records, _) =
+        execute(store, release_id, &command, &claim.by, None, crate::clock::now).await?;
     Ok(records)
 }
 
@@ -294,7 +298,6 @@ pub async fn drive_claims(
             &loaded.plan,
             &loaded.state,
             &claim,
-            actor,
             client,
             lines,
             cancel,
