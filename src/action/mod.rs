@@ -60,6 +60,7 @@ pub fn claims_of(plan: &Plan, state: &State, actor: &Actor) -> Vec<Claim> {
                 attempt: run.attempt,
                 action: run.action.clone(),
                 weight,
+                by: run.started.by.clone(),
             }
         })
         .collect()
