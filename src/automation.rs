@@ -21,6 +21,27 @@ pub struct Due {
     pub expect_seq: Option<u64>,
 }
 
+/// Runs in flight that were started on this host by a process that is gone: each becomes
+/// `MarkInterrupted`, so a person decides; nothing is re-run.
+pub fn orphans(state: &State, me: &Actor, alive: impl Fn(u32) -> bool) -> Vec<Command> {
+    state
+        .runs_in_flight()
+        .into_iter()
+        .filter(|(_, run)| {
+            let by = &run.started.by;
+            by.host == me.host && by.pid != me.pid && !alive(by.pid)
+        })
+        .map(|(step, run)| Command::MarkInterrupted {
+            step: step.to_owned(),
+            attempt: run.attempt,
+            reason: format!(
+                "process {} on {} is gone (killed, crashed or its session dropped) before recording an outcome",
+                run.started.by.pid, run.started.by.host
+            ),
+        })
+        .collect()
+}
+
 /// What automation should do now, if anything. `alive` tells whether a pid on this host
 /// runs; `board` holds the latest probe readings (an empty board watches nothing, and a
 /// bake watching probes then ends inconclusive).
@@ -39,21 +60,8 @@ pub fn due(
     alive: impl Fn(u32) -> bool,
     board: &ProbeBoard,
 ) -> Option<Due> {
-    for (step, run) in state.runs_in_flight() {
-        let by = &run.started.by;
-        if by.host == me.host && by.pid != me.pid && !alive(by.pid) {
-            return Some(Due {
-                command: Command::MarkInterrupted {
-                    step: step.to_owned(),
-                    attempt: run.attempt,
-                    reason: format!(
-                        "process {} on {} is gone (killed, crashed or its session dropped) before recording an outcome",
-                        by.pid, by.host
-                    ),
-                },
-                expect_seq: None,
-            });
-        }
+    if let Some(command) = orphans(state, me, alive).into_iter().next() {
+        return Some(Due { command, expect_seq: None });
     }
     if state.status != Status::Running {
         return None;

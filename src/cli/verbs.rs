@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, summary};
+use super::{
+    Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, record, summary,
+};
 use crate::plan::{self, ReleaseType};
 use crate::release::{Actor, Command, Resolution};
 use crate::store::{self, ExecuteError, Store, StoreError};
-use crate::{action, clock, identity};
+use crate::{action, automation, clock, identity};
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -23,7 +25,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn error(message: impl Into<String>) -> Self {
+    pub(super) fn error(message: impl Into<String>) -> Self {
         Self { code: EXIT_ERROR, message: message.into() }
     }
 }
@@ -75,12 +77,12 @@ pub fn db_path(cli_db: Option<&Path>) -> Result<PathBuf, StoreError> {
     }
 }
 
-async fn open(cli: &Cli) -> Result<Store, Failure> {
+pub(super) async fn open(cli: &Cli) -> Result<Store, Failure> {
     let path = db_path(cli.db.as_deref())?;
     Ok(Store::open(&path, cli.read_only).await?)
 }
 
-async fn open_existing(cli: &Cli) -> Result<Store, Failure> {
+pub(super) async fn open_existing(cli: &Cli) -> Result<Store, Failure> {
     let path = db_path(cli.db.as_deref())?;
     if !path.exists() {
         return Err(Failure::error(format!(
@@ -217,6 +219,14 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Note { text, target } => {
             act(&cli, target, Command::Note { text: text.clone() }).await
         }
+        Verb::Report { release, format, output } => {
+            record::report(&cli, release.as_deref(), format, output.as_deref()).await
+        }
+        Verb::Verify { release } => record::verify(&cli, release.as_deref()).await,
+        Verb::Export { release, output } => {
+            record::export(&cli, release.as_deref(), output.as_deref()).await
+        }
+        Verb::Import { file } => record::import(&cli, file).await,
     }
 }
 
@@ -317,6 +327,18 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     let row = store.find(target.release.as_deref()).await?;
     let loaded = store.load(row.id).await?;
     let actor = actor_for(cli, &loaded.plan)?;
+    // An action whose process died on this host is recorded as interrupted before anything
+    // else, so the person's command is decided on the truth.
+    let automation = Actor::automation(&actor.account, &actor.host, actor.pid);
+    for orphan in automation::orphans(&loaded.state, &actor, identity::process_alive) {
+        if let Ok((records, _)) =
+            store::execute(&store, row.id, &orphan, &automation, None, clock::now).await
+        {
+            for r in &records {
+                println!("{}", summary::event_line(r));
+            }
+        }
+    }
     let (records, loaded) =
         store::execute(&store, row.id, &command, &actor, target.expect_seq, clock::now).await?;
     for r in &records {
