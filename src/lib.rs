@@ -12,5 +12,7 @@ pub mod identity;
 pub mod plan;
 pub mod probe;
 pub mod release;
+pub mod report;
 pub mod store;
+pub mod transfer;
 pub mod tui;

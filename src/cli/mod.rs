@@ -2,6 +2,7 @@
 //! `store::execute`, the same path the cockpit's keys use.
 
 mod json;
+mod record;
 pub mod summary;
 mod verbs;
 
@@ -238,5 +239,34 @@ pub enum Verb {
         text: String,
         #[command(flatten)]
         target: Target,
+    },
+    /// Write a release's deployment report (Markdown or JSON).
+    Report {
+        /// Release id or version (default: the running one, else the newest).
+        release: Option<String>,
+        /// md or json.
+        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Recompute a release's hash chain and name the first altered, inserted or removed event.
+    Verify {
+        /// Release id or version (default: every release).
+        release: Option<String>,
+    },
+    /// Print a release as JSON lines (row, plan, events with hashes, readings).
+    Export {
+        /// Release id or version (default: the running one, else the newest).
+        release: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Import releases exported with `export`, after verifying their chains.
+    Import {
+        /// The export file (JSON lines).
+        file: PathBuf,
     },
 }

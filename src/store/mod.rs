@@ -2,14 +2,18 @@
 //! Appends are optimistic (`UNIQUE(release_id, seq)`): of two writers racing for the same
 //! seq exactly one wins, and the loser reloads and re-decides.
 
+mod chain;
 mod error;
 mod execute;
+mod import;
 mod samples;
 mod sqlite;
 
 use std::path::PathBuf;
 
+pub use chain::{Anchor, ChainProblem, ChainReport, GENESIS, StoredEvent, Tamper, verify_events};
 pub use error::StoreError;
+pub use import::{ExportedRelease, ExportedSample, Importing};
 pub use execute::{ExecuteError, execute, records_after, start};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
 pub use sqlite::Store;

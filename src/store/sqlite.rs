@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::{Loaded, ReleaseRow, StoreError, is_active};
+use super::{Loaded, ReleaseRow, StoreError, chain, is_active};
 use crate::plan;
 use crate::release::{self, Actor, Event, EventRecord, SCHEMA_VERSION, State, Timestamp};
 
@@ -381,12 +381,16 @@ async fn insert_events(
     release_id: i64,
     records: &[EventRecord],
 ) -> Result<(), sqlx::Error> {
+    let Some(first) = records.first() else { return Ok(()) };
+    // Each event's hash chains it to the one before (see chain.rs).
+    let (origin_id, mut prev) = chain::tail(tx, release_id, first.seq).await?;
     for r in records {
-        let payload =
-            serde_json::to_string(&r.event).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let stored =
+            chain::StoredEvent::of(r).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let hash = stored.compute_hash(&prev, origin_id);
         sqlx::query(
             "INSERT INTO events (release_id, seq, at, actor, account, host, pid, automatic, kind, \
-             schema, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             schema, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(release_id)
         .bind(i64::try_from(r.seq).unwrap_or(i64::MAX))
@@ -396,11 +400,13 @@ async fn insert_events(
         .bind(&r.actor.host)
         .bind(i64::from(r.actor.pid))
         .bind(i64::from(r.actor.automatic))
-        .bind(r.event.kind())
-        .bind(i64::from(SCHEMA_VERSION))
-        .bind(payload)
+        .bind(&stored.kind)
+        .bind(stored.schema)
+        .bind(&stored.payload)
+        .bind(&hash)
         .execute(&mut **tx)
         .await?;
+        prev = hash;
     }
     Ok(())
 }

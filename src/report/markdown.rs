@@ -1,0 +1,471 @@
+//! The report as Markdown for a code host: headings, pipe tables and fenced output excerpts.
+//! Pure text from a [`Report`]; every cell is escaped so a `|` in a note cannot break a table.
+
+use std::fmt::Write;
+
+use super::{ActionRunReport, Report, Time, number};
+use crate::release::{format_date_time, format_elapsed};
+
+/// Renders the report as Markdown.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    summary(&mut out, r);
+    timeline(&mut out, r);
+    gates(&mut out, r);
+    checklists(&mut out, r);
+    actions(&mut out, r);
+    smoke(&mut out, r);
+    traffic(&mut out, r);
+    metrics(&mut out, r);
+    rollback(&mut out, r);
+    audit(&mut out, r);
+    out
+}
+
+/// Escapes text for a table cell.
+fn cell(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' => s.push_str("\\|"),
+            '\n' => s.push_str("<br>"),
+            '\r' => {}
+            '<' => s.push_str("&lt;"),
+            '*' | '_' | '`' | '[' | ']' | '\\' => {
+                s.push('\\');
+                s.push(c);
+            }
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// An id in code style (backticks cannot occur in plan ids, but are dropped to be sure).
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'").replace('|', "\\|"))
+}
+
+fn time(t: Time) -> String {
+    format_date_time(t.0)
+}
+
+fn opt_time(t: Option<Time>) -> String {
+    t.map_or_else(|| "—".into(), time)
+}
+
+fn span(ms: Option<u64>) -> String {
+    ms.map_or_else(|| "—".into(), format_elapsed)
+}
+
+fn opt_num(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), number)
+}
+
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}", header.iter().map(|_| "---|").collect::<String>());
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out.push('\n');
+}
+
+fn summary(out: &mut String, r: &Report) {
+    let s = &r.release;
+    let _ = writeln!(
+        out,
+        "# Deployment report: {} {} → {}\n",
+        cell(&s.service),
+        cell(&s.version),
+        cell(&s.environment)
+    );
+    let mut rows = vec![
+        vec!["Release".into(), format!("#{}", s.id)],
+        vec!["Service".into(), cell(&s.service)],
+        vec!["Version".into(), cell(&s.version)],
+        vec![
+            "Previous version".into(),
+            s.previous_version.as_deref().map_or_else(|| "—".into(), cell),
+        ],
+        vec!["Environment".into(), cell(&s.environment)],
+        vec!["Type".into(), cell(&s.release_type)],
+        vec!["Status".into(), format!("**{}**", s.status.replace('_', " "))],
+        vec![
+            "Started".into(),
+            match (&s.started_at, &s.started_by) {
+                (Some(at), Some(by)) => format!("{} UTC by {}", time(*at), cell(by)),
+                _ => "—".into(),
+            },
+        ],
+        vec![
+            "Ended".into(),
+            s.ended_at.map_or_else(|| "— (still open)".into(), |t| format!("{} UTC", time(t))),
+        ],
+        vec!["Duration".into(), span(s.duration_ms)],
+        vec!["Final traffic".into(), format!("{}% on {}", s.final_weight, cell(&s.version))],
+        vec![
+            "Rollback".into(),
+            if !r.rollback.needed {
+                "not needed".into()
+            } else if r.rollback.automatic {
+                "**yes, automatic**".into()
+            } else {
+                format!("**yes**, by {}", r.rollback.by.as_deref().map_or_else(String::new, cell))
+            },
+        ],
+    ];
+    if let Some(reason) = &s.abort_reason {
+        rows.push(vec!["Aborted because".into(), cell(reason)]);
+    }
+    table(out, &["", ""], &rows);
+}
+
+fn timeline(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "## Timeline\n");
+    let rows: Vec<Vec<String>> = r
+        .timeline
+        .iter()
+        .map(|t| {
+            vec![t.seq.to_string(), time(t.at), cell(&t.event), cell(&t.actor), cell(&t.result)]
+        })
+        .collect();
+    table(out, &["#", "Time (UTC)", "Event", "Actor", "Result"], &rows);
+}
+
+fn gates(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "## Gates\n");
+    if r.gates.is_empty() {
+        let _ = writeln!(out, "The plan has no gates.\n");
+        return;
+    }
+    for g in &r.gates {
+        let _ = writeln!(
+            out,
+            "### {} ({}) — {}, {}/{} approvals\n",
+            cell(&g.name),
+            code(&g.step),
+            g.status,
+            g.approvals.len(),
+            g.approvals_needed
+        );
+        if g.approvals.is_empty() && g.no_gos.is_empty() {
+            let _ = writeln!(out, "No approvals.\n");
+            continue;
+        }
+        let mut rows: Vec<Vec<String>> = g
+            .approvals
+            .iter()
+            .map(|a| vec![cell(&a.by), "approved".into(), time(a.at), String::new()])
+            .collect();
+        rows.extend(g.no_gos.iter().map(|a| {
+            vec![
+                cell(&a.by),
+                "**no-go**".into(),
+                time(a.at),
+                a.reason.as_deref().map_or_else(String::new, cell),
+            ]
+        }));
+        table(out, &["Who", "Decision", "Time (UTC)", "Reason"], &rows);
+    }
+}
+
+fn checklists(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "## Checklists\n");
+    if r.checklists.is_empty() {
+        let _ = writeln!(out, "The plan has no checklists.\n");
+        return;
+    }
+    for c in &r.checklists {
+        let ticked = c.items.iter().filter(|i| i.ticked).count();
+        let _ = writeln!(
+            out,
+            "### {} ({}) — {}, {ticked}/{} ticked\n",
+            cell(&c.name),
+            code(&c.step),
+            c.status,
+            c.items.len()
+        );
+        let rows: Vec<Vec<String>> = c
+            .items
+            .iter()
+            .map(|i| {
+                vec![
+                    if i.ticked { "✓".into() } else { "·".into() },
+                    format!("{} ({})", cell(&i.text), code(&i.id)),
+                    i.by.as_deref().map_or_else(|| "—".into(), cell),
+                    opt_time(i.at),
+                ]
+            })
+            .collect();
+        table(out, &["", "Item", "Ticked by", "Time (UTC)"], &rows);
+    }
+}
+
+fn run_rows(runs: &[ActionRunReport]) -> Vec<Vec<String>> {
+    runs.iter()
+        .map(|a| {
+            let mut result = a.outcome.clone();
+            if let Some(e) = &a.error {
+                result.push_str(&format!(": {e}"));
+            }
+            if let Some(res) = &a.resolution {
+                result.push_str(&format!(
+                    "; marked {} by {}: {}",
+                    if res.succeeded { "succeeded" } else { "failed" },
+                    res.by,
+                    res.reason
+                ));
+            }
+            vec![
+                code(&a.step),
+                code(&a.action),
+                a.attempt.to_string(),
+                time(a.started_at),
+                cell(&a.started_by),
+                span(a.duration_ms),
+                a.exit_code.map_or_else(|| "—".into(), |c| c.to_string()),
+                cell(&result),
+            ]
+        })
+        .collect()
+}
+
+const RUN_HEADER: [&str; 8] =
+    ["Step", "Action", "Attempt", "Started (UTC)", "By", "Duration", "Exit", "Result"];
+
+fn fence(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat(longest.max(2) + 1)
+}
+
+fn actions(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "## Actions\n");
+    if r.actions.is_empty() {
+        let _ = writeln!(out, "No action ran.\n");
+        return;
+    }
+    table(out, &RUN_HEADER, &run_rows(&r.actions));
+    for a in &r.actions {
+        let Some(text) = a.output_excerpt.as_deref().filter(|t| !t.is_empty()) else { continue };
+        let f = fence(text);
+        let _ = writeln!(
+            out,
+            "Output of {} (attempt {}), last lines:\n\n{f}text\n{text}\n{f}\n",
+            code(&a.step),
+            a.attempt
+        );
+    }
+}
+
+fn smoke(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "## Smoke tests\n");
+    if r.smoke_tests.is_empty() {
+        let _ = writeln!(out, "No smoke test ran (no step or action named \"smoke\").\n");
+        return;
+    }
+    table(out, &RUN_HEADER, &run_rows(&r.smoke_tests));
+}
+
+fn traffic(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "## Traffic\n");
+    if r.traffic.is_empty() {
+        let _ = writeln!(out, "Traffic never moved: 100% stayed on the previous version.\n");
+        return;
+    }
+    let rows: Vec<Vec<String>> = r
+        .traffic
+        .iter()
+        .map(|t| {
+            vec![
+                format!("{}%", t.weight),
+                time(t.from),
+                t.until.map_or_else(|| "— (still)".into(), time),
+                span(t.duration_ms),
+                cell(&t.by),
+            ]
+        })
+        .collect();
+    table(out, &["New version", "From (UTC)", "Until (UTC)", "For", "Set by"], &rows);
+}
+
+fn metrics(out: &mut String, r: &Report) {
+    let m = &r.metrics;
+    let _ = writeln!(out, "## Metrics\n");
+    let _ = writeln!(out, "### Baselines\n");
+    if m.baselines.is_empty() {
+        let _ = writeln!(out, "No baseline was captured.\n");
+    } else {
+        let rows: Vec<Vec<String>> = m
+            .baselines
+            .iter()
+            .map(|b| {
+                vec![
+                    code(&b.series),
+                    number(b.value),
+                    b.samples.to_string(),
+                    crate::plan::format_duration(std::time::Duration::from_millis(b.window_ms)),
+                    time(b.at),
+                ]
+            })
+            .collect();
+        table(out, &["Series", "Baseline", "Samples", "Window", "Captured (UTC)"], &rows);
+    }
+    let _ = writeln!(out, "### Threshold breaches\n");
+    if m.breaches.is_empty() {
+        let _ = writeln!(out, "No threshold was breached.\n");
+    } else {
+        let rows: Vec<Vec<String>> = m
+            .breaches
+            .iter()
+            .map(|b| {
+                vec![
+                    time(b.at),
+                    code(&b.step),
+                    if b.level == "abort" { "**ABORT**".into() } else { "warn".into() },
+                    cell(&b.explanation),
+                ]
+            })
+            .collect();
+        table(out, &["Time (UTC)", "Bake", "Level", "What"], &rows);
+    }
+    let _ = writeln!(out, "### Readings\n");
+    if m.windows.is_empty() {
+        let _ = writeln!(out, "No probe readings were stored for this release.\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Margins are the distance from the worst reading to the limit; negative means past it.\n"
+    );
+    for w in &m.windows {
+        let until = w.until.map_or_else(|| "…".into(), |t| format_date_time(t.0));
+        let _ = writeln!(out, "#### {} ({} → {})\n", cell(&w.label), time(w.from), until);
+        let rows: Vec<Vec<String>> = w
+            .series
+            .iter()
+            .map(|s| {
+                vec![
+                    code(&s.series),
+                    format!("{} ({} gaps)", s.samples, s.gaps),
+                    opt_num(s.min),
+                    opt_num(s.mean),
+                    opt_num(s.max),
+                    opt_num(s.baseline),
+                    s.vs_baseline_pct.map_or_else(|| "—".into(), |p| format!("{}%", number(p))),
+                    match (&s.warn, s.warn_margin) {
+                        (Some(t), m) => format!("{} ({})", cell(t), opt_num(m)),
+                        (None, _) => "—".into(),
+                    },
+                    match (&s.abort, s.abort_margin) {
+                        (Some(t), m) => format!("{} ({})", cell(t), opt_num(m)),
+                        (None, _) => "—".into(),
+                    },
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "Series",
+                "Readings",
+                "Min",
+                "Mean",
+                "Max",
+                "Baseline",
+                "Mean vs baseline",
+                "Warn (margin)",
+                "Abort (margin)",
+            ],
+            &rows,
+        );
+    }
+}
+
+fn rollback(out: &mut String, r: &Report) {
+    let rb = &r.rollback;
+    let _ = writeln!(out, "## Rollback\n");
+    if !rb.needed {
+        let _ = writeln!(out, "Not needed.\n");
+        return;
+    }
+    let mut rows = vec![
+        vec![
+            "Started by".into(),
+            format!(
+                "{}{}",
+                rb.by.as_deref().map_or_else(String::new, cell),
+                if rb.automatic { " (automatic)" } else { "" }
+            ),
+        ],
+        vec!["Reason".into(), rb.reason.as_deref().map_or_else(String::new, cell)],
+    ];
+    if let Some(t) = &rb.trigger {
+        rows.push(vec!["Triggered by".into(), cell(t)]);
+    }
+    rows.push(vec!["Started".into(), opt_time(rb.started_at)]);
+    rows.push(vec![
+        "Finished".into(),
+        rb.finished_at.map_or_else(|| "— (not finished)".into(), time),
+    ]);
+    rows.push(vec!["Took".into(), span(rb.duration_ms)]);
+    table(out, &["", ""], &rows);
+    let rows: Vec<Vec<String>> = rb
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                code(&s.id),
+                code(&s.action),
+                s.status.clone(),
+                s.outcome.clone().unwrap_or_else(|| "—".into()),
+                span(s.duration_ms),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        table(out, &["Step", "Action", "Status", "Outcome", "Duration"], &rows);
+    }
+}
+
+fn audit(out: &mut String, r: &Report) {
+    let a = &r.audit;
+    let _ = writeln!(out, "## Audit\n");
+    let chain = match (&a.chain.problem, &a.chain.head) {
+        (Some(p), _) => format!("**TAMPERED**: {}", cell(p)),
+        (None, Some(head)) => format!("intact, head {}", code(head)),
+        (None, None) => "intact (no chained events)".into(),
+    };
+    let mut rows = vec![
+        vec!["Git SHA".into(), a.sha.as_deref().map_or_else(|| "—".into(), code)],
+        vec!["Image".into(), a.image.as_deref().map_or_else(|| "—".into(), code)],
+        vec!["Plan".into(), format!("{} (sha256 {})", code(&a.plan_path), code(&a.plan_sha256))],
+        vec!["Events".into(), a.events.to_string()],
+        vec!["Hash chain".into(), chain],
+    ];
+    if a.chain.unchained > 0 {
+        rows.push(vec![
+            "Unchained".into(),
+            format!("{} events written before chain support", a.chain.unchained),
+        ]);
+    }
+    table(out, &["", ""], &rows);
+    let _ = writeln!(out, "### Who did what\n");
+    let rows: Vec<Vec<String>> = a
+        .actors
+        .iter()
+        .map(|p| {
+            vec![cell(&p.name), cell(&p.account), p.events.to_string(), cell(&p.did.join(", "))]
+        })
+        .collect();
+    table(out, &["Who", "Account", "Events", "Did"], &rows);
+}

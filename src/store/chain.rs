@@ -1,0 +1,458 @@
+//! Tamper evidence: every event stores a SHA-256 hash over the previous event's hash and its
+//! own stored content, so altering, inserting or removing an event breaks the chain from that
+//! point on. `verify` recomputes it and names the first event that no longer fits.
+//!
+//! What it proves: the events are the ones written, in the order written — as long as the
+//! head hash is also kept somewhere else (a filed report prints it). Anyone who can write the
+//! file can recompute every hash; the head written down elsewhere is what they cannot change.
+//! This module never edits or deletes an event: it only reads them and hashes new ones.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::release::{Actor, Event, EventRecord, SCHEMA_VERSION, Timestamp};
+
+/// The "previous hash" of a release's first chained event.
+pub const GENESIS: &str = "";
+
+/// Bytes that start every hashed message, so a change of encoding can never collide.
+const DOMAIN: &[u8] = b"flightdeck event chain v1";
+
+/// An event exactly as stored: the raw payload text and the hash, as read from the row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// 1-based position in the release.
+    pub seq: u64,
+    /// When it was recorded.
+    pub at: Timestamp,
+    /// Who caused it.
+    pub actor: Actor,
+    /// The `kind` column.
+    pub kind: String,
+    /// The schema version it was written with.
+    pub schema: i64,
+    /// The payload text as stored (never re-serialized: the hash is over these bytes).
+    pub payload: String,
+    /// Its chain hash; `None` for events written before chain support.
+    pub hash: Option<String>,
+}
+
+impl StoredEvent {
+    /// The same event as the store would write it now (hash not yet computed).
+    pub fn of(record: &EventRecord) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            seq: record.seq,
+            at: record.at,
+            actor: record.actor.clone(),
+            kind: record.event.kind().to_owned(),
+            schema: i64::from(SCHEMA_VERSION),
+            payload: serde_json::to_string(&record.event)?,
+            hash: None,
+        })
+    }
+
+    /// The event it records, or why it cannot be read.
+    pub fn record(&self) -> Result<EventRecord, String> {
+        if self.schema > i64::from(SCHEMA_VERSION) {
+            return Err(format!(
+                "event {} has schema {}; this flightdeck reads up to {SCHEMA_VERSION}",
+                self.seq, self.schema
+            ));
+        }
+        let event: Event = serde_json::from_str(&self.payload)
+            .map_err(|e| format!("event {} does not parse: {e}", self.seq))?;
+        Ok(EventRecord { seq: self.seq, at: self.at, actor: self.actor.clone(), event })
+    }
+
+    /// This event's hash when chained after `prev` in release `origin_id`.
+    pub fn compute_hash(&self, prev: &str, origin_id: i64) -> String {
+        self.hash_as(prev, origin_id, self.seq)
+    }
+
+    fn hash_as(&self, prev: &str, origin_id: i64, seq: u64) -> String {
+        let mut h = Sha256::new();
+        h.update(DOMAIN);
+        let a = &self.actor;
+        let numbers = [
+            origin_id.to_string(),
+            seq.to_string(),
+            self.at.0.to_string(),
+            a.pid.to_string(),
+            self.schema.to_string(),
+        ];
+        let [origin, seq, at, pid, schema] = &numbers;
+        let fields: [&[u8]; 12] = [
+            prev.as_bytes(),
+            origin.as_bytes(),
+            seq.as_bytes(),
+            at.as_bytes(),
+            a.name.as_bytes(),
+            a.account.as_bytes(),
+            a.host.as_bytes(),
+            pid.as_bytes(),
+            if a.automatic { b"1" } else { b"0" },
+            self.kind.as_bytes(),
+            schema.as_bytes(),
+            self.payload.as_bytes(),
+        ];
+        for field in fields {
+            // Length-prefixed, so no two different field lists hash the same bytes.
+            h.update(u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
+            h.update(field);
+        }
+        hex(&h.finalize())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// What is wrong at the first event that breaks the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tamper {
+    /// Its content no longer matches its hash (the next event still chains to that hash).
+    Altered,
+    /// It was not written by flightdeck in this place: the next event chains over it.
+    Inserted,
+    /// One or more events before it are missing.
+    Removed,
+    /// It fits neither its hash nor its neighbours: altered, or events around it were added
+    /// or taken away.
+    Broken,
+}
+
+impl Tamper {
+    /// The word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Altered => "altered",
+            Self::Inserted => "inserted",
+            Self::Removed => "removed",
+            Self::Broken => "broken",
+        }
+    }
+}
+
+/// The first place the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainProblem {
+    /// The seq named: the altered or inserted event, or the first missing one.
+    pub seq: u64,
+    /// What happened there.
+    pub tamper: Tamper,
+    /// A sentence saying so.
+    pub detail: String,
+}
+
+/// The outcome of recomputing a release's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    /// Events stored.
+    pub events: u64,
+    /// Events written before chain support (they carry no hash and cannot be checked).
+    pub unchained: u64,
+    /// The hash of the last event, if it has one.
+    pub head: Option<String>,
+    /// The first break, if any.
+    pub problem: Option<ChainProblem>,
+}
+
+impl ChainReport {
+    /// Whether the chain holds.
+    pub fn intact(&self) -> bool {
+        self.problem.is_none()
+    }
+
+    /// One line: `intact: 42 events, head 3f2a…` or what is wrong.
+    pub fn summary(&self) -> String {
+        match &self.problem {
+            Some(p) => format!("TAMPERED: event {} {}: {}", p.seq, p.tamper.as_str(), p.detail),
+            None => {
+                let mut s = format!(
+                    "intact: {} event{}",
+                    self.events,
+                    if self.events == 1 { "" } else { "s" }
+                );
+                if self.unchained > 0 {
+                    s.push_str(&format!(
+                        ", {} unchained (written before chain support)",
+                        self.unchained
+                    ));
+                }
+                if let Some(head) = &self.head {
+                    s.push_str(&format!(", head {head}"));
+                }
+                s
+            }
+        }
+    }
+}
+
+/// Recomputes the chain of one release's events (in seq order).
+///
+/// `origin_id` is the id the hashes were computed with; `unchained_through` the last seq that
+/// may lack a hash (written before chain support); `last_seq` the seq the release row says is
+/// its last, so removing the newest events is noticed too.
+pub fn verify_events(
+    events: &[StoredEvent],
+    origin_id: i64,
+    unchained_through: u64,
+    last_seq: Option<u64>,
+) -> ChainReport {
+    let mut report = ChainReport {
+        events: u64::try_from(events.len()).unwrap_or(u64::MAX),
+        unchained: 0,
+        head: None,
+        problem: None,
+    };
+    let mut prev = GENESIS.to_owned();
+    let mut chained = 0_u64;
+    for (i, e) in events.iter().enumerate() {
+        let expected_seq = u64::try_from(i).unwrap_or(u64::MAX) + 1;
+        if e.seq != expected_seq {
+            let detail = if e.seq == expected_seq + 1 {
+                format!(
+                    "event {expected_seq} is missing (the events jump from {} to {})",
+                    expected_seq - 1,
+                    e.seq
+                )
+            } else {
+                format!(
+                    "events {expected_seq} to {} are missing (the events jump from {} to {})",
+                    e.seq - 1,
+                    expected_seq - 1,
+                    e.seq
+                )
+            };
+            report.problem =
+                Some(ChainProblem { seq: expected_seq, tamper: Tamper::Removed, detail });
+            return report;
+        }
+        let Some(hash) = &e.hash else {
+            if chained == 0 && e.seq <= unchained_through {
+                report.unchained += 1;
+                prev = GENESIS.to_owned();
+                continue;
+            }
+            report.problem = Some(ChainProblem {
+                seq: e.seq,
+                tamper: Tamper::Inserted,
+                detail: format!(
+                    "event {} has no hash although it was written with chain support: it was inserted by hand (or its hash was stripped)",
+                    e.seq
+                ),
+            });
+            return report;
+        };
+        if e.compute_hash(&prev, origin_id) == *hash {
+            chained += 1;
+            prev.clone_from(hash);
+            continue;
+        }
+        report.problem = Some(diagnose(events, i, &prev, origin_id));
+        return report;
+    }
+    report.head = events.last().and_then(|e| e.hash.clone());
+    if let (Some(last), Some(expected)) = (events.last().map(|e| e.seq), last_seq) {
+        if expected > last {
+            report.problem = Some(ChainProblem {
+                seq: last + 1,
+                tamper: Tamper::Removed,
+                detail: format!(
+                    "the release's last event is {expected} but the events end at {last}: the newest were removed"
+                ),
+            });
+        }
+    } else if events.is_empty() && last_seq.is_some_and(|s| s > 0) {
+        report.problem = Some(ChainProblem {
+            seq: 1,
+            tamper: Tamper::Removed,
+            detail: "the release has no events left".into(),
+        });
+    }
+    report
+}
+
+/// Says what most likely happened at `events[i]`, whose hash does not follow from `prev`.
+fn diagnose(events: &[StoredEvent], i: usize, prev: &str, origin: i64) -> ChainProblem {
+    let e = &events[i];
+    let stored = e.hash.as_deref().unwrap_or_default();
+    let next = events.get(i + 1).filter(|n| n.hash.is_some());
+    let next_hash = next.and_then(|n| n.hash.as_deref()).unwrap_or_default();
+    let problem = |seq, tamper, detail: String| ChainProblem { seq, tamper, detail };
+    // The event before it was slipped in with a made-up (but well-formed) hash, and the
+    // events after it renumbered: this one chains to the one before that, one seq lower.
+    if i >= 1 && e.seq >= 2 {
+        let before_prev = if i >= 2 {
+            events[i - 2].hash.clone().unwrap_or_default()
+        } else {
+            GENESIS.to_owned()
+        };
+        if e.hash_as(&before_prev, origin, e.seq - 1) == stored {
+            return problem(
+                e.seq - 1,
+                Tamper::Inserted,
+                format!(
+                    "event {} was inserted: event {} was written as {} and chains to the event before it",
+                    e.seq - 1,
+                    e.seq,
+                    e.seq - 1
+                ),
+            );
+        }
+    }
+    if let Some(n) = next {
+        if n.compute_hash(stored, origin) == next_hash {
+            return problem(
+                e.seq,
+                Tamper::Altered,
+                format!(
+                    "event {} was altered: its content no longer matches the hash it was written with",
+                    e.seq
+                ),
+            );
+        }
+        if n.seq >= 2 && n.hash_as(prev, origin, n.seq - 1) == next_hash {
+            return problem(
+                e.seq,
+                Tamper::Inserted,
+                format!(
+                    "event {} was inserted: event {} was written as {} and chains to event {}",
+                    e.seq,
+                    n.seq,
+                    n.seq - 1,
+                    e.seq - 1
+                ),
+            );
+        }
+        if n.hash_as(stored, origin, n.seq + 1) == next_hash {
+            return problem(
+                e.seq,
+                Tamper::Removed,
+                format!(
+                    "an event was removed before event {}: it was written as {} and the events after it were renumbered",
+                    e.seq,
+                    e.seq + 1
+                ),
+            );
+        }
+    }
+    problem(
+        e.seq,
+        Tamper::Broken,
+        format!(
+            "event {} does not match its hash or chain to event {}: it was altered, or events around it were inserted or removed",
+            e.seq,
+            e.seq.saturating_sub(1)
+        ),
+    )
+}
+
+/// Where a release's chain is anchored: the id its hashes use and its unchained prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    /// The id the hashes were computed with (the release's id in the store that recorded it).
+    pub origin_id: i64,
+    /// The last seq written before chain support (0: every event is chained).
+    pub unchained_through: u64,
+    /// The last seq, as the release row says.
+    pub last_seq: u64,
+}
+
+impl Store {
+    /// Every event of a release exactly as stored, in seq order.
+    pub async fn stored_events(&self, release_id: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, account, host, pid, automatic, kind, schema, payload, hash \
+             FROM events WHERE release_id = ? ORDER BY seq",
+        )
+        .bind(release_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredEvent {
+                seq: u64::try_from(r.get::<i64, _>("seq")).unwrap_or(0),
+                at: Timestamp(r.get("at")),
+                actor: Actor {
+                    name: r.get("actor"),
+                    account: r.get("account"),
+                    host: r.get("host"),
+                    pid: u32::try_from(r.get::<i64, _>("pid")).unwrap_or(0),
+                    automatic: r.get::<i64, _>("automatic") != 0,
+                },
+                kind: r.get("kind"),
+                schema: r.get("schema"),
+                payload: r.get("payload"),
+                hash: r.get("hash"),
+            })
+            .collect())
+    }
+
+    /// The release's chain anchor.
+    pub async fn anchor(&self, release_id: i64) -> Result<Anchor, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(r.origin_id, r.id) AS origin, r.last_seq, \
+             COALESCE(u.through_seq, 0) AS through FROM releases r \
+             LEFT JOIN unchained u ON u.release_id = r.id WHERE r.id = ?",
+        )
+        .bind(release_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.err(e))?
+        .ok_or_else(|| StoreError::NotFound(format!("no release {release_id}")))?;
+        Ok(Anchor {
+            origin_id: row.get("origin"),
+            unchained_through: u64::try_from(row.get::<i64, _>("through")).unwrap_or(0),
+            last_seq: u64::try_from(row.get::<i64, _>("last_seq")).unwrap_or(0),
+        })
+    }
+
+    /// Recomputes a release's chain.
+    pub async fn verify(&self, release_id: i64) -> Result<ChainReport, StoreError> {
+        let anchor = self.anchor(release_id).await?;
+        let events = self.stored_events(release_id).await?;
+        Ok(verify_events(
+            &events,
+            anchor.origin_id,
+            anchor.unchained_through,
+            Some(anchor.last_seq),
+        ))
+    }
+}
+
+/// The id to hash a release's new events with, and the hash they chain to (read inside the
+/// appending transaction, so it is the hash of the event just before `first_seq`).
+pub(super) async fn tail(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    release_id: i64,
+    first_seq: u64,
+) -> Result<(i64, String), sqlx::Error> {
+    let origin: i64 = sqlx::query("SELECT COALESCE(origin_id, id) FROM releases WHERE id = ?")
+        .bind(release_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map_or(release_id, |r| r.get(0));
+    let prev: Option<String> = if first_seq <= 1 {
+        None
+    } else {
+        sqlx::query("SELECT hash FROM events WHERE release_id = ? AND seq = ?")
+            .bind(release_id)
+            .bind(i64::try_from(first_seq - 1).unwrap_or(i64::MAX))
+            .fetch_optional(&mut **tx)
+            .await?
+            .and_then(|r| r.get(0))
+    };
+    Ok((origin, prev.unwrap_or_else(|| GENESIS.to_owned())))
+}
