@@ -8,7 +8,8 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 use super::{format, pane_block, theme};
-use crate::probe::{HealthState, Verdict};
+use crate::plan::{Bound, Comparison};
+use crate::probe::{HealthState, MetricRow, Verdict};
 use crate::tui::model::{Model, Pane};
 
 fn health_style(state: HealthState) -> Style {
@@ -29,6 +30,38 @@ fn verdict_style(v: Verdict) -> Style {
     }
 }
 
+/// The abort level as the number it comes to, with the baseline it was taken from:
+/// `abort > 0.32s (baseline 0.21s × 1.5)`.
+fn limit_text(row: &MetricRow) -> String {
+    let Some(t) = row.abort.or(row.warn) else {
+        return String::new();
+    };
+    let word = if row.abort.is_some() { "abort" } else { "warn" };
+    let op = match t.comparison {
+        Comparison::Above => '>',
+        Comparison::Below => '<',
+    };
+    match (t.bound, row.baseline) {
+        (Bound::Absolute(v), _) => format!("{word} {op}{}", format::value(v, &row.unit)),
+        (Bound::Baseline(f), Some(b)) => format!(
+            "{word} {op}{} (baseline {} × {f})",
+            format::value(b * f, &row.unit),
+            format::value(b, &row.unit)
+        ),
+        (Bound::Baseline(f), None) => format!("{word} {op} baseline × {f} (no baseline yet)"),
+    }
+}
+
+/// A failed read: the value shown is the last good one, this old; errors in a row count.
+fn stale_text(row: &MetricRow, error: &str, model: &Model) -> String {
+    let age = row.latest().map_or_else(String::new, |(at, _)| {
+        format!(" {}", format::age(model.now.millis_since(at)))
+    });
+    let times =
+        if row.errors_in_row > 1 { format!(" ×{}", row.errors_in_row) } else { String::new() };
+    format!(" STALE{age}: {error}{times}")
+}
+
 /// The health pane.
 pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let width = usize::from(area.width.saturating_sub(2));
@@ -43,8 +76,10 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
                     (None, Some(code)) => format!("{code} {}ms", r.latency_ms),
                     (None, None) => format!("{}ms", r.latency_ms),
                 };
-                if let Some(v) = &r.version {
-                    text.push_str(&format!(" v{v}"));
+                match (&row.version_mismatch, &r.version) {
+                    (Some(m), _) => text.push_str(&format!(" VERSION {m}")),
+                    (None, Some(v)) => text.push_str(&format!(" v{v}")),
+                    (None, None) => {}
                 }
                 text.push_str(&format!(" · {}", format::age(model.now.millis_since(r.at))));
                 let bad: Vec<String> = r
@@ -81,12 +116,12 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         let values: Vec<f64> = row.samples.iter().map(|(_, v)| *v).collect();
         let current =
             values.last().map_or_else(|| "—".to_owned(), |v| format::value(*v, &row.unit));
-        let limit = row.abort.map_or_else(String::new, |t| format!("abort {t}"));
+        let limit = limit_text(row);
         let spark = format::sparkline(&values, 8);
         let text = if values.is_empty() && row.error.is_none() {
             format!(" {mark} {:<11} {word}  {limit}", format::fit(&row.name, 11))
         } else {
-            let err = row.error.as_ref().map_or(String::new(), |e| format!(" stale: {e}"));
+            let err = row.error.as_ref().map_or(String::new(), |e| stale_text(row, e, model));
             format!(
                 " {mark} {:<11} {current:>8} {spark:<8} {word} {limit}{err}",
                 format::fit(&row.name, 11)
