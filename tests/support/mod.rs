@@ -2,4 +2,5 @@
 //! `mod support;` and uses only a subset, hence the blanket `dead_code` allow.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod pty;
