@@ -101,7 +101,7 @@ impl Verdict {
             Self::Pass => ("✓", "ok"),
             Self::Warn => ("▲", "WARN"),
             Self::Fail => ("✗", "FAIL"),
-            Self::Inconclusive => ("?", "no data"),
+            Self::Inconclusive => ("?", "inconclusive"),
         }
     }
 

@@ -8,6 +8,7 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 use super::{format, pane_block, theme};
+use crate::analysis::number;
 use crate::plan::{Bound, Comparison};
 use crate::probe::{HealthState, MetricRow, Verdict};
 use crate::tui::model::{Model, Pane};
@@ -30,8 +31,8 @@ fn verdict_style(v: Verdict) -> Style {
     }
 }
 
-/// The abort level as the number it comes to, with the baseline it was taken from:
-/// `abort > 0.32s (baseline 0.21s × 1.5)`.
+/// The level a row is judged by, as written; a relative one also as the number it comes
+/// to with the baseline: `abort > 0.315 (baseline 0.21 × 1.5)`.
 fn limit_text(row: &MetricRow) -> String {
     let Some(t) = row.abort.or(row.warn) else {
         return String::new();
@@ -42,14 +43,30 @@ fn limit_text(row: &MetricRow) -> String {
         Comparison::Below => '<',
     };
     match (t.bound, row.baseline) {
-        (Bound::Absolute(v), _) => format!("{word} {op}{}", format::value(v, &row.unit)),
-        (Bound::Baseline(f), Some(b)) => format!(
-            "{word} {op}{} (baseline {} × {f})",
-            format::value(b * f, &row.unit),
-            format::value(b, &row.unit)
-        ),
-        (Bound::Baseline(f), None) => format!("{word} {op} baseline × {f} (no baseline yet)"),
+        (Bound::Absolute(_), _) => format!("{word} {t}"),
+        (Bound::Baseline(f), Some(b)) => {
+            format!("{word} {op} {} (baseline {} × {f})", number(b * f), number(b))
+        }
+        (Bound::Baseline(_), None) => format!("{word} {t} (no baseline yet)"),
     }
+}
+
+/// `   why: fail: value 0.038, threshold > 0.02, ...`, broken after commas to fit `width`.
+fn explanation_lines(explain: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::from("   why:");
+    for part in explain.split(", ") {
+        let sep = if line.ends_with(':') { " " } else { ", " };
+        if line.chars().count() + sep.len() + part.chars().count() > width && line.len() > 7 {
+            out.push(format::fit(&format!("{line},"), width));
+            line = format!("        {part}");
+        } else {
+            line.push_str(sep);
+            line.push_str(part);
+        }
+    }
+    out.push(format::fit(&line, width));
+    out
 }
 
 /// A failed read: the value shown is the last good one, this old; errors in a row count.
@@ -128,10 +145,17 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
             )
         };
         let mut style = verdict_style(row.verdict);
-        if model.focus == Pane::Metrics && i == model.ui.metric {
+        let selected = model.focus == Pane::Metrics && i == model.ui.metric;
+        if selected {
             style = style.patch(theme::selected());
         }
         lines.push(Line::styled(format::fit(&text, width), style));
+        // The selected series says why its verdict is what it is.
+        if let (true, Some(verdict)) = (selected, &row.analysis) {
+            for line in explanation_lines(&verdict.explain(), width) {
+                lines.push(Line::styled(line, theme::dim()));
+            }
+        }
     }
     if lines.is_empty() {
         lines.push(Line::styled(" no metrics in the plan", theme::dim()));
