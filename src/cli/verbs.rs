@@ -347,6 +347,7 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     if !action::claims_of(&loaded.plan, &loaded.state, &actor).is_empty() {
         run_claimed(&store, row.id, &actor).await?;
     }
+    store.close().await;
     Ok(())
 }
 

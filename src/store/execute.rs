@@ -54,8 +54,9 @@ pub fn records_after(
 ///
 /// `expect_seq` is the seq the issuer saw. Without one, commands that depend on which step is
 /// current are pinned to the state loaded here, so a lost race is reported, never re-applied
-/// to a step nobody looked at; commands that commute (tick, approve, note, ...) are simply
-/// decided again on the fresh state.
+/// to a step nobody looked at; commands that commute (tick, approve, note, ...) are decided
+/// again on the fresh state — but only while the same step is current, so an approval that
+/// loses a race to the gate passing never lands on the next gate.
 pub async fn execute(
     store: &Store,
     release_id: i64,
@@ -64,11 +65,62 @@ pub async fn execute(
     expect_seq: Option<u64>,
     now: impl Fn() -> Timestamp,
 ) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
+    execute_on_step(store, release_id, command, actor, expect_seq, None, now).await
+}
+
+/// Commands that act on whichever step is current.
+fn targets_current_step(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Tick { .. }
+            | Command::Untick { .. }
+            | Command::Approve
+            | Command::Revoke
+            | Command::Decline { .. }
+    )
+}
+
+/// Like [`execute`], with the step the issuer was looking at: a step-targeting command is
+/// refused if another step is current by the time it is decided.
+pub async fn execute_on_step(
+    store: &Store,
+    release_id: i64,
+    command: &Command,
+    actor: &Actor,
+    expect_seq: Option<u64>,
+    seen_step: Option<&str>,
+    now: impl Fn() -> Timestamp,
+) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
     let mut pinned = expect_seq;
+    let mut seen_step = seen_step.map(str::to_owned);
     for _ in 0..MAX_ATTEMPTS {
         let mut loaded = store.load(release_id).await?;
         if pinned.is_none() && !command.commutes() {
             pinned = Some(loaded.state.seq);
+        }
+        let current = loaded.state.current().map(|s| s.id.clone());
+        if targets_current_step(command) {
+            match &seen_step {
+                None => seen_step.clone_from(&current),
+                Some(seen) if current.as_ref() != Some(seen) => {
+                    let what = loaded.state.last.as_ref().map_or_else(String::new, |l| {
+                        format!(
+                            ": {} {} at {}",
+                            l.actor.short(),
+                            l.sentence,
+                            release::format_clock(l.at)
+                        )
+                    });
+                    return Err(ExecuteError::Rejected(Rejection {
+                        kind: release::RejectionKind::Stale,
+                        message: format!(
+                            "`{seen}` is no longer the current step{what}; look again before you {}",
+                            command.verb()
+                        ),
+                    }));
+                }
+                Some(_) => {}
+            }
         }
         let at = now();
         let events = release::decide(&loaded.plan, &loaded.state, command, actor, at, pinned)

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub use chain::{Anchor, ChainProblem, ChainReport, GENESIS, StoredEvent, Tamper, verify_events};
 pub use error::StoreError;
 pub use import::{ExportedRelease, ExportedSample, Importing};
-pub use execute::{ExecuteError, execute, records_after, start};
+pub use execute::{ExecuteError, execute, execute_on_step, records_after, start};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
 pub use sqlite::Store;
 

@@ -80,6 +80,11 @@ impl Store {
         Ok(store)
     }
 
+    /// Closes every connection, checkpointing the WAL so the file stands on its own.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -385,8 +390,7 @@ async fn insert_events(
     // Each event's hash chains it to the one before (see chain.rs).
     let (origin_id, mut prev) = chain::tail(tx, release_id, first.seq).await?;
     for r in records {
-        let stored =
-            chain::StoredEvent::of(r).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let stored = chain::StoredEvent::of(r).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let hash = stored.compute_hash(&prev, origin_id);
         sqlx::query(
             "INSERT INTO events (release_id, seq, at, actor, account, host, pid, automatic, kind, \

@@ -254,9 +254,16 @@ fn draw(terminal: &mut DefaultTerminal, model: &Model, bell: bool) -> Result<(),
 impl Shell {
     fn perform(&mut self, model: &mut Model, effect: Effect) {
         match effect {
-            Effect::Execute { command, expect_seq, verb } => {
+            Effect::Execute { command, expect_seq, seen_step, verb } => {
                 let Some(release) = &model.release else { return };
-                self.spawn_execute(release.id, command, expect_seq, verb, self.me.clone());
+                self.spawn_execute(
+                    release.id,
+                    command,
+                    expect_seq,
+                    seen_step,
+                    verb,
+                    self.me.clone(),
+                );
             }
             Effect::ClearScreen => self.clear = true,
             Effect::Bell => self.bell = true,
@@ -269,19 +276,29 @@ impl Shell {
         id: i64,
         command: crate::release::Command,
         expect_seq: Option<u64>,
+        seen_step: Option<String>,
         verb: String,
         actor: Actor,
     ) {
         let store = self.store.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let msg =
-                match store::execute(&store, id, &command, &actor, expect_seq, clock::now).await {
-                    Ok((records, loaded)) => {
-                        Msg::Committed { verb, records, state: Box::new(loaded.state) }
-                    }
-                    Err(e) => Msg::Rejected { verb, message: e.to_string() },
-                };
+            let msg = match store::execute_on_step(
+                &store,
+                id,
+                &command,
+                &actor,
+                expect_seq,
+                seen_step.as_deref(),
+                clock::now,
+            )
+            .await
+            {
+                Ok((records, loaded)) => {
+                    Msg::Committed { verb, records, state: Box::new(loaded.state) }
+                }
+                Err(e) => Msg::Rejected { verb, message: e.to_string() },
+            };
             let _ = tx.send(msg).await;
         });
     }
@@ -315,6 +332,7 @@ impl Shell {
                     release.id,
                     due.command,
                     due.expect_seq,
+                    None,
                     verb,
                     self.automation_actor.clone(),
                 );

@@ -11,6 +11,8 @@ pub enum Effect {
         command: Command,
         /// The seq the person saw, for commands that depend on the current step.
         expect_seq: Option<u64>,
+        /// The step that was current on screen, for commands that act on it.
+        seen_step: Option<String>,
         /// For the status line.
         verb: String,
     },

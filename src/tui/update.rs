@@ -175,9 +175,15 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
 fn execute(model: &mut Model, command: Command, pinned: bool) -> Vec<Effect> {
     let verb = command.verb().to_owned();
     let expect_seq = if pinned { model.release.as_ref().map(|r| r.state.seq) } else { None };
+    let seen_step = seen_step(model);
     model.pending = Some(verb.clone());
     say(model, format!("{verb}…"), Tone::Info);
-    vec![Effect::Execute { command, expect_seq, verb }]
+    vec![Effect::Execute { command, expect_seq, seen_step, verb }]
+}
+
+/// The step current on screen: commands that act on it must not land on another.
+fn seen_step(model: &Model) -> Option<String> {
+    model.release.as_ref().and_then(|r| r.state.current()).map(|s| s.id.clone())
 }
 
 fn open_prompt(model: &mut Model, purpose: Purpose, title: String, fields: Vec<Field>) {
@@ -516,5 +522,11 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
     model.pending = Some(verb.clone());
     say(model, format!("{verb}…"), Tone::Info);
     // Pinned to the state the person saw when the prompt opened, not when it closed.
-    vec![Effect::Execute { command, expect_seq: pinned.then_some(prompt.seen_seq), verb }]
+    let seen_step = seen_step(model);
+    vec![Effect::Execute {
+        command,
+        expect_seq: pinned.then_some(prompt.seen_seq),
+        seen_step,
+        verb,
+    }]
 }
