@@ -130,6 +130,9 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let mut lines = Vec::new();
     for (i, row) in model.probes.metrics.iter().enumerate() {
         let (mark, word) = row.verdict.label();
+        // Read, but never a value: say so rather than "ok" (missing data may be ignored).
+        let word =
+            if row.samples.is_empty() && row.no_data_since.is_some() { "no data" } else { word };
         let values: Vec<f64> = row.samples.iter().map(|(_, v)| *v).collect();
         let current =
             values.last().map_or_else(|| "—".to_owned(), |v| format::value(*v, &row.unit));
