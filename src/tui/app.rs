@@ -21,7 +21,7 @@ use super::model::{Model, ReleaseView, TIMELINE_KEPT_EVENTS};
 use super::msg::Msg;
 use super::update::update;
 use super::view;
-use crate::release::Actor;
+use crate::release::{Actor, Timestamp};
 use crate::store::{self, Store};
 use crate::{action, automation, clock, identity};
 
@@ -80,6 +80,7 @@ pub fn map_key(event: KeyEvent) -> Option<Key> {
 }
 
 struct Shell {
+    watch_target: tokio::sync::watch::Sender<Option<(i64, u64)>>,
     store: Store,
     me: Actor,
     automation_actor: Actor,
@@ -100,6 +101,8 @@ pub async fn run(
 ) -> Result<Exit, String> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let cancel = CancellationToken::new();
+    let (watch_tx, watch_rx) =
+        tokio::sync::watch::channel(model.release.as_ref().map(|r| (r.id, r.state.seq)));
     let mut shell = Shell {
         store: store.clone(),
         automation_actor: Actor::automation(&model.me.account, &model.me.host, model.me.pid),
@@ -111,16 +114,12 @@ pub async fn run(
         automation_pending: false,
         bell: false,
         clear: false,
+        watch_target: watch_tx,
     };
     let size = terminal.size().map_err(|e| e.to_string())?;
     model.size = (size.width, size.height);
     model.now = clock::now();
-    spawn_store_watcher(
-        store.clone(),
-        model.release.as_ref().map(|r| (r.id, r.state.seq)),
-        tx.clone(),
-        cancel.clone(),
-    );
+    spawn_store_watcher(store.clone(), watch_rx, tx.clone(), cancel.clone());
     spawn_signal_listener(tx.clone(), cancel.clone());
     let mut probes_cancel = cancel.child_token();
     let mut probes_for = None;
@@ -128,7 +127,9 @@ pub async fn run(
         probes_for = Some(release.id);
         preload_samples(&store, release.id, &release.plan, &mut model.probes, model.now).await;
         let sink = (!model.read_only).then(|| (store.clone(), release.id));
-        spawn_probes(&release.plan, &release.state, sink, tx.clone(), probes_cancel.clone());
+        if !release.state.status.is_terminal() {
+            spawn_probes(&release.plan, &release.state, sink, tx.clone(), probes_cancel.clone());
+        }
     }
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -198,14 +199,19 @@ pub async fn run(
                 probes_cancel.cancel();
                 probes_cancel = cancel.child_token();
                 probes_for = Some(release.id);
-                let sink = (!model.read_only).then(|| (store.clone(), release.id));
-                spawn_probes(
-                    &release.plan,
-                    &release.state,
-                    sink,
-                    tx.clone(),
-                    probes_cancel.clone(),
-                );
+                // A finished release's record is closed: nothing new is written to it.
+                let sink = (!model.read_only && !release.state.status.is_terminal())
+                    .then(|| (store.clone(), release.id));
+                // A finished release has nothing live to poll.
+                if !release.state.status.is_terminal() {
+                    spawn_probes(
+                        &release.plan,
+                        &release.state,
+                        sink,
+                        tx.clone(),
+                        probes_cancel.clone(),
+                    );
+                }
             }
         }
         if shell.clear {
@@ -264,6 +270,78 @@ impl Shell {
                     verb,
                     self.me.clone(),
                 );
+            }
+            Effect::LoadReplay { id } => {
+                let (store, tx) = (self.store.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let msg = match store.events_after(id, 0).await {
+                        Ok(records) => {
+                            let samples =
+                                store.samples_since(id, Timestamp(0)).await.unwrap_or_default();
+                            Msg::ReplayLoaded { id, records, samples }
+                        }
+                        Err(e) => Msg::Noted {
+                            text: format!("cannot load the history: {e}"),
+                            failed: true,
+                        },
+                    };
+                    let _ = tx.send(msg).await;
+                });
+            }
+            Effect::LoadReleases => {
+                let (store, tx) = (self.store.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let msg = match store.releases().await {
+                        Ok(rows) => Msg::ReleasesLoaded(rows),
+                        Err(e) => {
+                            Msg::Noted { text: format!("cannot list releases: {e}"), failed: true }
+                        }
+                    };
+                    let _ = tx.send(msg).await;
+                });
+            }
+            Effect::OpenRelease { id } => {
+                let (store, tx, target) =
+                    (self.store.clone(), self.tx.clone(), self.watch_target.clone());
+                tokio::spawn(async move {
+                    let msg = match load_view(&store, id).await {
+                        Ok(view) => {
+                            let _ = target.send(Some((view.id, view.state.seq)));
+                            Msg::ReleaseOpened(Box::new(view))
+                        }
+                        Err(e) => Msg::Noted {
+                            text: format!("cannot open release {id}: {e}"),
+                            failed: true,
+                        },
+                    };
+                    let _ = tx.send(msg).await;
+                });
+            }
+            Effect::ExportReport { id } => {
+                let (store, tx) = (self.store.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let msg = match crate::report::load(&store, id).await {
+                        Ok(report) => {
+                            let path =
+                                std::path::PathBuf::from(format!("flightdeck-report-{id}.md"));
+                            match std::fs::write(&path, crate::report::markdown::render(&report)) {
+                                Ok(()) => Msg::Noted {
+                                    text: format!("report written to {}", path.display()),
+                                    failed: false,
+                                },
+                                Err(e) => Msg::Noted {
+                                    text: format!("cannot write {}: {e}", path.display()),
+                                    failed: true,
+                                },
+                            }
+                        }
+                        Err(e) => Msg::Noted {
+                            text: format!("cannot build the report: {e}"),
+                            failed: true,
+                        },
+                    };
+                    let _ = tx.send(msg).await;
+                });
             }
             Effect::ClearScreen => self.clear = true,
             Effect::Bell => self.bell = true,
@@ -380,10 +458,11 @@ impl Shell {
 /// Polls the store for other processes' writes and sends the fresh state.
 fn spawn_store_watcher(
     store: Store,
-    mut seen: Option<(i64, u64)>,
+    mut target: tokio::sync::watch::Receiver<Option<(i64, u64)>>,
     tx: mpsc::Sender<Msg>,
     cancel: CancellationToken,
 ) {
+    let mut seen = *target.borrow_and_update();
     tokio::spawn(async move {
         let mut poll = tokio::time::interval(STORE_POLL_INTERVAL);
         poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -391,6 +470,10 @@ fn spawn_store_watcher(
             tokio::select! {
                 () = cancel.cancelled() => return,
                 _ = poll.tick() => {}
+            }
+            if target.has_changed().unwrap_or(false) {
+                // The cockpit opened another release: follow it from where it was loaded.
+                seen = *target.borrow_and_update();
             }
             let id = match seen {
                 Some((id, _)) => id,

@@ -16,6 +16,23 @@ pub enum Effect {
         /// For the status line.
         verb: String,
     },
+    /// Load every event and sample of the release, for replay.
+    LoadReplay {
+        /// Release id.
+        id: i64,
+    },
+    /// Load the list of releases.
+    LoadReleases,
+    /// Open another release.
+    OpenRelease {
+        /// Release id.
+        id: i64,
+    },
+    /// Write the release's report to a markdown file in the working directory.
+    ExportReport {
+        /// Release id.
+        id: i64,
+    },
     /// Clear and redraw the whole screen.
     ClearScreen,
     /// Ring the terminal bell.

@@ -152,6 +152,16 @@ pub enum Action {
     Filter,
     /// Show the traffic history.
     TrafficHistory,
+    /// List every release, to open one read-only.
+    Releases,
+    /// Replay the release: scrub through its history.
+    Replay,
+    /// In replay: one event back.
+    ReplayBack,
+    /// In replay: one event forward.
+    ReplayForward,
+    /// Write the release's deployment report to a file.
+    ExportReport,
     /// Show every key.
     Help,
     /// Redraw the whole screen.
@@ -188,6 +198,11 @@ impl Action {
             Self::Note => "note",
             Self::Filter => "filter",
             Self::TrafficHistory => "traffic_history",
+            Self::Releases => "releases",
+            Self::Replay => "replay",
+            Self::ReplayBack => "replay_back",
+            Self::ReplayForward => "replay_forward",
+            Self::ExportReport => "export_report",
             Self::Help => "help",
             Self::Redraw => "redraw",
             Self::Quit => "quit",
@@ -296,6 +311,23 @@ pub fn default_bindings() -> Vec<Binding> {
         b(&[K::Char('o')], A::Note, "add a note to the record", "", Global),
         b(&[K::Char('/')], A::Filter, "filter the timeline", "/ filter", Timeline),
         b(&[K::Char('h')], A::TrafficHistory, "show the traffic history", "", Global),
+        b(&[K::Char('L')], A::Releases, "list every release, to open one read-only", "", Global),
+        b(
+            &[K::Char('v')],
+            A::Replay,
+            "replay: scrub through the release's history (v again: live)",
+            "",
+            Global,
+        ),
+        b(&[K::Left, K::Char('<')], A::ReplayBack, "in replay: one event back", "", Global),
+        b(&[K::Right, K::Char('>')], A::ReplayForward, "in replay: one event forward", "", Global),
+        b(
+            &[K::Char('e')],
+            A::ExportReport,
+            "write the deployment report (markdown) to a file",
+            "",
+            Global,
+        ),
         b(&[K::Char('?')], A::Help, "show every key", "? help", Global),
         b(&[K::Ctrl('l')], A::Redraw, "redraw the screen", "", Global),
         b(

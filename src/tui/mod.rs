@@ -7,6 +7,7 @@ pub mod effect;
 pub mod keymap;
 pub mod model;
 pub mod msg;
+pub mod replay;
 pub mod term;
 pub mod update;
 pub mod view;

@@ -181,11 +181,37 @@ pub struct Prompt {
     pub error: Option<String>,
 }
 
+/// The list of releases, to open one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseList {
+    /// Every release, newest first.
+    pub rows: Vec<crate::store::ReleaseRow>,
+    /// The highlighted row.
+    pub selected: usize,
+}
+
+/// Replay: every pane shows the release as it stood after `position` events.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// Every event of the release.
+    pub records: Vec<EventRecord>,
+    /// Every stored probe reading of the release.
+    pub samples: Vec<crate::store::SampleRow>,
+    /// How many events are applied (1..=records.len()).
+    pub position: usize,
+    /// The live view, restored when replay ends (and kept current meanwhile).
+    pub live: ReleaseView,
+    /// The live probe readings.
+    pub live_probes: ProbeBoard,
+}
+
 /// A popup over the panes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     /// Every key.
     Help,
+    /// Every release, to open one.
+    Releases(ReleaseList),
     /// Weight changes.
     TrafficHistory,
     /// A form.
@@ -262,6 +288,10 @@ pub struct Model {
     pub running_here: bool,
     /// Latest probe readings.
     pub probes: ProbeBoard,
+    /// Scrubbing through the release's history, if active.
+    pub replay: Option<Box<Replay>>,
+    /// A past (finished) release opened from the list: watched, never acted on.
+    pub viewing_past: bool,
     /// Database path shown on the welcome screen.
     pub db_label: String,
     /// Something visible changed since the last draw.
@@ -301,10 +331,20 @@ impl Model {
             output: VecDeque::new(),
             running_here: false,
             probes,
+            replay: None,
+            viewing_past: false,
             db_label: String::new(),
             dirty: true,
             quit: false,
         }
+    }
+
+    /// The time panes show: now, or during replay the moment being replayed.
+    pub fn display_now(&self) -> Timestamp {
+        self.replay
+            .as_ref()
+            .and_then(|r| r.records.get(r.position.saturating_sub(1)))
+            .map_or(self.now, |r| r.at)
     }
 
     /// The selected step index (following the current step unless moved).

@@ -71,6 +71,26 @@ pub enum Msg {
         /// The value, or why there is none.
         result: Result<Option<f64>, String>,
     },
+    /// Every event and sample of the release, for replay.
+    ReplayLoaded {
+        /// Release id.
+        id: i64,
+        /// Every event.
+        records: Vec<EventRecord>,
+        /// Every stored probe reading.
+        samples: Vec<crate::store::SampleRow>,
+    },
+    /// The list of releases.
+    ReleasesLoaded(Vec<crate::store::ReleaseRow>),
+    /// Another release was opened.
+    ReleaseOpened(Box<super::model::ReleaseView>),
+    /// Something the loop did, for the status line.
+    Noted {
+        /// The text.
+        text: String,
+        /// Whether it failed.
+        failed: bool,
+    },
     /// SIGHUP, SIGTERM or SIGQUIT arrived.
     SignalReceived(&'static str),
 }

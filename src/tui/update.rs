@@ -5,7 +5,8 @@
 use super::effect::Effect;
 use super::keymap::{Action, Key};
 use super::model::{
-    Field, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt, Purpose, ReleaseView, StatusLine, Tone,
+    Field, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt, Purpose, ReleaseList, ReleaseView,
+    Replay, StatusLine, Tone,
 };
 use super::msg::Msg;
 use crate::plan::StepKind;
@@ -13,6 +14,36 @@ use crate::release::{Command, Resolution, Status};
 
 /// Applies one message; returns the effects it asks for.
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
+    // During replay the screen shows the past; news from the store updates the live view
+    // kept aside, so leaving replay shows the present.
+    if model.replay.is_some()
+        && matches!(
+            msg,
+            Msg::ReleaseChanged { .. }
+                | Msg::Committed { .. }
+                | Msg::HealthChecked { .. }
+                | Msg::MetricSampled { .. }
+        )
+    {
+        return with_live_view(model, |model| apply_msg(model, msg));
+    }
+    apply_msg(model, msg)
+}
+
+fn with_live_view(model: &mut Model, f: impl FnOnce(&mut Model) -> Vec<Effect>) -> Vec<Effect> {
+    let Some(mut replay) = model.replay.take() else { return f(model) };
+    let shown = std::mem::replace(&mut model.release, Some(replay.live.clone()));
+    let shown_probes = std::mem::replace(&mut model.probes, replay.live_probes.clone());
+    let effects = f(model);
+    if let Some(live) = std::mem::replace(&mut model.release, shown) {
+        replay.live = live;
+    }
+    replay.live_probes = std::mem::replace(&mut model.probes, shown_probes);
+    model.replay = Some(replay);
+    effects
+}
+
+fn apply_msg(model: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::KeyPressed(key) => {
             model.dirty = true;
@@ -57,6 +88,54 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             let last = records.last().map(|r| r.event.sentence()).unwrap_or_default();
             model.status = Some(StatusLine { text: format!("{verb}: {last}"), tone: Tone::Ok });
+            model.dirty = true;
+            Vec::new()
+        }
+        Msg::ReplayLoaded { id, records, samples } => {
+            let Some(live) = model.release.clone().filter(|r| r.id == id) else {
+                return Vec::new();
+            };
+            if records.is_empty() {
+                say(model, "nothing to replay yet", Tone::Info);
+                return Vec::new();
+            }
+            let position = records.len();
+            model.replay = Some(Box::new(Replay {
+                records,
+                samples,
+                position,
+                live,
+                live_probes: model.probes.clone(),
+            }));
+            show_replay_position(model);
+            Vec::new()
+        }
+        Msg::ReleasesLoaded(rows) => {
+            let current = model.release.as_ref().map(|r| r.id);
+            let selected = rows.iter().position(|r| Some(r.id) == current).unwrap_or(0);
+            model.overlay = Some(Overlay::Releases(ReleaseList { rows, selected }));
+            model.dirty = true;
+            Vec::new()
+        }
+        Msg::ReleaseOpened(view) => {
+            model.replay = None;
+            model.viewing_past = view.state.status.is_terminal();
+            model.probes = crate::probe::ProbeBoard::for_plan(&view.plan);
+            model.probes.sync(&view.state);
+            model.ui = super::model::Ui::default();
+            let what = view
+                .state
+                .info
+                .as_ref()
+                .map_or_else(String::new, |i| format!("{} {}", i.service, i.version));
+            let how = if model.viewing_past { " (finished: read-only)" } else { "" };
+            say(model, format!("opened release {} {what}{how}", view.id), Tone::Info);
+            model.release = Some(*view);
+            model.dirty = true;
+            Vec::new()
+        }
+        Msg::Noted { text, failed } => {
+            say(model, text, if failed { Tone::Error } else { Tone::Ok });
             model.dirty = true;
             Vec::new()
         }
@@ -135,6 +214,7 @@ fn say(model: &mut Model, text: impl Into<String>, tone: Tone) {
 fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
     match &model.overlay {
         Some(Overlay::Prompt(_)) => return on_prompt_key(model, key),
+        Some(Overlay::Releases(_)) => return on_releases_key(model, key),
         Some(Overlay::Help | Overlay::TrafficHistory) => {
             model.overlay = None;
             return Vec::new();
@@ -152,6 +232,18 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
         return Vec::new();
     };
     if action.acts() {
+        if model.replay.is_some() {
+            say(
+                model,
+                "replay shows the past: press v to return to live before acting",
+                Tone::Error,
+            );
+            return Vec::new();
+        }
+        if model.viewing_past {
+            say(model, "this release is finished: its record is read-only", Tone::Error);
+            return Vec::new();
+        }
         if model.read_only {
             say(
                 model,
@@ -238,6 +330,39 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Redraw => vec![Effect::ClearScreen],
+        Action::Releases => vec![Effect::LoadReleases],
+        Action::Replay => match (model.replay.is_some(), model.release.as_ref().map(|r| r.id)) {
+            (true, _) => {
+                leave_replay(model);
+                Vec::new()
+            }
+            (false, Some(id)) => {
+                say(model, "loading the history…", Tone::Info);
+                vec![Effect::LoadReplay { id }]
+            }
+            (false, None) => Vec::new(),
+        },
+        Action::ReplayBack | Action::ReplayForward => {
+            let Some(replay) = model.replay.as_mut() else {
+                say(
+                    model,
+                    "press v to replay the release, then ←/→ to move through it",
+                    Tone::Info,
+                );
+                return Vec::new();
+            };
+            replay.position = if action == Action::ReplayBack {
+                replay.position.saturating_sub(1).max(1)
+            } else {
+                (replay.position + 1).min(replay.records.len())
+            };
+            show_replay_position(model);
+            Vec::new()
+        }
+        Action::ExportReport => match &model.release {
+            Some(r) => vec![Effect::ExportReport { id: r.id }],
+            None => Vec::new(),
+        },
         Action::FocusNext | Action::FocusPrev => {
             model.focus = model.focus.cycle(action == Action::FocusNext);
             Vec::new()
@@ -370,6 +495,45 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
     }
+}
+
+/// Shows the replay's current position in every pane.
+fn show_replay_position(model: &mut Model) {
+    let Some(replay) = &model.replay else { return };
+    let view = super::replay::view_at(&replay.live, &replay.records, replay.position);
+    let at = replay.records.get(replay.position.saturating_sub(1)).map_or(model.now, |r| r.at);
+    model.probes = super::replay::board_at(&view.plan, &view.state, &replay.samples, at);
+    model.release = Some(view);
+    model.ui.timeline_back = 0;
+    model.dirty = true;
+}
+
+fn leave_replay(model: &mut Model) {
+    if let Some(replay) = model.replay.take() {
+        model.release = Some(replay.live);
+        model.probes = replay.live_probes;
+        say(model, "back to live", Tone::Info);
+        model.dirty = true;
+    }
+}
+
+fn on_releases_key(model: &mut Model, key: Key) -> Vec<Effect> {
+    let Some(Overlay::Releases(list)) = &mut model.overlay else { return Vec::new() };
+    match key {
+        Key::Up | Key::Char('k') => list.selected = list.selected.saturating_sub(1),
+        Key::Down | Key::Char('j') => {
+            list.selected = (list.selected + 1).min(list.rows.len().saturating_sub(1));
+        }
+        Key::Enter => {
+            let id = list.rows.get(list.selected).map(|r| r.id);
+            model.overlay = None;
+            if let Some(id) = id {
+                return vec![Effect::OpenRelease { id }];
+            }
+        }
+        _ => model.overlay = None,
+    }
+    Vec::new()
 }
 
 fn toggle_tick(model: &mut Model) -> Vec<Effect> {

@@ -3,6 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
@@ -89,6 +90,7 @@ pub fn render_overlay(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         None => {}
         Some(Overlay::Help) => render_help(frame, area, model),
         Some(Overlay::TrafficHistory) => render_history(frame, area, model),
+        Some(Overlay::Releases(list)) => render_releases(frame, area, list, model),
         Some(Overlay::Prompt(p)) => {
             let popup = centered(area, 72, u16::try_from(p.fields.len() * 2 + 5).unwrap_or(9));
             let mut lines =
@@ -119,7 +121,9 @@ pub fn render_overlay(frame: &mut Frame<'_>, area: Rect, model: &Model) {
 }
 
 fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
-    let mut lines = vec![Line::styled(" Every key (any key closes this)", theme::bold())];
+    // The footer stays visible under the popup: the way out is always on screen.
+    let area = Rect { height: area.height.saturating_sub(2), ..area };
+    let mut entries = Vec::new();
     for b in &model.keymap.bindings {
         let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
         let context = match b.context {
@@ -128,21 +132,66 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
             Context::Timeline => " (timeline)",
         };
         let disabled = if model.read_only && b.action.acts() { "  [read-only]" } else { "" };
-        let style = if b.destructive { theme::warn() } else { ratatui::style::Style::new() };
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {:<12}", keys.join(" ")), theme::accent()),
-            Span::styled(format!("{}{context}{disabled}", b.desc), style),
-        ]));
+        let style = if b.destructive { theme::warn() } else { Style::new() };
+        entries.push((keys.join(" "), format!("{}{context}{disabled}", b.desc), style));
     }
-    lines
-        .push(Line::styled(" Keys can be remapped under [keys] in the config file.", theme::dim()));
-    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let popup = centered(area, 76, height);
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Help ")).wrap(Wrap { trim: false }),
-        popup,
+    let one_column = u16::try_from(entries.len() + 4).unwrap_or(u16::MAX);
+    if one_column <= area.height || area.width < 60 {
+        let mut lines = vec![Line::styled(" Every key (any key closes this)", theme::bold())];
+        for (keys, desc, style) in entries {
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {keys:<12}"), theme::accent()),
+                Span::styled(desc, style),
+            ]));
+        }
+        lines.push(Line::styled(
+            " Keys can be remapped under [keys] in the config file.",
+            theme::dim(),
+        ));
+        let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+        let popup = centered(area, 76, height);
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new(lines)
+                .block(Block::bordered().title(" Help "))
+                .wrap(Wrap { trim: false }),
+            popup,
+        );
+        return;
+    }
+    // Too short for one column (80×24): two columns, descriptions wrapped under themselves,
+    // the title and the remapping note in the border.
+    let popup = centered(area, 120, area.height);
+    let block = Block::bordered().title(" Help: every key (any key closes this) ").title_bottom(
+        Line::styled(" keys can be remapped under [keys] in the config ", theme::dim()),
     );
+    let inner = block.inner(popup);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(block, popup);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    let column = |entries: &[(String, String, Style)], width: u16| -> Vec<Line<'static>> {
+        let key_width = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0);
+        let desc_width = usize::from(width).saturating_sub(key_width + 2).max(8);
+        let mut lines = Vec::new();
+        for (keys, desc, style) in entries {
+            for (i, text) in format::wrap(desc, desc_width).into_iter().enumerate() {
+                let keys = if i == 0 { keys.as_str() } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(format!(" {keys:<key_width$} "), theme::accent()),
+                    Span::styled(text, *style),
+                ]));
+            }
+        }
+        lines
+    };
+    // The split point that makes the taller column shortest.
+    let (first, second) = (0..=entries.len())
+        .map(|k| (column(&entries[..k], left.width), column(&entries[k..], right.width)))
+        .min_by_key(|(a, b)| a.len().max(b.len()))
+        .unwrap_or_default();
+    frame.render_widget(Paragraph::new(first), left);
+    frame.render_widget(Paragraph::new(second), right);
 }
 
 fn render_history(frame: &mut Frame<'_>, area: Rect, model: &Model) {
@@ -164,4 +213,53 @@ fn render_history(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let popup = centered(area, 50, height);
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Traffic ")), popup);
+}
+
+fn render_releases(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    list: &crate::tui::model::ReleaseList,
+    model: &Model,
+) {
+    let width = area.width.saturating_sub(4).min(110);
+    let mut lines = vec![Line::styled(
+        " Releases: ↑↓ choose · Enter opens (finished ones read-only) · Esc closes",
+        theme::bold(),
+    )];
+    let height = usize::from(area.height.saturating_sub(6)).max(1);
+    let offset = list.selected.saturating_sub(height.saturating_sub(1));
+    for (i, r) in list.rows.iter().enumerate().skip(offset).take(height) {
+        let duration = crate::release::format_elapsed(r.updated_at.millis_since(r.created_at));
+        let text = format!(
+            " #{:<4} {:<18} {:<10} {:<11} {} UTC  {}  {}",
+            r.id,
+            format::fit(&r.service, 18),
+            format::fit(&r.version, 10),
+            format::fit(&r.environment, 11),
+            crate::release::format_date_time(r.created_at),
+            duration,
+            r.status.replace('_', " ")
+        );
+        let current = model.release.as_ref().is_some_and(|v| v.id == r.id);
+        let mut style = if crate::store::is_active(&r.status) {
+            theme::accent()
+        } else {
+            ratatui::style::Style::new()
+        };
+        if i == list.selected {
+            style = style.patch(theme::selected());
+        }
+        let marker = if current { "▸" } else { " " };
+        lines.push(Line::styled(
+            format!("{marker}{}", format::fit(&text, usize::from(width).saturating_sub(3))),
+            style,
+        ));
+    }
+    if list.rows.is_empty() {
+        lines.push(Line::styled(" no releases", theme::dim()));
+    }
+    let popup_height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, width, popup_height);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" History ")), popup);
 }

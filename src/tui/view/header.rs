@@ -30,32 +30,60 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     let Some(info) = &state.info else { return };
     let production = Plan::is_production(&info.environment);
     let (status, status_style) = status_badge(state.status);
-    let elapsed = state.ended_at.unwrap_or(model.now).millis_since(info.started_at);
+    let elapsed = state.ended_at.unwrap_or(model.display_now()).millis_since(info.started_at);
     let stage = release
         .plan
         .flat_steps()
         .get(state.cursor)
         .filter(|_| !state.status.is_terminal())
         .map(|s| s.stage.name.clone());
+    // (drop order, span): 0 is never dropped; when the line is too wide, the highest number
+    // goes first, so the environment, the status and READ-ONLY always stay in view.
     let mut spans = vec![
-        Span::styled(" flightdeck ", theme::accent()),
-        Span::styled(format!(" {} {} → ", info.service, info.version), theme::bold()),
-        Span::styled(
-            format!(" {} ", info.environment.to_uppercase()),
-            theme::environment(production),
+        (5, Span::styled(" flightdeck ", theme::accent())),
+        (0, Span::styled(format!(" {} {} → ", info.service, info.version), theme::bold())),
+        (
+            0,
+            Span::styled(
+                format!(" {} ", info.environment.to_uppercase()),
+                theme::environment(production),
+            ),
         ),
-        Span::raw(" "),
-        Span::styled(status, status_style),
-        Span::raw(format!("  T+{}", format_elapsed(elapsed))),
-        Span::styled(format!("  {}", info.release_type), theme::dim()),
+        (0, Span::raw(" ")),
+        (0, Span::styled(status, status_style)),
+        (1, Span::raw(format!("  T+{}", format_elapsed(elapsed)))),
+        (2, Span::styled(format!("  {}", info.release_type), theme::dim())),
     ];
     if let Some(stage) = stage {
-        spans.push(Span::raw(format!("  {stage}")));
+        spans.push((3, Span::raw(format!("  {stage}"))));
     }
-    spans.push(Span::styled(format!("  you: {}", model.me.short()), theme::dim()));
-    if model.read_only {
-        spans.push(Span::styled("  READ-ONLY", theme::warn()));
+    spans.push((4, Span::styled(format!("  you: {}", model.me.short()), theme::dim())));
+    if model.read_only || model.viewing_past {
+        spans.push((0, Span::styled("  READ-ONLY", theme::warn())));
     }
+    if let Some(replay) = &model.replay {
+        // Replay replaces the clock and stage with where in the history the panes stand.
+        let at = replay.records.get(replay.position.saturating_sub(1)).map(|r| r.at);
+        let clock = at.map_or_else(String::new, crate::release::format_clock);
+        spans.retain(|(p, _)| *p == 0);
+        spans.insert(
+            0,
+            (
+                0,
+                Span::styled(
+                    format!(" REPLAY {}/{} {clock} ", replay.position, replay.records.len()),
+                    theme::environment(false),
+                ),
+            ),
+        );
+        spans.push((1, Span::styled("  ←/→ move · v live", theme::dim())));
+    }
+    let width = usize::from(area.width);
+    while spans.iter().map(|(_, s)| s.width()).sum::<usize>() > width {
+        let Some(drop) = spans.iter().map(|(p, _)| *p).max().filter(|p| *p > 0) else { break };
+        spans.retain(|(p, _)| *p != drop);
+    }
+    let spans: Vec<Span<'_>> = spans.into_iter().map(|(_, s)| s).collect();
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
