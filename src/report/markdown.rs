@@ -2,8 +2,10 @@
 //! Pure text from a [`Report`]; every cell is escaped so a `|` in a note cannot break a table.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use super::{ActionRunReport, Report, Time, number};
+use crate::plan::format_duration;
 use crate::release::{format_date_time, format_elapsed};
 
 /// Renders the report as Markdown.
@@ -22,16 +24,25 @@ pub fn render(r: &Report) -> String {
     out
 }
 
-/// Escapes text for a table cell.
+/// Escapes text for a table cell: pipes and line breaks, HTML, and the emphasis and code
+/// markers that could pair up across a cell (`_` and `*` inside a word are left alone, as
+/// code hosts do not treat them as emphasis there).
 fn cell(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut s = String::with_capacity(text.len());
-    for c in text.chars() {
+    for (i, &c) in chars.iter().enumerate() {
+        let word =
+            |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|c| c.is_alphanumeric());
         match c {
             '|' => s.push_str("\\|"),
             '\n' => s.push_str("<br>"),
             '\r' => {}
             '<' => s.push_str("&lt;"),
-            '*' | '_' | '`' | '[' | ']' | '\\' => {
+            '`' | '\\' => {
+                s.push('\\');
+                s.push(c);
+            }
+            '_' | '*' if !(word(i.checked_sub(1)) && word(Some(i + 1))) => {
                 s.push('\\');
                 s.push(c);
             }
@@ -56,6 +67,11 @@ fn opt_time(t: Option<Time>) -> String {
 
 fn span(ms: Option<u64>) -> String {
     ms.map_or_else(|| "—".into(), format_elapsed)
+}
+
+/// An action's run time: `800ms`, `2m14s`.
+fn took(ms: Option<u64>) -> String {
+    ms.map_or_else(|| "—".into(), |ms| format_duration(Duration::from_millis(ms)))
 }
 
 fn opt_num(v: Option<f64>) -> String {
@@ -223,7 +239,7 @@ fn run_rows(runs: &[ActionRunReport]) -> Vec<Vec<String>> {
                 a.attempt.to_string(),
                 time(a.started_at),
                 cell(&a.started_by),
-                span(a.duration_ms),
+                took(a.duration_ms),
                 a.exit_code.map_or_else(|| "—".into(), |c| c.to_string()),
                 cell(&result),
             ]
@@ -313,7 +329,7 @@ fn metrics(out: &mut String, r: &Report) {
                     code(&b.series),
                     number(b.value),
                     b.samples.to_string(),
-                    crate::plan::format_duration(std::time::Duration::from_millis(b.window_ms)),
+                    format_duration(Duration::from_millis(b.window_ms)),
                     time(b.at),
                 ]
             })
@@ -398,18 +414,13 @@ fn rollback(out: &mut String, r: &Report) {
         let _ = writeln!(out, "Not needed.\n");
         return;
     }
+    let reason = rb.reason.as_deref().unwrap_or_default();
     let mut rows = vec![
-        vec![
-            "Started by".into(),
-            format!(
-                "{}{}",
-                rb.by.as_deref().map_or_else(String::new, cell),
-                if rb.automatic { " (automatic)" } else { "" }
-            ),
-        ],
-        vec!["Reason".into(), rb.reason.as_deref().map_or_else(String::new, cell)],
+        vec!["Started by".into(), rb.by.as_deref().map_or_else(String::new, cell)],
+        vec!["Automatic".into(), if rb.automatic { "yes".into() } else { "no".into() }],
+        vec!["Reason".into(), cell(reason)],
     ];
-    if let Some(t) = &rb.trigger {
+    if let Some(t) = rb.trigger.as_deref().filter(|t| !reason.contains(*t)) {
         rows.push(vec!["Triggered by".into(), cell(t)]);
     }
     rows.push(vec!["Started".into(), opt_time(rb.started_at)]);
@@ -428,7 +439,7 @@ fn rollback(out: &mut String, r: &Report) {
                 code(&s.action),
                 s.status.clone(),
                 s.outcome.clone().unwrap_or_else(|| "—".into()),
-                span(s.duration_ms),
+                took(s.duration_ms),
             ]
         })
         .collect();

@@ -341,7 +341,7 @@ pub struct RollbackReport {
     pub by: Option<String>,
     /// Why.
     pub reason: Option<String>,
-    /// The breach that triggered an automatic rollback.
+    /// The breach that triggered an automatic rollback, explained.
     pub trigger: Option<String>,
     /// When it started.
     pub started_at: Option<Time>,
@@ -501,6 +501,10 @@ fn summary(input: &Input<'_>, state: &State) -> Summary {
 
 fn is_gate(plan: &Plan, step: &str) -> bool {
     plan.step(step).is_some_and(|r| matches!(r.step.kind, StepKind::Gate { .. }))
+}
+
+fn is_bake(plan: &Plan, step: &str) -> bool {
+    plan.step(step).is_some_and(|r| matches!(r.step.kind, StepKind::Bake { .. }))
 }
 
 fn timeline_row(plan: &Plan, r: &EventRecord) -> TimelineRow {
@@ -872,8 +876,8 @@ fn rollback(state: &State, records: &[EventRecord]) -> RollbackReport {
         records.iter().find(|r| matches!(r.event, Event::RollbackStarted { .. })).map(|r| r.seq);
     let trigger = started_seq.and_then(|seq| {
         records.iter().rev().find_map(|r| match &r.event {
-            Event::ThresholdBreached { step, breach } if r.seq < seq && rb.automatic => {
-                Some(format!("{step}: {}", breach.explain()))
+            Event::ThresholdBreached { breach, .. } if r.seq < seq && rb.automatic => {
+                Some(breach.explain())
             }
             _ => None,
         })
@@ -979,8 +983,9 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::ApprovalRevoked { step } => format!("revoked approval of {step}"),
         Event::GateDeclined { step, .. } => format!("no-go at {step}"),
         Event::DeclineWithdrawn { step } => format!("withdrew no-go at {step}"),
-        Event::StepCompleted { step } if is_gate(plan, step) => return None,
-        Event::StepCompleted { step } => format!("completed {step}"),
+        // Finishing a bake is a decision; other steps end with their work or their approvals.
+        Event::StepCompleted { step } if is_bake(plan, step) => format!("ended {step}"),
+        Event::StepCompleted { .. } => return None,
         Event::StepSkipped { step, .. } => format!("skipped {step}"),
         Event::BakeStarted { step } => format!("started {step}"),
         Event::ActionStarted { step, .. } => format!("ran {step}"),

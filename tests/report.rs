@@ -1,0 +1,107 @@
+//! The deployment report: Markdown and JSON snapshots of a completed release, an automatically
+//! rolled-back one and an aborted one, each recorded through the engine with a fixed clock;
+//! the same release always gives the same bytes; export → import gives the same report.
+
+mod recorded;
+
+use flightdeck::report::{self, json, markdown};
+use flightdeck::store::Store;
+use flightdeck::transfer;
+use recorded::Rec;
+
+async fn both(r: &Rec) -> (String, String) {
+    let built = report::load(&r.store, r.id).await.expect("report");
+    (markdown::render(&built), json::render(&built))
+}
+
+#[tokio::test]
+async fn completed_release() {
+    let r = recorded::completed().await;
+    let (md, js) = both(&r).await;
+    insta::assert_snapshot!("completed_md", md);
+    insta::assert_snapshot!("completed_json", js);
+}
+
+#[tokio::test]
+async fn automatically_rolled_back_release() {
+    let r = recorded::rolled_back().await;
+    let (md, js) = both(&r).await;
+    insta::assert_snapshot!("rolled_back_md", md);
+    insta::assert_snapshot!("rolled_back_json", js);
+}
+
+#[tokio::test]
+async fn aborted_release() {
+    let r = recorded::aborted().await;
+    let (md, js) = both(&r).await;
+    insta::assert_snapshot!("aborted_md", md);
+    insta::assert_snapshot!("aborted_json", js);
+}
+
+#[tokio::test]
+async fn the_same_release_always_gives_the_same_bytes() {
+    let r = recorded::rolled_back().await;
+    let first = both(&r).await;
+    // A second store handle (a fresh process, as it were) reads the same bytes.
+    let again = Store::open(&r.path, true).await.expect("reopen read-only");
+    let built = report::load(&again, r.id).await.expect("report");
+    assert_eq!(first, (markdown::render(&built), json::render(&built)));
+    assert_eq!(first, both(&r).await);
+}
+
+/// Records an unrelated release in `store`, so the next one gets another id than at home.
+async fn occupy(store: &Store) {
+    let plan = flightdeck::plan::parse(recorded::PLAN, "record.toml").expect("plan");
+    let command = flightdeck::release::Command::Start {
+        version: "0.9.0".into(),
+        previous_version: None,
+        sha: None,
+        image: None,
+        release_type: flightdeck::plan::ReleaseType::Hotfix,
+    };
+    flightdeck::store::start(
+        store,
+        &plan,
+        "p.toml",
+        recorded::PLAN,
+        &command,
+        &recorded::person("dan"),
+        recorded::T0,
+    )
+    .await
+    .expect("start another release");
+}
+
+#[tokio::test]
+async fn export_then_import_into_another_store_gives_byte_identical_reports() {
+    for r in [recorded::completed().await, recorded::rolled_back().await, recorded::aborted().await]
+    {
+        let before = both(&r).await;
+        let exported = r.store.export(r.id).await.expect("export");
+        let text = transfer::write(std::slice::from_ref(&exported)).expect("encode");
+        assert_eq!(
+            text.lines().count(),
+            1 + exported.events.len() + exported.samples.len(),
+            "one line for the release, one per event, one per reading"
+        );
+
+        let other_dir = tempfile::tempdir().expect("temp dir");
+        let other = Store::open(&other_dir.path().join("laptop.db"), false).await.expect("open");
+        // Take id 1 in the other store first, so the imported release gets another id there.
+        occupy(&other).await;
+        let read = transfer::read(&text).expect("decode");
+        let ids = other.import(&read).await.expect("import");
+        assert_eq!(ids.len(), 1);
+        assert_ne!(ids[0], r.id, "the imported release has a new id in the other store");
+        let built = report::load(&other, ids[0]).await.expect("report after import");
+        assert_eq!(before.0, markdown::render(&built), "markdown differs after import");
+        assert_eq!(before.1, json::render(&built), "json differs after import");
+        assert!(other.verify(ids[0]).await.expect("verify").intact());
+
+        // The same release again, here or back where it came from, is refused.
+        let again = other.import(&read).await.expect_err("a second import must be refused");
+        assert!(again.to_string().contains("already in"), "{again}");
+        let home = r.store.import(&read).await.expect_err("importing into its own store");
+        assert!(home.to_string().contains("already in"), "{home}");
+    }
+}
