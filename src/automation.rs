@@ -115,6 +115,9 @@ pub fn due(
     pinned(Command::RecordBreach { step, breach: warn })
 }
 
+/// Failed reads in a row after which a series cannot pass a bake.
+pub const SOURCE_ERRORS_LIMIT: u32 = 3;
+
 /// What a bake sees of one watched probe.
 struct Watched {
     id: String,
@@ -132,7 +135,12 @@ fn watch(plan: &Plan, board: &ProbeBoard, id: &str, now: Timestamp, started: Tim
         let rules = analysis::Rules::of(spec, false);
         let samples: Vec<(Timestamp, f64)> = row.samples.iter().copied().collect();
         let observed = analysis::Observed { samples: &samples, no_data_since: row.no_data_since };
-        if !verdict.conclusive {
+        if row.errors_in_row >= SOURCE_ERRORS_LIMIT {
+            // A probe error is not a metric failure, but nor is it evidence: a bake cannot
+            // pass on a source that stopped answering, whatever the no-data policy.
+            let why = row.error.clone().unwrap_or_default();
+            w.inconclusive = Some(format!("{} failed reads in a row: {why}", row.errors_in_row));
+        } else if !verdict.conclusive {
             w.inconclusive = Some(
                 verdict.explanation.note.clone().unwrap_or_else(|| verdict.status.word().into()),
             );

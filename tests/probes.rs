@@ -708,3 +708,21 @@ async fn samples_are_stored_with_bounded_retention() {
     }
     assert_eq!(board.metrics[0].latest().map(|(_, v)| v), Some(0.01));
 }
+
+#[test]
+fn a_source_that_stopped_answering_cannot_pass_a_bake_even_when_no_data_is_ignored() {
+    let plan = test_plan(&Opts::default());
+    let mut board = ProbeBoard::for_plan(&plan);
+    let mut run = Run::new(plan);
+    run.start(at(0.0));
+    to_bake(&mut run, &mut board, 10.0);
+    feed(&mut board, "error_rate", 20.0, 60.0, Some(0.001));
+    for t in [70.0, 80.0, 90.0, 100.0, 110.0, 120.0] {
+        board.metrics[0].record(at(t), Err("connection refused".into()));
+    }
+    run.automate(&mut board, at(130.0));
+    assert_eq!(run.state.status, Status::Paused);
+    let reason = &run.state.pause.as_ref().unwrap().reason;
+    assert!(reason.contains("6 failed reads in a row: connection refused"), "{reason}");
+    assert!(run.kinds("threshold_breached").is_empty(), "an error is not a breach");
+}
