@@ -191,7 +191,8 @@ fn resumed_by_person_since(state: &State, since: Timestamp) -> bool {
     })
 }
 
-/// A baseline to capture: while the first traffic step is current and no traffic has moved,
+/// A baseline to capture: while the first traffic step is current and waiting (its action,
+/// which moves traffic, has not started) and no traffic has moved,
 /// for each metric that has data in its baseline window and no baseline yet.
 fn baseline_due(
     plan: &Plan,
@@ -204,7 +205,7 @@ fn baseline_due(
     let first_traffic =
         plan.flat_steps().into_iter().find(|r| matches!(r.step.kind, StepKind::Traffic { .. }))?;
     if first_traffic.index != current.index
-        || !matches!(s.status, StepStatus::Waiting | StepStatus::Running)
+        || s.status != StepStatus::Waiting
         || state.weight != 0
         || !state.weight_history.is_empty()
     {
