@@ -25,6 +25,11 @@ use crate::release::{Actor, Timestamp};
 use crate::store::{self, Store};
 use crate::{action, automation, clock, identity};
 
+/// Events read into the timeline when a cockpit opens: enough to scroll back through a long
+/// release, few enough that the first frame of a 100k-event release stays fast. The rest is in
+/// `flightdeck events` and replay.
+const TIMELINE_PRELOAD_EVENTS: u64 = 1000;
+
 /// Shortest time between two frames.
 const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 /// How often other processes' writes are looked for.
@@ -45,7 +50,7 @@ pub enum Exit {
 pub async fn load_view(store: &Store, id: i64) -> Result<ReleaseView, store::StoreError> {
     let loaded = store.load(id).await?;
     let from =
-        loaded.state.seq.saturating_sub(u64::try_from(TIMELINE_KEPT_EVENTS).unwrap_or(u64::MAX));
+        loaded.state.seq.saturating_sub(TIMELINE_PRELOAD_EVENTS);
     let records = store.events_after(id, from).await?;
     let mut view =
         ReleaseView { id, plan: loaded.plan, state: loaded.state, timeline: Default::default() };
@@ -91,6 +96,8 @@ struct Shell {
     automation_pending: bool,
     bell: bool,
     clear: bool,
+    /// Tells the plan's webhooks about what this cockpit recorded.
+    notifier: crate::notify::Notifier,
 }
 
 /// Runs the cockpit until the person quits or a signal arrives.
@@ -104,6 +111,10 @@ pub async fn run(
     let (watch_tx, watch_rx) =
         tokio::sync::watch::channel(model.release.as_ref().map(|r| (r.id, r.state.seq)));
     let mut shell = Shell {
+        notifier: crate::notify::Notifier::spawn(
+            store.clone(),
+            action::http_client(Duration::from_secs(60)),
+        ),
         store: store.clone(),
         automation_actor: Actor::automation(&model.me.account, &model.me.host, model.me.pid),
         me: model.me.clone(),
@@ -182,6 +193,11 @@ pub async fn run(
             ) {
                 shell.automation_pending = false;
             }
+            // Webhooks hear about what this cockpit committed, never about other processes'
+            // events (those processes notify for their own), so each is delivered once.
+            if let (Msg::Committed { records, state, .. }, Some(release)) = (&msg, &model.release) {
+                shell.notifier.committed(release.id, &release.plan, state.info.as_ref(), records);
+            }
             for effect in update(&mut model, msg) {
                 shell.perform(&mut model, effect);
             }
@@ -229,6 +245,9 @@ pub async fn run(
         }
     }
     cancel.cancel();
+    // Deliveries still under way get at most the plan's longest webhook timeout.
+    let wait = model.release.as_ref().map_or(Duration::ZERO, |r| crate::notify::exit_wait(&r.plan));
+    shell.notifier.finish(wait).await;
     Ok(exit)
 }
 
