@@ -721,6 +721,19 @@ impl<'a> Ctx<'a> {
         if r.step.id != step || s.status != StepStatus::Running {
             return Err(Rejection::rule(format!("`{step}` is not the running bake")));
         }
+        // NaN and infinities have no JSON form (serde_json writes `null`, which does not read
+        // back as a number): recording one would leave an event the store cannot load.
+        let numbers =
+            [("value", Some(breach.value)), ("limit", breach.limit), ("baseline", breach.baseline)];
+        if let Some((what, v)) = numbers
+            .into_iter()
+            .find_map(|(what, v)| v.filter(|v| !v.is_finite()).map(|v| (what, v)))
+        {
+            return Err(Rejection::rule(format!(
+                "the breach of {} in `{step}` has {what} {v}, which is not a number that can be recorded",
+                breach.series
+            )));
+        }
         let recorded = Event::ThresholdBreached { step: step.to_owned(), breach: breach.clone() };
         if breach.level == super::event::Level::Warn {
             let already = self.state.breaches.iter().any(|(st, b, _)| {
