@@ -272,6 +272,7 @@ pub fn evaluate(
     explanation.samples = u32::try_from(recent.clone().count()).unwrap_or(u32::MAX);
     explanation.window_ms = recent.map(|(at, _)| last_at.millis_since(*at)).max().unwrap_or(0);
 
+    let abort_unjudged = rules.abort.is_some_and(|a| a.limit(baseline).is_none());
     let mut pending = None;
     let mut unjudged = None;
     for (level, threshold) in [(Level::Abort, rules.abort), (Level::Warn, rules.warn)] {
@@ -289,12 +290,17 @@ pub fn evaluate(
             explanation.window_ms = span;
             let status = if level == Level::Abort { Status::Fail } else { Status::Warn };
             let held = Some(Held { level, threshold: t.to_string() });
-            return Verdict { status, conclusive: true, held, explanation };
+            // A held warning says nothing about an abort level that cannot be judged yet.
+            let conclusive = level == Level::Abort || !abort_unjudged;
+            if !conclusive {
+                explanation.note = Some("the abort level waits for a baseline".into());
+            }
+            return Verdict { status, conclusive, held, explanation };
         }
         pending.get_or_insert((level, span));
     }
     if let Some(t) = unjudged {
-        if rules.abort.is_some_and(|a| a.limit(baseline).is_none()) {
+        if abort_unjudged {
             explanation.note = Some(format!("no baseline yet for `{t}`"));
             return Verdict {
                 status: Status::Inconclusive,
@@ -451,6 +457,21 @@ mod tests {
         assert_eq!(baseline(&s, t(40), 0), Some((50.0, 1)));
         assert_eq!(baseline(&[], t(40), 30_000), None);
         assert_eq!(baseline(&series(&[1.0, 2.0]), t(10), 60_000), Some((1.5, 2)));
+    }
+
+    #[test]
+    fn a_held_warning_is_not_conclusive_while_the_abort_level_waits_for_a_baseline() {
+        let r = Rules {
+            warn: Some(Threshold::parse("> 0.5").unwrap()),
+            abort: Some(Threshold::parse("> baseline * 2").unwrap()),
+            for_ms: 0,
+            no_data: NoDataPolicy::Ignore,
+        };
+        let s = series(&[0.9]);
+        let v = evaluate(&r, &Observed { samples: &s, no_data_since: None }, None, t(0));
+        assert_eq!((v.status, v.conclusive), (Status::Warn, false));
+        let v = evaluate(&r, &Observed { samples: &s, no_data_since: None }, Some(1.0), t(0));
+        assert_eq!((v.status, v.conclusive), (Status::Warn, true));
     }
 
     #[test]
