@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod identity;
+pub mod notify;
 pub mod plan;
 pub mod probe;
 pub mod release;

@@ -1121,3 +1121,66 @@ fn display_shows_file_line_column_and_hint() {
     assert!(shown.contains("test.toml:23:22: stages[0].steps[1].probes[1]: "), "{shown}");
     assert!(shown.contains("    hint: name an id from [[health]] or [[metrics]]"), "{shown}");
 }
+
+/// A plan with one checklist, then `[[notify]]` tables from line 12 on.
+fn with_notify(notify: &str) -> String {
+    format!(
+        r#"[service]
+name = "shop"
+environment = "staging"
+
+[[stages]]
+id = "s"
+  [[stages.steps]]
+  id = "c"
+  kind = "checklist"
+  items = [{{ id = "a", text = "A" }}]
+
+{notify}"#
+    )
+}
+
+#[test]
+fn notify_hooks_take_defaults_and_secrets_in_the_url() {
+    let text = with_notify(
+        "[[notify]]\nurl = \"https://hooks.slack.com/services/${env:SLACK_HOOK}\"\nformat = \"slack\"\n\n[[notify]]\nurl = \"${env:WEBHOOK_URL}\"\nevents = [\"rollback_started\", \"completed\"]\ntimeout = \"500ms\"\nretries = 0\n",
+    );
+    let plan = plan::parse(&text, FILE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.notify.len(), 2);
+    let slack = &plan.notify[0];
+    assert_eq!(slack.format, plan::NotifyFormat::Slack);
+    assert_eq!(slack.events, plan::NotifyEvent::ALL.to_vec(), "default: every milestone");
+    assert_eq!(slack.timeout, std::time::Duration::from_secs(5));
+    assert_eq!(slack.retries, 3);
+    let json = &plan.notify[1];
+    assert_eq!(json.format, plan::NotifyFormat::Json);
+    assert_eq!(json.events, [plan::NotifyEvent::RollbackStarted, plan::NotifyEvent::Completed]);
+    assert_eq!((json.timeout.as_millis(), json.retries), (500, 0));
+}
+
+#[test]
+fn notify_hooks_reject_bad_values() {
+    let text = with_notify(
+        r#"[[notify]]
+url = "ftp://hooks.example.com/{version}"
+format = "teams"
+events = ["started", "deployed"]
+timeout = "2m"
+retries = 50
+"#,
+    );
+    among(&text, "notify[0].url", 13, "is not an http(s) URL");
+    among(&text, "notify[0].url", 13, "no placeholders");
+    among(&text, "notify[0].format", 14, "`teams` is not a format");
+    among(&text, "notify[0].events[1]", 15, "`deployed` is not a milestone");
+    among(&text, "notify[0].timeout", 16, "outside");
+    among(&text, "notify[0].retries", 17, "outside 0..=10");
+    assert_eq!(problems(&text).len(), 6);
+    // Unknown keys are refused like everywhere else in a plan.
+    among(
+        &with_notify("[[notify]]\nurl = \"https://x.example\"\nchannel = \"#releases\"\n"),
+        "channel",
+        14,
+        "unknown field",
+    );
+}

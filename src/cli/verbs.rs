@@ -11,9 +11,9 @@ use super::{
     Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, record, summary,
 };
 use crate::plan::{self, ReleaseType};
-use crate::release::{Actor, Command, Resolution};
+use crate::release::{Actor, Command, EventRecord, Resolution};
 use crate::store::{self, ExecuteError, Store, StoreError};
-use crate::{action, automation, clock, identity};
+use crate::{action, automation, clock, identity, notify};
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -311,7 +311,15 @@ async fn start(cli: &Cli, plan_path: &Path, command: &Command) -> Result<(), Fai
         records.len()
     );
     println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
+    let mut notifier = notify::Notifier::spawn(store.clone(), notify_client());
+    notifier.committed(id, &plan, None, &records);
+    notifier.finish(notify::exit_wait(&plan)).await;
     Ok(())
+}
+
+/// The client webhooks are sent with (each hook's own timeout applies per attempt).
+fn notify_client() -> reqwest::Client {
+    action::http_client(std::time::Duration::from_secs(60))
 }
 
 fn version_of(command: &Command) -> &str {
@@ -327,16 +335,20 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     let row = store.find(target.release.as_deref()).await?;
     let loaded = store.load(row.id).await?;
     let actor = actor_for(cli, &loaded.plan)?;
+    // Webhooks hear about what this process records; the verb waits for them at most the
+    // plan's longest webhook timeout before it exits.
+    let mut notifier = notify::Notifier::spawn(store.clone(), notify_client());
     // An action whose process died on this host is recorded as interrupted before anything
     // else, so the person's command is decided on the truth.
     let automation = Actor::automation(&actor.account, &actor.host, actor.pid);
     for orphan in automation::orphans(&loaded.state, &actor, identity::process_alive) {
-        if let Ok((records, _)) =
+        if let Ok((records, after)) =
             store::execute(&store, row.id, &orphan, &automation, None, clock::now).await
         {
             for r in &records {
                 println!("{}", summary::event_line(r));
             }
+            notifier.committed(row.id, &after.plan, after.state.info.as_ref(), &records);
         }
     }
     let (records, loaded) =
@@ -344,15 +356,27 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     for r in &records {
         println!("{}", summary::event_line(r));
     }
+    notifier.committed(row.id, &loaded.plan, loaded.state.info.as_ref(), &records);
     if !action::claims_of(&loaded.plan, &loaded.state, &actor).is_empty() {
-        run_claimed(&store, row.id, &actor).await?;
+        let ran = run_claimed(&store, row.id, &actor).await;
+        if let Ok(records) = &ran {
+            notifier.committed(row.id, &loaded.plan, loaded.state.info.as_ref(), records);
+        }
+        notifier.finish(notify::exit_wait(&loaded.plan)).await;
+        ran?;
+    } else {
+        notifier.finish(notify::exit_wait(&loaded.plan)).await;
     }
     store.close().await;
     Ok(())
 }
 
 /// Runs this process's claimed actions in the foreground, printing their output.
-async fn run_claimed(store: &Store, release_id: i64, actor: &Actor) -> Result<(), Failure> {
+async fn run_claimed(
+    store: &Store,
+    release_id: i64,
+    actor: &Actor,
+) -> Result<Vec<EventRecord>, Failure> {
     let client = action::http_client(std::time::Duration::from_secs(30));
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let cancel = CancellationToken::new();
@@ -376,8 +400,9 @@ async fn run_claimed(store: &Store, release_id: i64, actor: &Actor) -> Result<()
     drop(tx);
     let _ = printer.await;
     interrupt.abort();
-    for r in result? {
-        println!("{}", summary::event_line(&r));
+    let records = result?;
+    for r in &records {
+        println!("{}", summary::event_line(r));
     }
-    Ok(())
+    Ok(records)
 }

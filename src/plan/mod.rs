@@ -37,6 +37,8 @@ pub struct Plan {
     pub rollback: Rollback,
     /// The ordered stages of the release.
     pub stages: Vec<Stage>,
+    /// Webhooks told about the release's milestones.
+    pub notify: Vec<Notify>,
 }
 
 /// `[service]`
@@ -294,6 +296,97 @@ pub struct Traffic {
     pub stable_label: String,
     /// Name of the new side, e.g. `green`.
     pub canary_label: String,
+}
+
+/// One `[[notify]]` webhook: told about the milestones it asks for, never in the way of
+/// the release.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notify {
+    /// Where to POST; may contain `${env:NAME}`, resolved only when sending.
+    pub url: String,
+    /// The body's shape.
+    pub format: NotifyFormat,
+    /// The milestones it is told about.
+    pub events: Vec<NotifyEvent>,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Attempts after the first, with backoff.
+    pub retries: u32,
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyFormat {
+    /// `{"text": "..."}`, what Slack (and Mattermost, Teams connectors...) accept.
+    Slack,
+    /// `{"release": {...}, "event": "...", "sentence": "...", ...}`.
+    Json,
+}
+
+impl NotifyFormat {
+    /// The word used in plans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// A milestone a webhook can be told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    /// The release started.
+    Started,
+    /// A gate passed.
+    GatePassed,
+    /// An action (of the rollout or the rollback) failed or was interrupted.
+    StepFailed,
+    /// A bake recorded a threshold breach.
+    ThresholdBreached,
+    /// The rollback procedure started.
+    RollbackStarted,
+    /// The rollback procedure finished.
+    RollbackFinished,
+    /// The release completed.
+    Completed,
+    /// The release was aborted.
+    Aborted,
+}
+
+impl NotifyEvent {
+    /// Every milestone, in the order a release meets them.
+    pub const ALL: [NotifyEvent; 8] = [
+        Self::Started,
+        Self::GatePassed,
+        Self::StepFailed,
+        Self::ThresholdBreached,
+        Self::RollbackStarted,
+        Self::RollbackFinished,
+        Self::Completed,
+        Self::Aborted,
+    ];
+
+    /// The word used in plans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::GatePassed => "gate_passed",
+            Self::StepFailed => "step_failed",
+            Self::ThresholdBreached => "threshold_breached",
+            Self::RollbackStarted => "rollback_started",
+            Self::RollbackFinished => "rollback_finished",
+            Self::Completed => "completed",
+            Self::Aborted => "aborted",
+        }
+    }
+
+    /// Parses the word used in plans.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == text)
+    }
 }
 
 /// What a failed rollback step does to the rest of the procedure.

@@ -27,6 +27,8 @@ pub struct RawPlan {
     pub rollback: Option<Spanned<RawRollback>>,
     #[serde(default)]
     pub stages: Vec<Spanned<RawStage>>,
+    #[serde(default)]
+    pub notify: Vec<Spanned<RawNotify>>,
 }
 
 /// `[service]`
@@ -291,4 +293,19 @@ pub struct RawItem {
     pub help: Option<String>,
     #[serde(default)]
     pub runbook: Option<String>,
+}
+
+/// One `[[notify]]` webhook.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub format: Option<Spanned<String>>,
+    #[serde(default)]
+    pub events: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub retries: Option<Spanned<i64>>,
 }

@@ -10,9 +10,9 @@ use toml::Spanned;
 use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawStep};
 use super::{
     ActionKind, ActionSpec, HealthProbe, Item, Location, MetricProbe, MetricSource, NoDataPolicy,
-    OnBreach, OnFailure, Plan, PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy,
-    Role, Rollback, ScrapeCompute, Service, Stage, Step, StepKind, Threshold, Traffic,
-    parse_duration,
+    Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan, PlanError, PlanProblem, Policy,
+    ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute, Service, Stage, Step, StepKind,
+    Threshold, Traffic, parse_duration,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.
@@ -357,7 +357,116 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         });
     }
 
-    Plan { service, release_types, policy, health, metrics, actions, traffic, rollback, stages }
+    let notify = raw.notify.into_iter().enumerate().map(|(i, n)| check_notify(c, i, n)).collect();
+
+    Plan {
+        service,
+        release_types,
+        policy,
+        health,
+        metrics,
+        actions,
+        traffic,
+        rollback,
+        stages,
+        notify,
+    }
+}
+
+/// Most attempts after the first a webhook may ask for.
+const NOTIFY_MAX_RETRIES: i64 = 10;
+/// Longest time one webhook attempt may take.
+const NOTIFY_MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn check_notify(c: &mut Checker<'_>, i: usize, raw: Spanned<super::raw::RawNotify>) -> Notify {
+    let n = raw.into_inner();
+    let path = format!("notify[{i}]");
+    let url = n.url.get_ref().trim();
+    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("${env:")) {
+        c.problem(
+            n.url.span(),
+            &format!("{path}.url"),
+            format!("`{url}` is not an http(s) URL"),
+            "write e.g. \"https://hooks.slack.com/services/${env:SLACK_HOOK}\"",
+        );
+    }
+    if let Some(name) = placeholders(url).first() {
+        c.problem(
+            n.url.span(),
+            &format!("{path}.url"),
+            format!("webhook URLs take no placeholders, found `{{{name}}}`"),
+            "only ${env:NAME} secrets are filled in; the body says which release it is",
+        );
+    }
+    let format = match n.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+        None | Some(("json", _)) => NotifyFormat::Json,
+        Some(("slack", _)) => NotifyFormat::Slack,
+        Some((other, span)) => {
+            c.problem(
+                span,
+                &format!("{path}.format"),
+                format!("`{other}` is not a format"),
+                "use \"slack\" ({\"text\": ...}) or \"json\"",
+            );
+            NotifyFormat::Json
+        }
+    };
+    let events = match n.events {
+        None => NotifyEvent::ALL.to_vec(),
+        Some(list) => {
+            if list.is_empty() {
+                c.problem(
+                    0..0,
+                    &format!("{path}.events"),
+                    "an empty list would never notify".into(),
+                    "leave `events` out for every milestone, or name some",
+                );
+            }
+            let mut events = Vec::new();
+            for (j, e) in list.iter().enumerate() {
+                match NotifyEvent::parse(e.get_ref()) {
+                    Some(ev) if !events.contains(&ev) => events.push(ev),
+                    Some(_) => {}
+                    None => c.problem(
+                        e.span(),
+                        &format!("{path}.events[{j}]"),
+                        format!("`{}` is not a milestone", e.get_ref()),
+                        &format!(
+                            "use any of: {}",
+                            NotifyEvent::ALL.map(NotifyEvent::as_str).join(", ")
+                        ),
+                    ),
+                }
+            }
+            events
+        }
+    };
+    let timeout =
+        c.duration(n.timeout.as_ref(), &format!("{path}.timeout"), Duration::from_secs(5));
+    if let Some(t) = &n.timeout {
+        if timeout.is_zero() || timeout > NOTIFY_MAX_TIMEOUT {
+            c.problem(
+                t.span(),
+                &format!("{path}.timeout"),
+                format!("{} is outside 1ms..=60s", t.get_ref()),
+                "a webhook must answer quickly or be given up on; e.g. \"5s\"",
+            );
+        }
+    }
+    let retries = match &n.retries {
+        Some(r) if !(0..=NOTIFY_MAX_RETRIES).contains(r.get_ref()) => {
+            c.problem(
+                r.span(),
+                &format!("{path}.retries"),
+                format!("{} is outside 0..={NOTIFY_MAX_RETRIES}", r.get_ref()),
+                "retries are bounded, so a dead webhook is given up on",
+            );
+            3
+        }
+        Some(r) => u32::try_from(*r.get_ref()).unwrap_or(3),
+        None => 3,
+    };
+    Notify { url: n.url.get_ref().clone(), format, events, timeout, retries }
 }
 
 fn check_release_types(

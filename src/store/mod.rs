@@ -3,6 +3,7 @@
 //! seq exactly one wins, and the loser reloads and re-decides.
 
 mod chain;
+mod deliveries;
 mod error;
 mod execute;
 mod import;
@@ -12,9 +13,10 @@ mod sqlite;
 use std::path::PathBuf;
 
 pub use chain::{Anchor, ChainProblem, ChainReport, GENESIS, StoredEvent, Tamper, verify_events};
+pub use deliveries::Delivery;
 pub use error::StoreError;
-pub use import::{ExportedRelease, ExportedSample, Importing};
 pub use execute::{ExecuteError, execute, execute_on_step, records_after, start};
+pub use import::{ExportedRelease, ExportedSample, Importing};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
 pub use sqlite::Store;
 
