@@ -58,8 +58,12 @@ fn compact(v: f64) -> String {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
-    } else {
+    } else if !(1e-6..1.0).contains(&a) {
         format!("{v:.2}")
+    } else {
+        // Three significant digits below 1 too, so 0.0012 does not read as 0.00.
+        let decimals = (2.0 - a.log10().floor()).clamp(2.0, 8.0) as usize;
+        format!("{v:.decimals$}")
     }
 }
 
@@ -82,6 +86,24 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
             }
         })
         .collect()
+}
+
+/// Splits `text` into lines of at most `width` characters at spaces (a longer word is cut).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&fit(word, width));
+    }
+    lines.push(line);
+    lines
 }
 
 /// Cuts `text` to `width` characters, ending with `…` when cut.
@@ -123,10 +145,16 @@ mod tests {
         assert_eq!(value(0.003, "%"), "0.30%");
         assert_eq!(value(182.4, "ms"), "182ms");
         assert_eq!(value(45.0, "req/s"), "45.0 req/s");
+        assert_eq!(value(0.0012, "ratio"), "0.00120 ratio");
+        assert_eq!(value(0.031, "ratio"), "0.0310 ratio");
+        assert_eq!(value(0.5, ""), "0.500");
+        assert_eq!(value(0.0, ""), "0.00");
         assert_eq!(age(3_000), "3s ago");
         assert_eq!(age(125_000), "2m ago");
         assert_eq!(sparkline(&[1.0, 2.0, 3.0], 10), "▁▅█");
         assert_eq!(sparkline(&[2.0, 2.0], 10), "▁▁");
         assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(wrap("say no-go at the gate", 10), ["say no-go", "at the", "gate"]);
+        assert_eq!(wrap("", 10), [""]);
     }
 }
