@@ -50,3 +50,15 @@ pub fn process_alive(pid: u32) -> bool {
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
+
+/// The terminal device of standard input, e.g. `/dev/pts/3`, or `-` without one.
+pub fn tty_name() -> String {
+    // SAFETY: ttyname returns a pointer to a static buffer or null; we copy it at once.
+    unsafe {
+        let name = libc::ttyname(0);
+        if name.is_null() {
+            return "-".into();
+        }
+        CStr::from_ptr(name).to_string_lossy().into_owned()
+    }
+}

@@ -9,6 +9,7 @@ mod execute;
 mod import;
 mod samples;
 mod sqlite;
+mod team;
 
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ pub use execute::{ExecuteError, execute, execute_on_step, records_after, start};
 pub use import::{ExportedRelease, ExportedSample, Importing};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
 pub use sqlite::Store;
+pub use team::{LEASE_TTL_MS, Lease, PRESENCE_TTL_MS, Presence};
 
 use crate::plan::Plan;
 use crate::release::{State, Status, Timestamp};

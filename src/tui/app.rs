@@ -94,6 +94,9 @@ struct Shell {
     client: reqwest::Client,
     runner_active: bool,
     automation_pending: bool,
+    /// The driver whose expired lease this cockpit took over: its actions in flight are
+    /// interrupted, never re-run.
+    taken_from: Option<(String, u32)>,
     bell: bool,
     clear: bool,
     /// Tells the plan's webhooks about what this cockpit recorded.
@@ -123,6 +126,7 @@ pub async fn run(
         client: action::http_client(Duration::from_secs(30)),
         runner_active: false,
         automation_pending: false,
+        taken_from: None,
         bell: false,
         clear: false,
         watch_target: watch_tx,
@@ -132,6 +136,7 @@ pub async fn run(
     model.now = clock::now();
     spawn_store_watcher(store.clone(), watch_rx, tx.clone(), cancel.clone());
     spawn_signal_listener(tx.clone(), cancel.clone());
+    spawn_team(store.clone(), model.me.clone(), model.read_only, shell.watch_target.subscribe(), tx.clone(), cancel.clone());
     let mut probes_cancel = cancel.child_token();
     let mut probes_for = None;
     if let Some(release) = &mut model.release {
@@ -183,9 +188,16 @@ pub async fn run(
                     | Msg::ReleaseChanged { .. }
                     | Msg::Tick { .. }
                     | Msg::Rejected { .. }
+                    | Msg::TeamChanged { .. }
             );
             if let Msg::ActionsFinished { .. } = &msg {
                 shell.runner_active = false;
+            }
+            if let Msg::TeamChanged { lease: Some(new), .. } = &msg {
+                let previous = model.lease.as_ref().filter(|old| !old.held_by(&shell.me));
+                if let (true, Some(old)) = (new.held_by(&shell.me), previous) {
+                    shell.taken_from = Some((old.host.clone(), old.pid));
+                }
             }
             if matches!(
                 msg,
@@ -245,6 +257,11 @@ pub async fn run(
         }
     }
     cancel.cancel();
+    // Leave the team cleanly: others see us gone and may drive at once.
+    let _ = store.leave(&shell.me).await;
+    if let Some(release) = &model.release {
+        let _ = store.release_lease(release.id, &shell.me).await;
+    }
     // Deliveries still under way get at most the plan's longest webhook timeout.
     let wait = model.release.as_ref().map_or(Duration::ZERO, |r| crate::notify::exit_wait(&r.plan));
     shell.notifier.finish(wait).await;
@@ -414,7 +431,25 @@ impl Shell {
             model.ui.output_back = 0;
             self.spawn_runner(release.id);
         }
-        if !self.automation_pending && model.pending.is_none() {
+        // Only the driver decides by itself; the others watch (the seq pinning would make a
+        // second decision harmless, but one voice keeps the record clean).
+        let drives = model.lease.as_ref().is_none_or(|l| l.held_by(&self.me));
+        if drives && !self.automation_pending && model.pending.is_none() {
+            if let Some((host, pid)) = self.taken_from.clone() {
+                let orphan = release.state.runs_in_flight().into_iter().find(|(_, run)| {
+                    run.started.by.host == host && run.started.by.pid == pid
+                });
+                if let Some((step, run)) = orphan {
+                    self.automation_pending = true;
+                    let command = crate::release::Command::MarkInterrupted {
+                        step: step.to_owned(),
+                        attempt: run.attempt,
+                        reason: format!("the driver {}@{host} (pid {pid}) stopped heartbeating; this cockpit took over", run.started.by.short()),
+                    };
+                    self.spawn_execute(release.id, command, None, None, "takeover".into(), self.automation_actor.clone());
+                    return;
+                }
+            }
             if let Some(due) = automation::due(
                 &release.plan,
                 &release.state,
@@ -633,6 +668,49 @@ async fn preload_samples(
         };
         board.apply(plan, crate::probe::Reading::Metric { index, at: row.at, result });
     }
+}
+
+/// How often a cockpit heartbeats its presence and renews (or claims) the driver lease.
+const TEAM_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Heartbeats this cockpit's presence, claims or renews the driver lease (unless read-only),
+/// and reports who else is watching and who drives.
+fn spawn_team(
+    store: Store,
+    me: Actor,
+    read_only: bool,
+    mut target: tokio::sync::watch::Receiver<Option<(i64, u64)>>,
+    tx: mpsc::Sender<Msg>,
+    cancel: CancellationToken,
+) {
+    let tty = identity::tty_name();
+    tokio::spawn(async move {
+        let mut beat = tokio::time::interval(TEAM_HEARTBEAT_INTERVAL);
+        beat.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = beat.tick() => {}
+            }
+            let release = target.borrow_and_update().map(|(id, _)| id);
+            let now = clock::now();
+            if store.heartbeat(&me, release, &tty, read_only, now).await.is_err() {
+                continue;
+            }
+            let Some(id) = release else { continue };
+            let others = store
+                .present(id, now)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| !(p.host == me.host && p.pid == me.pid))
+                .collect();
+            let lease = if read_only { store.lease(id).await } else { store.claim_lease(id, &me, now).await.map(Some) };
+            if tx.send(Msg::TeamChanged { others, lease: lease.unwrap_or(None) }).await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// SIGHUP (ssh dropped), SIGTERM and SIGQUIT end the cockpit cleanly.

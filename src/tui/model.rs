@@ -292,6 +292,10 @@ pub struct Model {
     pub replay: Option<Box<Replay>>,
     /// A past (finished) release opened from the list: watched, never acted on.
     pub viewing_past: bool,
+    /// Other cockpits open on this release.
+    pub others: Vec<crate::store::Presence>,
+    /// Who drives the release (runs actions and automated decisions).
+    pub lease: Option<crate::store::Lease>,
     /// Database path shown on the welcome screen.
     pub db_label: String,
     /// Something visible changed since the last draw.
@@ -333,6 +337,8 @@ impl Model {
             probes,
             replay: None,
             viewing_past: false,
+            others: Vec::new(),
+            lease: None,
             db_label: String::new(),
             dirty: true,
             quit: false,

@@ -91,6 +91,13 @@ pub enum Msg {
         /// Whether it failed.
         failed: bool,
     },
+    /// Who else has a cockpit open on the release, and who drives it.
+    TeamChanged {
+        /// Other open cockpits (this one excluded).
+        others: Vec<crate::store::Presence>,
+        /// The driver lease, if any.
+        lease: Option<crate::store::Lease>,
+    },
     /// SIGHUP, SIGTERM or SIGQUIT arrived.
     SignalReceived(&'static str),
 }

@@ -134,6 +134,14 @@ fn apply_msg(model: &mut Model, msg: Msg) -> Vec<Effect> {
             model.dirty = true;
             Vec::new()
         }
+        Msg::TeamChanged { others, lease } => {
+            if model.others != others || model.lease != lease {
+                model.others = others;
+                model.lease = lease;
+                model.dirty = true;
+            }
+            Vec::new()
+        }
         Msg::Noted { text, failed } => {
             say(model, text, if failed { Tone::Error } else { Tone::Ok });
             model.dirty = true;

@@ -1,0 +1,1614 @@
+//! The release engine's rules, one test per rule, named `<state>_<command>_<outcome>`. Each
+//! asserts the whole event list, the state fields the rule is about, and for rejections the
+//! words a tired operator reads. Driven through `support::engine::Harness`.
+
+mod support;
+
+use flightdeck::plan::ReleaseType;
+use flightdeck::release::WeightChange;
+use flightdeck::release::{
+    Breach, Command, Event, Level, Phase, RejectionKind, Resolution, RunOutcome, Status,
+    StepStatus, Timestamp,
+};
+use support::engine::{
+    Harness, T0, abort, actor, decline, failure, interrupted, next, next_confirmed, note, pause,
+    record, resolve, rollback, same, says, start, start_as, success, tick, untick,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// Gate policy variants over the same stages: self-approval forbidden, a minimum wait.
+const STRICT: &str = r#"
+[service]
+name = "shop"
+environment = "production"
+
+[policy]
+forbid_self_approval = true
+
+[release_types.regular]
+approvals = 1
+
+[[stages]]
+id = "prep"
+
+  [[stages.steps]]
+  id = "go"
+  kind = "gate"
+  min_wait = "10m"
+
+  [[stages.steps]]
+  id = "post"
+  kind = "checklist"
+  items = [{ id = "dashboards", text = "Dashboards look normal" }]
+"#;
+
+/// Emergency releases skip the preparation stage.
+const EMERGENCY: &str = r#"
+[service]
+name = "shop"
+environment = "staging"
+
+[release_types.emergency]
+approvals = 1
+skip_stages = ["prep"]
+
+[[stages]]
+id = "prep"
+
+  [[stages.steps]]
+  id = "pre"
+  kind = "checklist"
+  items = [{ id = "tests", text = "CI is green" }]
+
+  [[stages.steps]]
+  id = "go"
+  kind = "gate"
+
+[[stages]]
+id = "smoke"
+
+  [[stages.steps]]
+  id = "smoke"
+  kind = "checklist"
+  items = [{ id = "smoke", text = "Smoke tests pass" }]
+"#;
+
+/// A rollback procedure of two actions that goes on past a failed step.
+const CONTINUE: &str = r#"
+[service]
+name = "shop"
+environment = "staging"
+
+[[health]]
+id = "green"
+url = "http://127.0.0.1:9/health"
+
+[[metrics]]
+id = "error_rate"
+scrape = { url = "http://127.0.0.1:9/metrics", gauge = "errors" }
+abort = "> 0.05"
+
+[actions.set_weight]
+kind = "command"
+argv = ["echo", "weight={weight}"]
+
+[actions.undeploy]
+kind = "command"
+argv = ["echo", "undeploy"]
+
+[actions.notify]
+kind = "command"
+argv = ["echo", "notify"]
+
+[traffic]
+set = "set_weight"
+
+[rollback]
+steps = ["undeploy", "notify"]
+on_failure = "continue"
+
+[[stages]]
+id = "canary"
+
+  [[stages.steps]]
+  id = "shift-50"
+  kind = "traffic"
+  weight = 50
+
+  [[stages.steps]]
+  id = "bake-50"
+  kind = "bake"
+  duration = "1m"
+  probes = ["green", "error_rate"]
+  on_breach = "pause"
+"#;
+
+fn alice() -> flightdeck::release::Actor {
+    actor("alice")
+}
+
+fn bob() -> flightdeck::release::Actor {
+    actor("bob")
+}
+
+fn carol() -> flightdeck::release::Actor {
+    actor("carol")
+}
+
+/// The fixture release, started by alice: the `pre` checklist is current.
+fn started() -> Harness {
+    let mut h = Harness::basic();
+    h.ok(start(), &alice());
+    h
+}
+
+/// The `go` gate is current (needs 2 approvals for a regular release).
+fn at_gate() -> Harness {
+    let mut h = started();
+    h.ok(tick("tests"), &alice());
+    h.ok(tick("oncall"), &bob());
+    h.ok(next(), &alice());
+    assert_eq!(h.current_id(), "go");
+    h
+}
+
+/// The `backup` action step is current and waiting.
+fn at_backup() -> Harness {
+    let mut h = at_gate();
+    h.ok(Command::Approve, &alice());
+    h.ok(Command::Approve, &bob());
+    h.ok(next(), &alice());
+    assert_eq!(h.current_id(), "backup");
+    h
+}
+
+/// The `backup` action runs (attempt 1).
+fn backup_running() -> Harness {
+    let mut h = at_backup();
+    h.ok(next(), &alice());
+    h
+}
+
+/// The `shift-10` traffic step is current and waiting; weight 0.
+fn at_shift_10() -> Harness {
+    let mut h = backup_running();
+    h.ok(record("backup", 1, success()), &alice());
+    assert_eq!(h.current_id(), "shift-10");
+    h
+}
+
+/// The `bake-10` bake is current and waiting; weight 10.
+fn at_bake() -> Harness {
+    let mut h = at_shift_10();
+    h.ok(next(), &alice());
+    h.ok(record("shift-10", 1, success()), &alice());
+    assert_eq!(h.current_id(), "bake-10");
+    h
+}
+
+/// The `shift-100` traffic step is current and waiting; weight 10.
+fn at_shift_100() -> Harness {
+    let mut h = at_bake();
+    h.ok(next(), &alice());
+    h.advance_secs(1);
+    h.ok(next(), &alice());
+    assert_eq!(h.current_id(), "shift-100");
+    h
+}
+
+/// The whole fixture release, completed.
+fn completed() -> Harness {
+    let mut h = at_shift_100();
+    h.ok(next_confirmed(), &alice());
+    h.ok(record("shift-100", 1, success()), &alice());
+    h.ok(tick("dashboards"), &bob());
+    h.ok(next(), &bob());
+    assert_eq!(h.state.status, Status::Completed);
+    h
+}
+
+/// Rolling back from the bake at 10%: the traffic step of the rollback runs.
+fn rolling_back() -> Harness {
+    let mut h = at_bake();
+    h.ok(rollback("error rate 3%"), &bob());
+    h
+}
+
+/// The procedure a `RollbackStarted` fixes, as (id, action, sets weight zero, halts on failure).
+fn procedure(event: &Event) -> Vec<(String, String, bool, bool)> {
+    let Event::RollbackStarted { steps, .. } = event else {
+        panic!("not a rollback start: {event:#?}");
+    };
+    steps
+        .iter()
+        .map(|s| (s.id.clone(), s.action.clone(), s.sets_weight_zero, s.halt_on_failure))
+        .collect()
+}
+
+fn started_action(step: &str, attempt: u32, action: &str, phase: Phase) -> Event {
+    Event::ActionStarted { step: step.into(), attempt, action: action.into(), phase }
+}
+
+fn finished(step: &str, attempt: u32) -> Event {
+    Event::ActionFinished {
+        step: step.into(),
+        attempt,
+        exit_code: Some(0),
+        duration_ms: 1500,
+        output_tail: Some("done".into()),
+    }
+}
+
+fn failed(step: &str, attempt: u32, error: &str) -> Event {
+    Event::ActionFailed {
+        step: step.into(),
+        attempt,
+        error: error.into(),
+        exit_code: Some(1),
+        duration_ms: 1500,
+        output_tail: None,
+    }
+}
+
+fn completed_step(step: &str) -> Event {
+    Event::StepCompleted { step: step.into() }
+}
+
+fn statuses(h: &Harness) -> Vec<(String, StepStatus)> {
+    h.state.steps.iter().map(|s| (s.id.clone(), s.status)).collect()
+}
+
+fn weights(h: &Harness) -> Vec<u8> {
+    h.state.weight_history.iter().map(|w| w.weight).collect()
+}
+
+/// Every command but `Note`, with reasons and confirmations given, for "nothing more runs".
+fn every_command_but_note() -> Vec<Command> {
+    vec![
+        start(),
+        tick("tests"),
+        untick("tests"),
+        Command::Approve,
+        Command::Revoke,
+        decline("no"),
+        next_confirmed(),
+        Command::Shift { confirmed: true },
+        Command::Retry,
+        resolve(Resolution::Succeeded, "checked by hand"),
+        resolve(Resolution::Failed, "checked by hand"),
+        Command::Skip { reason: "not needed".into(), confirmed: true },
+        pause("hold on"),
+        Command::Resume,
+        rollback("bad"),
+        abort("bad"),
+        record("backup", 1, success()),
+        interrupted("backup", 1),
+    ]
+}
+
+/// Asserts that only notes are accepted, and that a note changes nothing but the count.
+fn only_notes_are_accepted(mut h: Harness) {
+    let status = h.state.status;
+    for command in every_command_but_note() {
+        for who in [alice(), bob(), carol()] {
+            h.err(command.clone(), &who);
+        }
+    }
+    let before = h.state.clone();
+    same(
+        &h.ok(note("post-mortem on Monday"), &carol()),
+        &vec![Event::NoteAdded { text: "post-mortem on Monday".into() }],
+    );
+    assert_eq!(h.state.notes, before.notes + 1);
+    assert_eq!(h.state.status, status);
+    assert_eq!(h.state.weight, before.weight);
+    assert_eq!(h.state.steps, before.steps);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn planned_start_opens_the_first_step() {
+    let mut h = Harness::basic();
+    assert_eq!(h.state.status, Status::Planned);
+    let events = h.ok(start(), &alice());
+    same(
+        &events,
+        &vec![Event::ReleaseStarted {
+            service: "shop".into(),
+            environment: "production".into(),
+            version: "1.4.2".into(),
+            previous_version: Some("1.4.1".into()),
+            sha: Some("abc1234".into()),
+            image: None,
+            release_type: ReleaseType::Regular,
+        }],
+    );
+    assert_eq!(h.state.status, Status::Running);
+    assert_eq!(h.state.cursor, 0);
+    assert_eq!(h.state.seq, 1);
+    let info = h.state.info.as_ref().expect("release info");
+    assert_eq!(info.started_by, alice());
+    assert_eq!(info.started_at, T0);
+    assert_eq!(h.step("pre").status, StepStatus::Waiting);
+    assert_eq!(h.step("pre").current_since, Some(T0));
+    assert_eq!(h.step("go").status, StepStatus::Pending);
+}
+
+#[test]
+fn running_start_is_rejected() {
+    let mut h = started();
+    let r = h.err(start(), &bob());
+    assert_eq!(r.kind, RejectionKind::Rule);
+    says(&r, &["already started"]);
+}
+
+#[test]
+fn planned_start_without_version_is_rejected() {
+    let mut h = Harness::basic();
+    let r = h.err(start_as("  ", ReleaseType::Regular), &alice());
+    says(&r, &["needs a version"]);
+}
+
+#[test]
+fn planned_commands_other_than_start_are_rejected() {
+    let mut h = Harness::basic();
+    for command in every_command_but_note().into_iter().skip(1).chain([note("early")]) {
+        h.err(command, &alice());
+    }
+    says(&h.err(next(), &alice()), &["has not started"]);
+}
+
+#[test]
+fn planned_start_emergency_skips_the_plans_skip_stages() {
+    let mut h = Harness::from_toml(EMERGENCY);
+    let events = h.ok(start_as("1.4.3", ReleaseType::Emergency), &alice());
+    same(
+        &events,
+        &vec![
+            Event::ReleaseStarted {
+                service: "shop".into(),
+                environment: "staging".into(),
+                version: "1.4.3".into(),
+                previous_version: Some("1.4.1".into()),
+                sha: Some("abc1234".into()),
+                image: None,
+                release_type: ReleaseType::Emergency,
+            },
+            Event::StepSkipped {
+                step: "pre".into(),
+                reason: "emergency releases skip stage prep".into(),
+            },
+            Event::StepSkipped {
+                step: "go".into(),
+                reason: "emergency releases skip stage prep".into(),
+            },
+        ],
+    );
+    assert_eq!(h.state.status, Status::Running);
+    same(
+        &statuses(&h),
+        &vec![
+            ("pre".into(), StepStatus::Skipped),
+            ("go".into(), StepStatus::Skipped),
+            ("smoke".into(), StepStatus::Waiting),
+        ],
+    );
+    assert_eq!(h.current_id(), "smoke");
+    assert_eq!(h.step("go").skip_reason.as_deref(), Some("emergency releases skip stage prep"));
+    h.ok(tick("smoke"), &alice());
+    same(&h.ok(next(), &alice()), &vec![completed_step("smoke"), Event::Completed]);
+    assert_eq!(h.state.status, Status::Completed);
+}
+
+#[test]
+fn planned_start_regular_skips_nothing() {
+    let mut h = Harness::from_toml(EMERGENCY);
+    let events = h.ok(start(), &alice());
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(h.current_id(), "pre");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checklists
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn checklist_tick_records_who_and_when() {
+    let mut h = started();
+    h.advance_secs(5);
+    let events = h.ok(tick("tests"), &bob());
+    same(&events, &vec![Event::ItemTicked { step: "pre".into(), item: "tests".into() }]);
+    let mark = h.step("pre").ticks.get("tests").expect("ticked");
+    assert_eq!(mark.by, bob());
+    assert_eq!(mark.at, T0.plus_millis(5000));
+    assert_eq!(h.step("pre").status, StepStatus::Waiting);
+}
+
+#[test]
+fn checklist_tick_twice_names_who_ticked() {
+    let mut h = started();
+    h.ok(tick("tests"), &bob());
+    let r = h.err(tick("tests"), &alice());
+    says(&r, &["`tests` is already ticked by bob at 10:42:11"]);
+}
+
+#[test]
+fn checklist_tick_unknown_item_lists_known_items() {
+    let mut h = started();
+    let r = h.err(tick("smoke"), &alice());
+    says(&r, &["checklist `pre` has no item `smoke`", "its items are: tests, oncall"]);
+    // An item of a later checklist is not an item of the current one.
+    let r = h.err(tick("dashboards"), &alice());
+    says(&r, &["no item `dashboards`", "tests, oncall"]);
+}
+
+#[test]
+fn gate_tick_is_rejected_as_not_a_checklist() {
+    let mut h = at_gate();
+    let r = h.err(tick("tests"), &alice());
+    says(&r, &["cannot tick `tests`", "the current step is gate `go`, not a checklist"]);
+    let r = h.err(untick("tests"), &alice());
+    says(&r, &["cannot untick `tests`", "gate `go`"]);
+    // The finished checklist keeps its ticks.
+    assert_eq!(h.step("pre").ticks.len(), 2);
+}
+
+#[test]
+fn checklist_untick_takes_the_tick_back() {
+    let mut h = started();
+    h.ok(tick("tests"), &bob());
+    let events = h.ok(untick("tests"), &alice());
+    same(&events, &vec![Event::ItemUnticked { step: "pre".into(), item: "tests".into() }]);
+    assert!(h.step("pre").ticks.is_empty());
+}
+
+#[test]
+fn checklist_untick_of_an_open_item_is_rejected() {
+    let mut h = started();
+    says(&h.err(untick("oncall"), &alice()), &["`oncall` is not ticked"]);
+}
+
+#[test]
+fn checklist_next_with_open_items_lists_them() {
+    let mut h = started();
+    let r = h.err(next(), &alice());
+    says(&r, &["checklist `pre` has 0/2 items ticked; still open: tests, oncall"]);
+    h.ok(tick("oncall"), &alice());
+    let r = h.err(next(), &alice());
+    says(&r, &["1/2 items ticked; still open: tests"]);
+    assert_eq!(h.current_id(), "pre");
+}
+
+#[test]
+fn checklist_next_with_every_item_ticked_completes_it() {
+    let mut h = started();
+    h.ok(tick("tests"), &alice());
+    h.ok(tick("oncall"), &bob());
+    h.advance_secs(3);
+    same(&h.ok(next(), &carol()), &vec![completed_step("pre")]);
+    assert_eq!(h.step("pre").status, StepStatus::Done);
+    assert_eq!(h.step("pre").finished_at, Some(T0.plus_millis(3000)));
+    assert_eq!(h.state.cursor, 1);
+    assert_eq!(h.step("go").status, StepStatus::Waiting);
+    assert_eq!(h.step("go").current_since, Some(T0.plus_millis(3000)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gates
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn gate_approve_by_two_people_lets_next_pass() {
+    let mut h = at_gate();
+    same(&h.ok(Command::Approve, &alice()), &vec![Event::ApprovalGiven { step: "go".into() }]);
+    same(&h.ok(Command::Approve, &bob()), &vec![Event::ApprovalGiven { step: "go".into() }]);
+    let approvers: Vec<&String> = h.step("go").approvals.keys().collect();
+    assert_eq!(approvers, ["alice", "bob"]);
+    same(&h.ok(next(), &carol()), &vec![completed_step("go")]);
+    assert_eq!(h.step("go").status, StepStatus::Done);
+    assert_eq!(h.current_id(), "backup");
+}
+
+#[test]
+fn gate_next_with_too_few_approvals_names_who_approved() {
+    let mut h = at_gate();
+    let r = h.err(next(), &alice());
+    says(&r, &["gate `go` needs 2 approvals from different people; nobody yet approved"]);
+    h.ok(Command::Approve, &bob());
+    let r = h.err(next(), &alice());
+    says(&r, &["needs 2 approvals", "bob has approved"]);
+}
+
+#[test]
+fn gate_approve_twice_by_one_person_is_rejected() {
+    let mut h = at_gate();
+    h.ok(Command::Approve, &bob());
+    let r = h.err(Command::Approve, &bob());
+    says(&r, &["you (bob) already approved `go` at 10:42:11", "distinct people"]);
+    assert_eq!(h.step("go").approvals.len(), 1);
+    // The same person on another host is still the same person.
+    let mut elsewhere = bob();
+    elsewhere.host = "laptop".into();
+    h.err(Command::Approve, &elsewhere);
+    says(&h.err(next(), &alice()), &["bob has approved"]);
+}
+
+#[test]
+fn gate_revoke_removes_the_approval_and_the_count_drops() {
+    let mut h = at_gate();
+    h.ok(Command::Approve, &alice());
+    h.ok(Command::Approve, &bob());
+    same(&h.ok(Command::Revoke, &bob()), &vec![Event::ApprovalRevoked { step: "go".into() }]);
+    let approvers: Vec<&String> = h.step("go").approvals.keys().collect();
+    assert_eq!(approvers, ["alice"]);
+    let r = h.err(next(), &carol());
+    says(&r, &["needs 2 approvals", "alice has approved"]);
+    assert!(!r.message.contains("bob"), "a revoked approver still counts: {}", r.message);
+    h.ok(Command::Approve, &carol());
+    same(&h.ok(next(), &carol()), &vec![completed_step("go")]);
+}
+
+#[test]
+fn gate_revoke_without_approving_is_rejected() {
+    let mut h = at_gate();
+    says(&h.err(Command::Revoke, &carol()), &["you (carol) have not approved or declined `go`"]);
+}
+
+#[test]
+fn checklist_approve_is_rejected_as_not_a_gate() {
+    let mut h = started();
+    says(&h.err(Command::Approve, &bob()), &["cannot approve", "checklist `pre`, not a gate"]);
+}
+
+#[test]
+fn gate_approve_by_the_starter_is_rejected_when_the_plan_forbids_it() {
+    let mut h = Harness::from_toml(STRICT);
+    h.ok(start(), &alice());
+    let r = h.err(Command::Approve, &alice());
+    says(&r, &["you (alice) started this release", "someone else to approve `go`"]);
+    same(&h.ok(Command::Approve, &bob()), &vec![Event::ApprovalGiven { step: "go".into() }]);
+}
+
+#[test]
+fn gate_approve_by_the_starter_is_allowed_when_the_plan_allows_it() {
+    let mut h = at_gate();
+    assert!(!h.plan.policy.forbid_self_approval);
+    h.ok(Command::Approve, &alice());
+}
+
+#[test]
+fn gate_decline_without_reason_is_rejected() {
+    let mut h = at_gate();
+    says(&h.err(decline(""), &bob()), &["a no-go needs a reason"]);
+    says(&h.err(decline("   "), &bob()), &["needs a reason"]);
+    assert!(h.step("go").declines.is_empty());
+}
+
+#[test]
+fn gate_decline_blocks_next_until_the_decliner_revokes() {
+    let mut h = at_gate();
+    h.ok(Command::Approve, &alice());
+    h.ok(Command::Approve, &bob());
+    let events = h.ok(decline("the migration is not reviewed"), &carol());
+    same(
+        &events,
+        &vec![Event::GateDeclined {
+            step: "go".into(),
+            reason: "the migration is not reviewed".into(),
+        }],
+    );
+    assert_eq!(h.step("go").declines["carol"].reason, "the migration is not reviewed");
+    let r = h.err(next(), &alice());
+    says(&r, &["gate `go` was declined by carol", "\"the migration is not reviewed\"", "revoke"]);
+    // Nobody else can take carol's no-go back.
+    says(&h.err(Command::Revoke, &actor("dave")), &["you (dave) have not approved or declined"]);
+    same(&h.ok(Command::Revoke, &carol()), &vec![Event::DeclineWithdrawn { step: "go".into() }]);
+    assert!(h.step("go").declines.is_empty());
+    same(&h.ok(next(), &alice()), &vec![completed_step("go")]);
+}
+
+#[test]
+fn gate_decline_after_approving_takes_the_approval_back() {
+    let mut h = at_gate();
+    h.ok(Command::Approve, &bob());
+    let events = h.ok(decline("p95 is up"), &bob());
+    same(
+        &events,
+        &vec![
+            Event::ApprovalRevoked { step: "go".into() },
+            Event::GateDeclined { step: "go".into(), reason: "p95 is up".into() },
+        ],
+    );
+    assert!(h.step("go").approvals.is_empty());
+    says(&h.err(Command::Approve, &bob()), &["you (bob) said no-go on `go`; revoke that first"]);
+    says(&h.err(decline("again"), &bob()), &["already said no-go"]);
+}
+
+#[test]
+fn gate_next_before_min_wait_is_rejected_then_passes_after() {
+    let mut h = Harness::from_toml(STRICT);
+    h.ok(start(), &alice());
+    h.ok(Command::Approve, &bob());
+    let r = h.err(next(), &bob());
+    says(&r, &["gate `go` must stay open for 10m; 10m to go"]);
+    h.advance_secs(4 * 60 + 30);
+    says(&h.err(next(), &bob()), &["must stay open for 10m; 5m30s to go"]);
+    h.advance_secs(5 * 60 + 30);
+    same(&h.ok(next(), &bob()), &vec![completed_step("go")]);
+    assert_eq!(h.step("go").finished_at, Some(T0.plus_millis(600_000)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn action_next_starts_attempt_1() {
+    let mut h = at_backup();
+    h.advance_secs(2);
+    let events = h.ok(next(), &bob());
+    same(&events, &vec![started_action("backup", 1, "backup", Phase::Rollout)]);
+    let step = h.step("backup");
+    assert_eq!(step.status, StepStatus::Running);
+    assert_eq!(step.started_at, Some(T0.plus_millis(2000)));
+    assert_eq!(step.runs.len(), 1);
+    assert_eq!(step.runs[0].started.by, bob());
+    assert_eq!(step.runs[0].outcome, None);
+    assert_eq!(h.state.runs_in_flight().len(), 1);
+}
+
+#[test]
+fn action_running_next_is_rejected() {
+    let mut h = backup_running();
+    let r = h.err(next(), &carol());
+    says(&r, &["`backup` is still running (started by alice@bastion-1 at 10:42:11)", "wait"]);
+}
+
+#[test]
+fn action_running_skip_is_rejected() {
+    let mut h = backup_running();
+    let skip = Command::Skip { reason: "not needed".into(), confirmed: true };
+    says(&h.err(skip, &carol()), &["`backup` is running; it cannot be skipped"]);
+}
+
+#[test]
+fn action_running_record_success_completes_and_moves_on() {
+    let mut h = backup_running();
+    h.advance_secs(2);
+    let events = h.ok(record("backup", 1, success()), &alice());
+    same(&events, &vec![finished("backup", 1), completed_step("backup")]);
+    let step = h.step("backup");
+    assert_eq!(step.status, StepStatus::Done);
+    assert_eq!(
+        step.runs[0].outcome,
+        Some(RunOutcome::Succeeded {
+            at: T0.plus_millis(2000),
+            exit_code: Some(0),
+            duration_ms: 1500
+        })
+    );
+    assert_eq!(h.current_id(), "shift-10");
+    assert_eq!(h.step("shift-10").status, StepStatus::Waiting);
+    assert!(h.state.runs_in_flight().is_empty());
+}
+
+#[test]
+fn action_record_outcome_twice_is_rejected() {
+    let mut h = backup_running();
+    h.ok(record("backup", 1, success()), &alice());
+    let r = h.err(record("backup", 1, success()), &alice());
+    says(&r, &["the outcome of `backup` attempt 1 is already recorded"]);
+    let r = h.err(record("backup", 1, failure("late")), &alice());
+    says(&r, &["already recorded"]);
+}
+
+#[test]
+fn action_record_outcome_of_unknown_run_is_rejected() {
+    let mut h = backup_running();
+    says(&h.err(record("backup", 2, success()), &alice()), &["`backup` has no attempt 2"]);
+    says(&h.err(record("nope", 1, success()), &alice()), &["no step `nope` in this release"]);
+}
+
+#[test]
+fn action_failure_then_retry_starts_attempt_2() {
+    let mut h = backup_running();
+    let events = h.ok(record("backup", 1, failure("pg_dump: connection refused")), &alice());
+    same(&events, &vec![failed("backup", 1, "pg_dump: connection refused")]);
+    assert_eq!(h.step("backup").status, StepStatus::Failed);
+    assert_eq!(h.current_id(), "backup");
+    says(&h.err(next(), &alice()), &["`backup` failed; retry it"]);
+    h.advance_secs(30);
+    same(
+        &h.ok(Command::Retry, &bob()),
+        &vec![started_action("backup", 2, "backup", Phase::Rollout)],
+    );
+    let step = h.step("backup");
+    assert_eq!(step.status, StepStatus::Running);
+    assert_eq!(step.runs.len(), 2);
+    assert_eq!(step.runs[1].started.by, bob());
+    assert_eq!(step.started_at, Some(T0), "started_at keeps the first run's time");
+    same(
+        &h.ok(record("backup", 2, success()), &bob()),
+        &vec![finished("backup", 2), completed_step("backup")],
+    );
+}
+
+#[test]
+fn action_waiting_retry_is_rejected() {
+    let mut h = at_backup();
+    says(&h.err(Command::Retry, &alice()), &["cannot retry: `backup` is waiting"]);
+    h.ok(next(), &alice());
+    says(&h.err(Command::Retry, &alice()), &["`backup` is running, not failed or interrupted"]);
+}
+
+#[test]
+fn action_interrupted_resolve_succeeded_completes_the_step() {
+    let mut h = backup_running();
+    let events = h.ok(interrupted("backup", 1), &carol());
+    same(
+        &events,
+        &vec![Event::ActionInterrupted {
+            step: "backup".into(),
+            attempt: 1,
+            reason: "process 4242 is gone".into(),
+        }],
+    );
+    assert_eq!(h.step("backup").status, StepStatus::Interrupted);
+    says(&h.err(next(), &alice()), &["was interrupted and may or may not have run"]);
+    says(&h.err(record("backup", 1, success()), &alice()), &["already recorded"]);
+    let events = h.ok(resolve(Resolution::Succeeded, "the dump is in the bucket"), &alice());
+    same(
+        &events,
+        &vec![
+            Event::ActionResolved {
+                step: "backup".into(),
+                attempt: 1,
+                succeeded: true,
+                reason: "the dump is in the bucket".into(),
+            },
+            completed_step("backup"),
+        ],
+    );
+    let run = &h.step("backup").runs[0];
+    let (mark, succeeded, reason) = run.resolution.as_ref().expect("resolved");
+    assert_eq!(
+        (mark.by.name.as_str(), *succeeded, reason.as_str()),
+        ("alice", true, "the dump is in the bucket")
+    );
+    assert_eq!(h.step("backup").status, StepStatus::Done);
+    assert_eq!(h.current_id(), "shift-10");
+}
+
+#[test]
+fn action_interrupted_resolve_failed_then_retry() {
+    let mut h = backup_running();
+    h.ok(interrupted("backup", 1), &carol());
+    let events = h.ok(resolve(Resolution::Failed, "no dump in the bucket"), &alice());
+    same(
+        &events,
+        &vec![Event::ActionResolved {
+            step: "backup".into(),
+            attempt: 1,
+            succeeded: false,
+            reason: "no dump in the bucket".into(),
+        }],
+    );
+    assert_eq!(h.step("backup").status, StepStatus::Failed);
+    says(&h.err(resolve(Resolution::Failed, "still"), &alice()), &["already marked failed"]);
+    same(
+        &h.ok(Command::Retry, &alice()),
+        &vec![started_action("backup", 2, "backup", Phase::Rollout)],
+    );
+}
+
+#[test]
+fn action_interrupted_resolve_without_reason_is_rejected() {
+    let mut h = backup_running();
+    h.ok(interrupted("backup", 1), &carol());
+    let r = h.err(resolve(Resolution::Succeeded, " "), &alice());
+    says(&r, &["marking an action's outcome needs a reason"]);
+    assert_eq!(h.step("backup").status, StepStatus::Interrupted);
+}
+
+#[test]
+fn action_interrupted_twice_is_rejected() {
+    let mut h = backup_running();
+    h.ok(interrupted("backup", 1), &carol());
+    says(&h.err(interrupted("backup", 1), &carol()), &["attempt 1 already has an outcome"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn traffic_next_starts_the_provider_action_without_moving_the_weight() {
+    let mut h = at_shift_10();
+    let events = h.ok(next(), &alice());
+    same(&events, &vec![started_action("shift-10", 1, "set_weight", Phase::Rollout)]);
+    assert_eq!(h.state.weight, 0, "no WeightSet before the provider succeeded");
+    assert!(h.state.weight_history.is_empty());
+}
+
+#[test]
+fn traffic_record_success_sets_the_weight_and_completes() {
+    let mut h = at_shift_10();
+    h.ok(next(), &alice());
+    h.advance_secs(1);
+    let events = h.ok(record("shift-10", 1, success()), &alice());
+    same(
+        &events,
+        &vec![finished("shift-10", 1), Event::WeightSet { weight: 10 }, completed_step("shift-10")],
+    );
+    assert_eq!(h.state.weight, 10);
+    same(
+        &h.state.weight_history,
+        &vec![WeightChange { at: T0.plus_millis(1000), weight: 10, by: alice() }],
+    );
+    assert_eq!(h.current_id(), "bake-10");
+}
+
+#[test]
+fn traffic_record_failure_leaves_the_weight() {
+    let mut h = at_shift_10();
+    h.ok(next(), &alice());
+    same(
+        &h.ok(record("shift-10", 1, failure("503 from the balancer")), &alice()),
+        &vec![failed("shift-10", 1, "503 from the balancer")],
+    );
+    assert_eq!(h.state.weight, 0);
+    same(
+        &h.ok(Command::Retry, &alice()),
+        &vec![started_action("shift-10", 2, "set_weight", Phase::Rollout)],
+    );
+}
+
+#[test]
+fn traffic_interrupted_resolve_succeeded_sets_the_weight() {
+    let mut h = at_shift_10();
+    h.ok(next(), &alice());
+    h.ok(interrupted("shift-10", 1), &alice());
+    let events = h.ok(resolve(Resolution::Succeeded, "the balancer shows 10%"), &alice());
+    same(
+        &events,
+        &vec![
+            Event::ActionResolved {
+                step: "shift-10".into(),
+                attempt: 1,
+                succeeded: true,
+                reason: "the balancer shows 10%".into(),
+            },
+            Event::WeightSet { weight: 10 },
+            completed_step("shift-10"),
+        ],
+    );
+    assert_eq!(h.state.weight, 10);
+}
+
+#[test]
+fn traffic_shift_to_100_without_confirmation_needs_confirmation() {
+    let mut h = at_shift_100();
+    for command in [next(), Command::Shift { confirmed: false }] {
+        let r = h.err(command, &alice());
+        assert_eq!(r.kind, RejectionKind::NeedsConfirmation);
+        says(&r, &["shifting all traffic to 1.4.2 needs confirmation"]);
+    }
+    assert_eq!(h.step("shift-100").status, StepStatus::Waiting);
+}
+
+#[test]
+fn traffic_shift_to_100_with_confirmation_starts_the_provider_action() {
+    let mut h = at_shift_100();
+    let events = h.ok(Command::Shift { confirmed: true }, &alice());
+    same(&events, &vec![started_action("shift-100", 1, "set_weight", Phase::Rollout)]);
+    assert_eq!(h.state.weight, 10);
+    same(
+        &h.ok(record("shift-100", 1, success()), &alice()),
+        &vec![
+            finished("shift-100", 1),
+            Event::WeightSet { weight: 100 },
+            completed_step("shift-100"),
+        ],
+    );
+    assert_eq!(h.state.weight, 100);
+}
+
+#[test]
+fn traffic_shift_below_100_needs_no_confirmation() {
+    let mut h = at_shift_10();
+    h.ok(Command::Shift { confirmed: false }, &alice());
+}
+
+#[test]
+fn checklist_shift_is_rejected_as_not_a_traffic_step() {
+    let mut h = started();
+    let r = h.err(Command::Shift { confirmed: true }, &alice());
+    assert_eq!(r.kind, RejectionKind::Rule);
+    says(&r, &["the current step is checklist `pre`, not a traffic shift"]);
+    let mut h = at_bake();
+    says(&h.err(Command::Shift { confirmed: true }, &alice()), &["bake `bake-10`, not a traffic"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bakes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn bake_next_starts_the_bake() {
+    let mut h = at_bake();
+    same(&h.ok(next(), &alice()), &vec![Event::BakeStarted { step: "bake-10".into() }]);
+    assert_eq!(h.step("bake-10").status, StepStatus::Running);
+    assert_eq!(h.step("bake-10").started_at, Some(T0));
+}
+
+#[test]
+fn bake_running_next_before_duration_says_how_long_to_go() {
+    let mut h = at_bake();
+    h.ok(next(), &alice());
+    let r = h.err(next(), &alice());
+    says(&r, &["bake `bake-10` has 1s of 1s to go"]);
+    h.advance(std::time::Duration::from_millis(400));
+    says(&h.err(next(), &alice()), &["bake `bake-10` has 600ms of 1s to go"]);
+}
+
+#[test]
+fn bake_running_next_after_duration_completes() {
+    let mut h = at_bake();
+    h.ok(next(), &alice());
+    h.advance_secs(1);
+    same(&h.ok(next(), &alice()), &vec![completed_step("bake-10")]);
+    assert_eq!(h.step("bake-10").status, StepStatus::Done);
+    assert_eq!(h.current_id(), "shift-100");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Breaches and baselines
+// ---------------------------------------------------------------------------------------------
+
+fn breach(level: Level, value: f64) -> Breach {
+    Breach {
+        series: "error_rate".into(),
+        level,
+        value,
+        threshold: "> 0.05".into(),
+        limit: Some(0.05),
+        baseline: None,
+        samples: 6,
+        window_ms: 30_000,
+    }
+}
+
+fn record_breach(step: &str, breach: Breach) -> Command {
+    Command::RecordBreach { step: step.into(), breach }
+}
+
+/// The `CONTINUE` release with `bake-50` (on_breach = "pause") running at 50%.
+fn continue_baking() -> Harness {
+    let mut h = Harness::from_toml(CONTINUE);
+    h.ok(start(), &alice());
+    h.ok(next(), &alice());
+    h.ok(record("shift-50", 1, success()), &alice());
+    h.ok(next(), &alice());
+    assert_eq!(h.step("bake-50").status, StepStatus::Running);
+    h
+}
+
+#[test]
+fn bake_running_warn_breach_is_recorded_once() {
+    let mut h = at_bake();
+    h.ok(next(), &alice());
+    let warn = breach(Level::Warn, 0.02);
+    same(
+        &h.ok(record_breach("bake-10", warn.clone()), &alice()),
+        &vec![Event::ThresholdBreached { step: "bake-10".into(), breach: warn.clone() }],
+    );
+    same(&h.state.breaches, &vec![("bake-10".to_owned(), warn.clone(), T0)]);
+    assert_eq!(h.state.status, Status::Running);
+    says(
+        &h.err(record_breach("bake-10", warn), &alice()),
+        &["a warning for error_rate is already recorded in `bake-10`"],
+    );
+}
+
+#[test]
+fn bake_running_abort_breach_rolls_back_automatically() {
+    let mut h = at_bake();
+    h.ok(next(), &alice());
+    let bad = breach(Level::Abort, 0.081);
+    let by = flightdeck::release::Actor::automation("ops", "bastion-1", 1);
+    let events = h.ok(record_breach("bake-10", bad.clone()), &by);
+    assert_eq!(events.len(), 3, "{events:#?}");
+    same(&events[0], &Event::ThresholdBreached { step: "bake-10".into(), breach: bad });
+    assert!(
+        matches!(&events[1], Event::RollbackStarted { automatic: true, reason, .. }
+            if reason.starts_with("bake `bake-10`: error_rate 0.081 breached > 0.05")),
+        "{events:#?}"
+    );
+    same(&events[2], &started_action("rollback-1-traffic", 1, "set_weight", Phase::Rollback));
+    assert_eq!(h.state.status, Status::RollingBack);
+}
+
+#[test]
+fn bake_running_abort_breach_pauses_when_the_plan_says_so() {
+    let mut h = continue_baking();
+    let events = h.ok(record_breach("bake-50", breach(Level::Abort, 0.2)), &alice());
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let why = "bake `bake-50`: error_rate 0.2 breached > 0.05";
+    assert!(
+        matches!(&events[1], Event::Paused { reason } if reason.starts_with(why)),
+        "{events:#?}"
+    );
+    assert_eq!(h.state.status, Status::Paused);
+    says(&h.err(next(), &alice()), &["paused by alice (bake `bake-50`: error_rate 0.2"]);
+}
+
+#[test]
+fn bake_waiting_breach_is_rejected() {
+    let mut h = at_bake();
+    let r = h.err(record_breach("bake-10", breach(Level::Abort, 0.2)), &alice());
+    says(&r, &["`bake-10` is not the running bake"]);
+    h.ok(next(), &alice());
+    says(
+        &h.err(record_breach("bake-99", breach(Level::Abort, 0.2)), &alice()),
+        &["`bake-99` is not the running bake"],
+    );
+}
+
+/// Regression (found by `engine_props`): a breach whose value (or limit, or baseline) was NaN
+/// or infinite was accepted. serde_json writes those as `null`, which does not read back as a
+/// number, so the store would hold an event it cannot load; and a NaN state is not equal to
+/// itself, so replay never matches.
+#[test]
+fn bake_running_breach_that_is_not_a_number_is_rejected() {
+    let mut h = at_bake();
+    h.ok(next(), &alice());
+    let r = h.err(record_breach("bake-10", breach(Level::Abort, f64::NAN)), &alice());
+    says(&r, &["the breach of error_rate in `bake-10` has value NaN", "not a number"]);
+    h.err(record_breach("bake-10", breach(Level::Warn, f64::INFINITY)), &alice());
+    let mut odd = breach(Level::Warn, 0.2);
+    odd.baseline = Some(f64::NEG_INFINITY);
+    says(&h.err(record_breach("bake-10", odd), &alice()), &["has baseline -inf"]);
+    assert!(h.state.breaches.is_empty());
+}
+
+#[test]
+fn running_capture_baseline_before_traffic_moves_only() {
+    let mut h = Harness::from_toml(CONTINUE);
+    h.ok(start(), &alice());
+    let capture = |value: f64| Command::CaptureBaseline {
+        series: "error_rate".into(),
+        value,
+        samples: 30,
+        window_ms: 300_000,
+    };
+    says(&h.err(capture(f64::NAN), &alice()), &["baseline of error_rate is not a number"]);
+    same(
+        &h.ok(capture(0.0012), &alice()),
+        &vec![Event::BaselineCaptured {
+            series: "error_rate".into(),
+            value: 0.0012,
+            samples: 30,
+            window_ms: 300_000,
+        }],
+    );
+    assert_eq!(h.state.baselines.get("error_rate"), Some(&0.0012));
+    says(&h.err(capture(0.002), &alice()), &["the baseline of error_rate is already captured"]);
+    let unknown =
+        Command::CaptureBaseline { series: "p99".into(), value: 1.0, samples: 1, window_ms: 1 };
+    says(&h.err(unknown, &alice()), &["no metric `p99` in the plan"]);
+
+    let mut h = continue_baking();
+    says(&h.err(capture(0.001), &alice()), &["captured before the first traffic shift"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pause and resume
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn running_pause_holds_next_with_the_reason() {
+    let mut h = started();
+    h.ok(tick("tests"), &alice());
+    h.ok(tick("oncall"), &alice());
+    same(
+        &h.ok(pause("waiting for the DBA"), &bob()),
+        &vec![Event::Paused { reason: "waiting for the DBA".into() }],
+    );
+    assert_eq!(h.state.status, Status::Paused);
+    let held = h.state.pause.as_ref().expect("paused");
+    assert_eq!((held.mark.by.name.as_str(), held.reason.as_str()), ("bob", "waiting for the DBA"));
+    let r = h.err(next(), &alice());
+    says(&r, &["the release is paused by bob (waiting for the DBA); resume it first"]);
+    says(&h.err(Command::Shift { confirmed: true }, &alice()), &["paused by bob"]);
+    says(&h.err(pause("again"), &alice()), &["cannot pause"]);
+    // People can still tick and approve while paused.
+    h.ok(untick("tests"), &alice());
+    h.ok(tick("tests"), &alice());
+}
+
+#[test]
+fn running_pause_without_reason_is_rejected() {
+    let mut h = started();
+    says(&h.err(pause(""), &bob()), &["pausing needs a reason"]);
+}
+
+#[test]
+fn paused_resume_lets_next_pass() {
+    let mut h = started();
+    h.ok(tick("tests"), &alice());
+    h.ok(tick("oncall"), &alice());
+    h.ok(pause("waiting for the DBA"), &bob());
+    same(&h.ok(Command::Resume, &alice()), &vec![Event::Resumed]);
+    assert_eq!(h.state.status, Status::Running);
+    assert_eq!(h.state.pause, None);
+    same(&h.ok(next(), &alice()), &vec![completed_step("pre")]);
+    says(&h.err(Command::Resume, &alice()), &["cannot resume: the release is running"]);
+}
+
+#[test]
+fn paused_record_outcome_still_lands() {
+    let mut h = backup_running();
+    h.ok(pause("look at the graphs"), &bob());
+    same(
+        &h.ok(record("backup", 1, success()), &alice()),
+        &vec![finished("backup", 1), completed_step("backup")],
+    );
+    assert_eq!(h.state.status, Status::Paused);
+    assert_eq!(h.current_id(), "shift-10");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rollback
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn running_rollback_without_reason_is_rejected() {
+    let mut h = at_bake();
+    let r =
+        h.err(Command::Rollback { reason: "".into(), confirmed: true, automatic: false }, &bob());
+    says(&r, &["a rollback needs a reason"]);
+}
+
+#[test]
+fn running_rollback_without_confirmation_needs_confirmation() {
+    let mut h = at_bake();
+    let r = h.err(
+        Command::Rollback { reason: "error rate 3%".into(), confirmed: false, automatic: false },
+        &bob(),
+    );
+    assert_eq!(r.kind, RejectionKind::NeedsConfirmation);
+    says(&r, &["rolling back 1.4.2 needs confirmation"]);
+}
+
+#[test]
+fn running_automatic_rollback_needs_no_confirmation() {
+    let mut h = at_bake();
+    let events = h.ok(
+        Command::Rollback { reason: "error rate 3%".into(), confirmed: false, automatic: true },
+        &flightdeck::release::Actor::automation("ops", "bastion-1", 1),
+    );
+    assert!(matches!(events[0], Event::RollbackStarted { automatic: true, .. }), "{events:#?}");
+    assert!(h.state.rollback.as_ref().is_some_and(|r| r.automatic));
+}
+
+#[test]
+fn running_rollback_runs_traffic_zero_then_the_plan_steps() {
+    let mut h = at_bake();
+    h.advance_secs(10);
+    let events = h.ok(rollback("error rate 3%"), &bob());
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert!(
+        matches!(&events[0], Event::RollbackStarted { reason, automatic: false, .. }
+            if reason == "error rate 3%"),
+        "{events:#?}"
+    );
+    same(
+        &procedure(&events[0]),
+        &vec![
+            ("rollback-1-traffic".into(), "set_weight".into(), true, true),
+            ("rollback-2-undeploy".into(), "undeploy".into(), false, true),
+        ],
+    );
+    same(&events[1], &started_action("rollback-1-traffic", 1, "set_weight", Phase::Rollback));
+    assert_eq!(h.state.status, Status::RollingBack);
+    assert_eq!(h.state.weight, 10, "the weight moves when the provider says so");
+    let rb = h.state.rollback.as_ref().expect("rollback");
+    assert_eq!(rb.started.by, bob());
+    assert_eq!(rb.steps[0].status, StepStatus::Running);
+    assert_eq!(rb.steps[1].status, StepStatus::Pending);
+    says(&h.err(next(), &alice()), &["the release is rolling back"]);
+
+    h.advance_secs(1);
+    same(
+        &h.ok(record("rollback-1-traffic", 1, success()), &bob()),
+        &vec![
+            finished("rollback-1-traffic", 1),
+            Event::WeightSet { weight: 0 },
+            started_action("rollback-2-undeploy", 1, "undeploy", Phase::Rollback),
+        ],
+    );
+    assert_eq!(h.state.weight, 0);
+    assert_eq!(h.state.status, Status::RollingBack);
+
+    h.advance_secs(1);
+    same(
+        &h.ok(record("rollback-2-undeploy", 1, success()), &bob()),
+        &vec![finished("rollback-2-undeploy", 1), Event::RollbackFinished],
+    );
+    assert_eq!(h.state.status, Status::RolledBack);
+    assert_eq!(h.state.weight, 0);
+    assert_eq!(weights(&h), [10, 0]);
+    let end = T0.plus_millis(12_000);
+    assert_eq!(h.state.ended_at, Some(end));
+    assert_eq!(h.state.rollback.as_ref().and_then(|r| r.finished_at), Some(end));
+    let rb = h.state.rollback.as_ref().expect("rollback");
+    assert!(rb.steps.iter().all(|s| s.status == StepStatus::Done));
+}
+
+#[test]
+fn paused_rollback_clears_the_pause() {
+    let mut h = at_bake();
+    h.ok(pause("p95 creeping up"), &alice());
+    h.ok(rollback("p95 over budget"), &alice());
+    assert_eq!(h.state.status, Status::RollingBack);
+    assert_eq!(h.state.pause, None);
+}
+
+#[test]
+fn rolling_back_second_rollback_is_rejected() {
+    let mut h = rolling_back();
+    let r = h.err(rollback("again"), &alice());
+    says(&r, &["a rollback is already in progress (started by bob at 10:42:11)"]);
+    let automatic =
+        Command::Rollback { reason: "breach".into(), confirmed: false, automatic: true };
+    says(&h.err(automatic, &alice()), &["already in progress"]);
+}
+
+#[test]
+fn rolling_back_step_failure_with_halt_stops_and_retry_continues() {
+    let mut h = rolling_back();
+    let events = h.ok(record("rollback-1-traffic", 1, failure("503 from the balancer")), &bob());
+    same(&events, &vec![failed("rollback-1-traffic", 1, "503 from the balancer")]);
+    assert_eq!(h.state.status, Status::RollingBack);
+    assert_eq!(h.state.weight, 10);
+    let rb = h.state.rollback.as_ref().expect("rollback");
+    assert_eq!(rb.steps[0].status, StepStatus::Failed);
+    assert_eq!(rb.steps[1].status, StepStatus::Pending, "halted: nothing after it runs");
+    assert!(h.state.runs_in_flight().is_empty());
+
+    same(
+        &h.ok(Command::Retry, &bob()),
+        &vec![started_action("rollback-1-traffic", 2, "set_weight", Phase::Rollback)],
+    );
+    same(
+        &h.ok(record("rollback-1-traffic", 2, success()), &bob()),
+        &vec![
+            finished("rollback-1-traffic", 2),
+            Event::WeightSet { weight: 0 },
+            started_action("rollback-2-undeploy", 1, "undeploy", Phase::Rollback),
+        ],
+    );
+    same(
+        &h.ok(record("rollback-2-undeploy", 1, success()), &bob()),
+        &vec![finished("rollback-2-undeploy", 1), Event::RollbackFinished],
+    );
+    assert_eq!(h.state.status, Status::RolledBack);
+}
+
+#[test]
+fn rolling_back_interrupted_step_resolved_succeeded_continues() {
+    let mut h = rolling_back();
+    h.ok(interrupted("rollback-1-traffic", 1), &bob());
+    says(&h.err(resolve(Resolution::Succeeded, ""), &bob()), &["needs a reason"]);
+    let events = h.ok(resolve(Resolution::Succeeded, "the balancer shows 0%"), &bob());
+    same(
+        &events,
+        &vec![
+            Event::ActionResolved {
+                step: "rollback-1-traffic".into(),
+                attempt: 1,
+                succeeded: true,
+                reason: "the balancer shows 0%".into(),
+            },
+            Event::WeightSet { weight: 0 },
+            started_action("rollback-2-undeploy", 1, "undeploy", Phase::Rollback),
+        ],
+    );
+    assert_eq!(h.state.weight, 0);
+}
+
+#[test]
+fn rolling_back_retry_with_nothing_failed_is_rejected() {
+    let mut h = rolling_back();
+    let r = h.err(Command::Retry, &bob());
+    says(&r, &["cannot retry: the rollback is at `rollback-1-traffic`, which is running"]);
+}
+
+#[test]
+fn rolling_back_with_continue_goes_on_past_a_failed_step() {
+    let mut h = Harness::from_toml(CONTINUE);
+    h.ok(start(), &alice());
+    h.ok(next(), &alice());
+    h.ok(record("shift-50", 1, success()), &alice());
+    h.ok(rollback("error rate 3%"), &alice());
+    h.ok(record("rollback-1-traffic", 1, success()), &alice());
+    let events = h.ok(record("rollback-2-undeploy", 1, failure("timeout")), &alice());
+    same(
+        &events,
+        &vec![
+            failed("rollback-2-undeploy", 1, "timeout"),
+            started_action("rollback-3-notify", 1, "notify", Phase::Rollback),
+        ],
+    );
+    same(
+        &h.ok(record("rollback-3-notify", 1, success()), &alice()),
+        &vec![finished("rollback-3-notify", 1), Event::RollbackFinished],
+    );
+    assert_eq!(h.state.status, Status::RolledBack);
+    assert_eq!(h.state.weight, 0);
+}
+
+/// The `CONTINUE` release, rolling back, with `rollback-2-undeploy` failed and the procedure
+/// gone on to `rollback-3-notify`.
+fn rollback_gone_past_a_failure() -> Harness {
+    let mut h = Harness::from_toml(CONTINUE);
+    h.ok(start(), &alice());
+    h.ok(next(), &alice());
+    h.ok(record("shift-50", 1, success()), &alice());
+    h.ok(rollback("error rate 3%"), &alice());
+    h.ok(record("rollback-1-traffic", 1, success()), &alice());
+    h.ok(record("rollback-2-undeploy", 1, failure("timeout")), &alice());
+    assert!(h.step("rollback-3-notify").running().is_some());
+    h
+}
+
+/// Regression (found by `engine_props`): `Retry` during a rollback picked the *first* failed
+/// rollback step, even one the procedure had gone on past under `on_failure = "continue"`.
+/// Its retry ran beside the next step, and when it succeeded the engine started that next
+/// step again: a second `ActionStarted` for `rollback-3-notify` attempt 1, and a second
+/// `RollbackFinished` if the procedure had already ended.
+#[test]
+fn rolling_back_retry_of_a_failure_gone_past_is_rejected() {
+    let mut h = rollback_gone_past_a_failure();
+    let r = h.err(Command::Retry, &alice());
+    says(&r, &["cannot retry: the rollback is at `rollback-3-notify`, which is running"]);
+    let r = h.err(resolve(Resolution::Succeeded, "undeployed by hand"), &alice());
+    says(&r, &["cannot resolve: the rollback is at `rollback-3-notify`"]);
+    same(
+        &h.ok(record("rollback-3-notify", 1, success()), &alice()),
+        &vec![finished("rollback-3-notify", 1), Event::RollbackFinished],
+    );
+    let started: Vec<(String, u32)> = h
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ActionStarted { step, attempt, .. } => Some((step.clone(), *attempt)),
+            _ => None,
+        })
+        .collect();
+    same(
+        &started,
+        &vec![
+            ("shift-50".into(), 1),
+            ("rollback-1-traffic".into(), 1),
+            ("rollback-2-undeploy".into(), 1),
+            ("rollback-3-notify".into(), 1),
+        ],
+    );
+}
+
+/// The step the procedure stopped at can still be retried under `on_failure = "continue"`.
+#[test]
+fn rolling_back_interrupted_step_with_continue_is_retried() {
+    let mut h = rollback_gone_past_a_failure();
+    h.ok(interrupted("rollback-3-notify", 1), &alice());
+    same(
+        &h.ok(Command::Retry, &alice()),
+        &vec![started_action("rollback-3-notify", 2, "notify", Phase::Rollback)],
+    );
+    same(
+        &h.ok(record("rollback-3-notify", 2, success()), &alice()),
+        &vec![finished("rollback-3-notify", 2), Event::RollbackFinished],
+    );
+    assert_eq!(h.state.status, Status::RolledBack);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abort
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn traffic_moved_abort_is_rejected_telling_to_roll_back() {
+    let mut h = at_bake();
+    let r = h.err(abort("changed my mind"), &alice());
+    says(&r, &["10% of traffic is on 1.4.2; roll back instead"]);
+    assert_eq!(h.state.status, Status::Running);
+}
+
+#[test]
+fn gate_abort_before_traffic_ends_the_release() {
+    let mut h = at_gate();
+    h.advance_secs(60);
+    same(
+        &h.ok(abort("release train cancelled"), &carol()),
+        &vec![Event::Aborted { reason: "release train cancelled".into() }],
+    );
+    assert_eq!(h.state.status, Status::Aborted);
+    assert_eq!(h.state.abort_reason.as_deref(), Some("release train cancelled"));
+    assert_eq!(h.state.ended_at, Some(T0.plus_millis(60_000)));
+}
+
+#[test]
+fn gate_abort_without_reason_is_rejected() {
+    let mut h = at_gate();
+    says(&h.err(abort(""), &carol()), &["aborting needs a reason"]);
+}
+
+#[test]
+fn action_running_abort_is_rejected() {
+    let mut h = backup_running();
+    says(&h.err(abort("stop"), &carol()), &["`backup` is still running; wait for it to end"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Skip
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn checklist_skip_needs_reason_and_confirmation() {
+    let mut h = started();
+    let r = h.err(Command::Skip { reason: "".into(), confirmed: true }, &alice());
+    says(&r, &["skipping a step needs a reason"]);
+    let r = h.err(Command::Skip { reason: "done by hand".into(), confirmed: false }, &alice());
+    assert_eq!(r.kind, RejectionKind::NeedsConfirmation);
+    says(&r, &["skipping `pre` needs confirmation"]);
+    let events = h.ok(Command::Skip { reason: "done by hand".into(), confirmed: true }, &alice());
+    same(&events, &vec![Event::StepSkipped { step: "pre".into(), reason: "done by hand".into() }]);
+    assert_eq!(h.step("pre").status, StepStatus::Skipped);
+    assert_eq!(h.current_id(), "go");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terminal states
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn completed_anything_but_a_note_is_rejected() {
+    let mut h = completed();
+    says(&h.err(next(), &alice()), &["the release is completed; nothing more runs"]);
+    only_notes_are_accepted(h);
+}
+
+#[test]
+fn rolled_back_anything_but_a_note_is_rejected() {
+    let mut h = rolling_back();
+    h.ok(record("rollback-1-traffic", 1, success()), &bob());
+    h.ok(record("rollback-2-undeploy", 1, success()), &bob());
+    says(&h.err(next(), &alice()), &["the release was rolled back; nothing more runs"]);
+    only_notes_are_accepted(h);
+}
+
+#[test]
+fn aborted_anything_but_a_note_is_rejected() {
+    let mut h = at_gate();
+    h.ok(abort("cancelled"), &alice());
+    says(&h.err(Command::Approve, &alice()), &["the release was aborted; nothing more runs"]);
+    only_notes_are_accepted(h);
+}
+
+/// A rollout action still running when a rollback started keeps its outcome after the
+/// release ended: the process that ran it reports a fact, and the record keeps it. It changes
+/// nothing else: no weight, no step completed, the status stays rolled back.
+#[test]
+fn rolled_back_late_outcome_of_a_rollout_action_is_recorded_without_effect() {
+    let mut h = at_shift_10();
+    h.ok(next(), &alice());
+    h.ok(rollback("the balancer is slow"), &bob());
+    h.ok(record("rollback-1-traffic", 1, success()), &bob());
+    h.ok(record("rollback-2-undeploy", 1, success()), &bob());
+    assert_eq!(h.state.status, Status::RolledBack);
+    assert_eq!(h.state.runs_in_flight().len(), 1, "shift-10 is still in flight");
+    same(&h.ok(record("shift-10", 1, success()), &alice()), &vec![finished("shift-10", 1)]);
+    assert_eq!(h.state.status, Status::RolledBack);
+    assert_eq!(h.state.weight, 0);
+    assert_eq!(h.current_id(), "shift-10");
+    assert!(h.state.runs_in_flight().is_empty());
+    h.err(record("shift-10", 1, success()), &alice());
+}
+
+#[test]
+fn running_blank_note_is_rejected() {
+    let mut h = started();
+    says(&h.err(note(" "), &alice()), &["a note needs some text"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency: expect_seq
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn gate_stale_expect_seq_is_rejected_naming_the_last_change() {
+    let mut h = at_gate();
+    let seen = h.state.seq;
+    h.ok(Command::Approve, &alice());
+    h.ok(Command::Approve, &carol());
+    let r = h.run_expecting(next(), &bob(), Some(seen)).expect_err("stale next was accepted");
+    assert_eq!(r.kind, RejectionKind::Stale);
+    says(
+        &r,
+        &[
+            &format!("you saw event {seen}, it is now at {}", seen + 2),
+            "carol approved go at 10:42:11",
+            "look again before you next",
+        ],
+    );
+    let events = h.run_expecting(next(), &bob(), Some(h.state.seq)).expect("fresh next");
+    same(&events, &vec![completed_step("go")]);
+}
+
+#[test]
+fn running_stale_check_comes_before_the_rules() {
+    let mut h = started();
+    // Even a command the rules would accept is stale when the issuer saw an older state.
+    let r = h.run_expecting(note("hi"), &bob(), Some(0)).expect_err("stale note was accepted");
+    assert_eq!(r.kind, RejectionKind::Stale);
+    says(&r, &["alice started regular release 1.4.2 to production"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole release
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn planned_full_happy_path_completes_with_weight_100() {
+    let mut h = completed();
+    assert_eq!(h.state.status, Status::Completed);
+    assert_eq!(h.state.weight, 100);
+    assert_eq!(weights(&h), [10, 100]);
+    assert_eq!(h.state.cursor, h.state.steps.len());
+    assert!(h.state.steps.iter().all(|s| s.status == StepStatus::Done), "{:#?}", statuses(&h));
+    assert_eq!(h.state.ended_at, Some(T0.plus_millis(1000)));
+    assert!(h.state.runs_in_flight().is_empty());
+    let kinds: Vec<&str> = h.records.iter().map(|r| r.event.kind()).collect();
+    same(
+        &kinds,
+        &vec![
+            "release_started",
+            "item_ticked",
+            "item_ticked",
+            "step_completed",
+            "approval_given",
+            "approval_given",
+            "step_completed",
+            "action_started",
+            "action_finished",
+            "step_completed",
+            "action_started",
+            "action_finished",
+            "weight_set",
+            "step_completed",
+            "bake_started",
+            "step_completed",
+            "action_started",
+            "action_finished",
+            "weight_set",
+            "step_completed",
+            "item_ticked",
+            "step_completed",
+            "completed",
+        ],
+    );
+    let seqs: Vec<u64> = h.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=23).collect::<Vec<u64>>());
+    same(&flightdeck::release::State::replay(&h.plan, &h.records), &h.state);
+    // The last two events came from one decision, recorded at one time by one actor.
+    let last_two = &h.records[21..];
+    assert!(last_two.iter().all(|r| r.actor == bob() && r.at == Timestamp(T0.0 + 1000)));
+    h.ok(note("shipped"), &alice());
+}
