@@ -69,6 +69,10 @@ pub enum Verb {
         /// Play the release to its end without a screen and print the final status.
         #[arg(long)]
         headless: bool,
+        /// Serve and poll this many more health endpoints, each every second (for
+        /// `cargo bench --bench tty`).
+        #[arg(long, hide = true, default_value_t = 0, value_name = "N")]
+        extra_endpoints: usize,
     },
     /// Write a starter plan.
     Init {

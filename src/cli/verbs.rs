@@ -55,8 +55,9 @@ pub async fn run(cli: Cli) -> u8 {
     match &cli.verb {
         None => return crate::tui::open(&cli, None).await,
         Some(Verb::Open { release }) => return crate::tui::open(&cli, release.as_deref()).await,
-        Some(Verb::Demo { scenario, headless }) => {
-            return crate::demo::run(cli.db.clone(), scenario, *headless, &cli).await;
+        Some(Verb::Demo { scenario, headless, extra_endpoints }) => {
+            return crate::demo::run(cli.db.clone(), scenario, *headless, *extra_endpoints, &cli)
+                .await;
         }
         _ => {}
     }

@@ -93,6 +93,10 @@ pub struct Fleet {
     pub green_url: String,
     /// Base URL of the load balancer.
     pub lb_url: String,
+    /// How many extra `/health` paths the fleet serves (`demo --extra-endpoints`).
+    pub extra_endpoints: usize,
+    /// Base URL of the server holding them: `{extra_url}/extra/{n}/health`, n in 1..=N.
+    pub extra_url: Option<String>,
     state: Arc<FleetState>,
     cancel: CancellationToken,
 }
@@ -103,6 +107,17 @@ impl Fleet {
         scenario: Scenario,
         blue_version: &str,
         green_version: &str,
+    ) -> std::io::Result<Fleet> {
+        Self::start_with_extra(scenario, blue_version, green_version, 0).await
+    }
+
+    /// Like [`Fleet::start`], plus one more server answering `extra_endpoints` healthy
+    /// `/extra/{n}/health` paths (for measuring a cockpit polling many endpoints).
+    pub async fn start_with_extra(
+        scenario: Scenario,
+        blue_version: &str,
+        green_version: &str,
+        extra_endpoints: usize,
     ) -> std::io::Result<Fleet> {
         let state = Arc::new(FleetState {
             scenario,
@@ -126,8 +141,14 @@ impl Fleet {
         let blue_url = serve(service(false), &cancel).await?;
         let green_url = serve(service(true), &cancel).await?;
         let lb_url = serve(lb, &cancel).await?;
+        let extra_url = if extra_endpoints > 0 {
+            let extra = Router::new().route("/extra/{n}/health", get(lb_health));
+            Some(serve(extra, &cancel).await?)
+        } else {
+            None
+        };
         tokio::spawn(generate_traffic(state.clone(), cancel.clone()));
-        Ok(Fleet { blue_url, green_url, lb_url, state, cancel })
+        Ok(Fleet { blue_url, green_url, lb_url, extra_endpoints, extra_url, state, cancel })
     }
 
     /// The weight the load balancer currently applies.

@@ -24,14 +24,26 @@ pub const NEW_VERSION: &str = "1.4.0";
 /// The stable version.
 pub const OLD_VERSION: &str = "1.3.2";
 
-/// The demo plan wired to a running fleet.
+/// The demo plan wired to a running fleet, with a `[[health]]` entry polled every second for
+/// each of the fleet's extra endpoints.
 pub fn plan_text(fleet: &Fleet, scenario: Scenario) -> String {
     let migration_seconds = if scenario == Scenario::SlowMigration { "30" } else { "3" };
-    DEMO_PLAN
+    let text = DEMO_PLAN
         .replace("@BLUE@", &fleet.blue_url)
         .replace("@GREEN@", &fleet.green_url)
         .replace("@LB@", &fleet.lb_url)
-        .replace("@MIGRATION_SECONDS@", migration_seconds)
+        .replace("@MIGRATION_SECONDS@", migration_seconds);
+    let Some(url) = fleet.extra_url.as_deref().filter(|_| fleet.extra_endpoints > 0) else {
+        return text;
+    };
+    let mut extra = String::new();
+    for n in 1..=fleet.extra_endpoints {
+        extra.push_str(&format!(
+            "[[health]]\nid = \"extra-{n:03}\"\nname = \"extra-{n:03}\"\n\
+             url = \"{url}/extra/{n}/health\"\ninterval = \"1s\"\n\n"
+        ));
+    }
+    text.replacen("\n[[metrics]]", &format!("\n{extra}[[metrics]]"), 1)
 }
 
 /// A fresh database path for a demo run.
@@ -58,7 +70,16 @@ pub struct Setup {
 
 /// Starts the fleet and a release of the demo plan in the database at `db`.
 pub async fn set_up(scenario: Scenario, db: &std::path::Path) -> Result<Setup, String> {
-    let fleet = Fleet::start(scenario, OLD_VERSION, NEW_VERSION)
+    set_up_with_extra(scenario, db, 0).await
+}
+
+/// Like [`set_up`], with `extra_endpoints` more health endpoints polled every second.
+pub async fn set_up_with_extra(
+    scenario: Scenario,
+    db: &std::path::Path,
+    extra_endpoints: usize,
+) -> Result<Setup, String> {
+    let fleet = Fleet::start_with_extra(scenario, OLD_VERSION, NEW_VERSION, extra_endpoints)
         .await
         .map_err(|e| format!("cannot start the demo fleet: {e}"))?;
     let text = plan_text(&fleet, scenario);
@@ -91,6 +112,7 @@ pub async fn run(
     db: Option<PathBuf>,
     scenario_name: &str,
     headless: bool,
+    extra_endpoints: usize,
     cli: &crate::cli::Cli,
 ) -> u8 {
     let Some(scenario) = Scenario::parse(scenario_name) else {
@@ -102,7 +124,7 @@ pub async fn run(
         return crate::cli::EXIT_USAGE;
     };
     let db = db.unwrap_or_else(fresh_db_path);
-    let setup = match set_up(scenario, &db).await {
+    let setup = match set_up_with_extra(scenario, &db, extra_endpoints).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("flightdeck: {e}");
@@ -121,4 +143,25 @@ pub async fn run(
     setup.fleet.stop();
     println!("demo database: {} (try `flightdeck --db {} events`)", db.display(), db.display());
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn extra_endpoints_are_served_and_polled_every_second() {
+        let fleet = Fleet::start_with_extra(Scenario::Happy, OLD_VERSION, NEW_VERSION, 3)
+            .await
+            .expect("fleet");
+        let plan = plan::parse(&plan_text(&fleet, Scenario::Happy), "demo plan").expect("plan");
+        let extra: Vec<_> = plan.health.iter().filter(|h| h.id.starts_with("extra-")).collect();
+        assert_eq!(plan.health.len(), 6);
+        assert_eq!(extra.len(), 3);
+        assert!(extra.iter().all(|h| h.interval == std::time::Duration::from_secs(1)));
+        let client = crate::action::http_client(std::time::Duration::from_secs(5));
+        let response = client.get(&extra[2].url).send().await.expect("get");
+        assert_eq!(response.status(), 200);
+        fleet.stop();
+    }
 }
