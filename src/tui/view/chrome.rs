@@ -170,12 +170,19 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     frame.render_widget(block, popup);
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
-    let column = |entries: &[(String, String, Style)], width: u16| -> Vec<Line<'static>> {
+    // Descriptions wrap under themselves while that fits; with more bindings than that
+    // (the table grows), one line each, cut with `…`, so every key stays on screen.
+    let column = |entries: &[(String, String, Style)], width: u16, wrap: bool| {
         let key_width = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0);
         let desc_width = usize::from(width).saturating_sub(key_width + 2).max(8);
-        let mut lines = Vec::new();
+        let mut lines: Vec<Line<'static>> = Vec::new();
         for (keys, desc, style) in entries {
-            for (i, text) in format::wrap(desc, desc_width).into_iter().enumerate() {
+            let texts = if wrap {
+                format::wrap(desc, desc_width)
+            } else {
+                vec![format::fit(desc, desc_width)]
+            };
+            for (i, text) in texts.into_iter().enumerate() {
                 let keys = if i == 0 { keys.as_str() } else { "" };
                 lines.push(Line::from(vec![
                     Span::styled(format!(" {keys:<key_width$} "), theme::accent()),
@@ -186,10 +193,18 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         lines
     };
     // The split point that makes the taller column shortest.
-    let (first, second) = (0..=entries.len())
-        .map(|k| (column(&entries[..k], left.width), column(&entries[k..], right.width)))
-        .min_by_key(|(a, b)| a.len().max(b.len()))
-        .unwrap_or_default();
+    let split = |wrap: bool| {
+        (0..=entries.len())
+            .map(|k| {
+                (column(&entries[..k], left.width, wrap), column(&entries[k..], right.width, wrap))
+            })
+            .min_by_key(|(a, b)| a.len().max(b.len()))
+            .unwrap_or_default()
+    };
+    let (mut first, mut second) = split(true);
+    if first.len().max(second.len()) > usize::from(left.height) {
+        (first, second) = split(false);
+    }
     frame.render_widget(Paragraph::new(first), left);
     frame.render_widget(Paragraph::new(second), right);
 }
