@@ -31,6 +31,17 @@ fn verdict_style(v: Verdict) -> Style {
     }
 }
 
+/// A row's label: its display name when that fits in `width`, else its probe id (short and
+/// unique), so two long names sharing a prefix never both show as `checkou…`.
+fn label(name: &str, id: &str, width: usize) -> String {
+    if name.chars().count() <= width { name.to_owned() } else { format::fit(id, width) }
+}
+
+/// The label column: as wide as the longest name, leaving `reserve` columns for the rest.
+fn label_width(longest: usize, pane: usize, reserve: usize, min: usize) -> usize {
+    longest.min(pane.saturating_sub(reserve)).max(min)
+}
+
 /// The level a row is judged by, as written; a relative one also as the number it comes
 /// to with the baseline: `abort > 0.315 (baseline 0.21 × 1.5)`.
 fn limit_text(row: &MetricRow) -> String {
@@ -82,6 +93,8 @@ fn stale_text(row: &MetricRow, error: &str, model: &Model) -> String {
 /// The health pane.
 pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let width = usize::from(area.width.saturating_sub(2));
+    let longest = model.probes.health.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
+    let name_width = label_width(longest, width, 36, 8);
     let mut lines = Vec::new();
     for (i, row) in model.probes.health.iter().enumerate() {
         let (mark, word) = row.state.label();
@@ -111,7 +124,8 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
                 text
             }
         };
-        let text = format!(" {mark} {:<8} {:<6} {detail}", format::fit(&row.name, 8), word);
+        let name = label(&row.name, &row.id, name_width);
+        let text = format!(" {mark} {name:<name_width$} {word:<6} {detail}");
         let mut style = health_style(row.state);
         if model.focus == Pane::Health && i == model.ui.health {
             style = style.patch(theme::selected());
@@ -127,6 +141,8 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
 /// The metrics pane.
 pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let width = usize::from(area.width.saturating_sub(2));
+    let longest = model.probes.metrics.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
+    let name_width = label_width(longest, width, 44, 12);
     let mut lines = Vec::new();
     for (i, row) in model.probes.metrics.iter().enumerate() {
         let (mark, word) = row.verdict.label();
@@ -138,14 +154,18 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
             values.last().map_or_else(|| "—".to_owned(), |v| format::value(*v, &row.unit));
         let limit = limit_text(row);
         let spark = format::sparkline(&values, 8);
-        let text = if values.is_empty() && row.error.is_none() {
-            format!(" {mark} {:<11} {word}  {limit}", format::fit(&row.name, 11))
-        } else {
-            let err = row.error.as_ref().map_or(String::new(), |e| stale_text(row, e, model));
-            format!(
-                " {mark} {:<11} {current:>8} {spark:<8} {word} {limit}{err}",
-                format::fit(&row.name, 11)
-            )
+        let name = label(&row.name, &row.id, name_width);
+        // The verdict word comes right after the name, so a narrow pane cuts the numbers,
+        // never the word.
+        let text = match (values.is_empty(), &row.error) {
+            (true, None) => format!(" {mark} {name:<name_width$} {word}  {limit}"),
+            (true, Some(e)) => format!(" {mark} {name:<name_width$} read failed: {e}"),
+            (false, error) => {
+                let err = error.as_ref().map_or(String::new(), |e| stale_text(row, e, model));
+                format!(
+                    " {mark} {name:<name_width$} {word:<4} {current:>8} {spark:<8} {limit}{err}"
+                )
+            }
         };
         let mut style = verdict_style(row.verdict);
         let selected = model.focus == Pane::Metrics && i == model.ui.metric;
