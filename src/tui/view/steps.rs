@@ -65,6 +65,10 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
 }
 
 fn run_summary(model: &Model, s: &StepState) -> String {
+    // A failed run that a person marked succeeded is done: `✓ … FAILED` would contradict.
+    if let Some((_, true, _)) = s.last_run().and_then(|r| r.resolution.as_ref()) {
+        return "marked ok".into();
+    }
     match s.last_run().and_then(|r| r.outcome.as_ref().map(|o| (r, o))) {
         Some((_, RunOutcome::Succeeded { duration_ms, .. })) => {
             format_duration(std::time::Duration::from_millis(*duration_ms))
@@ -167,9 +171,16 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     let steps = release.plan.flat_steps();
     let (Some(r), Some(s)) = (steps.get(index), release.state.steps.get(index)) else { return };
     let width = usize::from(area.width.saturating_sub(2));
+    // The step current when the release ended was never reached, as the steps pane shows.
+    let (mark, word, step_style) =
+        if s.status == StepStatus::Waiting && release.state.status.is_terminal() {
+            ("·", "not reached", status_style(StepStatus::Pending))
+        } else {
+            (s.status.mark(), s.status.as_str(), status_style(s.status))
+        };
     let mut lines: Vec<Line<'static>> = vec![Line::styled(
-        format!(" {} {} ({})", s.status.mark(), r.step.name, s.status.as_str()),
-        status_style(s.status).patch(theme::bold()),
+        format!(" {mark} {} ({word})", r.step.name),
+        step_style.patch(theme::bold()),
     )];
     let release_type =
         release.state.info.as_ref().map_or(crate::plan::ReleaseType::Regular, |i| i.release_type);
@@ -184,13 +195,13 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 let highlight = model.focus == Pane::Detail && i == model.ui.item;
                 let style = if tick.is_some() { theme::ok() } else { Style::new() };
                 let style = if highlight { style.patch(theme::selected()) } else { style };
-                lines.push(Line::styled(
-                    format!(
-                        " {mark} {}{who}",
-                        format::fit(&item.text, width.saturating_sub(6 + who.len()))
-                    ),
-                    style,
-                ));
+                // The selected item is shown in full (wrapped): it is the one being ticked.
+                let text = if highlight {
+                    item.text.clone()
+                } else {
+                    format::fit(&item.text, width.saturating_sub(6 + who.chars().count()))
+                };
+                lines.push(Line::styled(format!(" {mark} {text}{who}"), style));
                 if highlight {
                     if let Some(help) = &item.help {
                         lines.push(Line::styled(format!("     {help}"), theme::dim()));
@@ -200,7 +211,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                     }
                 }
             }
-            if model.focus != Pane::Detail && s.status == StepStatus::Waiting {
+            if model.focus != Pane::Detail && s.status == StepStatus::Waiting && !model.read_only {
                 lines.push(Line::styled(" Enter, then ↑↓ and Space to tick", theme::dim()));
             }
         }
@@ -237,7 +248,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                     theme::breach(),
                 ));
             }
-            if s.status == StepStatus::Waiting {
+            if s.status == StepStatus::Waiting && !model.read_only {
                 lines.push(Line::styled(
                     " a approve · r revoke · d no-go · n pass the gate",
                     theme::dim(),
@@ -344,6 +355,9 @@ fn push_runs(lines: &mut Vec<Line<'static>>, model: &Model, s: &StepState) {
                 theme::warn(),
             ));
         }
+    }
+    if model.read_only {
+        return;
     }
     match s.status {
         StepStatus::Failed => {

@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{format, pane_block, theme};
 use crate::release::{RunOutcome, format_clock};
@@ -73,7 +73,13 @@ pub fn render_output(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     if rows.is_empty() {
         rows.push(Line::styled(" no output yet: actions print here as they run", theme::dim()));
     }
-    frame.render_widget(Paragraph::new(rows).block(pane_block(model, Pane::Output, &title)), area);
+    // Output rows are cut to the width already; the wrap keeps the empty-pane hint readable.
+    frame.render_widget(
+        Paragraph::new(rows)
+            .block(pane_block(model, Pane::Output, &title))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 /// The stored output tail of the selected step's last run (from whichever process ran it).
