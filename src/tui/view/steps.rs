@@ -52,7 +52,7 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
         }
         StepKind::Bake { duration, .. } => match (s.status, s.started_at) {
             (StepStatus::Running, Some(started)) => {
-                format::bake_progress(model.now.millis_since(started), *duration)
+                format::bake_progress(model.display_now().millis_since(started), *duration)
             }
             _ => format_duration(*duration),
         },
@@ -76,7 +76,7 @@ fn run_summary(model: &Model, s: &StepState) -> String {
         Some((_, RunOutcome::Failed { .. })) => "FAILED".into(),
         Some((_, RunOutcome::Interrupted { .. })) => "INTERRUPTED".into(),
         None => match s.running() {
-            Some(run) => format::clock_span(model.now.millis_since(run.started.at)),
+            Some(run) => format::clock_span(model.display_now().millis_since(run.started.at)),
             None => String::new(),
         },
     }
@@ -159,8 +159,19 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
         }
     }
     let offset = selected_line.saturating_sub(height.saturating_sub(2));
-    let paused = if release.state.status == Status::Paused { " PAUSED" } else { "" };
-    let block = pane_block(model, Pane::Steps, paused);
+    let below = lines.len().saturating_sub(offset + height);
+    // Nothing is cut off silently: the title says how many lines are out of view.
+    let mut extra = String::new();
+    if release.state.status == Status::Paused {
+        extra.push_str(" PAUSED");
+    }
+    if offset > 0 {
+        extra.push_str(&format!(" ↑{offset}"));
+    }
+    if below > 0 {
+        extra.push_str(&format!(" ↓{below} more"));
+    }
+    let block = pane_block(model, Pane::Steps, &extra);
     let visible: Vec<Line<'static>> = lines.into_iter().skip(offset).take(height).collect();
     frame.render_widget(Paragraph::new(visible).block(block), area);
 }
@@ -229,7 +240,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 ));
             }
             if !min_wait.is_zero() {
-                let open_for = s.current_since.map_or(0, |t| model.now.millis_since(t));
+                let open_for = s.current_since.map_or(0, |t| model.display_now().millis_since(t));
                 lines.push(Line::raw(format!(
                     " open at least {} (open {})",
                     format_duration(*min_wait),
@@ -275,7 +286,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
             push_runs(&mut lines, model, s);
         }
         StepKind::Bake { duration, probes, on_breach, checkpoints } => {
-            let elapsed = s.started_at.map_or(0, |t| model.now.millis_since(t));
+            let elapsed = s.started_at.map_or(0, |t| model.display_now().millis_since(t));
             lines.push(Line::raw(format!(
                 " watch for {} ({})",
                 format_duration(*duration),
@@ -322,7 +333,7 @@ fn push_runs(lines: &mut Vec<Line<'static>>, model: &Model, s: &StepState) {
             None => (
                 format!(
                     "running for {}",
-                    format::clock_span(model.now.millis_since(run.started.at))
+                    format::clock_span(model.display_now().millis_since(run.started.at))
                 ),
                 theme::accent(),
             ),
