@@ -1,0 +1,577 @@
+//! Cockpit fixtures for view tests: every screen is a real event history, produced by running
+//! commands through the engine (`decide` + `apply`) at fixed timestamps, then viewed at a fixed
+//! `now`. Nothing is hand-built state, so a fixture cannot show something the engine would
+//! never produce.
+
+use flightdeck::plan::{self, Plan, ReleaseType};
+use flightdeck::probe::HealthReading;
+use flightdeck::release::{
+    Actor, Command, EventRecord, Outcome, Resolution, State, Timestamp, apply, decide,
+};
+use flightdeck::tui::keymap::{Key, Keymap};
+use flightdeck::tui::model::{Model, Pane, ReleaseView};
+use flightdeck::tui::msg::Msg;
+use flightdeck::tui::update::update;
+
+/// When every fixture release starts: 2026-11-18 11:06:40 UTC.
+pub const T0: Timestamp = Timestamp(1_795_000_000_000);
+
+/// `T0` plus some seconds.
+pub fn at(secs: u64) -> Timestamp {
+    T0.plus_millis(secs * 1000)
+}
+
+/// Starts the releases.
+pub fn alice() -> Actor {
+    Actor::person("alice", "bastion-1", 100)
+}
+
+/// An approver on another bastion.
+pub fn bob() -> Actor {
+    Actor::person("bob", "bastion-2", 200)
+}
+
+/// A second approver.
+pub fn carol() -> Actor {
+    Actor::person("carol", "bastion-1", 300)
+}
+
+/// Someone watching read-only.
+pub fn dave() -> Actor {
+    Actor::person("dave", "laptop-7", 400)
+}
+
+/// flightdeck deciding by itself in alice's cockpit.
+pub fn auto() -> Actor {
+    Actor::automation("alice", "bastion-1", 100)
+}
+
+/// tests/fixtures/basic.toml: every step kind, one health endpoint, no metrics.
+pub fn basic_plan() -> Plan {
+    plan::parse(include_str!("../fixtures/basic.toml"), "basic.toml").expect("basic.toml is valid")
+}
+
+/// config.example.toml: the rich plan, with staging, health endpoints and metrics.
+pub fn rich_plan() -> Plan {
+    plan::parse(include_str!("../../config.example.toml"), "config.example.toml")
+        .expect("config.example.toml is valid")
+}
+
+/// A release's history, built one engine command at a time.
+pub struct History {
+    /// The plan.
+    pub plan: Plan,
+    /// The fold of `records`.
+    pub state: State,
+    /// Every event, seq 1...
+    pub records: Vec<EventRecord>,
+    /// When the last command was decided.
+    pub clock: Timestamp,
+}
+
+impl History {
+    /// A release of `plan` started by alice at `T0`: version 1.4.0 replacing 1.3.2.
+    pub fn started(plan: Plan) -> Self {
+        let state = State::new(&plan);
+        let mut h = Self { plan, state, records: Vec::new(), clock: T0 };
+        h.run(
+            0,
+            &alice(),
+            Command::Start {
+                version: "1.4.0".into(),
+                previous_version: Some("1.3.2".into()),
+                sha: Some("3f2a1c9".into()),
+                image: None,
+                release_type: ReleaseType::Regular,
+            },
+        );
+        h
+    }
+
+    /// Runs `command` by `actor`, `secs` seconds after the previous one; panics on a rejection
+    /// (a fixture that the engine refuses is a broken fixture).
+    pub fn run(&mut self, secs: u64, actor: &Actor, command: Command) -> &mut Self {
+        self.clock = self.clock.plus_millis(secs * 1000);
+        let events = decide(&self.plan, &self.state, &command, actor, self.clock, None)
+            .unwrap_or_else(|e| panic!("fixture command {command:?} refused: {e}"));
+        for event in events {
+            let record = EventRecord {
+                seq: self.state.seq + 1,
+                at: self.clock,
+                actor: actor.clone(),
+                event,
+            };
+            apply(&mut self.state, &record);
+            self.records.push(record);
+        }
+        self
+    }
+
+    /// Ticks a checklist item.
+    pub fn tick(&mut self, secs: u64, actor: &Actor, item: &str) -> &mut Self {
+        self.run(secs, actor, Command::Tick { item: item.into() })
+    }
+
+    /// `next` (start or finish the current step).
+    pub fn next(&mut self, secs: u64, actor: &Actor) -> &mut Self {
+        self.run(secs, actor, Command::Next { confirmed: false })
+    }
+
+    /// Records that attempt `attempt` of `step` succeeded after `secs` seconds.
+    pub fn succeed(&mut self, secs: u64, step: &str, attempt: u32, output: &str) -> &mut Self {
+        let actor = self.runner(step);
+        self.run(
+            secs,
+            &actor,
+            Command::RecordOutcome {
+                step: step.into(),
+                attempt,
+                outcome: Outcome::Succeeded {
+                    exit_code: Some(0),
+                    output_tail: Some(output.into()).filter(|o: &String| !o.is_empty()),
+                },
+                duration_ms: secs * 1000,
+            },
+        )
+    }
+
+    /// Records that attempt `attempt` of `step` failed after `secs` seconds.
+    pub fn fail(
+        &mut self,
+        secs: u64,
+        step: &str,
+        attempt: u32,
+        error: &str,
+        output: &str,
+    ) -> &mut Self {
+        let actor = self.runner(step);
+        self.run(
+            secs,
+            &actor,
+            Command::RecordOutcome {
+                step: step.into(),
+                attempt,
+                outcome: Outcome::Failed {
+                    error: error.into(),
+                    exit_code: Some(1),
+                    output_tail: Some(output.into()),
+                },
+                duration_ms: secs * 1000,
+            },
+        )
+    }
+
+    /// Whoever started the step's last run reports its outcome (as the action runner does).
+    fn runner(&self, step: &str) -> Actor {
+        self.state
+            .step(step)
+            .and_then(|s| s.last_run())
+            .map_or_else(alice, |r| r.started.by.clone())
+    }
+
+    /// The cockpit on this history at `now`, for `me`.
+    pub fn model(&self, me: Actor, read_only: bool, now: Timestamp) -> Model {
+        let mut view = ReleaseView {
+            id: 7,
+            plan: self.plan.clone(),
+            state: self.state.clone(),
+            timeline: Default::default(),
+        };
+        view.extend_timeline(&self.records);
+        let mut model = Model::new(Some(view), me, read_only, Keymap::default(), now);
+        model.db_label = "/home/alice/.local/share/flightdeck/flightdeck.db".into();
+        model
+    }
+}
+
+/// Presses keys through `update`, as a person would.
+pub fn press(model: &mut Model, keys: &[Key]) {
+    for key in keys {
+        update(model, Msg::KeyPressed(*key));
+    }
+}
+
+/// Types text into an open prompt.
+pub fn type_text(model: &mut Model, text: &str) {
+    for c in text.chars() {
+        update(model, Msg::KeyPressed(Key::Char(c)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Histories.
+// ---------------------------------------------------------------------------------------
+
+/// basic.toml: the pre-deploy checklist ticked and the go/no-go gate open.
+fn basic_at_gate() -> History {
+    let mut h = History::started(basic_plan());
+    h.tick(40, &alice(), "tests").tick(25, &alice(), "oncall").next(5, &alice());
+    h
+}
+
+/// basic.toml: the gate passed, the backup action started by alice (attempt 1, no outcome).
+fn basic_backup_started() -> History {
+    let mut h = basic_at_gate();
+    h.run(60, &bob(), Command::Approve).run(30, &carol(), Command::Approve).next(10, &alice());
+    h.next(5, &alice());
+    h
+}
+
+/// basic.toml: the backup done and 10% of traffic on green; the bake waits.
+fn basic_at_ten_percent() -> History {
+    let mut h = basic_backup_started();
+    h.succeed(14, "backup", 1, "backing up 1.4.0\ndone");
+    h.next(20, &alice()).succeed(2, "shift-10", 1, "weight=10");
+    h
+}
+
+/// config.example.toml: staging rehearsed, checklist and gate passed, backup, migrations,
+/// green deployed and smoke-tested, 10% shifted, and the first bake started.
+fn rich_at_bake() -> History {
+    let mut h = History::started(rich_plan());
+    h.next(5, &alice()).succeed(
+        95,
+        "deploy-staging",
+        1,
+        "deployment.apps/checkout-api-green image updated",
+    );
+    h.next(10, &alice()).succeed(48, "smoke-staging", 1, "12 passed, 0 failed");
+    for item in
+        ["ci-green", "changelog", "staging-ok", "migrations-reviewed", "on-call", "no-freeze"]
+    {
+        h.tick(20, &alice(), item);
+    }
+    h.next(5, &alice());
+    h.run(120, &bob(), Command::Approve).run(90, &carol(), Command::Approve).next(100, &alice());
+    h.next(5, &alice()).succeed(212, "backup", 1, "pg_dump: dumped 41 tables");
+    h.next(8, &alice()).succeed(37, "migrate", 1, "applied 2 migrations (0042, 0043)");
+    h.next(6, &alice()).succeed(
+        64,
+        "deploy-green",
+        1,
+        "deployment.apps/checkout-api-green rolled out",
+    );
+    h.next(9, &alice()).succeed(51, "smoke-green", 1, "12 passed, 0 failed");
+    h.next(12, &alice()).succeed(2, "traffic-10", 1, "{\"canary_weight\": 10}");
+    h.next(3, &alice());
+    h
+}
+
+/// Seconds into the first bake shown by the bake fixture: 4m12s.
+pub const BAKE_ELAPSED_SECS: u64 = 4 * 60 + 12;
+
+// ---------------------------------------------------------------------------------------
+// Fixtures: one cockpit each.
+// ---------------------------------------------------------------------------------------
+
+/// Just started: the pre-deploy checklist is current, nothing ticked.
+pub fn fresh() -> Model {
+    let h = History::started(basic_plan());
+    h.model(alice(), false, at(30))
+}
+
+/// The rich checklist with 3 of 6 items ticked, the detail pane focused and the fourth item
+/// (which has help and a runbook) selected.
+pub fn checklist_partial() -> Model {
+    let mut h = History::started(rich_plan());
+    h.next(5, &alice()).succeed(95, "deploy-staging", 1, "rolled out");
+    h.next(10, &alice()).succeed(48, "smoke-staging", 1, "12 passed, 0 failed");
+    h.tick(30, &alice(), "ci-green").tick(20, &bob(), "changelog").tick(40, &alice(), "staging-ok");
+    let now = h.clock.plus_millis(25_000);
+    let mut m = h.model(alice(), false, now);
+    press(&mut m, &[Key::Enter, Key::Down, Key::Down, Key::Down]);
+    m
+}
+
+/// The gate with bob's approval (1 of 2) and carol's NO-GO.
+pub fn gate_no_go() -> Model {
+    let mut h = basic_at_gate();
+    h.run(60, &bob(), Command::Approve);
+    h.run(45, &carol(), Command::Decline { reason: "payments team deploys at 14:00".into() });
+    let now = h.clock.plus_millis(30_000);
+    h.model(alice(), false, now)
+}
+
+/// The backup running in this cockpit, with live output; the output pane focused.
+pub fn action_running() -> Model {
+    let h = basic_backup_started();
+    let now = h.clock.plus_millis(7_000);
+    let mut m = h.model(alice(), false, now);
+    for line in [
+        "backing up 1.4.0",
+        "pg_dump: reading schemas",
+        "pg_dump: reading user-defined tables",
+        "pg_dump: dumping contents of table \"public.orders\" (2,418,977 rows)",
+    ] {
+        m.push_output(line.into());
+    }
+    m.running_here = true;
+    press(&mut m, &[Key::BackTab]);
+    m
+}
+
+/// The backup failed; its output tail is recorded.
+pub fn action_failed() -> Model {
+    let mut h = basic_backup_started();
+    h.fail(
+        9,
+        "backup",
+        1,
+        "exit status 1",
+        "backing up 1.4.0\npg_dump: error: connection to server failed: FATAL: password authentication failed",
+    );
+    let now = h.clock.plus_millis(20_000);
+    h.model(alice(), false, now)
+}
+
+/// The backup's process went away (bob's cockpit on bastion-2 was killed).
+pub fn action_interrupted() -> Model {
+    let mut h = basic_at_gate();
+    h.run(60, &bob(), Command::Approve).run(30, &carol(), Command::Approve).next(10, &alice());
+    h.next(5, &bob());
+    h.run(
+        40,
+        &alice(),
+        Command::MarkInterrupted {
+            step: "backup".into(),
+            attempt: 1,
+            reason: "process 200 on bastion-2 is gone".into(),
+        },
+    );
+    let now = h.clock.plus_millis(15_000);
+    h.model(alice(), false, now)
+}
+
+/// The rich plan's first bake (15m), 4m12s in.
+pub fn bake_in_progress() -> Model {
+    let h = rich_at_bake();
+    h.model(alice(), false, h.clock.plus_millis(BAKE_ELAPSED_SECS * 1000))
+}
+
+/// Traffic at 50%: weight history 10% then 50%, the second bake started.
+pub fn traffic_50() -> Model {
+    let mut h = rich_at_bake();
+    h.next(15 * 60 + 4, &auto());
+    h.next(30, &alice()).succeed(2, "traffic-50", 1, "{\"canary_weight\": 50}");
+    h.next(4, &alice());
+    let now = h.clock.plus_millis(95_000);
+    h.model(alice(), false, now)
+}
+
+/// The traffic history overlay (h) on the 50% release.
+pub fn traffic_history() -> Model {
+    let mut m = traffic_50();
+    press(&mut m, &[Key::Char('h')]);
+    m
+}
+
+/// Paused by bob at 10% before the bake.
+pub fn paused() -> Model {
+    let mut h = basic_at_ten_percent();
+    h.run(50, &bob(), Command::Pause { reason: "latency spike on green, investigating".into() });
+    let now = h.clock.plus_millis(70_000);
+    h.model(alice(), false, now)
+}
+
+fn basic_rollback_started() -> History {
+    let mut h = basic_at_ten_percent();
+    h.run(
+        40,
+        &alice(),
+        Command::Rollback {
+            reason: "5xx on green at 4%".into(),
+            confirmed: true,
+            automatic: false,
+        },
+    );
+    h
+}
+
+/// Rolling back: traffic step running.
+pub fn rolling_back() -> Model {
+    let h = basic_rollback_started();
+    let now = h.clock.plus_millis(3_000);
+    h.model(alice(), false, now)
+}
+
+/// Rolled back: traffic on blue, green undeployed.
+pub fn rolled_back() -> Model {
+    let mut h = basic_rollback_started();
+    h.succeed(2, "rollback-1-traffic", 1, "weight=0");
+    h.succeed(4, "rollback-2-undeploy", 1, "undeploying 1.4.0");
+    let now = h.clock.plus_millis(120_000);
+    h.model(alice(), false, now)
+}
+
+/// Every step done.
+pub fn completed() -> Model {
+    let mut h = basic_at_ten_percent();
+    h.next(3, &alice()).next(60, &alice());
+    h.run(20, &alice(), Command::Next { confirmed: true }).succeed(2, "shift-100", 1, "weight=100");
+    h.tick(300, &bob(), "dashboards").next(10, &alice());
+    let now = h.clock.plus_millis(600_000);
+    h.model(alice(), false, now)
+}
+
+/// The gate as dave sees it from a read-only cockpit.
+pub fn read_only() -> Model {
+    let mut h = basic_at_gate();
+    h.run(60, &bob(), Command::Approve);
+    let now = h.clock.plus_millis(30_000);
+    h.model(dave(), true, now)
+}
+
+/// The help overlay over a fresh release.
+pub fn help() -> Model {
+    let mut m = fresh();
+    press(&mut m, &[Key::Char('?')]);
+    m
+}
+
+/// The rollback prompt (R) after the backup failed, with a reason typed.
+pub fn rollback_prompt() -> Model {
+    let mut m = action_failed();
+    press(&mut m, &[Key::Char('R')]);
+    type_text(&mut m, "backup cannot reach the database");
+    m
+}
+
+/// The timeline focused and filtered on "traffic".
+pub fn timeline_filtered() -> Model {
+    let mut m = traffic_50();
+    press(&mut m, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Char('/')]);
+    type_text(&mut m, "traffic");
+    press(&mut m, &[Key::Enter]);
+    m
+}
+
+/// The bake with probe readings: green up, lb down with a reason, blue not polled; the error
+/// rate failing, p95 latency without a baseline, requests unreadable, DB connections passing.
+fn with_probes(focus: Pane) -> Model {
+    let mut m = bake_in_progress();
+    let now = m.now;
+    let ago = |secs: u64| Timestamp(now.0 - i64::try_from(secs * 1000).unwrap_or(0));
+    update(
+        &mut m,
+        Msg::HealthChecked {
+            index: 1,
+            reading: HealthReading {
+                at: ago(3),
+                status_code: Some(200),
+                latency_ms: 38,
+                version: Some("1.4.0".into()),
+                checks: vec![("db".into(), "ok".into())],
+                error: None,
+            },
+        },
+    );
+    for secs in [14, 4] {
+        update(
+            &mut m,
+            Msg::HealthChecked {
+                index: 2,
+                reading: HealthReading {
+                    at: ago(secs),
+                    status_code: None,
+                    latency_ms: 3000,
+                    version: None,
+                    checks: Vec::new(),
+                    error: Some("connect timeout after 3s".into()),
+                },
+            },
+        );
+    }
+    // The 5xx ratio climbs past its abort level (> 0.02) for 70s, longer than its `for` (1m).
+    let error_rate = [
+        0.0011, 0.0012, 0.0010, 0.0013, 0.0012, 0.0011, 0.021, 0.024, 0.026, 0.029, 0.031, 0.034,
+        0.036, 0.038,
+    ];
+    for (i, v) in error_rate.iter().enumerate() {
+        let t = ago(10 * (14 - i as u64));
+        update(&mut m, Msg::MetricSampled { index: 0, at: t, result: Ok(Some(*v)) });
+    }
+    // p95 latency has values but an abort level relative to a baseline never captured.
+    for (i, v) in [0.212, 0.208, 0.221, 0.219, 0.214, 0.230, 0.226, 0.218].iter().enumerate() {
+        let t = ago(10 * (8 - i as u64));
+        update(&mut m, Msg::MetricSampled { index: 1, at: t, result: Ok(Some(*v)) });
+    }
+    // DB connections stay well under their warn level (> 80).
+    for (i, v) in [21.0, 22.0, 24.0, 23.0, 26.0, 25.0].iter().enumerate() {
+        let t = ago(30 * (6 - i as u64));
+        update(&mut m, Msg::MetricSampled { index: 3, at: t, result: Ok(Some(*v)) });
+    }
+    update(
+        &mut m,
+        Msg::MetricSampled {
+            index: 2,
+            at: ago(15),
+            result: Err("prometheus.monitoring.internal:9090: connection refused".into()),
+        },
+    );
+    while m.focus != focus {
+        press(&mut m, &[Key::Tab]);
+    }
+    m
+}
+
+/// The health pane focused, with readings.
+pub fn health() -> Model {
+    with_probes(Pane::Health)
+}
+
+/// The metrics pane focused, with samples and sparklines.
+pub fn metrics() -> Model {
+    with_probes(Pane::Metrics)
+}
+
+/// No release in the database.
+pub fn welcome() -> Model {
+    let mut m = Model::new(None, alice(), false, Keymap::default(), T0);
+    m.db_label = "/home/alice/.local/share/flightdeck/flightdeck.db".into();
+    m
+}
+
+/// The marked-succeeded path: the failed backup resolved by hand, then the shift to 10%.
+pub fn resolved_by_hand() -> Model {
+    let mut h = basic_backup_started();
+    h.fail(9, "backup", 1, "exit status 1", "pg_dump: error: timeout");
+    h.run(
+        60,
+        &alice(),
+        Command::Resolve {
+            resolution: Resolution::Succeeded,
+            reason: "dump file present and restorable (checked by hand)".into(),
+        },
+    );
+    let now = h.clock.plus_millis(10_000);
+    let mut m = h.model(alice(), false, now);
+    press(&mut m, &[Key::Up]);
+    m
+}
+
+/// Every fixture with a release or without, by snapshot name.
+pub fn all() -> Vec<(&'static str, Model)> {
+    vec![
+        ("fresh", fresh()),
+        ("checklist_partial", checklist_partial()),
+        ("gate_no_go", gate_no_go()),
+        ("action_running", action_running()),
+        ("action_failed", action_failed()),
+        ("action_interrupted", action_interrupted()),
+        ("bake_in_progress", bake_in_progress()),
+        ("traffic_50", traffic_50()),
+        ("traffic_history", traffic_history()),
+        ("paused", paused()),
+        ("rolling_back", rolling_back()),
+        ("rolled_back", rolled_back()),
+        ("completed", completed()),
+        ("read_only", read_only()),
+        ("help", help()),
+        ("rollback_prompt", rollback_prompt()),
+        ("timeline_filtered", timeline_filtered()),
+        ("health", health()),
+        ("metrics", metrics()),
+        ("resolved_by_hand", resolved_by_hand()),
+        ("welcome", welcome()),
+    ]
+}

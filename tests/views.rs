@@ -1,0 +1,294 @@
+//! The cockpit's screens, drawn on ratatui's `TestBackend` (STYLE 36). Each fixture is a real
+//! event history replayed through the engine at a fixed `now` (see `support::fixtures`), drawn
+//! at 80×24 (one focused pane, stacked) and 120×40 (side by side), and compared with the
+//! stored snapshot. Plain assertions check what matters whatever the snapshots say: the way
+//! out and the way to help are always on screen, states carry a glyph or a word, and
+//! production is named in the header. CI runs with `INSTA_UPDATE=no`.
+
+mod support;
+
+use flightdeck::tui::model::{Model, Pane};
+use flightdeck::tui::view;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use support::fixtures;
+
+/// The two sizes every screen is snapshotted at.
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+/// Draws `model` on a `width`×`height` test terminal.
+fn draw(model: &Model, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut model = model.clone();
+    model.size = (width, height);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    terminal.draw(|frame| view::render(frame, &model)).expect("drawing never fails");
+    terminal
+}
+
+/// The screen as text, one string per row.
+fn rows(buffer: &Buffer) -> Vec<String> {
+    let area = buffer.area;
+    (area.top()..area.bottom())
+        .map(|y| (area.left()..area.right()).map(|x| buffer[(x, y)].symbol()).collect())
+        .collect()
+}
+
+fn screen(model: &Model, width: u16, height: u16) -> Vec<String> {
+    rows(draw(model, width, height).backend().buffer())
+}
+
+/// Snapshots `model` at 80×24 and 120×40 as `views__{name}_{w}x{h}.snap`.
+fn snapshot(name: &str, model: &Model) {
+    for (width, height) in SIZES {
+        let terminal = draw(model, width, height);
+        insta::assert_snapshot!(format!("{name}_{width}x{height}"), terminal.backend());
+    }
+}
+
+#[test]
+fn fresh_release_shows_the_pre_deploy_checklist() {
+    snapshot("fresh", &fixtures::fresh());
+}
+
+#[test]
+fn checklist_partly_ticked_with_an_item_selected() {
+    snapshot("checklist_partial", &fixtures::checklist_partial());
+}
+
+#[test]
+fn gate_with_one_approval_and_a_no_go() {
+    snapshot("gate_no_go", &fixtures::gate_no_go());
+}
+
+#[test]
+fn action_running_with_live_output() {
+    snapshot("action_running", &fixtures::action_running());
+}
+
+#[test]
+fn action_failed() {
+    snapshot("action_failed", &fixtures::action_failed());
+}
+
+#[test]
+fn action_interrupted() {
+    snapshot("action_interrupted", &fixtures::action_interrupted());
+}
+
+#[test]
+fn action_failed_then_marked_succeeded_by_hand() {
+    snapshot("resolved_by_hand", &fixtures::resolved_by_hand());
+}
+
+#[test]
+fn bake_in_progress() {
+    snapshot("bake_in_progress", &fixtures::bake_in_progress());
+}
+
+#[test]
+fn traffic_at_fifty_percent() {
+    snapshot("traffic_50", &fixtures::traffic_50());
+}
+
+#[test]
+fn traffic_history_overlay() {
+    snapshot("traffic_history", &fixtures::traffic_history());
+}
+
+#[test]
+fn paused_release() {
+    snapshot("paused", &fixtures::paused());
+}
+
+#[test]
+fn rolling_back() {
+    snapshot("rolling_back", &fixtures::rolling_back());
+}
+
+#[test]
+fn rolled_back() {
+    snapshot("rolled_back", &fixtures::rolled_back());
+}
+
+#[test]
+fn completed() {
+    snapshot("completed", &fixtures::completed());
+}
+
+#[test]
+fn read_only_cockpit() {
+    snapshot("read_only", &fixtures::read_only());
+}
+
+#[test]
+fn help_overlay() {
+    snapshot("help", &fixtures::help());
+}
+
+#[test]
+fn rollback_prompt() {
+    snapshot("rollback_prompt", &fixtures::rollback_prompt());
+}
+
+#[test]
+fn timeline_focused_and_filtered() {
+    snapshot("timeline_filtered", &fixtures::timeline_filtered());
+}
+
+#[test]
+fn health_pane_with_readings() {
+    snapshot("health", &fixtures::health());
+}
+
+#[test]
+fn metrics_pane_with_samples() {
+    snapshot("metrics", &fixtures::metrics());
+}
+
+#[test]
+fn welcome_screen_without_a_release() {
+    snapshot("welcome", &fixtures::welcome());
+}
+
+#[test]
+fn too_small_terminals_say_so_and_do_not_panic() {
+    let model = fixtures::fresh();
+    for (width, height) in [(59, 15), (10, 3)] {
+        let terminal = draw(&model, width, height);
+        insta::assert_snapshot!(format!("too_small_{width}x{height}"), terminal.backend());
+    }
+    let text = screen(&model, 59, 15).concat();
+    assert!(text.contains("too small"), "{text}");
+}
+
+#[test]
+fn every_fixture_draws_at_every_size_and_focus_without_panicking() {
+    let sizes = [
+        (1, 1),
+        (59, 15),
+        (60, 16),
+        (61, 17),
+        (80, 24),
+        (99, 29),
+        (100, 30),
+        (120, 40),
+        (133, 35),
+        (200, 60),
+        (300, 100),
+    ];
+    for (name, model) in fixtures::all() {
+        for pane in Pane::ALL {
+            let mut model = model.clone();
+            model.focus = pane;
+            for (width, height) in sizes {
+                let result = std::panic::catch_unwind(|| draw(&model, width, height));
+                assert!(result.is_ok(), "{name} focused on {pane:?} panicked at {width}×{height}");
+            }
+        }
+    }
+}
+
+/// Colour carries meaning here (a red production badge, a red failed step), and `Buffer`'s
+/// Debug output includes every style, so a style regression shows in this one snapshot.
+#[test]
+fn colours_of_a_failed_step_in_production() {
+    let terminal = draw(&fixtures::action_failed(), 80, 24);
+    insta::assert_debug_snapshot!("action_failed_colours_80x24", terminal.backend().buffer());
+}
+
+#[test]
+fn every_screen_at_80x24_keeps_quit_and_help_in_view() {
+    for (name, model) in fixtures::all() {
+        let text = screen(&model, 80, 24).join("\n");
+        assert!(text.contains("q quit"), "{name}: no `q quit` at 80×24:\n{text}");
+        assert!(text.contains("? help"), "{name}: no `? help` at 80×24:\n{text}");
+    }
+}
+
+#[test]
+fn the_help_overlay_lists_every_binding_at_both_sizes() {
+    let model = fixtures::help();
+    for (width, height) in SIZES {
+        let rows = screen(&model, width, height);
+        for b in &model.keymap.bindings {
+            let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
+            let keys = keys.join(" ");
+            let start: String = b.desc.chars().take(10).collect();
+            assert!(
+                rows.iter().any(|r| r.contains(&format!(" {keys} ")) && r.contains(&start)),
+                "help at {width}×{height} lacks `{keys}` ({}):\n{}",
+                b.desc,
+                rows.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_step_carries_a_mark_and_a_word_not_only_red() {
+    let model = fixtures::action_failed();
+    for (width, height) in SIZES {
+        let rows = screen(&model, width, height);
+        assert!(
+            rows.iter().any(|r| r.contains('✗') && r.contains("backup")),
+            "no ✗ on the failed step at {width}×{height}:\n{}",
+            rows.join("\n")
+        );
+        assert!(
+            rows.iter().any(|r| r.contains("FAILED")),
+            "FAILED is not written at {width}×{height}:\n{}",
+            rows.join("\n")
+        );
+    }
+    let model = fixtures::action_interrupted();
+    for (width, height) in SIZES {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("INTERRUPTED"), "INTERRUPTED is not written:\n{text}");
+    }
+}
+
+#[test]
+fn the_header_names_production_on_every_release_screen() {
+    for (name, model) in fixtures::all() {
+        if model.release.is_none() {
+            continue;
+        }
+        for (width, height) in SIZES {
+            if name == "help" && width == 80 {
+                continue; // at 80×24 the two-column help covers everything but the footer
+            }
+            let rows = screen(&model, width, height);
+            assert!(
+                rows[0].contains("PRODUCTION"),
+                "{name} at {width}×{height}: header is {:?}",
+                rows[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_read_only_cockpit_says_so_in_header_and_footer() {
+    let model = fixtures::read_only();
+    for (width, height) in SIZES {
+        let rows = screen(&model, width, height);
+        let h = usize::from(height);
+        assert!(rows[0].contains("READ-ONLY"), "header at {width}×{height}: {:?}", rows[0]);
+        assert!(rows[h - 2].contains("read-only"), "footer at {width}×{height}: {:?}", rows[h - 2]);
+        assert!(
+            !rows[h - 2].contains("approve"),
+            "acting keys offered read-only: {:?}",
+            rows[h - 2]
+        );
+    }
+}
+
+#[test]
+fn the_bake_shows_its_timer() {
+    let model = fixtures::bake_in_progress();
+    for (width, height) in SIZES {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("04:12/15m"), "no bake timer at {width}×{height}:\n{text}");
+    }
+}
