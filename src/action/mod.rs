@@ -239,14 +239,13 @@ pub async fn run_prepared(
 /// events recorded.
 pub async fn run_claim(
     store: &Store,
-    release_id: i64,
-    plan: &Plan,
-    state: &State,
+    loaded: &crate::store::Loaded,
     claim: &Claim,
     client: &reqwest::Client,
     lines: &mpsc::UnboundedSender<String>,
     cancel: &CancellationToken,
 ) -> Result<Vec<EventRecord>, ExecuteError> {
+    let (release_id, plan, state) = (loaded.row.id, &loaded.plan, &loaded.state);
     let mut secrets = Vec::new();
     let prepared = match (plan.action(&claim.action), &state.info) {
         (Some(spec), Some(info)) => prepare(spec, info, release_id, claim.weight, &mut secrets),
@@ -293,12 +292,7 @@ pub async fn drive_claims(
             return Ok(all);
         };
         let _ = lines.send(format!("── running {} ({}) ──", claim.step, claim.action));
-        let records = run_claim(
-            store,
-            release_id,
-            &loaded.plan,
-            &loaded.state,
-            &claim,
+        let records = run_claim(store, &loaded, &claim,
             client,
             lines,
             cancel,

@@ -50,10 +50,12 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
     let rollback: Vec<&str> = plan.rollback.steps.iter().map(String::as_str).collect();
     let _ = writeln!(
         out,
-        "rollback     {}traffic to 0 then {} (on failure: {:?})",
-        "",
+        "rollback     traffic to 0 then {} (on failure: {})",
         list(&rollback),
-        plan.rollback.on_failure
+        match plan.rollback.on_failure {
+            crate::plan::OnFailure::Halt => "halt",
+            crate::plan::OnFailure::Continue => "continue",
+        }
     );
     let _ = writeln!(out, "stages");
     for stage in &plan.stages {

@@ -95,7 +95,7 @@ impl fmt::Display for Threshold {
         };
         match self.bound {
             Bound::Absolute(v) => write!(f, "{op} {v}"),
-            Bound::Baseline(factor) if factor == 1.0 => write!(f, "{op} baseline"),
+            Bound::Baseline(1.0) => write!(f, "{op} baseline"),
             Bound::Baseline(factor) => write!(f, "{op} baseline × {factor}"),
         }
     }

@@ -32,7 +32,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
 
 fn with_live_view(model: &mut Model, f: impl FnOnce(&mut Model) -> Vec<Effect>) -> Vec<Effect> {
     let Some(mut replay) = model.replay.take() else { return f(model) };
-    let shown = std::mem::replace(&mut model.release, Some(replay.live.clone()));
+    let shown = model.release.replace(replay.live.clone());
     let shown_probes = std::mem::replace(&mut model.probes, replay.live_probes.clone());
     let effects = f(model);
     if let Some(live) = std::mem::replace(&mut model.release, shown) {
@@ -176,16 +176,20 @@ fn apply_msg(model: &mut Model, msg: Msg) -> Vec<Effect> {
             let plan = model.release.as_ref().map(|r| &r.plan);
             if let (Some(plan), Some(row)) = (plan, model.probes.health.get_mut(index)) {
                 if let Some(spec) = plan.health.get(index) {
+                    let before = health_words(row);
                     row.record(reading, spec.down_after, spec.up_after);
-                    model.dirty = true;
+                    let words_changed = before != health_words(row);
+                    probe_changed(model, words_changed);
                 }
             }
             Vec::new()
         }
         Msg::MetricSampled { index, at, result } => {
             if let Some(row) = model.probes.metrics.get_mut(index) {
+                let before = metric_words(row);
                 row.record(at, result);
-                model.dirty = true;
+                let words_changed = before != metric_words(row);
+                probe_changed(model, words_changed);
             }
             Vec::new()
         }
@@ -212,7 +216,46 @@ fn on_tick(model: &mut Model, now: crate::release::Timestamp) -> Vec<Effect> {
     if model.release.as_ref().is_some_and(|r| !r.state.status.is_terminal()) {
         model.dirty = true;
     }
+    // Readings that only moved numbers since the last frame are drawn with this one.
+    if std::mem::take(&mut model.probes_changed) {
+        model.dirty = true;
+    }
     Vec::new()
+}
+
+/// What a health row says in words: its state, error, status, version and failing checks.
+/// Latency and age are numbers.
+type HealthWords = (
+    crate::probe::HealthState,
+    Option<String>,
+    Option<(Option<u16>, Option<String>, Option<String>, Vec<(String, String)>)>,
+);
+
+fn health_words(row: &crate::probe::HealthRow) -> HealthWords {
+    let last = row
+        .last
+        .as_ref()
+        .map(|r| (r.status_code, r.error.clone(), r.version.clone(), r.checks.clone()));
+    (row.state, row.version_mismatch.clone(), last)
+}
+
+/// What a metric row says in words: its verdict, read error, and whether it has values or
+/// reads no data. Values, sparklines and counts are numbers.
+fn metric_words(
+    row: &crate::probe::MetricRow,
+) -> (crate::probe::Verdict, Option<String>, bool, bool) {
+    (row.verdict, row.error.clone(), row.samples.is_empty(), row.no_data_since.is_some())
+}
+
+/// A reading that changes what a row says in words (UP → DOWN, ok → FAIL, STALE) is drawn
+/// at once; one that only moves numbers (latency, value, sparkline, age) waits for the next
+/// tick, so a second's readings share one frame with the clock instead of one frame each.
+fn probe_changed(model: &mut Model, words_changed: bool) {
+    if words_changed {
+        model.dirty = true;
+    } else {
+        model.probes_changed = true;
+    }
 }
 
 fn say(model: &mut Model, text: impl Into<String>, tone: Tone) {
