@@ -1507,19 +1507,18 @@ fn aborted_anything_but_a_note_is_rejected() {
 /// nothing else: no weight, no step completed, the status stays rolled back.
 #[test]
 fn rolled_back_late_outcome_of_a_rollout_action_is_recorded_without_effect() {
-    let mut h = at_shift_10();
-    h.ok(next(), &alice());
-    h.ok(rollback("the balancer is slow"), &bob());
+    let mut h = backup_running();
+    h.ok(rollback("the backup hangs"), &bob());
     h.ok(record("rollback-1-traffic", 1, success()), &bob());
     h.ok(record("rollback-2-undeploy", 1, success()), &bob());
     assert_eq!(h.state.status, Status::RolledBack);
-    assert_eq!(h.state.runs_in_flight().len(), 1, "shift-10 is still in flight");
-    same(&h.ok(record("shift-10", 1, success()), &alice()), &vec![finished("shift-10", 1)]);
+    assert_eq!(h.state.runs_in_flight().len(), 1, "backup is still in flight");
+    same(&h.ok(record("backup", 1, success()), &alice()), &vec![finished("backup", 1)]);
     assert_eq!(h.state.status, Status::RolledBack);
     assert_eq!(h.state.weight, 0);
-    assert_eq!(h.current_id(), "shift-10");
+    assert_eq!(h.current_id(), "backup");
     assert!(h.state.runs_in_flight().is_empty());
-    h.err(record("shift-10", 1, success()), &alice());
+    h.err(record("backup", 1, success()), &alice());
 }
 
 #[test]
@@ -1611,4 +1610,18 @@ fn planned_full_happy_path_completes_with_weight_100() {
     let last_two = &h.records[21..];
     assert!(last_two.iter().all(|r| r.actor == bob() && r.at == Timestamp(T0.0 + 1000)));
     h.ok(note("shipped"), &alice());
+}
+
+#[test]
+fn running_traffic_shift_rollback_is_rejected_until_the_shift_ends() {
+    let mut h = at_shift_10();
+    h.ok(next(), &alice());
+    let rollback =
+        || Command::Rollback { reason: "errors".into(), confirmed: true, automatic: false };
+    let rejected = h.err(rollback(), &alice());
+    assert_eq!(rejected.kind, RejectionKind::Rule);
+    assert!(rejected.message.contains("in flight"), "{}", rejected.message);
+    h.ok(record("shift-10", 1, success()), &alice());
+    h.ok(rollback(), &alice());
+    assert_eq!(h.state.status, Status::RollingBack);
 }

@@ -659,6 +659,18 @@ impl<'a> Ctx<'a> {
             return Err(Rejection::rule(format!("a rollback is already in progress{by}")));
         }
         self.require(&[Status::Running, Status::Paused], "roll back")?;
+        // A shift still in flight could land after the rollback's own weight-to-zero and leave
+        // real traffic on the new version while the record says 0: wait for it to end.
+        let shifting = self.state.runs_in_flight().into_iter().find(|(step, _)| {
+            self.plan.step(step).is_some_and(|r| matches!(r.step.kind, StepKind::Traffic { .. }))
+        });
+        if let Some((step, run)) = shifting {
+            return Err(Rejection::rule(format!(
+                "traffic shift `{step}` is in flight (started by {} at {}); roll back as soon as it ends, so the rollback's shift to 0% is the last word",
+                run.started.by.short(),
+                format_clock(run.started.at)
+            )));
+        }
         if !confirmed && !automatic {
             return Err(Rejection::confirm(format!(
                 "rolling back {} needs confirmation",
