@@ -87,6 +87,23 @@ impl Checker<'_> {
         }
     }
 
+    /// An expected HTTP status (default 200).
+    fn http_status(&mut self, value: Option<&Spanned<i64>>, field: &str) -> u16 {
+        match value {
+            Some(s) if !(100..=599).contains(s.get_ref()) => {
+                self.problem(
+                    s.span(),
+                    field,
+                    format!("{} is not an HTTP status", s.get_ref()),
+                    "use e.g. 200",
+                );
+                200
+            }
+            Some(s) => u16::try_from(*s.get_ref()).unwrap_or(200),
+            None => 200,
+        }
+    }
+
     fn threshold(&mut self, value: Option<&Spanned<String>>, field: &str) -> Option<Threshold> {
         let v = value?;
         match Threshold::parse(v.get_ref()) {
@@ -568,19 +585,7 @@ fn check_health(
             Role::Shared
         }
     };
-    let expect_status = match &h.expect_status {
-        Some(s) if !(100..=599).contains(s.get_ref()) => {
-            c.problem(
-                s.span(),
-                &format!("{path}.expect_status"),
-                format!("{} is not an HTTP status", s.get_ref()),
-                "use e.g. 200",
-            );
-            200
-        }
-        Some(s) => u16::try_from(*s.get_ref()).unwrap_or(200),
-        None => 200,
-    };
+    let expect_status = c.http_status(h.expect_status.as_ref(), &format!("{path}.expect_status"));
     HealthProbe {
         name: h.name.unwrap_or_else(|| h.id.get_ref().clone()),
         interval: c.duration(
@@ -809,19 +814,8 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
                     );
                 }
             }
-            let expect_status = match &a.expect_status {
-                Some(s) if !(100..=599).contains(s.get_ref()) => {
-                    c.problem(
-                        s.span(),
-                        &format!("{path}.expect_status"),
-                        format!("{} is not an HTTP status", s.get_ref()),
-                        "use e.g. 200",
-                    );
-                    200
-                }
-                Some(s) => u16::try_from(*s.get_ref()).unwrap_or(200),
-                None => 200,
-            };
+            let expect_status =
+                c.http_status(a.expect_status.as_ref(), &format!("{path}.expect_status"));
             ActionKind::Http {
                 method,
                 url: url.into_inner(),

@@ -130,15 +130,19 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Appends `Completed` when `completing` closes the last step.
-    fn complete(&self, step: &str, mut events: Vec<Event>) -> Vec<Event> {
-        events.push(Event::StepCompleted { step: step.to_owned() });
-        let rest_done = self
-            .state
+    /// Whether every step after the current one is done or skipped.
+    fn rest_done(&self) -> bool {
+        self.state
             .steps
             .iter()
             .skip(self.state.cursor + 1)
-            .all(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped));
+            .all(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped))
+    }
+
+    /// Appends `Completed` when `completing` closes the last step.
+    fn complete(&self, step: &str, mut events: Vec<Event>) -> Vec<Event> {
+        events.push(Event::StepCompleted { step: step.to_owned() });
+        let rest_done = self.rest_done();
         let is_current = self.state.steps.get(self.state.cursor).is_some_and(|s| s.id == step);
         if is_current && rest_done && matches!(self.state.status, Status::Running | Status::Paused)
         {
@@ -627,12 +631,7 @@ impl<'a> Ctx<'a> {
         }
         let mut events =
             vec![Event::StepSkipped { step: r.step.id.clone(), reason: reason.to_owned() }];
-        let rest_done = self
-            .state
-            .steps
-            .iter()
-            .skip(self.state.cursor + 1)
-            .all(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped));
+        let rest_done = self.rest_done();
         if rest_done {
             events.push(Event::Completed);
         }

@@ -19,19 +19,7 @@ use crate::{clock, config, identity};
 /// Opens the cockpit on a release (default: the running one, else the newest, else the
 /// welcome screen). Returns the exit code.
 pub async fn open(cli: &Cli, selector: Option<&str>) -> u8 {
-    match open_inner(cli, selector).await {
-        Ok(app::Exit::Quit) => 0,
-        Ok(app::Exit::Signal(name)) => {
-            eprintln!(
-                "flightdeck: {name} received; left the cockpit. The release keeps its state."
-            );
-            0
-        }
-        Err(message) => {
-            eprintln!("flightdeck: {message}");
-            1
-        }
-    }
+    exit_code(open_inner(cli, selector).await)
 }
 
 /// Opens the cockpit on the database at `path` (used by the demo).
