@@ -212,7 +212,12 @@ pub async fn run_prepared(
             let tail = Some(template::redact(&r.tail, secrets)).filter(|t| !t.is_empty());
             let outcome = match r.error {
                 None => Outcome::Succeeded { exit_code: r.exit_code, output_tail: tail },
-                Some(error) => Outcome::Failed { error, exit_code: r.exit_code, output_tail: tail },
+                // The error may quote the command (e.g. when it cannot start), secrets and all.
+                Some(error) => Outcome::Failed {
+                    error: template::redact(&error, secrets),
+                    exit_code: r.exit_code,
+                    output_tail: tail,
+                },
             };
             (outcome, String::new())
         }
@@ -224,7 +229,11 @@ pub async fn run_prepared(
             let tail = Some(template::redact(&r.tail, secrets)).filter(|t| !t.is_empty());
             let outcome = match r.error {
                 None => Outcome::Succeeded { exit_code: None, output_tail: tail },
-                Some(error) => Outcome::Failed { error, exit_code: None, output_tail: tail },
+                Some(error) => Outcome::Failed {
+                    error: template::redact(&error, secrets),
+                    exit_code: None,
+                    output_tail: tail,
+                },
             };
             (outcome, r.body)
         }
