@@ -100,6 +100,20 @@ pub fn due(
                 ),
             });
         }
+        if let StepKind::Bake { checkpoints, .. } = &current.step.kind {
+            if let Some(missed) = crate::release::unconfirmed_checkpoints(checkpoints, s).first() {
+                // A missed review is never passed silently: hold the release for a person.
+                if resumed_by_person_since(state, time_up_at) {
+                    return None;
+                }
+                return pinned(Command::Pause {
+                    reason: format!(
+                        "bake `{step}` is over but its review at T+{} was never confirmed; confirm it (c), then resume",
+                        crate::plan::format_duration(*missed)
+                    ),
+                });
+            }
+        }
         return pinned(Command::Next { confirmed: false });
     }
     let recorded = |b: &Breach| {

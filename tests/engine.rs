@@ -1625,3 +1625,66 @@ fn running_traffic_shift_rollback_is_rejected_until_the_shift_ends() {
     h.ok(rollback(), &alice());
     assert_eq!(h.state.status, Status::RollingBack);
 }
+
+/// The basic plan with review checkpoints at 2 s and 4 s on a 6 s bake.
+fn at_reviewed_bake() -> Harness {
+    let text = support::engine::BASIC
+        .replace("duration = \"1s\"", "duration = \"6s\"\n  checkpoints = [\"2s\", \"4s\"]");
+    let mut h = Harness::from_toml(&text);
+    h.ok(
+        Command::Start {
+            version: "1.4.0".into(),
+            previous_version: None,
+            sha: None,
+            image: None,
+            release_type: ReleaseType::Hotfix,
+        },
+        &alice(),
+    );
+    for item in ["tests", "oncall"] {
+        h.ok(Command::Tick { item: item.into() }, &alice());
+    }
+    h.ok(next(), &alice());
+    h.ok(Command::Approve, &bob());
+    h.ok(next(), &alice());
+    h.ok(next(), &alice());
+    h.ok(record("backup", 1, success()), &alice());
+    h.ok(next(), &alice());
+    h.ok(record("shift-10", 1, success()), &alice());
+    h.ok(next(), &alice());
+    assert_eq!(h.current_id(), "bake-10");
+    h
+}
+
+#[test]
+fn bake_running_confirm_review_before_it_is_due_says_when() {
+    let mut h = at_reviewed_bake();
+    says(&h.err(Command::ConfirmCheckpoint, &alice()), &["next review", "T+2s"]);
+}
+
+#[test]
+fn bake_running_confirm_review_records_the_earliest_due_one() {
+    let mut h = at_reviewed_bake();
+    h.advance_secs(5);
+    same(
+        &h.ok(Command::ConfirmCheckpoint, &bob()),
+        &vec![Event::CheckpointConfirmed { step: "bake-10".into(), at_ms: 2000 }],
+    );
+    same(
+        &h.ok(Command::ConfirmCheckpoint, &bob()),
+        &vec![Event::CheckpointConfirmed { step: "bake-10".into(), at_ms: 4000 }],
+    );
+    says(&h.err(Command::ConfirmCheckpoint, &bob()), &["every review"]);
+}
+
+#[test]
+fn bake_running_next_with_a_missed_review_is_rejected_until_confirmed() {
+    let mut h = at_reviewed_bake();
+    h.advance_secs(3);
+    h.ok(Command::ConfirmCheckpoint, &bob());
+    h.advance_secs(4);
+    says(&h.err(next(), &alice()), &["review at T+4s was never confirmed"]);
+    h.ok(Command::ConfirmCheckpoint, &bob());
+    h.ok(next(), &alice());
+    assert_eq!(h.current_id(), "shift-100");
+}

@@ -186,6 +186,11 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
+    /// Confirm the review checkpoint that is due in a long bake.
+    ConfirmReview {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Run the failed or interrupted action again.
     Retry {
         #[command(flatten)]

@@ -198,6 +198,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             act(&cli, target, Command::Skip { reason: reason.clone(), confirmed: *confirm }).await
         }
         Verb::Retry { target } => act(&cli, target, Command::Retry).await,
+        Verb::ConfirmReview { target } => act(&cli, target, Command::ConfirmCheckpoint).await,
         Verb::Resolve { succeeded, reason, target, .. } => {
             let resolution = if *succeeded { Resolution::Succeeded } else { Resolution::Failed };
             act(&cli, target, Command::Resolve { resolution, reason: reason.clone() }).await

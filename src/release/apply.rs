@@ -209,6 +209,11 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::ThresholdBreached { step, breach } => {
             state.breaches.push((step.clone(), breach.clone(), at));
         }
+        Event::CheckpointConfirmed { step, at_ms } => {
+            if let Some(s) = state.step_mut(step) {
+                s.checkpoints.push((*at_ms, mark()));
+            }
+        }
         Event::BaselineCaptured { series, value, .. } => {
             state.baselines.insert(series.clone(), *value);
         }
@@ -227,6 +232,7 @@ fn fresh_step(id: &str) -> StepState {
         declines: Default::default(),
         runs: Vec::new(),
         skip_reason: None,
+        checkpoints: Vec::new(),
     }
 }
 

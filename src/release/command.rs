@@ -149,6 +149,8 @@ pub enum Command {
         /// The breach.
         breach: super::event::Breach,
     },
+    /// Confirm the earliest due review checkpoint of the running bake.
+    ConfirmCheckpoint,
     /// Record a series' baseline before the first traffic shift.
     CaptureBaseline {
         /// Metric id.
@@ -203,6 +205,7 @@ impl Command {
             Self::Note { .. } => "note",
             Self::RecordBreach { .. } => "record breach",
             Self::CaptureBaseline { .. } => "capture baseline",
+            Self::ConfirmCheckpoint => "confirm review",
         }
     }
 }

@@ -69,6 +69,7 @@ pub fn decide(
         Command::CaptureBaseline { series, value, samples, window_ms } => {
             ctx.capture_baseline(series, *value, *samples, *window_ms)
         }
+        Command::ConfirmCheckpoint => ctx.confirm_checkpoint(),
     }
 }
 
@@ -380,9 +381,17 @@ impl<'a> Ctx<'a> {
             (StepKind::Bake { .. }, StepStatus::Waiting) => {
                 Ok(vec![Event::BakeStarted { step: id }])
             }
-            (StepKind::Bake { duration, .. }, StepStatus::Running) => {
+            (StepKind::Bake { duration, checkpoints, .. }, StepStatus::Running) => {
                 let started = s.started_at.unwrap_or(self.now);
                 let elapsed = Duration::from_millis(self.now.millis_since(started));
+                if let Some(missed) = unconfirmed_checkpoints(checkpoints, s).first() {
+                    if elapsed >= *duration {
+                        return Err(Rejection::rule(format!(
+                            "bake `{id}`: the review at T+{} was never confirmed; confirm it (c) or roll back",
+                            format_duration(*missed)
+                        )));
+                    }
+                }
                 if elapsed >= *duration {
                     Ok(self.complete(&id, Vec::new()))
                 } else {
@@ -769,6 +778,39 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    fn confirm_checkpoint(&self) -> Decision {
+        self.require(&[Status::Running, Status::Paused], "confirm a review")?;
+        let (r, s) = self.current("confirm a review")?;
+        let StepKind::Bake { checkpoints, .. } = &r.step.kind else {
+            return Err(Rejection::rule(format!(
+                "`{}` is not a bake; no review is due",
+                r.step.id
+            )));
+        };
+        let Some(started) = s.started_at.filter(|_| s.status == StepStatus::Running) else {
+            return Err(Rejection::rule(format!("bake `{}` has not started", r.step.id)));
+        };
+        let elapsed = Duration::from_millis(self.now.millis_since(started));
+        let due = unconfirmed_checkpoints(checkpoints, s).into_iter().find(|cp| *cp <= elapsed);
+        match due {
+            Some(cp) => Ok(vec![Event::CheckpointConfirmed {
+                step: r.step.id.clone(),
+                at_ms: u64::try_from(cp.as_millis()).unwrap_or(u64::MAX),
+            }]),
+            None => {
+                let next = unconfirmed_checkpoints(checkpoints, s).into_iter().next();
+                Err(Rejection::rule(match next {
+                    Some(cp) => format!(
+                        "the next review of `{}` is due at T+{}",
+                        r.step.id,
+                        format_duration(cp)
+                    ),
+                    None => format!("every review of `{}` is confirmed", r.step.id),
+                }))
+            }
+        }
+    }
+
     fn capture_baseline(&self, series: &str, value: f64, samples: u32, window_ms: u64) -> Decision {
         self.require(&[Status::Running, Status::Paused], "capture a baseline")?;
         if !self.plan.metrics.iter().any(|m| m.id == series) {
@@ -785,4 +827,18 @@ impl<'a> Ctx<'a> {
         }
         Ok(vec![Event::BaselineCaptured { series: series.to_owned(), value, samples, window_ms }])
     }
+}
+
+/// Review checkpoints of a bake not confirmed yet, earliest first.
+pub fn unconfirmed_checkpoints(checkpoints: &[Duration], s: &StepState) -> Vec<Duration> {
+    let mut open: Vec<Duration> = checkpoints
+        .iter()
+        .copied()
+        .filter(|cp| {
+            let ms = u64::try_from(cp.as_millis()).unwrap_or(u64::MAX);
+            !s.checkpoints.iter().any(|(at, _)| *at == ms)
+        })
+        .collect();
+    open.sort();
+    open
 }

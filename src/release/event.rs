@@ -266,6 +266,13 @@ pub enum Event {
         /// What, how far, over what window.
         breach: Breach,
     },
+    /// A person confirmed a timed review during a long bake.
+    CheckpointConfirmed {
+        /// Bake step id.
+        step: String,
+        /// The checkpoint, as milliseconds into the bake.
+        at_ms: u64,
+    },
     /// The baseline of a series, captured before the first traffic shift.
     BaselineCaptured {
         /// Metric id.
@@ -321,6 +328,7 @@ impl Event {
             Self::NoteAdded { .. } => "note_added",
             Self::ThresholdBreached { .. } => "threshold_breached",
             Self::BaselineCaptured { .. } => "baseline_captured",
+            Self::CheckpointConfirmed { .. } => "checkpoint_confirmed",
         }
     }
 
@@ -393,6 +401,10 @@ impl Event {
                 let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
                 format!("{level} during {step}: {}", breach.explain())
             }
+            Self::CheckpointConfirmed { step, at_ms } => format!(
+                "confirmed the T+{} review of {step}",
+                crate::plan::format_duration(std::time::Duration::from_millis(*at_ms))
+            ),
             Self::BaselineCaptured { series, value, samples, .. } => {
                 format!("baseline of {series} captured: {} ({samples} samples)", trim_float(*value))
             }

@@ -187,6 +187,9 @@ pub struct StepState {
     pub runs: Vec<ActionRun>,
     /// Why it was skipped.
     pub skip_reason: Option<String>,
+    /// Review checkpoints of a bake confirmed so far (ms into the bake), with who and when.
+    #[serde(default)]
+    pub checkpoints: Vec<(u64, Mark)>,
 }
 
 impl StepState {
@@ -202,6 +205,7 @@ impl StepState {
             declines: BTreeMap::new(),
             runs: Vec::new(),
             skip_reason: None,
+            checkpoints: Vec::new(),
         }
     }
 

@@ -988,6 +988,7 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::StepCompleted { .. } => return None,
         Event::StepSkipped { step, .. } => format!("skipped {step}"),
         Event::BakeStarted { step } => format!("started {step}"),
+        Event::CheckpointConfirmed { step, .. } => format!("confirmed a review of {step}"),
         Event::ActionStarted { step, .. } => format!("ran {step}"),
         Event::ActionResolved { step, .. } => format!("resolved {step}"),
         Event::ActionInterrupted { step, .. } => format!("marked {step} interrupted"),

@@ -148,6 +148,8 @@ pub enum Action {
     MarkFailed,
     /// Add a note to the record.
     Note,
+    /// Confirm the review checkpoint that is due in a long bake.
+    ConfirmReview,
     /// Filter the timeline by text.
     Filter,
     /// Show the traffic history.
@@ -196,6 +198,7 @@ impl Action {
             Self::MarkSucceeded => "mark_succeeded",
             Self::MarkFailed => "mark_failed",
             Self::Note => "note",
+            Self::ConfirmReview => "confirm_review",
             Self::Filter => "filter",
             Self::TrafficHistory => "traffic_history",
             Self::Releases => "releases",
@@ -226,6 +229,7 @@ impl Action {
                 | Self::MarkSucceeded
                 | Self::MarkFailed
                 | Self::Note
+                | Self::ConfirmReview
         )
     }
 }
@@ -309,6 +313,13 @@ pub fn default_bindings() -> Vec<Binding> {
         ),
         b(&[K::Char('f')], A::MarkFailed, "mark an interrupted action failed", "", Global),
         b(&[K::Char('o')], A::Note, "add a note to the record", "", Global),
+        b(
+            &[K::Char('c')],
+            A::ConfirmReview,
+            "confirm the review that is due in a long bake",
+            "",
+            Global,
+        ),
         b(&[K::Char('/')], A::Filter, "filter the timeline", "/ filter", Timeline),
         b(&[K::Char('h')], A::TrafficHistory, "show the traffic history", "", Global),
         b(&[K::Char('L')], A::Releases, "list every release, to open one read-only", "", Global),

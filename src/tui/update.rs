@@ -44,6 +44,34 @@ fn with_live_view(model: &mut Model, f: impl FnOnce(&mut Model) -> Vec<Effect>) 
 }
 
 fn apply_msg(model: &mut Model, msg: Msg) -> Vec<Effect> {
+    let before = model.release.as_ref().map(|r| (r.id, r.state.status));
+    let mut effects = apply_msg_inner(model, msg);
+    effects.extend(alarm_on_automatic_hold(model, before));
+    effects
+}
+
+/// flightdeck paused or rolled back by itself: ring the bell and say why, loudly.
+fn alarm_on_automatic_hold(model: &mut Model, before: Option<(i64, Status)>) -> Vec<Effect> {
+    let Some(r) = &model.release else { return Vec::new() };
+    let Some((id, was)) = before else { return Vec::new() };
+    if id != r.id || was == r.state.status {
+        return Vec::new();
+    }
+    let text = match (r.state.status, &r.state.pause, &r.state.rollback) {
+        (Status::Paused, Some(p), _) if p.mark.by.automatic => {
+            format!("PAUSED by flightdeck: {} — p resumes, R rolls back", p.reason)
+        }
+        (Status::RollingBack, _, Some(rb)) if rb.automatic => {
+            format!("ROLLING BACK automatically: {}", rb.reason)
+        }
+        _ => return Vec::new(),
+    };
+    model.status = Some(StatusLine { text, tone: Tone::Error });
+    model.dirty = true;
+    vec![Effect::Bell]
+}
+
+fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::KeyPressed(key) => {
             model.dirty = true;
@@ -518,6 +546,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Retry => execute(model, Command::Retry, true),
+        Action::ConfirmReview => execute(model, Command::ConfirmCheckpoint, true),
         Action::MarkSucceeded => {
             open_prompt(
                 model,

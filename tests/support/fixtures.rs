@@ -351,7 +351,10 @@ pub fn bake_in_progress() -> Model {
 /// Traffic at 50%: weight history 10% then 50%, the second bake started.
 pub fn traffic_50() -> Model {
     let mut h = rich_at_bake();
-    h.next(15 * 60 + 4, &auto());
+    // The bake's reviews at T+5m and T+15m are confirmed, so it may pass.
+    h.run(5 * 60 + 1, &bob(), Command::ConfirmCheckpoint);
+    h.run(10 * 60, &bob(), Command::ConfirmCheckpoint);
+    h.next(3, &auto());
     h.next(30, &alice()).succeed(2, "traffic-50", 1, "{\"canary_weight\": 50}");
     h.next(4, &alice());
     let now = h.clock.plus_millis(95_000);

@@ -297,13 +297,33 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 format!(" on an abort-level breach: {on_breach:?}").to_lowercase(),
                 theme::dim(),
             ));
+            let bake_over = elapsed >= u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
             for cp in checkpoints {
                 let cp_ms = u64::try_from(cp.as_millis()).unwrap_or(u64::MAX);
-                let mark = if s.started_at.is_some() && elapsed >= cp_ms { "●" } else { "○" };
-                lines.push(Line::styled(
-                    format!(" {mark} review at T+{}", format_duration(*cp)),
-                    theme::dim(),
-                ));
+                let confirmed = s.checkpoints.iter().find(|(at, _)| *at == cp_ms);
+                let reached = s.started_at.is_some() && elapsed >= cp_ms;
+                let (text, style) = match (confirmed, reached) {
+                    (Some((_, m)), _) => (
+                        format!(
+                            " ✓ review at T+{} confirmed by {}",
+                            format_duration(*cp),
+                            m.by.short()
+                        ),
+                        theme::ok(),
+                    ),
+                    (None, true) if bake_over => (
+                        format!(" ✗ review at T+{} MISSED: press c", format_duration(*cp)),
+                        theme::breach(),
+                    ),
+                    (None, true) => (
+                        format!(" ▲ review at T+{} DUE: press c", format_duration(*cp)),
+                        theme::warn(),
+                    ),
+                    (None, false) => {
+                        (format!(" ○ review at T+{}", format_duration(*cp)), theme::dim())
+                    }
+                };
+                lines.push(Line::styled(text, style));
             }
         }
     }
