@@ -353,3 +353,39 @@ async fn the_verify_verb_exits_1_naming_the_event() {
     let out = String::from_utf8_lossy(&bad.stdout);
     assert!(out.contains("TAMPERED: event 12 removed"), "{out}");
 }
+
+#[tokio::test]
+async fn import_refuses_an_edited_export_and_an_unfinished_release_writing_nothing() {
+    let r = recorded::completed().await;
+    let exported = r.store.export(r.id).await.expect("export");
+    let text = flightdeck::transfer::write(std::slice::from_ref(&exported)).expect("encode");
+    let other_dir = tempfile::tempdir().expect("temp dir");
+    let other = Store::open(&other_dir.path().join("laptop.db"), false).await.expect("open");
+
+    // Bob's approval (event 7, line 8) pinned on someone else in the file.
+    let edited: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 7 { l.replace("\"bob\"", "\"mallory\"") } else { l.to_owned() })
+        .map(|l| l + "\n")
+        .collect();
+    assert_ne!(edited, text);
+    let read = flightdeck::transfer::read(&edited).expect("still well-formed");
+    let err = other.import(&read).await.expect_err("a broken chain is refused");
+    assert!(err.to_string().contains("broken at event 7 (altered)"), "{err}");
+
+    // A line taken out of the file.
+    let cut: String =
+        text.lines().enumerate().filter(|(i, _)| *i != 3).map(|(_, l)| format!("{l}\n")).collect();
+    let err =
+        other.import(&flightdeck::transfer::read(&cut).expect("read")).await.expect_err("refused");
+    assert!(err.to_string().contains("incomplete"), "{err}");
+
+    // A release still running is not history yet.
+    let running = recorded::Rec::start(flightdeck::plan::ReleaseType::Regular).await;
+    let export = running.store.export(running.id).await.expect("export");
+    let err = other.import(&[export]).await.expect_err("refused");
+    assert!(err.to_string().contains("is still running"), "{err}");
+
+    assert!(other.releases().await.expect("list").is_empty(), "nothing was written");
+}

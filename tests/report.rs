@@ -105,3 +105,38 @@ async fn export_then_import_into_another_store_gives_byte_identical_reports() {
         assert!(home.to_string().contains("already in"), "{home}");
     }
 }
+
+/// Runs the binary (without blocking the test's runtime).
+async fn flightdeck(args: &[&str]) -> std::process::Output {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flightdeck"))
+        .args(args)
+        .env_remove("FLIGHTDECK_DB")
+        .output()
+        .await
+        .expect("run flightdeck");
+    assert!(out.status.success(), "flightdeck {args:?}: {out:?}");
+    out
+}
+
+#[tokio::test]
+async fn the_verbs_write_the_same_report_and_move_it_to_another_store() {
+    let r = recorded::rolled_back().await;
+    let (md, js) = both(&r).await;
+    let db = r.path.display().to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = |name: &str| dir.path().join(name).display().to_string();
+
+    let stdout = flightdeck(&["--db", &db, "report"]).await.stdout;
+    assert_eq!(String::from_utf8_lossy(&stdout), md);
+    flightdeck(&["--db", &db, "report", "1", "--format", "json", "-o", &file("r.json")]).await;
+    assert_eq!(std::fs::read_to_string(file("r.json")).expect("read"), js);
+
+    flightdeck(&["--db", &db, "export", "1.4.0", "-o", &file("r.jsonl")]).await;
+    let laptop = file("laptop.db");
+    let imported = flightdeck(&["--db", &laptop, "import", &file("r.jsonl")]).await;
+    assert!(String::from_utf8_lossy(&imported.stdout).contains("chain verified"), "{imported:?}");
+    let again = flightdeck(&["--db", &laptop, "report", "--format", "json"]).await.stdout;
+    assert_eq!(String::from_utf8_lossy(&again), js);
+    let verified = flightdeck(&["--db", &laptop, "verify"]).await.stdout;
+    assert!(String::from_utf8_lossy(&verified).contains("intact: 25 events"), "{verified:?}");
+}
