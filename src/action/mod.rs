@@ -301,12 +301,7 @@ pub async fn drive_claims(
             return Ok(all);
         };
         let _ = lines.send(format!("── running {} ({}) ──", claim.step, claim.action));
-        let records = run_claim(store, &loaded, &claim,
-            client,
-            lines,
-            cancel,
-        )
-        .await?;
+        let records = run_claim(store, &loaded, &claim, client, lines, cancel).await?;
         all.extend(records);
         if cancel.is_cancelled() {
             return Ok(all);

@@ -106,7 +106,11 @@ impl Store {
 
     /// The cockpits open on a release that heartbeated recently, oldest first; expired
     /// entries are pruned.
-    pub async fn present(&self, release_id: i64, now: Timestamp) -> Result<Vec<Presence>, StoreError> {
+    pub async fn present(
+        &self,
+        release_id: i64,
+        now: Timestamp,
+    ) -> Result<Vec<Presence>, StoreError> {
         let horizon = now.0.saturating_sub(i64::try_from(PRESENCE_TTL_MS).unwrap_or(i64::MAX));
         sqlx::query("DELETE FROM presence WHERE last_seen < ?")
             .bind(horizon)
@@ -137,7 +141,12 @@ impl Store {
 
     /// Takes or renews the driver lease if it is free, expired or already ours; returns who
     /// holds it afterwards. One statement, so two cockpits never both win.
-    pub async fn claim_lease(&self, release_id: i64, actor: &Actor, now: Timestamp) -> Result<Lease, StoreError> {
+    pub async fn claim_lease(
+        &self,
+        release_id: i64,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<Lease, StoreError> {
         let expires = now.plus_millis(LEASE_TTL_MS);
         sqlx::query(
             "INSERT INTO leases (release_id, holder, operator, host, pid, acquired_at, expires_at) \
@@ -176,11 +185,12 @@ impl Store {
 
     /// The current lease of a release, if any.
     pub async fn lease(&self, release_id: i64) -> Result<Option<Lease>, StoreError> {
-        let row = sqlx::query("SELECT operator, host, pid, expires_at FROM leases WHERE release_id = ?")
-            .bind(release_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+        let row =
+            sqlx::query("SELECT operator, host, pid, expires_at FROM leases WHERE release_id = ?")
+                .bind(release_id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(|e| self.err(e))?;
         Ok(row.map(|r| Lease {
             operator: r.get("operator"),
             host: r.get("host"),
