@@ -218,7 +218,7 @@ fn basic_backup_started() -> History {
 }
 
 /// basic.toml: the backup done and 10% of traffic on green; the bake waits.
-fn basic_at_ten_percent() -> History {
+pub fn basic_at_ten_percent() -> History {
     let mut h = basic_backup_started();
     h.succeed(14, "backup", 1, "backing up 1.4.0\ndone");
     h.next(20, &alice()).succeed(2, "shift-10", 1, "weight=10");
