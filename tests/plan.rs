@@ -1184,3 +1184,23 @@ retries = 50
         "unknown field",
     );
 }
+
+#[test]
+fn step_ids_reserved_for_the_rollback_procedure() {
+    only(
+        r#"[service]
+name = "api"
+environment = "production"
+
+[[stages]]
+id = "first"
+
+[[stages.steps]]
+id = "rollback-1-traffic"
+kind = "gate"
+"#,
+        "stages[0].steps[0].id",
+        9,
+        "step id `rollback-1-traffic` is reserved",
+    );
+}

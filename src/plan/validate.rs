@@ -354,6 +354,14 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                     "step ids must be unique across the whole plan",
                 );
             }
+            if step.id.get_ref().starts_with("rollback-") {
+                c.problem(
+                    step.id.span(),
+                    &format!("{path}.id"),
+                    format!("step id `{}` is reserved", step.id.get_ref()),
+                    "ids starting with `rollback-` name the rollback procedure's steps; rename it",
+                );
+            }
             if let Some(step) = check_step(c, &path, step, &actions, &probe_ids, &mut last_weight) {
                 if matches!(step.kind, StepKind::Traffic { .. }) {
                     if traffic.is_none() {
