@@ -178,6 +178,9 @@ pub async fn run(
                 Err(_) => break,
             }
         }
+        // A key or a resize is drawn at once: the frame interval coalesces background
+        // updates, and a person's key never waits for one.
+        let urgent = batch.iter().any(|m| matches!(m, Msg::KeyPressed(_) | Msg::Resized { .. }));
         for msg in batch {
             if let Msg::SignalReceived(name) = &msg {
                 exit = Exit::Signal(name);
@@ -248,7 +251,7 @@ pub async fn run(
             model.dirty = true;
             last_draw = None;
         }
-        let due = last_draw.is_none_or(|t| t.elapsed() >= FRAME_INTERVAL);
+        let due = urgent || last_draw.is_none_or(|t| t.elapsed() >= FRAME_INTERVAL);
         if model.dirty && due {
             draw(terminal, &model, shell.bell)?;
             shell.bell = false;

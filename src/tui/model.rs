@@ -300,6 +300,8 @@ pub struct Model {
     pub db_label: String,
     /// Something visible changed since the last draw.
     pub dirty: bool,
+    /// Probe readings moved numbers on screen; drawn with the next tick's frame.
+    pub probes_changed: bool,
     /// The loop should end.
     pub quit: bool,
 }
@@ -341,6 +343,7 @@ impl Model {
             lease: None,
             db_label: String::new(),
             dirty: true,
+            probes_changed: false,
             quit: false,
         }
     }
