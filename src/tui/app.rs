@@ -512,7 +512,9 @@ impl Shell {
     }
 }
 
-/// Polls the store for other processes' writes and sends the fresh state.
+/// Polls the store for other processes' writes and sends the fresh state. Each poll is one
+/// `PRAGMA data_version` on a connection of its own; the release is looked at only after a
+/// commit (or when the cockpit switched releases, or the last look failed).
 fn spawn_store_watcher(
     store: Store,
     mut target: tokio::sync::watch::Receiver<Option<(i64, u64)>>,
@@ -521,6 +523,8 @@ fn spawn_store_watcher(
 ) {
     let mut seen = *target.borrow_and_update();
     tokio::spawn(async move {
+        let mut changes = store.change_watch().await.ok();
+        let mut look = true;
         let mut poll = tokio::time::interval(STORE_POLL_INTERVAL);
         poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
@@ -531,17 +535,32 @@ fn spawn_store_watcher(
             if target.has_changed().unwrap_or(false) {
                 // The cockpit opened another release: follow it from where it was loaded.
                 seen = *target.borrow_and_update();
+                look = true;
             }
+            let committed = match &mut changes {
+                Some(watch) => watch.changed().await.unwrap_or(true),
+                None => true,
+            };
+            if !(committed || look) {
+                continue;
+            }
+            // Stays set until a look succeeds, so a failed one is retried at the next poll.
+            look = true;
             let id = match seen {
                 Some((id, _)) => id,
                 None => match store.find(None).await {
                     Ok(row) => row.id,
+                    Err(store::StoreError::NotFound(_)) => {
+                        look = false;
+                        continue;
+                    }
                     Err(_) => continue,
                 },
             };
             let Ok(last) = store.last_seq(id).await else { continue };
             let last_seen = seen.map_or(0, |(_, s)| s);
             if seen.is_some() && last <= last_seen {
+                look = false;
                 continue;
             }
             let Ok(loaded) = store.load(id).await else { continue };
@@ -558,6 +577,7 @@ fn spawn_store_watcher(
             if tx.send(msg).await.is_err() {
                 return;
             }
+            look = false;
         }
     });
 }
