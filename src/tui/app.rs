@@ -585,6 +585,8 @@ fn spawn_store_watcher(
 /// How many readings wait for the store at most; past that they are dropped (the screen
 /// still gets them), so a slow disk never slows the pollers.
 const SAMPLE_QUEUE_READINGS: usize = 1024;
+/// How long readings gather before they are written together.
+const SAMPLE_BATCH_WINDOW: Duration = Duration::from_secs(1);
 /// How far back stored readings are loaded when a cockpit opens.
 const PRELOAD_SAMPLES_MS: u64 = 30 * 60 * 1000;
 
@@ -644,8 +646,8 @@ pub fn spawn_probes(
     });
 }
 
-/// Writes readings to the store in batches: whatever arrived since the last write, in one
-/// transaction.
+/// Writes readings to the store in batches: whatever arrived within [`SAMPLE_BATCH_WINDOW`]
+/// of the first one, in one transaction (one fsync a second, however many probes).
 fn spawn_sample_writer(
     store: Store,
     release_id: i64,
@@ -659,12 +661,19 @@ fn spawn_sample_writer(
                 r = rx.recv() => r,
             };
             let Some(first) = first else { return };
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = tokio::time::sleep(SAMPLE_BATCH_WINDOW) => {}
+            }
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
             // A failed write loses readings, never the release: the screen has them anyway.
             let _ = store.record_samples(release_id, &batch).await;
+            if cancel.is_cancelled() {
+                return;
+            }
         }
     });
     tx
