@@ -49,8 +49,7 @@ pub enum Exit {
 /// Loads the release view a cockpit starts on.
 pub async fn load_view(store: &Store, id: i64) -> Result<ReleaseView, store::StoreError> {
     let loaded = store.load(id).await?;
-    let from =
-        loaded.state.seq.saturating_sub(TIMELINE_PRELOAD_EVENTS);
+    let from = loaded.state.seq.saturating_sub(TIMELINE_PRELOAD_EVENTS);
     let records = store.events_after(id, from).await?;
     let mut view =
         ReleaseView { id, plan: loaded.plan, state: loaded.state, timeline: Default::default() };
@@ -136,7 +135,14 @@ pub async fn run(
     model.now = clock::now();
     spawn_store_watcher(store.clone(), watch_rx, tx.clone(), cancel.clone());
     spawn_signal_listener(tx.clone(), cancel.clone());
-    spawn_team(store.clone(), model.me.clone(), model.read_only, shell.watch_target.subscribe(), tx.clone(), cancel.clone());
+    spawn_team(
+        store.clone(),
+        model.me.clone(),
+        model.read_only,
+        shell.watch_target.subscribe(),
+        tx.clone(),
+        cancel.clone(),
+    );
     let mut probes_cancel = cancel.child_token();
     let mut probes_for = None;
     if let Some(release) = &mut model.release {
@@ -439,17 +445,29 @@ impl Shell {
         let drives = model.lease.as_ref().is_none_or(|l| l.held_by(&self.me));
         if drives && !self.automation_pending && model.pending.is_none() {
             if let Some((host, pid)) = self.taken_from.clone() {
-                let orphan = release.state.runs_in_flight().into_iter().find(|(_, run)| {
-                    run.started.by.host == host && run.started.by.pid == pid
-                });
+                let orphan = release
+                    .state
+                    .runs_in_flight()
+                    .into_iter()
+                    .find(|(_, run)| run.started.by.host == host && run.started.by.pid == pid);
                 if let Some((step, run)) = orphan {
                     self.automation_pending = true;
                     let command = crate::release::Command::MarkInterrupted {
                         step: step.to_owned(),
                         attempt: run.attempt,
-                        reason: format!("the driver {}@{host} (pid {pid}) stopped heartbeating; this cockpit took over", run.started.by.short()),
+                        reason: format!(
+                            "the driver {}@{host} (pid {pid}) stopped heartbeating; this cockpit took over",
+                            run.started.by.short()
+                        ),
                     };
-                    self.spawn_execute(release.id, command, None, None, "takeover".into(), self.automation_actor.clone());
+                    self.spawn_execute(
+                        release.id,
+                        command,
+                        None,
+                        None,
+                        "takeover".into(),
+                        self.automation_actor.clone(),
+                    );
                     return;
                 }
             }
@@ -737,7 +755,11 @@ fn spawn_team(
                 .into_iter()
                 .filter(|p| !(p.host == me.host && p.pid == me.pid))
                 .collect();
-            let lease = if read_only { store.lease(id).await } else { store.claim_lease(id, &me, now).await.map(Some) };
+            let lease = if read_only {
+                store.lease(id).await
+            } else {
+                store.claim_lease(id, &me, now).await.map(Some)
+            };
             if tx.send(Msg::TeamChanged { others, lease: lease.unwrap_or(None) }).await.is_err() {
                 return;
             }
