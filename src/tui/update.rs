@@ -163,11 +163,16 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::TeamChanged { others, lease } => {
-            if model.others != others || model.lease != lease {
-                model.others = others;
-                model.lease = lease;
+            // A renewed lease or a fresh heartbeat changes nothing on screen: only who.
+            let shown = |others: &[crate::store::Presence], lease: &Option<crate::store::Lease>| {
+                let names: Vec<String> = others.iter().map(crate::store::Presence::label).collect();
+                (names, lease.as_ref().map(|l| (l.operator.clone(), l.host.clone(), l.pid)))
+            };
+            if shown(&model.others, &model.lease) != shown(&others, &lease) {
                 model.dirty = true;
             }
+            model.others = others;
+            model.lease = lease;
             Vec::new()
         }
         Msg::Noted { text, failed } => {
