@@ -21,8 +21,9 @@ pub const BUCKETS_S: [f64; 6] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 /// Simulated requests per second across both colours.
 const REQUESTS_PER_SECOND: u64 = 200;
-/// How often simulated traffic is generated.
-const TRAFFIC_TICK: Duration = Duration::from_millis(100);
+/// How often simulated traffic is generated (each tick, a second's worth: the probes read
+/// at most every second, and a quiet demo should not wake ten times a second).
+const TRAFFIC_TICK: Duration = Duration::from_secs(1);
 
 /// What the demo shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,6 +21,8 @@ const HEADLESS_LIMIT: Duration = Duration::from_secs(600);
 const OPERATOR_POLL: Duration = Duration::from_millis(250);
 /// How long sam waits after a gate opens before approving.
 const COLLEAGUE_DELAY_MS: u64 = 3000;
+/// How often sam looks at the release.
+const COLLEAGUE_POLL: Duration = Duration::from_secs(1);
 
 fn demo_actor(name: &str) -> Actor {
     let mut actor = identity::current_actor(None);
@@ -32,9 +34,16 @@ fn demo_actor(name: &str) -> Actor {
 pub fn spawn_colleague(store: Store, release_id: i64) -> JoinHandle<()> {
     tokio::spawn(async move {
         let sam = demo_actor("sam (demo)");
+        // A load parses the plan and folds events: only when the release moved.
+        let mut cached: Option<(u64, store::Loaded)> = None;
         loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let Ok(loaded) = store.load(release_id).await else { continue };
+            tokio::time::sleep(COLLEAGUE_POLL).await;
+            let Ok(seq) = store.last_seq(release_id).await else { continue };
+            if cached.as_ref().is_none_or(|(s, _)| *s != seq) {
+                let Ok(loaded) = store.load(release_id).await else { continue };
+                cached = Some((seq, loaded));
+            }
+            let Some((_, loaded)) = &cached else { continue };
             let state = &loaded.state;
             if state.status.is_terminal() {
                 return;
