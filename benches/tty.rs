@@ -238,6 +238,16 @@ impl Term {
         field(14) + field(15)
     }
 
+    /// CPU time of every live thread (`/proc/<pid>/task/*/schedstat`), ns: a finer cross-check.
+    fn cpu_ns(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else { return 0 };
+        tasks
+            .filter_map(Result::ok)
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+            .sum()
+    }
+
     /// Peak resident set size, KiB.
     fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).expect("status");
@@ -320,6 +330,7 @@ struct DemoRun {
     bytes_per_s: f64,
     frames_per_s: f64,
     cpu_percent: f64,
+    cpu_percent_schedstat: f64,
     peak_rss_mib: f64,
     key_ms: Vec<f64>,
     keys_missed: usize,
@@ -339,6 +350,7 @@ impl DemoRun {
             "idle_bytes_per_s": self.bytes_per_s,
             "idle_frames_per_s": self.frames_per_s,
             "idle_cpu_percent_of_one_core": self.cpu_percent,
+            "idle_cpu_percent_schedstat": self.cpu_percent_schedstat,
             "peak_rss_mib": self.peak_rss_mib,
             "key_to_screen_ms": {
                 "presses": self.key_ms.len() + self.keys_missed,
@@ -371,29 +383,63 @@ fn gap(i: usize) -> Duration {
     Duration::from_millis(150 + x)
 }
 
-fn run_demo(name: &str, cols: u16, rows: u16, extra_endpoints: usize) -> DemoRun {
-    let dir = tempfile::Builder::new().prefix("flightdeck-tty-bench-").tempdir().expect("tmp");
-    let db = dir.path().join("demo.db");
-    let db = db.to_string_lossy().into_owned();
-    let extra = extra_endpoints.to_string();
-    let mut args = vec!["--db", db.as_str(), "demo"];
-    if extra_endpoints > 0 {
-        args.extend(["--extra-endpoints", extra.as_str()]);
+/// Bytes, frames and CPU of one terminal over a window, as counted at its start.
+struct Window {
+    bytes: u64,
+    frames: u64,
+    ticks: u64,
+    cpu_ns: u64,
+}
+
+impl Window {
+    fn start(term: &Term) -> Window {
+        Window {
+            bytes: term.bytes(),
+            frames: term.frames(),
+            ticks: term.cpu_ticks(),
+            cpu_ns: term.cpu_ns(),
+        }
     }
-    eprintln!("tty bench: {name} at {cols}x{rows}…");
-    let (mut term, started) = Term::spawn(&args, cols, rows, dir.path(), Box::new(footer_shown));
-    let first_frame = term
-        .wait_hit(started, START_TIMEOUT)
-        .unwrap_or_else(|| panic!("no first frame: {}", term.screen(vt100::Screen::contents)));
+}
 
-    std::thread::sleep(SETTLE);
-    let window = idle_window();
-    let (b0, f0, c0, t0) = (term.bytes(), term.frames(), term.cpu_ticks(), now());
-    std::thread::sleep(window);
-    let (b1, f1, c1, t1) = (term.bytes(), term.frames(), term.cpu_ticks(), now());
-    let secs = t1.duration_since(t0).as_secs_f64();
-    let cpu_secs = (c1 - c0) as f64 / clock_ticks_per_second();
+/// A terminal being measured and what it is called in the report.
+struct Measured {
+    name: String,
+    cols: u16,
+    rows: u16,
+    term: Term,
+    first_frame: Duration,
+    window: Option<Window>,
+}
 
+impl Measured {
+    fn finish(mut self, secs: f64) -> DemoRun {
+        let w = self.window.take().expect("window started");
+        let (b, f, t, ns) =
+            (self.term.bytes(), self.term.frames(), self.term.cpu_ticks(), self.term.cpu_ns());
+        let (key_ms, keys_missed) = press_keys(&mut self.term);
+        let peak_rss_mib = self.term.peak_rss_kib() as f64 / 1024.0;
+        self.term.quit();
+        DemoRun {
+            name: self.name,
+            cols: self.cols,
+            rows: self.rows,
+            first_frame_ms: ms(self.first_frame),
+            idle_secs: secs,
+            bytes_per_s: (b - w.bytes) as f64 / secs,
+            frames_per_s: (f - w.frames) as f64 / secs,
+            cpu_percent: (t - w.ticks) as f64 / clock_ticks_per_second() / secs * 100.0,
+            cpu_percent_schedstat: (ns - w.cpu_ns) as f64 / 1e9 / secs * 100.0,
+            peak_rss_mib,
+            key_ms,
+            keys_missed,
+        }
+    }
+}
+
+/// Times `PRESSES` alternate presses of `j` and `k`; returns the sorted latencies and how
+/// many presses never showed.
+fn press_keys(term: &mut Term) -> (Vec<f64>, usize) {
     let mut key_ms = Vec::new();
     let mut missed = 0;
     for i in 0..PRESSES {
@@ -408,21 +454,62 @@ fn run_demo(name: &str, cols: u16, rows: u16, extra_endpoints: usize) -> DemoRun
         std::thread::sleep(gap(i));
     }
     key_ms.sort_by(f64::total_cmp);
-    let peak_rss_mib = term.peak_rss_kib() as f64 / 1024.0;
-    term.quit();
-    DemoRun {
-        name: name.to_owned(),
-        cols,
-        rows,
-        first_frame_ms: ms(first_frame),
-        idle_secs: secs,
-        bytes_per_s: (b1 - b0) as f64 / secs,
-        frames_per_s: (f1 - f0) as f64 / secs,
-        cpu_percent: cpu_secs / secs * 100.0,
-        peak_rss_mib,
-        key_ms,
-        keys_missed: missed,
+    (key_ms, missed)
+}
+
+/// Opens `flightdeck ARGS` and waits for its first full frame.
+fn open(name: &str, args: &[&str], cols: u16, rows: u16, home: &Path) -> Measured {
+    eprintln!("tty bench: {name} at {cols}x{rows}…");
+    let (term, started) = Term::spawn(args, cols, rows, home, Box::new(footer_shown));
+    let first_frame = term
+        .wait_hit(started, START_TIMEOUT)
+        .unwrap_or_else(|| panic!("no first frame: {}", term.screen(vt100::Screen::contents)));
+    Measured { name: name.to_owned(), cols, rows, term, first_frame, window: None }
+}
+
+/// `flightdeck demo` (with `extra_endpoints` more health endpoints) at `cols`×`rows`; with
+/// `second`, also a plain cockpit on the demo's database, which polls the same fleet but does
+/// not serve it: the cockpit's own cost, without the simulated servers in its process.
+fn run_demo(
+    name: &str,
+    cols: u16,
+    rows: u16,
+    extra_endpoints: usize,
+    second: bool,
+) -> Vec<DemoRun> {
+    let dir = tempfile::Builder::new().prefix("flightdeck-tty-bench-").tempdir().expect("tmp");
+    let db = dir.path().join("demo.db");
+    let db = db.to_string_lossy().into_owned();
+    let extra = extra_endpoints.to_string();
+    let mut args = vec!["--db", db.as_str(), "demo"];
+    if extra_endpoints > 0 {
+        args.extend(["--extra-endpoints", extra.as_str()]);
     }
+    let mut runs = vec![measure(open(name, &args, cols, rows, dir.path()), None)];
+    if second {
+        // Opened while the demo still runs (its fleet is the one polled), measured alone.
+        let home = dir.path().join("second");
+        std::fs::create_dir_all(&home).expect("second home");
+        let db2 = home.join("demo.db").to_string_lossy().into_owned();
+        let demo = open(name, &["--db", &db2, "demo"], cols, rows, &home);
+        let plain = open("2nd cockpit, fleet elsewhere", &["--db", &db2], cols, rows, &home);
+        runs.push(measure(plain, Some(demo)));
+    }
+    runs
+}
+
+/// Lets `m` settle, measures it over the idle window, then times its keys. `beside` keeps
+/// running meanwhile and is quit afterwards.
+fn measure(mut m: Measured, beside: Option<Measured>) -> DemoRun {
+    std::thread::sleep(SETTLE);
+    let t0 = now();
+    m.window = Some(Window::start(&m.term));
+    std::thread::sleep(idle_window());
+    let run = m.finish(t0.elapsed().as_secs_f64());
+    if let Some(mut other) = beside {
+        other.term.quit();
+    }
+    run
 }
 
 /// A store holding one running release of the demo plan with `n` events (a start, then
@@ -527,27 +614,35 @@ fn main() {
     }
     let began = now();
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let runs = [
-        run_demo("demo", 120, 40, 0),
-        run_demo("demo", 80, 24, 0),
-        run_demo("demo + 200 endpoints @1s", 120, 40, EXTRA_ENDPOINTS),
-    ];
+    let mut runs = run_demo("demo", 120, 40, 0, true);
+    runs.extend(run_demo("demo", 80, 24, 0, false));
+    runs.extend(run_demo("demo + 200 endpoints @1s", 120, 40, EXTRA_ENDPOINTS, false));
     let store = run_store();
 
     println!();
     println!(
-        "{:<27} {:>6} {:>9} {:>8} {:>7} {:>7} {:>8} {:>8} {:>8}",
-        "mode", "size", "first ms", "bytes/s", "frame/s", "CPU %", "RSS MiB", "key p50", "key p95"
+        "{:<29} {:>6} {:>9} {:>8} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8}",
+        "mode",
+        "size",
+        "first ms",
+        "bytes/s",
+        "frame/s",
+        "CPU %",
+        "(ns)",
+        "RSS MiB",
+        "key p50",
+        "key p95"
     );
     for r in &runs {
         println!(
-            "{:<27} {:>6} {:>9.1} {:>8.1} {:>7.2} {:>7.2} {:>8.1} {:>8.2} {:>8.2}{}",
+            "{:<29} {:>6} {:>9.1} {:>8.1} {:>7.2} {:>6.2} {:>6.2} {:>8.1} {:>8.2} {:>8.2}{}",
             r.name,
             format!("{}x{}", r.cols, r.rows),
             r.first_frame_ms,
             r.bytes_per_s,
             r.frames_per_s,
             r.cpu_percent,
+            r.cpu_percent_schedstat,
             r.peak_rss_mib,
             r.key(50.0),
             r.key(95.0),
@@ -559,15 +654,18 @@ fn main() {
         );
     }
     println!(
-        "{:<27} {:>6} {:>9.1} {:>8} {:>7} {:>7} {:>8.1}   (median of {STORE_OPENS} opens; store written in {:.1} s)",
+        "{:<29} {:>6} {:>9.1} {:>31} {:>8.1}   (median of {STORE_OPENS} opens; store written in {:.1} s)",
         "store, 100,000 events",
         "120x40",
         store["first_frame_ms"]["median"].as_f64().unwrap_or(f64::NAN),
         "",
-        "",
-        "",
         store["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
         store["store_written_s"].as_f64().unwrap_or(f64::NAN),
+    );
+    println!(
+        "(CPU % from /proc/<pid>/stat utime+stime at {} ticks/s; (ns) from task schedstat; key \
+         latencies in ms, nearest-rank over {PRESSES} presses)",
+        clock_ticks_per_second()
     );
 
     let report = json!({
