@@ -62,11 +62,20 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         spans.push((0, Span::styled("  READ-ONLY", theme::warn())));
     }
     if let Some(lease) = model.lease.as_ref().filter(|l| !l.held_by(&model.me)) {
-        spans.push((2, Span::styled(format!("  driven by {}@{}", lease.operator, lease.host), theme::warn())));
+        spans.push((
+            2,
+            Span::styled(format!("  driven by {}@{}", lease.operator, lease.host), theme::warn()),
+        ));
     }
     if !model.others.is_empty() {
         let names: Vec<String> = model.others.iter().map(crate::store::Presence::label).collect();
-        spans.push((3, Span::styled(format!("  +{} watching: {}", names.len(), names.join(", ")), theme::dim())));
+        spans.push((
+            3,
+            Span::styled(
+                format!("  +{} watching: {}", names.len(), names.join(", ")),
+                theme::dim(),
+            ),
+        ));
     }
     if let Some(replay) = &model.replay {
         // Replay replaces the clock and stage with where in the history the panes stand.

@@ -83,7 +83,7 @@ fn explanation_lines(explain: &str, width: usize) -> Vec<String> {
 /// A failed read: the value shown is the last good one, this old; errors in a row count.
 fn stale_text(row: &MetricRow, error: &str, model: &Model) -> String {
     let age = row.latest().map_or_else(String::new, |(at, _)| {
-        format!(" {}", format::age(model.now.millis_since(at)))
+        format!(" {}", format::age(model.display_now().millis_since(at)))
     });
     let times =
         if row.errors_in_row > 1 { format!(" ×{}", row.errors_in_row) } else { String::new() };
@@ -111,7 +111,10 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
                     (None, Some(v)) => text.push_str(&format!(" v{v}")),
                     (None, None) => {}
                 }
-                text.push_str(&format!(" · {}", format::age(model.now.millis_since(r.at))));
+                text.push_str(&format!(
+                    " · {}",
+                    format::age(model.display_now().millis_since(r.at))
+                ));
                 let bad: Vec<String> = r
                     .checks
                     .iter()
