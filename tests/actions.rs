@@ -134,27 +134,6 @@ fn cockpit(deck: &Deck, extra: &[(&'static str, String)], step: &str) -> Pty {
     pty
 }
 
-/// Polls `events --json` until `pred` holds, up to `limit`; returns the events it held on.
-#[track_caller]
-fn wait_events(
-    deck: &Deck,
-    what: &str,
-    limit: Duration,
-    pred: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let deadline = now() + limit;
-    loop {
-        let events = deck.events();
-        if pred(&events) {
-            return events;
-        }
-        if now() >= deadline {
-            panic!("gave up after {limit:?} waiting for {what}; events: {:?}", kinds(&events));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // 1. An action that hangs is killed at its timeout, with its children
 // ---------------------------------------------------------------------------------------
@@ -483,13 +462,13 @@ fn a_secret_appears_nowhere_on_the_cockpit_screen() {
     pty.send_str("n");
     must(pty.wait_for_text("token=***", timeout(20)));
     must(pty.wait_for_text(&format!("token-length={}", SECRET.len()), timeout(20)));
-    wait_events(&deck, "the command to finish", timeout(20), |e| {
+    deck.wait_events("the command to finish", timeout(20), |e| {
         of_kind(e, "action_finished").len() == 1
     });
     must(pty.wait_for_text("call (waiting)", timeout(10)));
     pty.send_str("n");
     must(pty.wait_for_text("you sent authorization: Bearer ***", timeout(20)));
-    wait_events(&deck, "the call to finish", timeout(20), |e| {
+    deck.wait_events("the call to finish", timeout(20), |e| {
         of_kind(e, "action_finished").len() == 2
     });
     assert_eq!(server.seen(), [format!("Bearer {SECRET}")], "the header the server got");
@@ -701,7 +680,7 @@ fn after_a_sigkill_mid_action_a_new_cockpit_shows_it_interrupted_and_runs_nothin
     let deck = killed_mid_action();
     let pty = cockpit(&deck, &[], "work");
     must(pty.wait_for_text("INTERRUPTED", timeout(10)));
-    let events = wait_events(&deck, "the interruption to be recorded", timeout(10), |e| {
+    let events = deck.wait_events("the interruption to be recorded", timeout(10), |e| {
         !of_kind(e, "action_interrupted").is_empty()
     });
     assert_eq!(of_kind(&events, "action_interrupted")[0]["actor"]["name"], "flightdeck (auto)");
@@ -774,7 +753,7 @@ fn two_cockpits_pressing_next_at_once_run_the_action_once() {
         let b = cockpit(&deck, &[], "once (waiting)");
         a.send_str("n");
         b.send_str("n");
-        let events = wait_events(&deck, "the action to finish", timeout(20), |e| {
+        let events = deck.wait_events("the action to finish", timeout(20), |e| {
             !of_kind(e, "action_finished").is_empty() || !of_kind(e, "action_failed").is_empty()
         });
         assert_ran_once(&deck, &events);

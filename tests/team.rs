@@ -78,27 +78,6 @@ fn of_kind<'a>(events: &'a [Value], k: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| kind(e) == k).collect()
 }
 
-/// Polls `events --json` until `pred` holds, up to `limit`; returns the events it held on.
-#[track_caller]
-fn wait_events(
-    deck: &Deck,
-    what: &str,
-    limit: Duration,
-    pred: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let deadline = now() + limit;
-    loop {
-        let events = deck.events();
-        if pred(&events) {
-            return events;
-        }
-        if now() >= deadline {
-            panic!("gave up after {limit:?} waiting for {what}; events: {:?}", kinds(&events));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The environment a cockpit of this deck gets: its database, and `HOME`/XDG in its dir.
 fn cockpit_env(deck: &Deck) -> Vec<(&'static str, String)> {
     let dir = deck.dir.path();
@@ -520,7 +499,7 @@ name = "S"
     // every 2 s) and marks the action interrupted.
     must(other.wait_until(|s| !header_of(s).contains("driven by "), timeout(12)));
     assert!(header(other).contains("you: "), "{}", other.screen_text());
-    let events = wait_events(&deck, "the interruption", timeout(10), |e| {
+    let events = deck.wait_events("the interruption", timeout(10), |e| {
         !of_kind(e, "action_interrupted").is_empty()
     });
     let interrupted = of_kind(&events, "action_interrupted");

@@ -139,6 +139,27 @@ impl Default for Deck {
 }
 
 impl Deck {
+    /// Polls `events --json` until `pred` holds, up to `limit`; returns the events it held on.
+    #[track_caller]
+    pub fn wait_events(
+        &self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = super::pty::now() + limit;
+        loop {
+            let events = self.events();
+            if pred(&events) {
+                return events;
+            }
+            if super::pty::now() >= deadline {
+                panic!("gave up after {limit:?} waiting for {what}; events: {:?}", kinds(&events));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// A fresh temp dir and database path.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
