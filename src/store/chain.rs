@@ -40,6 +40,35 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// Writes this event as the row of `release_id`, with `hash` in its hash column. The one
+    /// INSERT into `events`, for appends and imports alike.
+    pub(super) async fn insert(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        release_id: i64,
+        hash: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO events (release_id, seq, at, actor, account, host, pid, automatic, kind, \
+             schema, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(release_id)
+        .bind(i64::try_from(self.seq).unwrap_or(i64::MAX))
+        .bind(self.at.0)
+        .bind(&self.actor.name)
+        .bind(&self.actor.account)
+        .bind(&self.actor.host)
+        .bind(i64::from(self.actor.pid))
+        .bind(i64::from(self.actor.automatic))
+        .bind(&self.kind)
+        .bind(self.schema)
+        .bind(&self.payload)
+        .bind(hash)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
     /// The same event as the store would write it now (hash not yet computed).
     pub fn of(record: &EventRecord) -> Result<Self, serde_json::Error> {
         Ok(Self {
@@ -385,13 +414,7 @@ impl Store {
             .map(|r| StoredEvent {
                 seq: u64::try_from(r.get::<i64, _>("seq")).unwrap_or(0),
                 at: Timestamp(r.get("at")),
-                actor: Actor {
-                    name: r.get("actor"),
-                    account: r.get("account"),
-                    host: r.get("host"),
-                    pid: u32::try_from(r.get::<i64, _>("pid")).unwrap_or(0),
-                    automatic: r.get::<i64, _>("automatic") != 0,
-                },
+                actor: actor_of(r),
                 kind: r.get("kind"),
                 schema: r.get("schema"),
                 payload: r.get("payload"),
@@ -455,4 +478,15 @@ pub(super) async fn tail(
             .and_then(|r| r.get(0))
     };
     Ok((origin, prev.unwrap_or_else(|| GENESIS.to_owned())))
+}
+
+/// The actor columns of an `events` row.
+pub(super) fn actor_of(row: &sqlx::sqlite::SqliteRow) -> Actor {
+    Actor {
+        name: row.get("actor"),
+        account: row.get("account"),
+        host: row.get("host"),
+        pid: u32::try_from(row.get::<i64, _>("pid")).unwrap_or(0),
+        automatic: row.get::<i64, _>("automatic") != 0,
+    }
 }

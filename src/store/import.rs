@@ -236,26 +236,7 @@ impl Store {
             .map_err(|e| self.err(e))?
             .get(0);
             for e in &item.events {
-                sqlx::query(
-                    "INSERT INTO events (release_id, seq, at, actor, account, host, pid, \
-                     automatic, kind, schema, payload, hash) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(id)
-                .bind(i64::try_from(e.seq).unwrap_or(i64::MAX))
-                .bind(e.at.0)
-                .bind(&e.actor.name)
-                .bind(&e.actor.account)
-                .bind(&e.actor.host)
-                .bind(i64::from(e.actor.pid))
-                .bind(i64::from(e.actor.automatic))
-                .bind(&e.kind)
-                .bind(e.schema)
-                .bind(&e.payload)
-                .bind(e.hash.as_deref())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+                e.insert(&mut tx, id, e.hash.as_deref()).await.map_err(|e| self.err(e))?;
             }
             if r.unchained_through > 0 {
                 sqlx::query("INSERT INTO unchained (release_id, through_seq) VALUES (?, ?)")

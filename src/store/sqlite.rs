@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 
 use super::{Loaded, ReleaseRow, StoreError, chain, is_active};
 use crate::plan;
-use crate::release::{self, Actor, Event, EventRecord, SCHEMA_VERSION, State, Timestamp};
+use crate::release::{self, Event, EventRecord, SCHEMA_VERSION, State, Timestamp};
 
 /// Bumped whenever `State`'s shape changes, so stale snapshots are ignored.
 pub const ENGINE_VERSION: i64 = 1;
@@ -356,13 +356,7 @@ impl Store {
         Ok(EventRecord {
             seq: u64::try_from(seq).unwrap_or(0),
             at: Timestamp(row.get("at")),
-            actor: Actor {
-                name: row.get("actor"),
-                account: row.get("account"),
-                host: row.get("host"),
-                pid: u32::try_from(row.get::<i64, _>("pid")).unwrap_or(0),
-                automatic: row.get::<i64, _>("automatic") != 0,
-            },
+            actor: chain::actor_of(row),
             event,
         })
     }
@@ -426,24 +420,7 @@ async fn insert_events(
     for r in records {
         let stored = chain::StoredEvent::of(r).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let hash = stored.compute_hash(&prev, origin_id);
-        sqlx::query(
-            "INSERT INTO events (release_id, seq, at, actor, account, host, pid, automatic, kind, \
-             schema, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(release_id)
-        .bind(i64::try_from(r.seq).unwrap_or(i64::MAX))
-        .bind(r.at.0)
-        .bind(&r.actor.name)
-        .bind(&r.actor.account)
-        .bind(&r.actor.host)
-        .bind(i64::from(r.actor.pid))
-        .bind(i64::from(r.actor.automatic))
-        .bind(&stored.kind)
-        .bind(stored.schema)
-        .bind(&stored.payload)
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
+        stored.insert(tx, release_id, Some(&hash)).await?;
         prev = hash;
     }
     Ok(())
