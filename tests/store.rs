@@ -456,6 +456,7 @@ async fn a_read_only_store_refuses_appends_and_writes_nothing() {
     let (_dir, path) = temp_db();
     let (store, plan, id) = started(&path).await;
     ok(&store, id, Command::Note { text: "before".into() }, "alice").await;
+    store.close().await;
     drop(store);
     wait_closed(&path).await;
     let bytes = file_bytes(&path);
@@ -497,6 +498,7 @@ async fn a_read_only_store_refuses_appends_and_writes_nothing() {
         matches!(err, ExecuteError::Rejected(_) | ExecuteError::Store(StoreError::ReadOnly { .. })),
         "{err:?}"
     );
+    ro.close().await;
     drop(ro);
 
     assert_eq!(file_bytes(&path), bytes, "a read-only store must not write the file");
@@ -544,6 +546,7 @@ async fn migrations_applied(path: &Path) -> Vec<(i64, bool, Vec<u8>)> {
 async fn a_database_from_a_newer_flightdeck_is_refused() {
     let (_dir, path) = temp_db();
     let (store, _plan, _id) = started(&path).await;
+    store.close().await;
     drop(store);
     let mut conn = raw(&path).await;
     sqlx::query(

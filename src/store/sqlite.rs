@@ -65,19 +65,31 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_sqlx(path, e))?;
         let store = Self { pool, path: path.to_path_buf(), read_only };
+        match store.check_and_migrate().await {
+            Ok(()) => Ok(store),
+            Err(e) => {
+                // Close before reporting, so a refused file is left exactly as it was found
+                // (no WAL beside it) by the time the caller looks.
+                store.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn check_and_migrate(&self) -> Result<(), StoreError> {
         // Touch the schema first, so a file that is not a database is reported before
         // anything tries to write to it.
         sqlx::query("SELECT count(*) FROM sqlite_master")
-            .fetch_one(&store.pool)
+            .fetch_one(&self.pool)
             .await
-            .map_err(|e| store.err(e))?;
-        if !read_only {
+            .map_err(|e| self.err(e))?;
+        if !self.read_only {
             sqlx::migrate!("src/store/migrations")
-                .run(&store.pool)
+                .run(&self.pool)
                 .await
-                .map_err(|e| store.err(e.into()))?;
+                .map_err(|e| self.err(e.into()))?;
         }
-        Ok(store)
+        Ok(())
     }
 
     /// Closes every connection, checkpointing the WAL so the file stands on its own.
