@@ -240,7 +240,7 @@ async fn pre_chain_store(dir: &tempfile::TempDir) -> (std::path::PathBuf, i64, u
     let path = dir.path().join("old.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let mut conn = SqliteConnection::connect(&url).await.expect("create old store");
-    let mut old = sqlx::migrate!("src/store/migrations");
+    let mut old = sqlx::migrate!("src/store/migrations/sqlite");
     old.migrations = old.migrations.iter().filter(|m| m.version <= 2).cloned().collect();
     old.run(&mut conn).await.expect("old migrations");
     let id: i64 = sqlx::query_scalar(

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use verbs::{db_path, run};
+pub use verbs::{db_location, run};
 
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
@@ -25,9 +25,10 @@ pub const EXIT_REJECTED: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(name = "flightdeck", version, about, long_about = None)]
 pub struct Cli {
-    /// Database file (default: the platform data directory).
-    #[arg(long, global = true, env = "FLIGHTDECK_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// The store: a SQLite file, or a postgres:// URL for team mode across hosts (default: a
+    /// file in the platform data directory).
+    #[arg(long, global = true, env = "FLIGHTDECK_DB", value_name = "PATH|URL")]
+    pub db: Option<String>,
     /// Act as this declared operator (only where the plan allows declared operators).
     #[arg(long, global = true, env = "FLIGHTDECK_OPERATOR", value_name = "NAME")]
     pub operator: Option<String>,

@@ -2,7 +2,7 @@
 //! same path as the cockpit's keys), then run any action this process claimed.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +12,7 @@ use super::{
 };
 use crate::plan::{self, ReleaseType};
 use crate::release::{Actor, Command, EventRecord, Resolution};
-use crate::store::{self, ExecuteError, Store, StoreError};
+use crate::store::{self, ExecuteError, Location, Store, StoreError};
 use crate::{action, automation, clock, identity, notify};
 
 /// A failure with its exit code.
@@ -56,8 +56,18 @@ pub async fn run(cli: Cli) -> u8 {
         None => return crate::tui::open(&cli, None).await,
         Some(Verb::Open { release }) => return crate::tui::open(&cli, release.as_deref()).await,
         Some(Verb::Demo { scenario, headless, extra_endpoints }) => {
-            return crate::demo::run(cli.db.clone(), scenario, *headless, *extra_endpoints, &cli)
-                .await;
+            let db = match cli.db.as_deref().map(Location::parse) {
+                None => None,
+                Some(Location::Sqlite(path)) => Some(path),
+                Some(Location::Postgres(_)) => {
+                    eprintln!(
+                        "flightdeck: the demo keeps its simulated release in a SQLite file; pass \
+                         --db PATH (or nothing) instead of a postgres:// URL"
+                    );
+                    return EXIT_ERROR;
+                }
+            };
+            return crate::demo::run(db, scenario, *headless, *extra_endpoints, &cli).await;
         }
         _ => {}
     }
@@ -70,28 +80,25 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-/// Where the database is.
-pub fn db_path(cli_db: Option<&Path>) -> Result<PathBuf, StoreError> {
-    match cli_db {
-        Some(p) => Ok(p.to_path_buf()),
-        None => store::default_path(),
-    }
+/// Where the store is: `--db` / `FLIGHTDECK_DB` (a file or a postgres:// URL), else the
+/// default file.
+pub fn db_location(cli_db: Option<&str>) -> Result<Location, StoreError> {
+    Location::from_flag(cli_db)
 }
 
 pub(super) async fn open(cli: &Cli) -> Result<Store, Failure> {
-    let path = db_path(cli.db.as_deref())?;
-    Ok(Store::open(&path, cli.read_only).await?)
+    let location = db_location(cli.db.as_deref())?;
+    Ok(Store::open_at(&location, cli.read_only).await?)
 }
 
 pub(super) async fn open_existing(cli: &Cli) -> Result<Store, Failure> {
-    let path = db_path(cli.db.as_deref())?;
-    if !path.exists() {
+    let location = db_location(cli.db.as_deref())?;
+    if !location.may_exist() {
         return Err(Failure::error(format!(
-            "no database at {}; start a release first (`flightdeck start PLAN --version V`) or pass --db",
-            path.display()
+            "no database at {location}; start a release first (`flightdeck start PLAN --version V`) or pass --db"
         )));
     }
-    Ok(Store::open(&path, cli.read_only).await?)
+    Ok(Store::open_at(&location, cli.read_only).await?)
 }
 
 fn print_json(value: &serde_json::Value) {

@@ -44,13 +44,13 @@ impl StoredEvent {
     /// INSERT into `events`, for appends and imports alike.
     pub(super) async fn insert(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut sqlx::AnyConnection,
         release_id: i64,
         hash: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO events (release_id, seq, at, actor, account, host, pid, automatic, kind, \
-             schema, payload, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             schema, payload, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(release_id)
         .bind(i64::try_from(self.seq).unwrap_or(i64::MAX))
@@ -403,7 +403,7 @@ impl Store {
     pub async fn stored_events(&self, release_id: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, account, host, pid, automatic, kind, schema, payload, hash \
-             FROM events WHERE release_id = ? ORDER BY seq",
+             FROM events WHERE release_id = $1 ORDER BY seq",
         )
         .bind(release_id)
         .fetch_all(self.pool())
@@ -428,7 +428,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT COALESCE(r.origin_id, r.id) AS origin, r.last_seq, \
              COALESCE(u.through_seq, 0) AS through FROM releases r \
-             LEFT JOIN unchained u ON u.release_id = r.id WHERE r.id = ?",
+             LEFT JOIN unchained u ON u.release_id = r.id WHERE r.id = $1",
         )
         .bind(release_id)
         .fetch_optional(self.pool())
@@ -458,11 +458,11 @@ impl Store {
 /// The id to hash a release's new events with, and the hash they chain to (read inside the
 /// appending transaction, so it is the hash of the event just before `first_seq`).
 pub(super) async fn tail(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     release_id: i64,
     first_seq: u64,
 ) -> Result<(i64, String), sqlx::Error> {
-    let origin: i64 = sqlx::query("SELECT COALESCE(origin_id, id) FROM releases WHERE id = ?")
+    let origin: i64 = sqlx::query("SELECT COALESCE(origin_id, id) FROM releases WHERE id = $1")
         .bind(release_id)
         .fetch_optional(&mut **tx)
         .await?
@@ -470,7 +470,7 @@ pub(super) async fn tail(
     let prev: Option<String> = if first_seq <= 1 {
         None
     } else {
-        sqlx::query("SELECT hash FROM events WHERE release_id = ? AND seq = ?")
+        sqlx::query("SELECT hash FROM events WHERE release_id = $1 AND seq = $2")
             .bind(release_id)
             .bind(i64::try_from(first_seq - 1).unwrap_or(i64::MAX))
             .fetch_optional(&mut **tx)
@@ -481,7 +481,7 @@ pub(super) async fn tail(
 }
 
 /// The actor columns of an `events` row.
-pub(super) fn actor_of(row: &sqlx::sqlite::SqliteRow) -> Actor {
+pub(super) fn actor_of(row: &sqlx::any::AnyRow) -> Actor {
     Actor {
         name: row.get("actor"),
         account: row.get("account"),

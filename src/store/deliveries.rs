@@ -37,7 +37,7 @@ impl Store {
     pub async fn record_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO deliveries (release_id, seq, event, target, format, attempt, at, ok, \
-             status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             status, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(d.release_id)
         .bind(i64::try_from(d.seq).unwrap_or(i64::MAX))
@@ -59,7 +59,7 @@ impl Store {
     pub async fn deliveries(&self, release_id: i64) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(
             "SELECT release_id, seq, event, target, format, attempt, at, ok, status, error \
-             FROM deliveries WHERE release_id = ? ORDER BY id",
+             FROM deliveries WHERE release_id = $1 ORDER BY id",
         )
         .bind(release_id)
         .fetch_all(self.pool())

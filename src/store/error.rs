@@ -49,6 +49,13 @@ impl fmt::Display for StoreError {
                  Move it aside and restore it from a backup, or pass --db to use another file",
                 path.display()
             ),
+            Self::ReadOnly { path, detail } if is_url(path) => write!(
+                f,
+                "cannot write to {} ({detail}); nothing was written. Connect as a role granted \
+                 INSERT and UPDATE on flightdeck's tables (README: Team mode), or open the \
+                 cockpit with --read-only to watch",
+                path.display()
+            ),
             Self::ReadOnly { path, detail } => write!(
                 f,
                 "cannot write to {} ({detail}); nothing was written. Check the file's and its \
@@ -102,6 +109,51 @@ impl StoreError {
         Self::from_message(path, error.to_string())
     }
 
+    /// Classifies a PostgreSQL error for the database shown as `url` (password hidden), by
+    /// its SQLSTATE.
+    pub fn from_postgres(url: &Path, error: sqlx::Error) -> Self {
+        let path = url.to_path_buf();
+        match &error {
+            sqlx::Error::Database(db) => {
+                let detail = db.message().to_owned();
+                match db.code().as_deref().unwrap_or_default() {
+                    "23505" | "40001" | "40P01" => Self::Conflict,
+                    "42501" => Self::ReadOnly {
+                        path,
+                        detail: format!("the database role may not write: {detail}"),
+                    },
+                    "25006" => Self::ReadOnly { path, detail },
+                    "55P03" => Self::Locked { path },
+                    "3D000" => Self::NotFound(format!(
+                        "{}: {detail}; create it first (README: Team mode has a recipe)",
+                        path.display()
+                    )),
+                    "28000" | "28P01" => Self::Other(format!(
+                        "{}: {detail}; check the user and password in the URL (or PGPASSWORD)",
+                        path.display()
+                    )),
+                    code => Self::Other(format!("{}: {detail} (SQLSTATE {code})", path.display())),
+                }
+            }
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => {
+                Self::Other(format!(
+                    "cannot reach PostgreSQL at {} ({error}); nothing was written. Check the host \
+                     and port, that the server is running, and that this host may connect",
+                    path.display()
+                ))
+            }
+            sqlx::Error::Migrate(m) => {
+                let text = m.to_string();
+                if text.contains("was previously applied but is missing") {
+                    Self::TooNew { path, detail: text }
+                } else {
+                    Self::Other(format!("{}: {text}", path.display()))
+                }
+            }
+            _ => Self::Other(format!("{}: {error}", path.display())),
+        }
+    }
+
     fn from_message(path: PathBuf, text: String) -> Self {
         let lower = text.to_lowercase();
         if lower.contains("not a database") || lower.contains("malformed") {
@@ -114,4 +166,9 @@ impl StoreError {
             Self::Other(format!("{}: {text}", path.display()))
         }
     }
+}
+
+/// Whether a store location is a server URL rather than a file.
+fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| p.starts_with("postgres://") || p.starts_with("postgresql://"))
 }

@@ -135,7 +135,7 @@ impl Store {
     pub async fn export(&self, release_id: i64) -> Result<Importing, StoreError> {
         let row = sqlx::query(
             "SELECT service, environment, version, release_type, plan_path, plan_toml, \
-             created_at FROM releases WHERE id = ?",
+             created_at FROM releases WHERE id = $1",
         )
         .bind(release_id)
         .fetch_optional(self.pool())
@@ -173,7 +173,7 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "SELECT r.id FROM releases r JOIN events e ON e.release_id = r.id AND e.seq = 1 \
-             WHERE r.service = ? AND r.version = ? AND r.created_at = ? AND e.hash IS ?",
+             WHERE r.service = $1 AND r.version = $2 AND r.created_at = $3 AND e.hash IS NOT DISTINCT FROM $4",
         )
         .bind(&release.service)
         .bind(&release.version)
@@ -190,7 +190,7 @@ impl Store {
     pub async fn import(&self, releases: &[Importing]) -> Result<Vec<i64>, StoreError> {
         if self.is_read_only() {
             return Err(StoreError::ReadOnly {
-                path: self.path().to_path_buf(),
+                path: self.path(),
                 detail: "opened with --read-only".into(),
             });
         }
@@ -210,7 +210,7 @@ impl Store {
             }
             states.push(state);
         }
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let mut ids = Vec::new();
         for (item, state) in releases.iter().zip(&states) {
             let r = &item.release;
@@ -218,7 +218,7 @@ impl Store {
             let id: i64 = sqlx::query(
                 "INSERT INTO releases (service, environment, version, release_type, plan_path, \
                  plan_toml, created_at, status, last_seq, updated_at, origin_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             )
             .bind(&r.service)
             .bind(&r.environment)
@@ -239,7 +239,7 @@ impl Store {
                 e.insert(&mut tx, id, e.hash.as_deref()).await.map_err(|e| self.err(e))?;
             }
             if r.unchained_through > 0 {
-                sqlx::query("INSERT INTO unchained (release_id, through_seq) VALUES (?, ?)")
+                sqlx::query("INSERT INTO unchained (release_id, through_seq) VALUES ($1, $2)")
                     .bind(id)
                     .bind(i64::try_from(r.unchained_through).unwrap_or(i64::MAX))
                     .execute(&mut *tx)
@@ -249,7 +249,7 @@ impl Store {
             for s in &item.samples {
                 sqlx::query(
                     "INSERT INTO samples (release_id, series, kind, at, value, error) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(id)
                 .bind(&s.series)

@@ -1,25 +1,28 @@
-//! The event store: releases, their append-only events and folded snapshots, in SQLite.
-//! Appends are optimistic (`UNIQUE(release_id, seq)`): of two writers racing for the same
+//! The event store: releases, their append-only events and folded snapshots, in a SQLite
+//! file or a PostgreSQL database (the engine and the cockpit do not know which). Appends are
+//! optimistic (`UNIQUE(release_id, seq)`): of two writers racing for the same
 //! seq exactly one wins, and the loser reloads and re-decides.
 
 mod chain;
+mod connect;
 mod deliveries;
 mod error;
 mod execute;
 mod import;
+mod log;
 mod samples;
-mod sqlite;
 mod team;
 
+use std::fmt;
 use std::path::PathBuf;
 
 pub use chain::{Anchor, ChainProblem, ChainReport, GENESIS, StoredEvent, Tamper, verify_events};
+pub use connect::{Backend, ChangeWatch, Store};
 pub use deliveries::Delivery;
 pub use error::StoreError;
 pub use execute::{ExecuteError, execute, execute_on_step, records_after, start};
 pub use import::{ExportedRelease, ExportedSample, Importing};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
-pub use sqlite::{ChangeWatch, Store};
 pub use team::{LEASE_TTL_MS, Lease, PRESENCE_TTL_MS, Presence};
 
 use crate::plan::Plan;
@@ -63,7 +66,88 @@ pub struct Loaded {
     pub state: State,
 }
 
-/// Where the database lives: `--db`, else `FLIGHTDECK_DB`, else the platform data directory.
+/// Where a store is: a SQLite file, or a PostgreSQL database named by its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A `postgres://` (or `postgresql://`) URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads `--db` / `FLIGHTDECK_DB`: a PostgreSQL URL, else a file path (a `sqlite://`
+    /// prefix is allowed).
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Self::Postgres(text.to_owned());
+        }
+        let path = text.strip_prefix("sqlite://").unwrap_or(text);
+        Self::Sqlite(PathBuf::from(path))
+    }
+
+    /// `--db`, else `FLIGHTDECK_DB`, else the platform data directory's `flightdeck.db`.
+    pub fn from_flag(flag: Option<&str>) -> Result<Self, StoreError> {
+        match flag {
+            Some(text) => Ok(Self::parse(text)),
+            None => default_path().map(Self::Sqlite),
+        }
+    }
+
+    /// Whether there is something to open: a SQLite file must exist; a server is asked.
+    pub fn may_exist(&self) -> bool {
+        match self {
+            Self::Sqlite(path) => path.exists(),
+            Self::Postgres(_) => true,
+        }
+    }
+
+    /// The location as named in messages: the file, or the URL without its password.
+    pub fn shown(&self) -> PathBuf {
+        PathBuf::from(self.to_string())
+    }
+
+    /// Classifies a database error at this location.
+    pub fn error(&self, e: sqlx::Error) -> StoreError {
+        match self {
+            Self::Sqlite(path) => StoreError::from_sqlx(path, e),
+            Self::Postgres(_) => StoreError::from_postgres(&self.shown(), e),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => f.write_str(&without_password(url)),
+        }
+    }
+}
+
+/// `postgres://alice:secret@db/x` → `postgres://alice:***@db/x`; also hides `password=`.
+fn without_password(url: &str) -> String {
+    let mut shown = url.to_owned();
+    if let Some(scheme_end) = shown.find("://") {
+        let rest = &shown[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let start = scheme_end + 3 + colon + 1;
+                let end = scheme_end + 3 + at;
+                shown.replace_range(start..end, "***");
+            }
+        }
+    }
+    if let Some(pos) = shown.find("password=") {
+        let start = pos + "password=".len();
+        let end = shown[start..].find('&').map_or(shown.len(), |e| start + e);
+        shown.replace_range(start..end, "***");
+    }
+    shown
+}
+
+/// The SQLite file used when neither `--db` nor `FLIGHTDECK_DB` names a store.
 pub fn default_path() -> Result<PathBuf, StoreError> {
     let dirs =
         directories::ProjectDirs::from("dev", "flightdeck", "flightdeck").ok_or_else(|| {

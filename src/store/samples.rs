@@ -47,7 +47,7 @@ pub struct SampleRow {
     pub error: Option<String>,
 }
 
-fn row_of(r: &sqlx::sqlite::SqliteRow) -> SampleRow {
+fn row_of(r: &sqlx::any::AnyRow) -> SampleRow {
     SampleRow {
         series: r.get("series"),
         kind: SampleKind::parse(r.get::<String, _>("kind").as_str()),
@@ -70,7 +70,7 @@ impl Store {
         }
         if self.is_read_only() {
             return Err(StoreError::ReadOnly {
-                path: self.path().to_path_buf(),
+                path: self.path(),
                 detail: "opened with --read-only".into(),
             });
         }
@@ -78,7 +78,7 @@ impl Store {
         for r in rows {
             sqlx::query(
                 "INSERT INTO samples (release_id, series, kind, at, value, error) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(release_id)
             .bind(&r.series)
@@ -95,9 +95,9 @@ impl Store {
         touched.dedup();
         for series in touched {
             sqlx::query(
-                "DELETE FROM samples WHERE release_id = ?1 AND series = ?2 AND id <= \
-                 (SELECT id FROM samples WHERE release_id = ?1 AND series = ?2 \
-                  ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+                "DELETE FROM samples WHERE release_id = $1 AND series = $2 AND id <= \
+                 (SELECT id FROM samples WHERE release_id = $1 AND series = $2 \
+                  ORDER BY id DESC LIMIT 1 OFFSET $3)",
             )
             .bind(release_id)
             .bind(series)
@@ -118,7 +118,7 @@ impl Store {
     ) -> Result<Vec<SampleRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT series, kind, at, value, error FROM samples \
-             WHERE release_id = ? AND series = ? ORDER BY id DESC LIMIT ?",
+             WHERE release_id = $1 AND series = $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(release_id)
         .bind(series)
@@ -138,7 +138,7 @@ impl Store {
     ) -> Result<Vec<SampleRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT series, kind, at, value, error FROM samples \
-             WHERE release_id = ? AND at >= ? ORDER BY at, id",
+             WHERE release_id = $1 AND at >= $2 ORDER BY at, id",
         )
         .bind(release_id)
         .bind(since.0)

@@ -74,7 +74,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO presence (id, release_id, operator, account, host, pid, tty, read_only, \
-             started_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             started_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT(id) DO UPDATE SET release_id = excluded.release_id, \
              operator = excluded.operator, last_seen = excluded.last_seen",
         )
@@ -96,7 +96,7 @@ impl Store {
 
     /// Removes this cockpit's presence (on quit).
     pub async fn leave(&self, actor: &Actor) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM presence WHERE id = ?")
+        sqlx::query("DELETE FROM presence WHERE id = $1")
             .bind(key(actor))
             .execute(self.pool())
             .await
@@ -112,14 +112,14 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<Presence>, StoreError> {
         let horizon = now.0.saturating_sub(i64::try_from(PRESENCE_TTL_MS).unwrap_or(i64::MAX));
-        sqlx::query("DELETE FROM presence WHERE last_seen < ?")
+        sqlx::query("DELETE FROM presence WHERE last_seen < $1")
             .bind(horizon)
             .execute(self.pool())
             .await
             .map_err(|e| self.err(e))?;
         let rows = sqlx::query(
             "SELECT operator, account, host, pid, tty, read_only, last_seen FROM presence \
-             WHERE release_id = ? ORDER BY started_at, id",
+             WHERE release_id = $1 ORDER BY started_at, id",
         )
         .bind(release_id)
         .fetch_all(self.pool())
@@ -150,13 +150,13 @@ impl Store {
         let expires = now.plus_millis(LEASE_TTL_MS);
         sqlx::query(
             "INSERT INTO leases (release_id, holder, operator, host, pid, acquired_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT(release_id) DO UPDATE SET holder = excluded.holder, \
              operator = excluded.operator, host = excluded.host, pid = excluded.pid, \
              acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at \
                                 ELSE excluded.acquired_at END, \
              expires_at = excluded.expires_at \
-             WHERE leases.holder = excluded.holder OR leases.expires_at < ?",
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $8",
         )
         .bind(release_id)
         .bind(key(actor))
@@ -174,7 +174,7 @@ impl Store {
 
     /// Hands the lease to whoever claims next (explicit hand-over, or on quit).
     pub async fn release_lease(&self, release_id: i64, actor: &Actor) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE release_id = ? AND holder = ?")
+        sqlx::query("DELETE FROM leases WHERE release_id = $1 AND holder = $2")
             .bind(release_id)
             .bind(key(actor))
             .execute(self.pool())
@@ -186,7 +186,7 @@ impl Store {
     /// The current lease of a release, if any.
     pub async fn lease(&self, release_id: i64) -> Result<Option<Lease>, StoreError> {
         let row =
-            sqlx::query("SELECT operator, host, pid, expires_at FROM leases WHERE release_id = ?")
+            sqlx::query("SELECT operator, host, pid, expires_at FROM leases WHERE release_id = $1")
                 .bind(release_id)
                 .fetch_optional(self.pool())
                 .await

@@ -30,7 +30,8 @@ pub async fn open_at(
     selector: Option<&str>,
     _cli: &Cli,
 ) -> u8 {
-    exit_code(open_path(path, read_only, operator, selector).await)
+    let location = crate::store::Location::Sqlite(path.to_path_buf());
+    exit_code(open_location(&location, read_only, operator, selector).await)
 }
 
 fn exit_code(result: Result<app::Exit, String>) -> u8 {
@@ -50,20 +51,20 @@ fn exit_code(result: Result<app::Exit, String>) -> u8 {
 }
 
 async fn open_inner(cli: &Cli, selector: Option<&str>) -> Result<app::Exit, String> {
-    let path = crate::cli::db_path(cli.db.as_deref()).map_err(|e| e.to_string())?;
-    open_path(&path, cli.read_only, cli.operator.as_deref(), selector).await
+    let location = crate::cli::db_location(cli.db.as_deref()).map_err(|e| e.to_string())?;
+    open_location(&location, cli.read_only, cli.operator.as_deref(), selector).await
 }
 
-async fn open_path(
-    path: &std::path::Path,
+async fn open_location(
+    location: &crate::store::Location,
     read_only: bool,
     operator: Option<&str>,
     selector: Option<&str>,
 ) -> Result<app::Exit, String> {
-    let store = if read_only && !path.exists() {
-        return Err(format!("no database at {}; nothing to watch yet", path.display()));
+    let store = if read_only && !location.may_exist() {
+        return Err(format!("no database at {location}; nothing to watch yet"));
     } else {
-        Store::open(path, read_only).await.map_err(|e| e.to_string())?
+        Store::open_at(location, read_only).await.map_err(|e| e.to_string())?
     };
     let release = match store.find(selector).await {
         Ok(row) => Some(app::load_view(&store, row.id).await.map_err(|e| e.to_string())?),
@@ -82,7 +83,7 @@ async fn open_path(
     }
     let keymap = keymap::Keymap::with_overrides(&user_config.keys);
     let mut model = model::Model::new(release, me, read_only, keymap, clock::now());
-    model.db_label = path.display().to_string();
+    model.db_label = location.to_string();
     if let Some(warning) = user_config.warning {
         model.status = Some(model::StatusLine { text: warning, tone: model::Tone::Error });
     }

@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod engine;
 pub mod fixtures;
+pub mod postgres;
 pub mod pty;

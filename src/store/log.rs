@@ -1,18 +1,11 @@
-//! SQLite through sqlx: opening (WAL, full sync, busy timeout, mode 0600, embedded
-//! migrations), appending events with optimistic concurrency, and loading a release from its
-//! latest snapshot plus the events after it.
-
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+//! The event log: creating a release, appending events with optimistic concurrency, snapshots,
+//! and loading a release from its latest snapshot plus the events after it. The SQL is
+//! written once for both backends (`$n` parameters, standard upserts).
 
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::any::AnyRow;
 
-use super::{Loaded, ReleaseRow, StoreError, chain, is_active};
+use super::{Loaded, ReleaseRow, Store, StoreError, chain, is_active};
 use crate::plan;
 use crate::release::{self, Event, EventRecord, SCHEMA_VERSION, State, Timestamp};
 
@@ -22,110 +15,7 @@ pub const ENGINE_VERSION: i64 = 1;
 /// How many events may follow a snapshot before a new one is written.
 const SNAPSHOT_EVERY_EVENTS: u64 = 256;
 
-/// How long a writer waits for another's lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An open store.
-#[derive(Debug, Clone)]
-pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
-    read_only: bool,
-}
-
 impl Store {
-    /// Opens (creating if needed, with mode 0600) the database at `path` and migrates it.
-    /// With `read_only`, the file must exist and nothing is ever written.
-    pub async fn open(path: &Path, read_only: bool) -> Result<Self, StoreError> {
-        if read_only {
-            if !path.exists() {
-                return Err(StoreError::NotFound(format!(
-                    "no database at {}; start a release first, or pass --db",
-                    path.display()
-                )));
-            }
-        } else {
-            create_private(path)?;
-        }
-        let base = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(false)
-            .read_only(read_only)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        // A read-only connection must not try to switch the journal mode.
-        let options = if read_only {
-            base
-        } else {
-            base.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full)
-        };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::from_sqlx(path, e))?;
-        let store = Self { pool, path: path.to_path_buf(), read_only };
-        match store.check_and_migrate().await {
-            Ok(()) => Ok(store),
-            Err(e) => {
-                // Close before reporting, so a refused file is left exactly as it was found
-                // (no WAL beside it) by the time the caller looks.
-                store.close().await;
-                Err(e)
-            }
-        }
-    }
-
-    async fn check_and_migrate(&self) -> Result<(), StoreError> {
-        // Touch the schema first, so a file that is not a database is reported before
-        // anything tries to write to it.
-        sqlx::query("SELECT count(*) FROM sqlite_master")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        if !self.read_only {
-            sqlx::migrate!("src/store/migrations")
-                .run(&self.pool)
-                .await
-                .map_err(|e| self.err(e.into()))?;
-        }
-        Ok(())
-    }
-
-    /// Closes every connection, checkpointing the WAL so the file stands on its own.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Whether this store was opened read-only.
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
-    /// The connection pool, for the other tables' methods (samples).
-    pub(super) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    pub(super) fn err(&self, e: sqlx::Error) -> StoreError {
-        StoreError::from_sqlx(&self.path, e)
-    }
-
-    fn refuse_if_read_only(&self) -> Result<(), StoreError> {
-        if self.read_only {
-            return Err(StoreError::ReadOnly {
-                path: self.path.clone(),
-                detail: "opened with --read-only".into(),
-            });
-        }
-        Ok(())
-    }
-
     /// Creates a release with its first events (seq 1..) in one transaction.
     pub async fn create_release(
         &self,
@@ -142,11 +32,11 @@ impl Store {
         let first = records.first().map_or(Timestamp(0), |r| r.at);
         let last_seq = records.last().map_or(0, |r| r.seq);
         let status = fold_status(records);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query(
             "INSERT INTO releases (service, environment, version, release_type, plan_path, \
              plan_toml, created_at, status, last_seq, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(service)
         .bind(environment)
@@ -177,10 +67,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.refuse_if_read_only()?;
         let Some(last) = records.last() else { return Ok(()) };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
-            "UPDATE releases SET last_seq = ?, status = ?, updated_at = ? \
-             WHERE id = ? AND last_seq = ?",
+            "UPDATE releases SET last_seq = $1, status = $2, updated_at = $3 \
+             WHERE id = $4 AND last_seq = $5",
         )
         .bind(i64::try_from(last.seq).unwrap_or(i64::MAX))
         .bind(new_state.status.as_str())
@@ -207,7 +97,7 @@ impl Store {
         self.refuse_if_read_only()?;
         let json = serde_json::to_string(state).map_err(|e| StoreError::Other(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO snapshots (release_id, seq, engine_version, state) VALUES (?, ?, ?, ?) \
+            "INSERT INTO snapshots (release_id, seq, engine_version, state) VALUES ($1, $2, $3, $4) \
              ON CONFLICT(release_id) DO UPDATE SET seq = excluded.seq, \
              engine_version = excluded.engine_version, state = excluded.state \
              WHERE excluded.seq > snapshots.seq",
@@ -216,7 +106,7 @@ impl Store {
         .bind(i64::try_from(state.seq).unwrap_or(i64::MAX))
         .bind(ENGINE_VERSION)
         .bind(json)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -228,7 +118,7 @@ impl Store {
             "SELECT id, service, environment, version, release_type, plan_path, created_at, \
              updated_at, status, last_seq FROM releases ORDER BY id DESC",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await
         .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(release_row).collect())
@@ -246,7 +136,7 @@ impl Store {
                 .ok_or_else(|| {
                     StoreError::NotFound(format!(
                         "no release in {} yet; start one with `flightdeck start PLAN --version V`",
-                        self.path.display()
+                        self.location()
                     ))
                 }),
             Some(sel) => {
@@ -268,10 +158,10 @@ impl Store {
     pub async fn load(&self, release_id: i64) -> Result<Loaded, StoreError> {
         let row = sqlx::query(
             "SELECT id, service, environment, version, release_type, plan_path, created_at, \
-             updated_at, status, last_seq, plan_toml FROM releases WHERE id = ?",
+             updated_at, status, last_seq, plan_toml FROM releases WHERE id = $1",
         )
         .bind(release_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool())
         .await
         .map_err(|e| self.err(e))?
         .ok_or_else(|| StoreError::NotFound(format!("no release {release_id}")))?;
@@ -280,9 +170,9 @@ impl Store {
         let plan = plan::parse(&plan_toml, &format!("plan of release {release_id}"))
             .map_err(|e| StoreError::Other(format!("the stored plan no longer parses: {e}")))?;
         let snapshot =
-            sqlx::query("SELECT seq, engine_version, state FROM snapshots WHERE release_id = ?")
+            sqlx::query("SELECT seq, engine_version, state FROM snapshots WHERE release_id = $1")
                 .bind(release_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool())
                 .await
                 .map_err(|e| self.err(e))?;
         let mut state = snapshot
@@ -304,11 +194,11 @@ impl Store {
     ) -> Result<Vec<EventRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, account, host, pid, automatic, schema, payload FROM events \
-             WHERE release_id = ? AND seq > ? ORDER BY seq",
+             WHERE release_id = $1 AND seq > $2 ORDER BY seq",
         )
         .bind(release_id)
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await
         .map_err(|e| self.err(e))?;
         rows.iter().map(|r| self.event_record(r)).collect()
@@ -316,45 +206,21 @@ impl Store {
 
     /// The highest seq of a release, cheaply.
     pub async fn last_seq(&self, release_id: i64) -> Result<u64, StoreError> {
-        let seq: i64 = sqlx::query("SELECT last_seq FROM releases WHERE id = ?")
+        let seq: i64 = sqlx::query("SELECT last_seq FROM releases WHERE id = $1")
             .bind(release_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await
             .map_err(|e| self.err(e))?
             .map_or(0, |r| r.get(0));
         Ok(u64::try_from(seq).unwrap_or(0))
     }
 
-    /// Opens a connection of its own that tells whether anything was committed since it last
-    /// looked (`PRAGMA data_version`): one cheap pragma per poll instead of a query through
-    /// the pool. Commits through this store's pool count too: they come from other connections.
-    pub async fn change_watch(&self) -> Result<ChangeWatch, StoreError> {
-        use sqlx::Connection;
-        let options = SqliteConnectOptions::new()
-            .filename(&self.path)
-            .create_if_missing(false)
-            .read_only(self.read_only)
-            .busy_timeout(BUSY_TIMEOUT);
-        let conn = sqlx::SqliteConnection::connect_with(&options).await.map_err(|e| self.err(e))?;
-        Ok(ChangeWatch { conn, path: self.path.clone(), last: None })
-    }
-
-    /// SQLite's counter of commits by other connections: cheap change detection.
-    pub async fn data_version(&self) -> Result<i64, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        let row = sqlx::query("PRAGMA data_version")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.get(0))
-    }
-
-    fn event_record(&self, row: &SqliteRow) -> Result<EventRecord, StoreError> {
+    fn event_record(&self, row: &AnyRow) -> Result<EventRecord, StoreError> {
         let seq: i64 = row.get("seq");
         let schema: i64 = row.get("schema");
         if schema > i64::from(SCHEMA_VERSION) {
             return Err(StoreError::TooNew {
-                path: self.path.clone(),
+                path: self.path(),
                 detail: format!(
                     "event {seq} has schema {schema}; this flightdeck reads up to {SCHEMA_VERSION}"
                 ),
@@ -362,7 +228,7 @@ impl Store {
         }
         let payload: String = row.get("payload");
         let event: Event = serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
+            path: self.path(),
             detail: format!("event {seq} does not parse: {e}"),
         })?;
         Ok(EventRecord {
@@ -374,27 +240,7 @@ impl Store {
     }
 }
 
-/// A dedicated connection watching for commits (see [`Store::change_watch`]).
-#[derive(Debug)]
-pub struct ChangeWatch {
-    conn: sqlx::SqliteConnection,
-    path: PathBuf,
-    last: Option<i64>,
-}
-
-impl ChangeWatch {
-    /// Whether anything was committed since the last call (true on the first).
-    pub async fn changed(&mut self) -> Result<bool, StoreError> {
-        let version: i64 = sqlx::query("PRAGMA data_version")
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(|e| StoreError::from_sqlx(&self.path, e))?
-            .get(0);
-        Ok(self.last.replace(version) != Some(version))
-    }
-}
-
-fn release_row(row: &SqliteRow) -> ReleaseRow {
+fn release_row(row: &AnyRow) -> ReleaseRow {
     ReleaseRow {
         id: row.get("id"),
         service: row.get("service"),
@@ -422,7 +268,7 @@ fn fold_status(records: &[EventRecord]) -> &'static str {
 }
 
 async fn insert_events(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     release_id: i64,
     records: &[EventRecord],
 ) -> Result<(), sqlx::Error> {
@@ -436,27 +282,4 @@ async fn insert_events(
         prev = hash;
     }
     Ok(())
-}
-
-/// Creates the database file (mode 0600) and its directory (0700) if they do not exist.
-fn create_private(path: &Path) -> Result<(), StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
-            StoreError::ReadOnly {
-                path: path.to_path_buf(),
-                detail: format!("cannot create {}: {e}", dir.display()),
-            }
-        })?;
-    }
-    if path.exists() {
-        return Ok(());
-    }
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::ReadOnly {
-            path: path.to_path_buf(),
-            detail: format!("cannot create it: {e}"),
-        }),
-    }
 }

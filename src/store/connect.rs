@@ -1,0 +1,334 @@
+//! Opening a store on either backend — a SQLite file (WAL, full sync, busy timeout, mode
+//! 0600) or a PostgreSQL database — through one sqlx `Any` pool, applying the backend's
+//! embedded migrations, and watching for other processes' commits.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor, Row};
+
+use super::{Location, StoreError};
+
+/// How long a SQLite writer waits for another's lock before giving up (also spelled out in
+/// the `PRAGMA busy_timeout` each pooled connection runs).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long connecting to PostgreSQL may take before the open fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The channel PostgreSQL's append trigger notifies (see migrations/postgres/0001).
+const EVENTS_CHANNEL: &str = "flightdeck_events";
+
+/// Which database a store is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// An open store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    location: Location,
+    read_only: bool,
+}
+
+impl Store {
+    /// Opens (creating if needed, with mode 0600) the SQLite database at `path` and migrates
+    /// it. With `read_only`, the file must exist and nothing is ever written.
+    pub async fn open(path: &Path, read_only: bool) -> Result<Self, StoreError> {
+        Self::open_at(&Location::Sqlite(path.to_path_buf()), read_only).await
+    }
+
+    /// Opens the store at `location` (a SQLite file or a PostgreSQL URL) and migrates it.
+    /// A store whose schema is current is not touched, so a role that may only read can open
+    /// it; with `read_only` nothing is ever written.
+    pub async fn open_at(location: &Location, read_only: bool) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool = match location {
+            Location::Sqlite(path) => {
+                prepare_file(path, read_only)?;
+                connect_sqlite(path, read_only).await
+            }
+            Location::Postgres(url) => connect_postgres(url).await,
+        }
+        .map_err(|e| location.error(e))?;
+        let store = Self { pool, location: location.clone(), read_only };
+        match store.check_and_migrate().await {
+            Ok(()) => Ok(store),
+            Err(e) => {
+                // Close before reporting, so a refused SQLite file is left exactly as it was
+                // found (no WAL beside it) by the time the caller looks.
+                store.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn check_and_migrate(&self) -> Result<(), StoreError> {
+        // Touch the schema first, so a file that is not a database is reported before
+        // anything tries to write to it.
+        let probe = match self.backend() {
+            Backend::Sqlite => "SELECT count(*) FROM sqlite_master",
+            Backend::Postgres => "SELECT count(*) FROM pg_catalog.pg_tables",
+        };
+        sqlx::query(probe).fetch_one(&self.pool).await.map_err(|e| self.err(e))?;
+        let migrator = match self.backend() {
+            Backend::Sqlite => sqlx::migrate!("src/store/migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("src/store/migrations/postgres"),
+        };
+        let known: BTreeSet<i64> = migrator.iter().map(|m| m.version).collect();
+        let applied = self.applied_migrations().await;
+        if let Some(unknown) = applied.iter().find(|v| !known.contains(v)) {
+            return Err(StoreError::TooNew {
+                path: self.location.shown(),
+                detail: format!(
+                    "its schema has migration {unknown}, which this flightdeck does not know"
+                ),
+            });
+        }
+        if applied == known {
+            return Ok(());
+        }
+        if self.read_only {
+            if self.backend() == Backend::Sqlite && applied.is_empty() && self.is_empty().await {
+                return Err(StoreError::NotFound(format!(
+                    "{} holds no flightdeck data yet; start a release first",
+                    self.location
+                )));
+            }
+            return Err(StoreError::ReadOnly {
+                path: self.location.shown(),
+                detail: "its schema is older than this flightdeck and must be upgraded by a \
+                         writer first: open it once without --read-only"
+                    .into(),
+            });
+        }
+        migrator.run(&self.pool).await.map_err(|e| self.err(e.into()))
+    }
+
+    /// The migration versions recorded as applied (none if the table does not exist yet).
+    async fn applied_migrations(&self) -> BTreeSet<i64> {
+        sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .map(|rows| rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+            .unwrap_or_default()
+    }
+
+    async fn is_empty(&self) -> bool {
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .fetch_one(&self.pool)
+            .await
+            .is_ok_and(|r| r.get::<i64, _>(0) == 0)
+    }
+
+    /// Closes every connection; on SQLite this checkpoints the WAL so the file stands alone.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Which database holds it.
+    pub fn backend(&self) -> Backend {
+        match self.location {
+            Location::Sqlite(_) => Backend::Sqlite,
+            Location::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The store as named in messages: the file, or the URL without its password.
+    pub fn path(&self) -> PathBuf {
+        self.location.shown()
+    }
+
+    /// Whether this store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The connection pool, for the tables' methods.
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(super) fn err(&self, e: sqlx::Error) -> StoreError {
+        self.location.error(e)
+    }
+
+    pub(super) fn refuse_if_read_only(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.location.shown(),
+                detail: "opened with --read-only".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Begins a transaction that writes: on SQLite it takes the write lock at once, so two
+    /// writers queue on the busy timeout instead of failing at commit.
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let begun = match self.backend() {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        begun.map_err(|e| self.err(e))
+    }
+
+    /// Opens a connection of its own that tells whether anything was committed since it last
+    /// looked: on SQLite one `PRAGMA data_version` per poll, on PostgreSQL the notifications
+    /// of the append trigger (LISTEN), so a poll costs no query at all.
+    pub async fn change_watch(&self) -> Result<ChangeWatch, StoreError> {
+        let source = match &self.location {
+            Location::Sqlite(path) => {
+                use sqlx::Connection;
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(false)
+                    .read_only(self.read_only)
+                    .busy_timeout(BUSY_TIMEOUT);
+                let conn = sqlx::sqlite::SqliteConnection::connect_with(&options)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                WatchSource::DataVersion { conn, last: None }
+            }
+            Location::Postgres(url) => {
+                let mut listener =
+                    sqlx::postgres::PgListener::connect(url).await.map_err(|e| self.err(e))?;
+                listener.listen(EVENTS_CHANNEL).await.map_err(|e| self.err(e))?;
+                WatchSource::Notifications { listener, first: true }
+            }
+        };
+        Ok(ChangeWatch { source, location: self.location.clone() })
+    }
+}
+
+/// A dedicated connection watching for commits (see [`Store::change_watch`]).
+#[derive(Debug)]
+pub struct ChangeWatch {
+    source: WatchSource,
+    location: Location,
+}
+
+#[derive(Debug)]
+enum WatchSource {
+    DataVersion { conn: sqlx::sqlite::SqliteConnection, last: Option<i64> },
+    Notifications { listener: sqlx::postgres::PgListener, first: bool },
+}
+
+impl ChangeWatch {
+    /// Whether anything was committed since the last call (true on the first). Never waits
+    /// for a change: it looks and answers.
+    pub async fn changed(&mut self) -> Result<bool, StoreError> {
+        match &mut self.source {
+            WatchSource::DataVersion { conn, last } => {
+                let version: i64 = sqlx::query("PRAGMA data_version")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(|e| self.location.error(e))?
+                    .get(0);
+                Ok(last.replace(version) != Some(version))
+            }
+            WatchSource::Notifications { listener, first } => {
+                let mut changed = std::mem::replace(first, false);
+                // Drain what has arrived; a lost connection counts as a change, because
+                // notifications sent while it was down are gone.
+                loop {
+                    match tokio::time::timeout(Duration::ZERO, listener.try_recv()).await {
+                        Err(_) => return Ok(changed),
+                        Ok(Ok(Some(_))) => changed = true,
+                        Ok(Ok(None)) => return Ok(true),
+                        Ok(Err(e)) => return Err(self.location.error(e)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A read-only open needs the file; a writing one creates it privately.
+fn prepare_file(path: &Path, read_only: bool) -> Result<(), StoreError> {
+    if !read_only {
+        return create_private(path);
+    }
+    if path.exists() {
+        return Ok(());
+    }
+    Err(StoreError::NotFound(format!(
+        "no database at {}; start a release first, or pass --db",
+        path.display()
+    )))
+}
+
+async fn connect_sqlite(path: &Path, read_only: bool) -> Result<AnyPool, sqlx::Error> {
+    let absolute = std::path::absolute(path).map_err(sqlx::Error::Io)?;
+    let mode = if read_only { "ro" } else { "rw" };
+    let url = format!("sqlite://{}?mode={mode}", encode_path(&absolute));
+    AnyPoolOptions::new()
+        .max_connections(4)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                // A read-only connection must not try to switch the journal mode.
+                if !read_only {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+}
+
+async fn connect_postgres(url: &str) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new().max_connections(4).acquire_timeout(CONNECT_TIMEOUT).connect(url).await
+}
+
+/// Percent-encodes a path for a `sqlite://` URL (sqlx decodes it back).
+fn encode_path(path: &Path) -> String {
+    let mut out = String::new();
+    for byte in path.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(*byte));
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Creates the database file (mode 0600) and its directory (0700) if they do not exist.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let refused = |detail: String| StoreError::ReadOnly { path: path.to_path_buf(), detail };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| refused(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    if path.exists() {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(refused(format!("cannot create it: {e}"))),
+    }
+}
