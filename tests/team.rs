@@ -1,7 +1,9 @@
-//! Team mode on one SQLite file (issue 8): the driver lease and presence in the store, racing
-//! approvals and advances from two and from eight processes, presence in the cockpits'
-//! headers, and a driver SIGKILLed mid-action handing the lease to another cockpit, which
-//! leaves the action interrupted instead of running it again.
+//! Team mode (issue 8), each scenario twice: on one SQLite file, and on a real PostgreSQL
+//! server the test starts on a loopback port in a temp dir (skipped with a printed reason when
+//! PostgreSQL is not installed, unless FLIGHTDECK_REQUIRE_SERVERS=1). The driver lease and
+//! presence in the store, racing approvals and advances from two and from eight processes,
+//! presence in the cockpits' headers, and a driver SIGKILLed mid-action handing the lease to
+//! another cockpit, which leaves the action interrupted instead of running it again.
 //!
 //! The store tests use fixed timestamps, never the clock. Everything else runs the real
 //! binary against a temp database with its own `HOME` and XDG dirs; every process a test
@@ -19,10 +21,77 @@ use std::time::Duration;
 
 use flightdeck::plan::{self, ReleaseType};
 use flightdeck::release::{Actor, Command, Timestamp};
-use flightdeck::store::{self, LEASE_TTL_MS, PRESENCE_TTL_MS, Store};
+use flightdeck::store::{self, LEASE_TTL_MS, Location, PRESENCE_TTL_MS, Store};
 use serde_json::Value;
 use support::cli::{Deck, FIXTURE, Running, kinds};
+use support::postgres::{PgServer, server_or_skip};
 use support::pty::{POLL, Pty, now, timeout};
+
+// ---------------------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------------------
+
+/// Where a test's store lives: a SQLite file in a temp dir, or a fresh database on a private
+/// PostgreSQL server this test started (and stops when this is dropped).
+struct Backing {
+    /// What `--db` / `FLIGHTDECK_DB` is given.
+    db: String,
+    _dir: tempfile::TempDir,
+    _server: Option<PgServer>,
+}
+
+impl Backing {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("flightdeck.db").to_string_lossy().into_owned();
+        Self { db, _dir: dir, _server: None }
+    }
+
+    fn postgres(test: &str) -> Option<Self> {
+        let server = server_or_skip(test)?;
+        let db = server.create_database("flightdeck");
+        Some(Self { db, _dir: tempfile::tempdir().expect("temp dir"), _server: Some(server) })
+    }
+
+    async fn open(&self) -> Store {
+        Store::open_at(&Location::parse(&self.db), false).await.expect("open the store")
+    }
+
+    /// A CLI deck (its own temp HOME) on this store.
+    fn deck(&self) -> Deck {
+        Deck::on(&self.db)
+    }
+}
+
+/// Runs an async scenario on a runtime of its own (the servers are started outside it).
+fn block_on<F: std::future::Future<Output = ()>>(scenario: F) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(scenario);
+}
+
+/// Declares `$name::sqlite` and `$name::postgres`, each running `$scenario(&Backing)`.
+macro_rules! on_both_backends {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$scenario(&super::Backing::sqlite());
+            }
+
+            #[test]
+            fn postgres() {
+                let test = concat!(stringify!($name), "::postgres");
+                if let Some(backing) = super::Backing::postgres(test) {
+                    super::$scenario(&backing);
+                }
+            }
+        }
+    };
+}
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -44,10 +113,9 @@ fn actor(name: &str, pid: u32) -> Actor {
     }
 }
 
-/// Opens a new store file in `dir` and starts a release of the fixture plan on it.
-async fn started(dir: &Path) -> (Store, PathBuf, i64) {
-    let path = dir.join("flightdeck.db");
-    let store = Store::open(&path, false).await.expect("open a new store");
+/// Opens the store and starts a release of the fixture plan on it.
+async fn started(backing: &Backing) -> (Store, i64) {
+    let store = backing.open().await;
     let (plan, text) = plan::load_file(Path::new(FIXTURE)).expect("the fixture plan is valid");
     let start = Command::Start {
         version: "1.4.0".into(),
@@ -59,7 +127,7 @@ async fn started(dir: &Path) -> (Store, PathBuf, i64) {
     let (id, _) = store::start(&store, &plan, FIXTURE, &text, &start, &actor("starter", 1), at(0))
         .await
         .expect("start");
-    (store, path, id)
+    (store, id)
 }
 
 /// Unwraps a PTY wait, panicking with the harness's description (screen, raw output).
@@ -83,7 +151,7 @@ fn cockpit_env(deck: &Deck) -> Vec<(&'static str, String)> {
     let dir = deck.dir.path();
     let s = |p: PathBuf| p.to_string_lossy().into_owned();
     vec![
-        ("FLIGHTDECK_DB", s(deck.db.clone())),
+        ("FLIGHTDECK_DB", deck.store.clone()),
         ("HOME", s(dir.to_path_buf())),
         ("XDG_CONFIG_HOME", s(dir.join("xdg-config"))),
         ("XDG_DATA_HOME", s(dir.join("xdg-data"))),
@@ -155,10 +223,14 @@ fn all_at_once(deck: &Deck, commands: &[Vec<String>]) -> Vec<support::cli::Out> 
 // 1. The store: the driver lease and presence
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_lease_has_one_holder_until_it_expires_or_is_handed_over() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, _, id) = started(dir.path()).await;
+on_both_backends!(a_lease_has_one_holder_until_it_expires_or_is_handed_over, lease_holder);
+
+fn lease_holder(backing: &Backing) {
+    block_on(lease_holder_on(backing));
+}
+
+async fn lease_holder_on(backing: &Backing) {
+    let (store, id) = started(backing).await;
     let (alice, bob) = (actor("alice", 101), actor("bob", 202));
     assert_eq!(store.lease(id).await.expect("lease"), None, "nobody drives a new release");
 
@@ -204,13 +276,17 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_handed_over() {
     store.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn eight_pools_claiming_at_once_agree_on_exactly_one_holder() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (first, path, id) = started(dir.path()).await;
+on_both_backends!(eight_pools_claiming_at_once_agree_on_exactly_one_holder, eight_pools);
+
+fn eight_pools(backing: &Backing) {
+    block_on(eight_pools_on(backing));
+}
+
+async fn eight_pools_on(backing: &Backing) {
+    let (first, id) = started(backing).await;
     let mut stores = vec![first];
     for _ in 1..8 {
-        stores.push(Store::open(&path, false).await.expect("another pool"));
+        stores.push(backing.open().await);
     }
     let actors: Vec<Actor> = (0..8u32).map(|i| actor(&format!("user{i}"), 1_000 + i)).collect();
 
@@ -249,10 +325,14 @@ async fn eight_pools_claiming_at_once_agree_on_exactly_one_holder() {
     }
 }
 
-#[tokio::test]
-async fn presence_lists_every_heartbeating_cockpit_and_prunes_the_silent() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, _, id) = started(dir.path()).await;
+on_both_backends!(presence_lists_every_heartbeating_cockpit_and_prunes_the_silent, presence);
+
+fn presence(backing: &Backing) {
+    block_on(presence_on(backing));
+}
+
+async fn presence_on(backing: &Backing) {
+    let (store, id) = started(backing).await;
     let actors: Vec<Actor> = (0..8u32).map(|i| actor(&format!("user{i}"), 2_000 + i)).collect();
     for (i, me) in actors.iter().enumerate() {
         let tty = format!("/dev/pts/{i}");
@@ -295,14 +375,14 @@ async fn presence_lists_every_heartbeating_cockpit_and_prunes_the_silent() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 2. Processes racing on one SQLite file
+// 2. Processes racing on one store
 // ---------------------------------------------------------------------------------------
 
 /// `n` processes approve the gate at once (every approval counts, once), then `n` processes
 /// advance it at once with the same `--expect-seq` (exactly one does), then `n` processes
 /// start the backup action at once (exactly one runs it).
-fn racing_processes(n: usize) {
-    let deck = Deck::new();
+fn racing_processes(backing: &Backing, n: usize) {
+    let deck = backing.deck();
     deck.start_fixture("1.4.0");
     deck.ok(&["tick", "tests", "--operator", "alice"]);
     deck.ok(&["tick", "oncall", "--operator", "bob"]);
@@ -373,23 +453,25 @@ fn racing_processes(n: usize) {
     assert_eq!(deck.status()["release"]["current_step"], "shift-10");
 }
 
-#[test]
-fn two_processes_racing_approve_once_each_and_advance_once() {
-    racing_processes(2);
+fn two_racing(backing: &Backing) {
+    racing_processes(backing, 2);
 }
 
-#[test]
-fn eight_processes_racing_approve_once_each_and_advance_once() {
-    racing_processes(8);
+fn eight_racing(backing: &Backing) {
+    racing_processes(backing, 8);
 }
+
+on_both_backends!(two_processes_racing_approve_once_each_and_advance_once, two_racing);
+on_both_backends!(eight_processes_racing_approve_once_each_and_advance_once, eight_racing);
 
 // ---------------------------------------------------------------------------------------
 // 3. Presence in the cockpit
 // ---------------------------------------------------------------------------------------
 
-#[test]
-fn three_cockpits_see_each_other_and_agree_on_one_driver() {
-    let deck = Deck::new();
+on_both_backends!(three_cockpits_see_each_other_and_agree_on_one_driver, three_cockpits);
+
+fn three_cockpits(backing: &Backing) {
+    let deck = backing.deck();
     deck.start_fixture("1.4.0");
     let names = ["alice", "bob", "carol"];
     let cockpits: Vec<Pty> = names.iter().map(|n| cockpit(&deck, n, "PRODUCTION")).collect();
@@ -436,9 +518,13 @@ fn three_cockpits_see_each_other_and_agree_on_one_driver() {
 // 4. The driver SIGKILLed mid-action
 // ---------------------------------------------------------------------------------------
 
-#[test]
-fn a_driver_killed_mid_action_hands_over_and_leaves_the_action_interrupted() {
-    let deck = Deck::new();
+on_both_backends!(
+    a_driver_killed_mid_action_hands_over_and_leaves_the_action_interrupted,
+    driver_killed
+);
+
+fn driver_killed(backing: &Backing) {
+    let deck = backing.deck();
     let pid_file = deck.dir.path().join("action.pid");
     // The output words are built by printf, so the argv the detail pane shows never matches.
     let plan = deck.write(

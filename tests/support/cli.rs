@@ -128,8 +128,10 @@ impl Drop for Running {
 pub struct Deck {
     /// The temp dir; removed on drop.
     pub dir: TempDir,
-    /// The database path given to every invocation.
+    /// The SQLite database path (where a SQLite deck keeps its store).
     pub db: PathBuf,
+    /// What every invocation gets as `FLIGHTDECK_DB`: `db`, or a PostgreSQL URL.
+    pub store: String,
 }
 
 impl Default for Deck {
@@ -164,14 +166,20 @@ impl Deck {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("flightdeck.db");
-        Self { dir, db }
+        let store = db.to_string_lossy().into_owned();
+        Self { dir, db, store }
+    }
+
+    /// A fresh temp dir whose invocations use the store at `url` (a PostgreSQL database).
+    pub fn on(url: &str) -> Self {
+        Self { store: url.to_owned(), ..Self::new() }
     }
 
     /// A command for the binary with this deck's database and a clean environment.
     pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
-            .env("FLIGHTDECK_DB", &self.db)
+            .env("FLIGHTDECK_DB", &self.store)
             .env_remove("FLIGHTDECK_OPERATOR")
             .env("NO_COLOR", "1")
             .env("HOME", self.dir.path())
