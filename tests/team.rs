@@ -276,6 +276,53 @@ async fn lease_holder_on(backing: &Backing) {
     store.close().await;
 }
 
+on_both_backends!(an_offered_lease_passes_to_the_next_claimant_and_only_to_the_one_named, offers);
+
+fn offers(backing: &Backing) {
+    block_on(offers_on(backing));
+}
+
+async fn offers_on(backing: &Backing) {
+    let (store, id) = started(backing).await;
+    let (alice, bob, carol, dave) =
+        (actor("alice", 101), actor("bob", 202), actor("carol", 303), actor("dave", 404));
+    assert_eq!(store.offer_lease(id, None).await.expect("offer"), None, "nothing to offer");
+    store.claim_lease(id, &alice, at(0)).await.expect("alice drives");
+
+    // Offered to anyone: alice keeps driving (and renewing) until someone takes it.
+    let offered = store.offer_lease(id, None).await.expect("offer").expect("a lease");
+    assert_eq!(offered.offered_to.as_deref(), Some("*"));
+    assert!(offered.offered_to(&bob) && !offered.offered_to(&alice), "{offered:?}");
+    let renewed = store.claim_lease(id, &alice, at(1_000)).await.expect("alice renews");
+    assert!(renewed.held_by(&alice) && renewed.offered_to.as_deref() == Some("*"), "{renewed:?}");
+    // Bob takes it long before it would expire; the offer is used up, and nothing was
+    // taken from a dead driver.
+    let claimed = store.claim_lease_noting(id, &bob, at(2_000)).await.expect("bob takes it");
+    assert!(claimed.lease.held_by(&bob), "{claimed:?}");
+    assert_eq!(claimed.lease.offered_to, None);
+    assert_eq!(claimed.took_expired, None, "a hand-over is not a takeover from the dead");
+    let seen = store.claim_lease(id, &alice, at(2_500)).await.expect("alice claims");
+    assert!(seen.held_by(&bob), "alice handed it over; she does not get it back: {seen:?}");
+
+    // Offered to carol only: dave cannot take it, carol can.
+    store.offer_lease(id, Some("carol")).await.expect("offer to carol");
+    let seen = store.claim_lease(id, &dave, at(3_000)).await.expect("dave claims");
+    assert!(seen.held_by(&bob), "{seen:?}");
+    let seen = store.claim_lease(id, &carol, at(3_100)).await.expect("carol claims");
+    assert!(seen.held_by(&carol) && seen.offered_to.is_none(), "{seen:?}");
+
+    // Carol's cockpit dies; dave takes the expired lease and is told whose it was.
+    let late = 3_100 + LEASE_TTL_MS + 1;
+    let claimed = store.claim_lease_noting(id, &dave, at(late)).await.expect("dave takes over");
+    assert!(claimed.lease.held_by(&dave), "{claimed:?}");
+    let dead = claimed.took_expired.expect("the expired lease is reported");
+    assert!(dead.held_by(&carol), "{dead:?}");
+    // Renewing is not taking over.
+    let again = store.claim_lease_noting(id, &dave, at(late + 10)).await.expect("renew");
+    assert_eq!(again.took_expired, None);
+    store.close().await;
+}
+
 on_both_backends!(eight_pools_claiming_at_once_agree_on_exactly_one_holder, eight_pools);
 
 fn eight_pools(backing: &Backing) {
@@ -467,6 +514,63 @@ on_both_backends!(eight_processes_racing_approve_once_each_and_advance_once, eig
 // ---------------------------------------------------------------------------------------
 // 3. Presence in the cockpit
 // ---------------------------------------------------------------------------------------
+
+on_both_backends!(driving_is_handed_over_by_key_and_by_verb_and_watchers_are_listed, hand_over);
+
+fn hand_over(backing: &Backing) {
+    let deck = backing.deck();
+    deck.start_fixture("1.4.0");
+    let names = ["alice", "bob"];
+    let cockpits: Vec<Pty> = names.iter().map(|n| cockpit(&deck, n, "PRODUCTION")).collect();
+    // A read-only watcher is listed, but never drives.
+    let watcher = {
+        let env = cockpit_env(&deck);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let pty = Pty::spawn(&["--read-only", "--operator", "carol"], COLS, ROWS, &env);
+        must(pty.wait_for_text("PRODUCTION", timeout(10)));
+        pty
+    };
+    let all: Vec<&Pty> = cockpits.iter().chain([&watcher]).collect();
+    wait_headers(&all, "three listed, one of the two drivers driving", timeout(15), |headers| {
+        headers.iter().all(|h| h.contains("+2 watching: "))
+            && headers[..2].iter().filter(|h| h.contains("driven by ")).count() == 1
+            && driven_by(&headers[2], &names).is_some()
+    });
+    let d = (0..2).find(|&i| !header(&cockpits[i]).contains("driven by ")).expect("a driver");
+    let (driver, other) = (names[d], names[1 - d]);
+    let before = deck.events().len();
+
+    // The driver presses D: the other cockpit drives within a heartbeat or two.
+    cockpits[d].send_str("D");
+    wait_headers(&all, "the other cockpit driving after D", timeout(15), |headers| {
+        !headers[1 - d].contains("driven by ")
+            && driven_by(&headers[d], &names) == Some(other)
+            && driven_by(&headers[2], &names) == Some(other)
+    });
+
+    // The verb gives it back, to the one operator named.
+    let out = deck.ok(&["handover", "--to", driver, "--operator", other]);
+    assert!(out.stdout.contains(&format!("until {driver}'s cockpit takes over")), "{out:?}");
+    wait_headers(&all, "the first driver driving again", timeout(15), |headers| {
+        !headers[d].contains("driven by ") && driven_by(&headers[1 - d], &names) == Some(driver)
+    });
+    let team: Value =
+        serde_json::from_str(&deck.ok(&["team", "--json"]).stdout).expect("team --json");
+    assert_eq!(team["driver"]["operator"], driver, "{team:#}");
+    let present = team["present"].as_array().expect("present");
+    assert_eq!(present.len(), 3, "{team:#}");
+    let carol = present.iter().find(|p| p["operator"] == "carol").expect("carol listed");
+    assert_eq!(carol["read_only"], true, "{team:#}");
+
+    // A watcher cannot hand over, and hand-overs record nothing in the release.
+    deck.fails(&["--read-only", "handover"], 3, "--read-only");
+    watcher.send_str("D");
+    must(watcher.wait_for_text("read-only cockpit", timeout(10)));
+    assert_eq!(deck.events().len(), before, "{:?}", kinds(&deck.events()));
+    for pty in cockpits.iter().chain([&watcher]) {
+        quit(pty);
+    }
+}
 
 on_both_backends!(three_cockpits_see_each_other_and_agree_on_one_driver, three_cockpits);
 

@@ -3,6 +3,7 @@
 
 mod json;
 mod record;
+mod team;
 pub mod summary;
 mod verbs;
 
@@ -260,6 +261,23 @@ pub enum Verb {
         /// Write to this file instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Show who has a cockpit open on a release and which one drives it.
+    Team {
+        /// Release id or version (default: the running one, else the newest).
+        release: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offer driving (running actions and automation) to another open cockpit; the driver
+    /// keeps driving until one takes over.
+    Handover {
+        /// Release id or version (default: the running one, else the newest).
+        release: Option<String>,
+        /// Only this operator's cockpit may take it (default: any other cockpit).
+        #[arg(long, value_name = "OPERATOR")]
+        to: Option<String>,
     },
     /// Recompute a release's hash chain and name the first altered, inserted or removed event.
     Verify {

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, record, summary,
+    Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, record, summary, team,
 };
 use crate::plan::{self, ReleaseType};
 use crate::release::{Actor, Command, EventRecord, Resolution};
@@ -232,6 +232,10 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             record::report(&cli, release.as_deref(), format, output.as_deref()).await
         }
         Verb::Verify { release } => record::verify(&cli, release.as_deref()).await,
+        Verb::Team { release, json } => team::show(&cli, release.as_deref(), *json).await,
+        Verb::Handover { release, to } => {
+            team::hand_over(&cli, release.as_deref(), to.as_deref()).await
+        }
         Verb::Export { release, output } => {
             record::export(&cli, release.as_deref(), output.as_deref()).await
         }

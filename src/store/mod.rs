@@ -23,7 +23,7 @@ pub use error::StoreError;
 pub use execute::{ExecuteError, execute, execute_on_step, records_after, start};
 pub use import::{ExportedRelease, ExportedSample, Importing};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
-pub use team::{LEASE_TTL_MS, Lease, PRESENCE_TTL_MS, Presence};
+pub use team::{Claimed, LEASE_TTL_MS, Lease, OFFERED_TO_ANYONE, PRESENCE_TTL_MS, Presence};
 
 use crate::plan::Plan;
 use crate::release::{State, Status, Timestamp};

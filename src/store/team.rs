@@ -49,13 +49,44 @@ pub struct Lease {
     pub pid: u32,
     /// When it lapses unless renewed.
     pub expires_at: Timestamp,
+    /// Offered for hand-over: to this operator, or to anyone (`*`). The holder keeps driving
+    /// until another cockpit takes it.
+    pub offered_to: Option<String>,
 }
+
+/// `offered_to` meaning any other cockpit may take the lease.
+pub const OFFERED_TO_ANYONE: &str = "*";
 
 impl Lease {
     /// Whether `actor`'s process holds it.
     pub fn held_by(&self, actor: &Actor) -> bool {
         self.host == actor.host && self.pid == actor.pid
     }
+
+    /// Whether `actor` (not the holder) may take it now, without waiting for it to expire.
+    pub fn offered_to(&self, actor: &Actor) -> bool {
+        !self.held_by(actor)
+            && self
+                .offered_to
+                .as_deref()
+                .is_some_and(|to| to == OFFERED_TO_ANYONE || to == actor.name)
+    }
+
+    /// Whether it lapsed before `now`: its holder stopped renewing (killed, host gone, ssh
+    /// dropped), so what it was running is presumed dead.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at < now
+    }
+}
+
+/// The outcome of a claim: who holds the lease now, and the holder it was taken from when
+/// that lease had expired (its in-flight actions are orphans).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The lease after the claim.
+    pub lease: Lease,
+    /// The expired lease this claim replaced, if this claim took it.
+    pub took_expired: Option<Lease>,
 }
 
 fn key(actor: &Actor) -> String {
@@ -112,16 +143,17 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<Presence>, StoreError> {
         let horizon = now.0.saturating_sub(i64::try_from(PRESENCE_TTL_MS).unwrap_or(i64::MAX));
-        sqlx::query("DELETE FROM presence WHERE last_seen < $1")
+        // Pruning is housekeeping: a watcher that may not write still sees only the living.
+        let _ = sqlx::query("DELETE FROM presence WHERE last_seen < $1")
             .bind(horizon)
             .execute(self.pool())
-            .await
-            .map_err(|e| self.err(e))?;
+            .await;
         let rows = sqlx::query(
             "SELECT operator, account, host, pid, tty, read_only, last_seen FROM presence \
-             WHERE release_id = $1 ORDER BY started_at, id",
+             WHERE release_id = $1 AND last_seen >= $2 ORDER BY started_at, id",
         )
         .bind(release_id)
+        .bind(horizon)
         .fetch_all(self.pool())
         .await
         .map_err(|e| self.err(e))?;
@@ -139,14 +171,27 @@ impl Store {
             .collect())
     }
 
-    /// Takes or renews the driver lease if it is free, expired or already ours; returns who
-    /// holds it afterwards. One statement, so two cockpits never both win.
+    /// Takes or renews the driver lease if it is free, expired, offered to `actor` or already
+    /// ours; returns who holds it afterwards. One statement decides, so two cockpits never
+    /// both win.
     pub async fn claim_lease(
         &self,
         release_id: i64,
         actor: &Actor,
         now: Timestamp,
     ) -> Result<Lease, StoreError> {
+        Ok(self.claim_lease_noting(release_id, actor, now).await?.lease)
+    }
+
+    /// [`Store::claim_lease`], also telling whether this claim replaced an expired lease
+    /// (read just before the claim; only the winner of a race reports it).
+    pub async fn claim_lease_noting(
+        &self,
+        release_id: i64,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<Claimed, StoreError> {
+        let before = self.lease(release_id).await?;
         let expires = now.plus_millis(LEASE_TTL_MS);
         sqlx::query(
             "INSERT INTO leases (release_id, holder, operator, host, pid, acquired_at, expires_at) \
@@ -155,8 +200,11 @@ impl Store {
              operator = excluded.operator, host = excluded.host, pid = excluded.pid, \
              acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at \
                                 ELSE excluded.acquired_at END, \
-             expires_at = excluded.expires_at \
-             WHERE leases.holder = excluded.holder OR leases.expires_at < $8",
+             expires_at = excluded.expires_at, \
+             offered_to = CASE WHEN leases.holder = excluded.holder THEN leases.offered_to \
+                               ELSE NULL END \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $8 \
+                OR leases.offered_to = $9 OR leases.offered_to = $10",
         )
         .bind(release_id)
         .bind(key(actor))
@@ -166,10 +214,36 @@ impl Store {
         .bind(now.0)
         .bind(expires.0)
         .bind(now.0)
+        .bind(OFFERED_TO_ANYONE)
+        .bind(&actor.name)
         .execute(self.pool())
         .await
         .map_err(|e| self.err(e))?;
-        self.lease(release_id).await?.ok_or_else(|| StoreError::Other("lease vanished".into()))
+        let lease = self
+            .lease(release_id)
+            .await?
+            .ok_or_else(|| StoreError::Other("lease vanished".into()))?;
+        let took_expired =
+            before.filter(|b| lease.held_by(actor) && !b.held_by(actor) && b.expired(now));
+        Ok(Claimed { lease, took_expired })
+    }
+
+    /// Offers the lease for hand-over: to `to` (an operator name) or to anyone. The holder
+    /// keeps driving until another cockpit claims it (within a heartbeat). Returns the lease
+    /// as offered, or `None` when nobody drives the release.
+    pub async fn offer_lease(
+        &self,
+        release_id: i64,
+        to: Option<&str>,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.refuse_if_read_only()?;
+        sqlx::query("UPDATE leases SET offered_to = $1 WHERE release_id = $2")
+            .bind(to.unwrap_or(OFFERED_TO_ANYONE))
+            .bind(release_id)
+            .execute(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        self.lease(release_id).await
     }
 
     /// Hands the lease to whoever claims next (explicit hand-over, or on quit).
@@ -185,17 +259,19 @@ impl Store {
 
     /// The current lease of a release, if any.
     pub async fn lease(&self, release_id: i64) -> Result<Option<Lease>, StoreError> {
-        let row =
-            sqlx::query("SELECT operator, host, pid, expires_at FROM leases WHERE release_id = $1")
-                .bind(release_id)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(|e| self.err(e))?;
+        let row = sqlx::query(
+            "SELECT operator, host, pid, expires_at, offered_to FROM leases WHERE release_id = $1",
+        )
+        .bind(release_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(row.map(|r| Lease {
             operator: r.get("operator"),
             host: r.get("host"),
             pid: u32::try_from(r.get::<i64, _>("pid")).unwrap_or(0),
             expires_at: Timestamp(r.get("expires_at")),
+            offered_to: r.get("offered_to"),
         }))
     }
 }

@@ -202,11 +202,8 @@ pub async fn run(
             if let Msg::ActionsFinished { .. } = &msg {
                 shell.runner_active = false;
             }
-            if let Msg::TeamChanged { lease: Some(new), .. } = &msg {
-                let previous = model.lease.as_ref().filter(|old| !old.held_by(&shell.me));
-                if let (true, Some(old)) = (new.held_by(&shell.me), previous) {
-                    shell.taken_from = Some((old.host.clone(), old.pid));
-                }
+            if let Msg::TeamChanged { took_expired: Some(old), .. } = &msg {
+                shell.taken_from = Some((old.host.clone(), old.pid));
             }
             if matches!(
                 msg,
@@ -358,6 +355,34 @@ impl Shell {
                             text: format!("cannot open release {id}: {e}"),
                             failed: true,
                         },
+                    };
+                    let _ = tx.send(msg).await;
+                });
+            }
+            Effect::HandOver { id, to } => {
+                let (store, tx) = (self.store.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let msg = match store.offer_lease(id, to.as_deref()).await {
+                        Ok(Some(_)) if to.is_none() => Msg::Noted {
+                            text: "driving offered: the next cockpit to look takes over; this one \
+                                   drives until then"
+                                .into(),
+                            failed: false,
+                        },
+                        Ok(Some(lease)) => Msg::Noted {
+                            text: format!(
+                                "asked {}@{} to hand over: this cockpit drives from its next heartbeat",
+                                lease.operator, lease.host
+                            ),
+                            failed: false,
+                        },
+                        Ok(None) => Msg::Noted {
+                            text: "nobody drives this release now".into(),
+                            failed: false,
+                        },
+                        Err(e) => {
+                            Msg::Noted { text: format!("hand-over failed: {e}"), failed: true }
+                        }
                     };
                     let _ = tx.send(msg).await;
                 });
@@ -735,6 +760,14 @@ fn spawn_team(
 ) {
     let tty = identity::tty_name();
     tokio::spawn(async move {
+        // Being listed is not acting: a read-only cockpit writes its presence through a
+        // writable pool of its own when the file or the role allows it. Events still go only
+        // through `store`, which refuses them.
+        let presence = if read_only {
+            Store::open_at(store.location(), false).await.ok()
+        } else {
+            Some(store.clone())
+        };
         let mut beat = tokio::time::interval(TEAM_HEARTBEAT_INTERVAL);
         beat.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
@@ -744,8 +777,9 @@ fn spawn_team(
             }
             let release = target.borrow_and_update().map(|(id, _)| id);
             let now = clock::now();
-            if store.heartbeat(&me, release, &tty, read_only, now).await.is_err() {
-                continue;
+            if let Some(presence) = &presence {
+                // A watcher whose role or file may not be written is simply not listed.
+                let _ = presence.heartbeat(&me, release, &tty, read_only, now).await;
             }
             let Some(id) = release else { continue };
             let others = store
@@ -755,12 +789,15 @@ fn spawn_team(
                 .into_iter()
                 .filter(|p| !(p.host == me.host && p.pid == me.pid))
                 .collect();
-            let lease = if read_only {
-                store.lease(id).await
+            let (lease, took_expired) = if read_only {
+                (store.lease(id).await.unwrap_or(None), None)
             } else {
-                store.claim_lease(id, &me, now).await.map(Some)
+                match store.claim_lease_noting(id, &me, now).await {
+                    Ok(claimed) => (Some(claimed.lease), claimed.took_expired),
+                    Err(_) => (store.lease(id).await.unwrap_or(None), None),
+                }
             };
-            if tx.send(Msg::TeamChanged { others, lease: lease.unwrap_or(None) }).await.is_err() {
+            if tx.send(Msg::TeamChanged { others, lease, took_expired }).await.is_err() {
                 return;
             }
         }

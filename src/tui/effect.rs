@@ -33,6 +33,14 @@ pub enum Effect {
         /// Release id.
         id: i64,
     },
+    /// Offer the driver lease for hand-over: to anyone (`to` is `None`, from the driver) or
+    /// to this operator (asked for by a watcher).
+    HandOver {
+        /// Release id.
+        id: i64,
+        /// Who may take it.
+        to: Option<String>,
+    },
     /// Clear and redraw the whole screen.
     ClearScreen,
     /// Ring the terminal bell.

@@ -164,6 +164,8 @@ pub enum Action {
     ReplayForward,
     /// Write the release's deployment report to a file.
     ExportReport,
+    /// Hand the driver lease over (driver), or ask for it (anyone else).
+    HandOver,
     /// Show every key.
     Help,
     /// Redraw the whole screen.
@@ -206,6 +208,7 @@ impl Action {
             Self::ReplayBack => "replay_back",
             Self::ReplayForward => "replay_forward",
             Self::ExportReport => "export_report",
+            Self::HandOver => "hand_over",
             Self::Help => "help",
             Self::Redraw => "redraw",
             Self::Quit => "quit",
@@ -230,6 +233,7 @@ impl Action {
                 | Self::MarkFailed
                 | Self::Note
                 | Self::ConfirmReview
+                | Self::HandOver
         )
     }
 }
@@ -336,6 +340,13 @@ pub fn default_bindings() -> Vec<Binding> {
             &[K::Char('e')],
             A::ExportReport,
             "write the deployment report (markdown) to a file",
+            "",
+            Global,
+        ),
+        b(
+            &[K::Char('D')],
+            A::HandOver,
+            "hand driving to another cockpit (driver), or ask to drive",
             "",
             Global,
         ),

@@ -97,6 +97,8 @@ pub enum Msg {
         others: Vec<crate::store::Presence>,
         /// The driver lease, if any.
         lease: Option<crate::store::Lease>,
+        /// The expired lease this cockpit just took over: its holder is presumed dead.
+        took_expired: Option<crate::store::Lease>,
     },
     /// SIGHUP, SIGTERM or SIGQUIT arrived.
     SignalReceived(&'static str),

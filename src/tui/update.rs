@@ -162,11 +162,14 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
             model.dirty = true;
             Vec::new()
         }
-        Msg::TeamChanged { others, lease } => {
+        Msg::TeamChanged { others, lease, .. } => {
             // A renewed lease or a fresh heartbeat changes nothing on screen: only who.
             let shown = |others: &[crate::store::Presence], lease: &Option<crate::store::Lease>| {
                 let names: Vec<String> = others.iter().map(crate::store::Presence::label).collect();
-                (names, lease.as_ref().map(|l| (l.operator.clone(), l.host.clone(), l.pid)))
+                let holder = lease
+                    .as_ref()
+                    .map(|l| (l.operator.clone(), l.host.clone(), l.pid, l.offered_to.clone()));
+                (names, holder)
             };
             if shown(&model.others, &model.lease) != shown(&others, &lease) {
                 model.dirty = true;
@@ -443,6 +446,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             show_replay_position(model);
             Vec::new()
         }
+        Action::HandOver => hand_over(model),
         Action::ExportReport => match &model.release {
             Some(r) => vec![Effect::ExportReport { id: r.id }],
             None => Vec::new(),
@@ -778,4 +782,20 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
         seen_step,
         verb,
     }]
+}
+
+/// The driver offers the lease to anyone; anyone else asks for it. Either way the driving
+/// cockpit keeps driving until the other one takes it at its next heartbeat.
+fn hand_over(model: &mut Model) -> Vec<Effect> {
+    let Some(release) = &model.release else { return Vec::new() };
+    let id = release.id;
+    let to = match &model.lease {
+        Some(lease) if lease.held_by(&model.me) => None,
+        Some(_) => Some(model.me.name.clone()),
+        None => {
+            say(model, "nobody drives this release yet; this cockpit will", Tone::Info);
+            return Vec::new();
+        }
+    };
+    vec![Effect::HandOver { id, to }]
 }

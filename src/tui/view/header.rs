@@ -61,11 +61,21 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     if model.read_only || model.viewing_past {
         spans.push((0, Span::styled("  READ-ONLY", theme::warn())));
     }
-    if let Some(lease) = model.lease.as_ref().filter(|l| !l.held_by(&model.me)) {
-        spans.push((
-            2,
-            Span::styled(format!("  driven by {}@{}", lease.operator, lease.host), theme::warn()),
-        ));
+    if let Some(lease) = &model.lease {
+        let handing = match lease.offered_to.as_deref() {
+            None => "",
+            Some(_) if lease.held_by(&model.me) => "  handing over driving",
+            Some(to) if to == model.me.name => " → you",
+            Some(_) => " (handing over)",
+        };
+        let text = if lease.held_by(&model.me) {
+            handing.to_owned()
+        } else {
+            format!("  driven by {}@{}{handing}", lease.operator, lease.host)
+        };
+        if !text.is_empty() {
+            spans.push((2, Span::styled(text, theme::warn())));
+        }
     }
     if !model.others.is_empty() {
         let names: Vec<String> = model.others.iter().map(crate::store::Presence::label).collect();
