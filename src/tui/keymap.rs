@@ -343,13 +343,7 @@ pub fn default_bindings() -> Vec<Binding> {
             "",
             Global,
         ),
-        b(
-            &[K::Char('D')],
-            A::HandOver,
-            "hand driving to another cockpit (driver), or ask to drive",
-            "",
-            Global,
-        ),
+        b(&[K::Char('D')], A::HandOver, "hand over driving (driver), or ask to drive", "", Global),
         b(&[K::Char('?')], A::Help, "show every key", "? help", Global),
         b(&[K::Ctrl('l')], A::Redraw, "redraw the screen", "", Global),
         b(

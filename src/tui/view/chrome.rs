@@ -121,8 +121,8 @@ pub fn render_overlay(frame: &mut Frame<'_>, area: Rect, model: &Model) {
 }
 
 fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
-    // The footer stays visible under the popup: the way out is always on screen.
-    let area = Rect { height: area.height.saturating_sub(2), ..area };
+    // The header (which environment) and the footer (the way out) stay visible around it.
+    let area = Rect { y: area.y + 1, height: area.height.saturating_sub(3), ..area };
     let mut entries = Vec::new();
     for b in &model.keymap.bindings {
         let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
@@ -161,15 +161,16 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     }
     // Too short for one column (80×24): two columns, descriptions wrapped under themselves,
     // the title and the remapping note in the border.
-    let popup = centered(area, 120, area.height);
     let block = Block::bordered().title(" Help: every key (any key closes this) ").title_bottom(
         Line::styled(" keys can be remapped under [keys] in the config ", theme::dim()),
     );
-    let inner = block.inner(popup);
-    frame.render_widget(Clear, popup);
-    frame.render_widget(block, popup);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    let columns_in = |popup: Rect| {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(block.inner(popup));
+        (left, right)
+    };
+    let (left, right) = columns_in(centered(area, 120, area.height));
     // Descriptions wrap under themselves while that fits; with more bindings than that
     // (the table grows), one line each, cut with `…`, so every key stays on screen.
     let column = |entries: &[(String, String, Style)], width: u16, wrap: bool| {
@@ -205,6 +206,12 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     if first.len().max(second.len()) > usize::from(left.height) {
         (first, second) = split(false);
     }
+    // As tall as the longer column, no taller: the panes stay visible above and below.
+    let rows = u16::try_from(first.len().max(second.len())).unwrap_or(u16::MAX);
+    let popup = centered(area, 120, rows.saturating_add(2).min(area.height));
+    let (left, right) = columns_in(popup);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(block, popup);
     frame.render_widget(Paragraph::new(first), left);
     frame.render_widget(Paragraph::new(second), right);
 }
