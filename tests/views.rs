@@ -292,3 +292,53 @@ fn the_bake_shows_its_timer() {
         assert!(text.contains("04:12/15m"), "no bake timer at {width}×{height}:\n{text}");
     }
 }
+
+/// A team: bob drives and has offered alice the wheel; two others watch.
+fn team_handing_over() -> Model {
+    let mut model = fixtures::fresh();
+    let bob = fixtures::bob();
+    let lease =
+        |operator: &str, host: &str, pid: u32, offered_to: Option<&str>| flightdeck::store::Lease {
+            operator: operator.into(),
+            host: host.into(),
+            pid,
+            expires_at: flightdeck::release::Timestamp(i64::MAX),
+            offered_to: offered_to.map(Into::into),
+        };
+    model.lease = Some(lease(&bob.name, &bob.host, bob.pid, Some("alice")));
+    model.others = ["bob", "carol"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| flightdeck::store::Presence {
+            operator: (*name).into(),
+            account: (*name).into(),
+            host: "bastion-2".into(),
+            pid: 900 + u32::try_from(i).unwrap_or(0),
+            tty: "/dev/pts/3".into(),
+            read_only: *name == "carol",
+            last_seen: model.now,
+        })
+        .collect();
+    model
+}
+
+#[test]
+fn the_header_says_who_drives_and_who_it_is_being_handed_to() {
+    let model = team_handing_over();
+    snapshot("team_handing_over", &model);
+    let header = &screen(&model, 120, 40)[0];
+    assert!(header.contains("driven by bob@"), "{header}");
+    assert!(header.contains("→ you"), "{header}");
+    assert!(header.contains("+2 watching"), "{header}");
+
+    // The driver's own header says it is handing over.
+    let mut driving = model.clone();
+    let me = driving.me.clone();
+    if let Some(lease) = driving.lease.as_mut() {
+        (lease.operator, lease.host, lease.pid) = (me.name.clone(), me.host.clone(), me.pid);
+        lease.offered_to = Some("*".into());
+    }
+    let header = &screen(&driving, 120, 40)[0];
+    assert!(header.contains("handing over driving"), "{header}");
+    assert!(!header.contains("driven by"), "{header}");
+}

@@ -74,18 +74,15 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
             format!("  driven by {}@{}{handing}", lease.operator, lease.host)
         };
         if !text.is_empty() {
-            spans.push((2, Span::styled(text, theme::warn())));
+            // Who drives matters more than the release type or the stage, even at 80 columns.
+            spans.push((1, Span::styled(text, theme::warn())));
         }
     }
     if !model.others.is_empty() {
         let names: Vec<String> = model.others.iter().map(crate::store::Presence::label).collect();
-        spans.push((
-            3,
-            Span::styled(
-                format!("  +{} watching: {}", names.len(), names.join(", ")),
-                theme::dim(),
-            ),
-        ));
+        // The count outlives the names when the line is short of room.
+        spans.push((3, Span::styled(format!("  +{} watching", names.len()), theme::dim())));
+        spans.push((6, Span::styled(format!(": {}", names.join(", ")), theme::dim())));
     }
     if let Some(replay) = &model.replay {
         // Replay replaces the clock and stage with where in the history the panes stand.
