@@ -124,7 +124,7 @@ fn reopening_migrates_nothing_and_changes_are_heard_within_a_second() {
         server.psql("flightdeck", "SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
     };
     runtime().block_on(async {
-        let (store, id) = started(&url).await;
+        let (store, _id) = started(&url).await;
         store.close().await;
     });
     let applied = migrations();

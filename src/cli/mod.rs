@@ -3,8 +3,8 @@
 
 mod json;
 mod record;
-mod team;
 pub mod summary;
+mod team;
 mod verbs;
 
 use std::path::PathBuf;
