@@ -151,6 +151,18 @@ pub enum Command {
     },
     /// Confirm the earliest due review checkpoint of the running bake.
     ConfirmCheckpoint,
+    /// Claim a step (or renew your claim) so others see who is on it.
+    Claim {
+        /// Step id (the cockpit's selected step; the CLI's `--step`, else the current one).
+        step: String,
+        /// Why; required to take over someone else's live claim.
+        reason: Option<String>,
+    },
+    /// Let go of your claim on a step (anyone's, once it lapsed).
+    Unclaim {
+        /// Step id.
+        step: String,
+    },
     /// Record a series' baseline before the first traffic shift.
     CaptureBaseline {
         /// Metric id.
@@ -179,7 +191,9 @@ impl Command {
                 | Self::Pause { .. }
                 | Self::RecordOutcome { .. }
                 | Self::MarkInterrupted { .. }
-        )
+                | Self::Unclaim { .. }
+        ) || matches!(self, Self::Claim { reason: None, .. })
+        // A takeover does not commute: it was decided against the holder its issuer saw.
     }
 
     /// The verb, for messages.
@@ -206,6 +220,8 @@ impl Command {
             Self::RecordBreach { .. } => "record breach",
             Self::CaptureBaseline { .. } => "capture baseline",
             Self::ConfirmCheckpoint => "confirm review",
+            Self::Claim { .. } => "claim",
+            Self::Unclaim { .. } => "unclaim",
         }
     }
 }
