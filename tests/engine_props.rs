@@ -301,7 +301,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
             .prop_map(|(pick, abort, value, stray)| Cmd::Breach { pick, abort, value, stray }),
         1 => (prop::bool::weighted(0.8), value(), 0u32..50)
             .prop_map(|(known, value, samples)| Cmd::Baseline { known, value, samples }),
-        1 => (n(), reason()).prop_map(|(pick, reason)| Cmd::Claim { pick, reason }),
+        2 => (n(), reason()).prop_map(|(pick, reason)| Cmd::Claim { pick, reason }),
         1 => n().prop_map(Cmd::Unclaim),
         20 => n().prop_map(Cmd::Helpful),
     ]
@@ -552,6 +552,23 @@ fn helpful(h: &Harness, n: usize, who: &Actor, people: &[Actor]) -> (Command, Ac
     else {
         return next;
     };
+    // Someone else is on this step: take it over with a reason, let the holder act or let go,
+    // or try to advance it anyway (which the claim must refuse).
+    let holder = s.live_claim(h.now).filter(|c| c.by.name != me.name).map(|c| c.by.name.clone());
+    let me = match holder {
+        Some(_) if n % 4 == 2 => return next,
+        Some(_) if n % 4 == 0 => {
+            let reason = Some("they are off shift".to_owned());
+            return (Command::Claim { step: s.id.clone(), reason }, me);
+        }
+        Some(_) if n % 4 == 1 => {
+            let by = people.iter().find(|p| Some(&p.name) == holder.as_ref()).cloned();
+            return (Command::Unclaim { step: s.id.clone() }, by.unwrap_or(me));
+        }
+        Some(name) => people.iter().find(|p| p.name == name).cloned().unwrap_or(me),
+        None => me,
+    };
+    let next = (Command::Next { confirmed: true }, me.clone());
     if matches!(s.status, StepStatus::Failed | StepStatus::Interrupted) {
         return if n % 3 == 0 {
             (Command::Resolve { resolution: Resolution::Succeeded, reason: "checked".into() }, me)
