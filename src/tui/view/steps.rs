@@ -365,7 +365,7 @@ fn push_claim(
     }
     let now = model.display_now();
     let until = format_hour_minute(c.until);
-    let why = c.reason.as_ref().map_or(String::new(), |r| format!(": {r}"));
+    let why = c.reason.as_ref().map_or(String::new(), |r| format!(" · {r}"));
     if !c.is_live(now) {
         lines.push(Line::styled(
             format!(" {}'s claim lapsed at {until} UTC", c.by.short()),
@@ -375,20 +375,22 @@ fn push_claim(
     }
     let mine = c.by.name == model.me.name;
     let who = if mine { "you".to_owned() } else { c.by.short().to_owned() };
+    // Short lines: the detail pane is 38 columns wide at 120×40 and at 80×24.
     lines.push(Line::styled(
-        format!(
-            " ⚑ claimed by {who} until {until} UTC ({} left){why}",
-            format::remaining(c.until.millis_since(now))
-        ),
+        format!(" ⚑ claimed by {who} until {until} UTC"),
         if mine { theme::accent() } else { theme::warn() },
+    ));
+    lines.push(Line::styled(
+        format!("   {} left{}", format::remaining(c.until.millis_since(now)), why),
+        theme::dim(),
     ));
     if model.read_only || model.replay.is_some() {
         return;
     }
     let keys = if mine {
-        " w renews · W releases it".to_owned()
+        " w renews · W releases".to_owned()
     } else {
-        format!(" only {who} advances it; w takes it over (asks why)")
+        format!(" only {who} advances it · w takes over")
     };
     lines.push(Line::styled(keys, theme::dim()));
 }
