@@ -702,7 +702,8 @@ fn a_claim_holds_others_back_until_taken_over_with_a_reason() {
 /// nobody back and anyone may claim the step without a reason.
 #[test]
 fn a_lapsed_claim_holds_nobody_back_and_is_free_to_claim() {
-    use flightdeck::release::{Command, ReleaseType, Timestamp};
+    use flightdeck::plan::ReleaseType;
+    use flightdeck::release::{Command, Timestamp};
     let deck = Deck::new();
     let plan_path = claims_plan(&deck);
     block_on(async {
@@ -729,7 +730,8 @@ fn a_lapsed_claim_holds_nobody_back_and_is_free_to_claim() {
             .expect("alice's claim, 25 minutes ago");
         store.close().await;
     });
-    let claim = &step(&deck.status(), 0)["claim"];
+    let status = deck.status();
+    let claim = &step(&status, 0)["claim"];
     assert_eq!((claim["by"].as_str(), claim["live"].as_bool()), (Some("alice"), Some(false)));
     let text = deck.ok(&["status"]).stdout;
     assert!(text.contains("alice's claim lapsed at"), "{text}");

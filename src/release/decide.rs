@@ -889,7 +889,7 @@ impl<'a> Ctx<'a> {
             Some(c) if c.by.name != *me => {
                 if reason.is_none() {
                     return Err(Rejection::rule(format!(
-                        "{} has claimed `{step}` until {} UTC (since {}); to take it over, give a reason (it is recorded, and {} sees it)",
+                        "{} has claimed `{step}` until {} UTC (since {}); to take it over, give a reason (w in the cockpit, `claim --take-over REASON`): it is recorded, and {} sees it",
                         c.by.short(),
                         format_hour_minute(c.until),
                         format_clock(c.at),
