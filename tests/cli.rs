@@ -635,7 +635,8 @@ fn as_str(path: &Path) -> &str {
 fn claims_are_refused_by_a_plan_without_them_naming_what_to_add() {
     let deck = Deck::new();
     deck.start_fixture("1.4.0");
-    let out = deck.fails(&["claim", "--operator", "alice"], 3, "claims are off in the plan of shop");
+    let out =
+        deck.fails(&["claim", "--operator", "alice"], 3, "claims are off in the plan of shop");
     assert!(out.stderr.contains("[claims]"), "{}", out.stderr);
     deck.fails(&["unclaim", "--step", "go", "--operator", "alice"], 3, "claims are off");
     let out = deck.ok(&["check", FIXTURE]);
@@ -719,10 +720,17 @@ fn a_lapsed_claim_holds_nobody_back_and_is_free_to_claim() {
             release_type: ReleaseType::Regular,
         };
         let starter = flightdeck::identity::current_actor(Some("starter"));
-        let (id, _) =
-            flightdeck::store::start(&store, &plan, as_str(&plan_path), &text, &start, &starter, ago(30))
-                .await
-                .expect("start");
+        let (id, _) = flightdeck::store::start(
+            &store,
+            &plan,
+            as_str(&plan_path),
+            &text,
+            &start,
+            &starter,
+            ago(30),
+        )
+        .await
+        .expect("start");
         let alice = flightdeck::identity::current_actor(Some("alice"));
         let claim = Command::Claim { step: "pre".into(), reason: None };
         flightdeck::store::execute(&store, id, &claim, &alice, None, || ago(25))

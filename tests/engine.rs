@@ -1975,10 +1975,7 @@ fn claim_events_keep_their_stored_shape_and_old_states_still_load() {
         &serde_json::json!({ "kind": "claim_released", "step": "go" }),
     );
     assert_eq!(event.kind(), "step_claimed");
-    assert_eq!(
-        event.sentence(),
-        "took over go from alice, until 11:02 UTC: alice is off shift",
-    );
+    assert_eq!(event.sentence(), "took over go from alice, until 11:02 UTC: alice is off shift",);
     same(&claimed("go", UNTIL, None, None).sentence(), &"claimed go until 11:02 UTC".to_owned());
     // A snapshot written before claims existed has no `claim` on its steps: it reads as none.
     let h = gate_claimed_by_alice();

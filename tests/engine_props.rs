@@ -486,10 +486,9 @@ fn resolve_cmd(h: &Harness, cmd: &Cmd, who: &Actor, people: &[Actor]) -> (Comman
             samples: *samples,
             window_ms: 300_000,
         },
-        Cmd::Claim { pick: n, reason: r } => Command::Claim {
-            step: claim_target(h, *n),
-            reason: (r % 3 != 0).then(|| reason(*r)),
-        },
+        Cmd::Claim { pick: n, reason: r } => {
+            Command::Claim { step: claim_target(h, *n), reason: (r % 3 != 0).then(|| reason(*r)) }
+        }
         Cmd::Unclaim(n) => Command::Unclaim { step: claim_target(h, *n) },
         Cmd::Helpful(n) => return helpful(h, *n, who, people),
     };

@@ -189,7 +189,13 @@ async fn claims_and_takeovers_are_in_the_timeline_and_the_audit() {
         ]
     );
     let did = |name: &str| {
-        built.audit.actors.iter().find(|a| a.name == name).map(|a| a.did.clone()).unwrap_or_default()
+        built
+            .audit
+            .actors
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.did.clone())
+            .unwrap_or_default()
     };
     assert!(did("alice").contains(&"claimed checklist".to_owned()), "{:?}", did("alice"));
     assert_eq!(did("bob"), ["took over checklist", "released checklist"]);

@@ -177,7 +177,11 @@ pub fn status_text(
                 c.reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
             ),
             Some(c) => {
-                format!("  ({}'s claim lapsed at {} UTC)", c.by.short(), format_hour_minute(c.until))
+                format!(
+                    "  ({}'s claim lapsed at {} UTC)",
+                    c.by.short(),
+                    format_hour_minute(c.until)
+                )
             }
             None => String::new(),
         };

@@ -178,7 +178,9 @@ pub enum Command {
 
 impl Command {
     /// Commands whose effect does not depend on which step is current may be re-decided on a
-    /// fresh state after losing a race; the others must be looked at again by a person.
+    /// fresh state after losing a race; the others must be looked at again by a person. A
+    /// claim names its step and is decided again on who holds it now; a takeover is not
+    /// re-decided: it was meant for the holder its issuer saw.
     pub fn commutes(&self) -> bool {
         matches!(
             self,
@@ -193,7 +195,6 @@ impl Command {
                 | Self::MarkInterrupted { .. }
                 | Self::Unclaim { .. }
         ) || matches!(self, Self::Claim { reason: None, .. })
-        // A takeover does not commute: it was decided against the holder its issuer saw.
     }
 
     /// The verb, for messages.

@@ -914,13 +914,11 @@ impl<'a> Ctx<'a> {
         let s = self.claimable(step, "unclaim")?;
         match (&s.claim, s.live_claim(self.now)) {
             (None, _) => Err(Rejection::rule(format!("nobody has claimed `{step}`"))),
-            (Some(_), Some(c)) if c.by.name != self.actor.name => {
-                Err(Rejection::rule(format!(
-                    "{} has claimed `{step}` until {} UTC; only they can release it before then (or take it over with a reason)",
-                    c.by.short(),
-                    format_hour_minute(c.until)
-                )))
-            }
+            (Some(_), Some(c)) if c.by.name != self.actor.name => Err(Rejection::rule(format!(
+                "{} has claimed `{step}` until {} UTC; only they can release it before then (or take it over with a reason)",
+                c.by.short(),
+                format_hour_minute(c.until)
+            ))),
             (Some(_), _) => Ok(vec![Event::ClaimReleased { step: step.to_owned() }]),
         }
     }

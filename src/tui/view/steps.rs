@@ -65,15 +65,20 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
 }
 
 /// The claim on a step as the steps pane shows it, `⚑alice 12m`: who and how long is left.
-/// Lapsed claims, and claims on a finished release, are not shown. (`⚑` is one cell wide in
-/// every terminal; an emoji hand is two in some and one in others, which breaks alignment.)
+/// Lapsed claims, and claims on a finished release, are not shown. (`⚑` is a one-cell text
+/// symbol; an emoji such as `✋` is two cells in most terminals and one in some, which would
+/// shift the progress column.)
 fn claim_tag(model: &Model, release: &ReleaseView, s: &StepState) -> Option<String> {
     if release.state.status.is_terminal() {
         return None;
     }
     let now = model.display_now();
     let c = s.live_claim(now)?;
-    Some(format!("⚑{} {}", format::fit(c.by.short(), 10), format::remaining(c.until.millis_since(now))))
+    Some(format!(
+        "⚑{} {}",
+        format::fit(c.by.short(), 10),
+        format::remaining(c.until.millis_since(now))
+    ))
 }
 
 fn run_summary(model: &Model, s: &StepState) -> String {
@@ -353,12 +358,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
 }
 
 /// Who is on the selected step, until when, and what the keys do about it.
-fn push_claim(
-    lines: &mut Vec<Line<'static>>,
-    model: &Model,
-    release: &ReleaseView,
-    s: &StepState,
-) {
+fn push_claim(lines: &mut Vec<Line<'static>>, model: &Model, release: &ReleaseView, s: &StepState) {
     let Some(c) = &s.claim else { return };
     if release.state.status.is_terminal() {
         return;
