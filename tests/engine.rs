@@ -7,7 +7,7 @@ mod support;
 use flightdeck::plan::ReleaseType;
 use flightdeck::release::WeightChange;
 use flightdeck::release::{
-    Breach, Command, Event, Level, Phase, RejectionKind, Resolution, RunOutcome, Status,
+    Breach, Command, Event, Level, Phase, RejectionKind, Resolution, RunOutcome, State, Status,
     StepStatus, Timestamp,
 };
 use support::engine::{
@@ -1687,4 +1687,303 @@ fn bake_running_next_with_a_missed_review_is_rejected_until_confirmed() {
     h.ok(Command::ConfirmCheckpoint, &bob());
     h.ok(next(), &alice());
     assert_eq!(h.current_id(), "shift-100");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claims: who is on a step
+// ---------------------------------------------------------------------------------------------
+
+/// The fixture plan with `[claims] ttl = "20m"`.
+fn claims_plan() -> flightdeck::plan::Plan {
+    support::engine::plan_from(&format!("{}\n[claims]\nttl = \"20m\"\n", support::engine::BASIC))
+}
+
+/// The same release on the same plan with claims on: the plan's shape, and so the state, is
+/// unchanged.
+fn claiming(mut h: Harness) -> Harness {
+    h.plan = claims_plan();
+    h
+}
+
+fn claim(step: &str) -> Command {
+    Command::Claim { step: step.into(), reason: None }
+}
+
+fn take_over(step: &str, reason: &str) -> Command {
+    Command::Claim { step: step.into(), reason: Some(reason.into()) }
+}
+
+fn unclaim(step: &str) -> Command {
+    Command::Unclaim { step: step.into() }
+}
+
+fn claimed(step: &str, until: Timestamp, from: Option<&str>, reason: Option<&str>) -> Event {
+    Event::StepClaimed {
+        step: step.into(),
+        until,
+        took_over_from: from.map(Into::into),
+        reason: reason.map(Into::into),
+    }
+}
+
+/// Twenty minutes after `T0` (10:42:11): claims made at `T0` lapse at 11:02:11.
+const UNTIL: Timestamp = Timestamp(T0.0 + 20 * 60 * 1000);
+
+/// The `go` gate current, with two approvals, and claimed by alice at `T0`.
+fn gate_claimed_by_alice() -> Harness {
+    let mut h = claiming(at_gate());
+    h.ok(Command::Approve, &alice());
+    h.ok(Command::Approve, &bob());
+    h.ok(claim("go"), &alice());
+    h
+}
+
+#[test]
+fn running_claim_without_claims_in_the_plan_is_rejected_saying_what_to_add() {
+    let mut h = started();
+    let r = h.err(claim("pre"), &alice());
+    says(&r, &["cannot claim: claims are off in the plan of shop", "[claims]", "ttl = \"20m\""]);
+    says(&h.err(unclaim("pre"), &alice()), &["cannot unclaim: claims are off"]);
+}
+
+#[test]
+fn checklist_claim_records_who_and_until_when() {
+    let mut h = claiming(started());
+    same(&h.ok(claim("pre"), &alice()), &vec![claimed("pre", UNTIL, None, None)]);
+    let c = h.step("pre").claim.clone().expect("claimed");
+    assert_eq!((c.by, c.at, c.until, c.reason), (alice(), T0, UNTIL, None));
+    assert!(h.step("pre").live_claim(UNTIL.plus_millis(0)).is_none(), "lapses at `until`");
+    assert!(h.step("pre").live_claim(Timestamp(UNTIL.0 - 1)).is_some());
+}
+
+#[test]
+fn running_claim_of_a_later_step_is_allowed_and_a_blank_reason_is_none() {
+    let mut h = claiming(started());
+    same(
+        &h.ok(Command::Claim { step: "bake-10".into(), reason: Some("  ".into()) }, &bob()),
+        &vec![claimed("bake-10", UNTIL, None, None)],
+    );
+    same(
+        &h.ok(take_over("backup", "I own the database"), &carol()),
+        &vec![claimed("backup", UNTIL, None, Some("I own the database"))],
+    );
+}
+
+#[test]
+fn claimed_claim_by_the_holder_renews_it() {
+    let mut h = claiming(started());
+    h.ok(claim("pre"), &alice());
+    h.advance(std::time::Duration::from_secs(5 * 60));
+    let renewed = UNTIL.plus_millis(5 * 60 * 1000);
+    same(&h.ok(claim("pre"), &alice()), &vec![claimed("pre", renewed, None, None)]);
+    assert_eq!(h.step("pre").claim.as_ref().map(|c| c.until), Some(renewed));
+}
+
+#[test]
+fn claimed_claim_by_another_without_reason_is_rejected_naming_the_holder() {
+    let mut h = claiming(started());
+    h.ok(claim("pre"), &alice());
+    h.advance_secs(60);
+    let r = h.err(claim("pre"), &bob());
+    says(&r, &["alice has claimed `pre` until 11:02 UTC (since 10:42:11)", "give a reason"]);
+    says(&h.err(take_over("pre", " \n"), &bob()), &["alice has claimed `pre`"]);
+}
+
+#[test]
+fn claimed_claim_by_another_with_reason_takes_it_over() {
+    let mut h = claiming(started());
+    h.ok(claim("pre"), &alice());
+    h.advance_secs(60);
+    let until = UNTIL.plus_millis(60_000);
+    same(
+        &h.ok(take_over("pre", "alice is off shift"), &bob()),
+        &vec![claimed("pre", until, Some("alice"), Some("alice is off shift"))],
+    );
+    let c = h.step("pre").claim.clone().expect("claimed");
+    assert_eq!((c.by, c.until, c.reason.as_deref()), (bob(), until, Some("alice is off shift")));
+    // Now alice is the other one.
+    says(&h.err(claim("pre"), &alice()), &["bob has claimed `pre` until 11:03 UTC"]);
+}
+
+#[test]
+fn claimed_lapsed_claim_is_free_to_claim() {
+    let mut h = claiming(started());
+    h.ok(claim("pre"), &alice());
+    h.advance(std::time::Duration::from_secs(20 * 60));
+    let until = UNTIL.plus_millis(20 * 60 * 1000);
+    same(&h.ok(claim("pre"), &bob()), &vec![claimed("pre", until, None, None)]);
+}
+
+#[test]
+fn done_or_skipped_step_claim_is_rejected() {
+    let mut h = claiming(at_gate());
+    says(&h.err(claim("pre"), &alice()), &["cannot claim: `pre` is done already"]);
+    h.ok(Command::Skip { reason: "approved on the phone".into(), confirmed: true }, &alice());
+    says(&h.err(claim("go"), &alice()), &["`go` is skipped already"]);
+    let r = h.err(claim("deploy"), &alice());
+    says(&r, &["no step `deploy` in this release's plan", "backup, shift-10"]);
+}
+
+#[test]
+fn ended_release_claim_is_rejected() {
+    let mut h = claiming(at_gate());
+    h.ok(abort("release train cancelled"), &alice());
+    says(&h.err(claim("go"), &alice()), &["cannot claim: the release was aborted"]);
+}
+
+#[test]
+fn claimed_unclaim_by_the_holder_releases_it() {
+    let mut h = claiming(started());
+    h.ok(claim("pre"), &alice());
+    same(&h.ok(unclaim("pre"), &alice()), &vec![Event::ClaimReleased { step: "pre".into() }]);
+    assert_eq!(h.step("pre").claim, None);
+    says(&h.err(unclaim("pre"), &alice()), &["nobody has claimed `pre`"]);
+}
+
+#[test]
+fn claimed_unclaim_by_another_is_rejected_until_the_claim_lapses() {
+    let mut h = claiming(started());
+    h.ok(claim("pre"), &alice());
+    let r = h.err(unclaim("pre"), &bob());
+    says(&r, &["alice has claimed `pre` until 11:02 UTC; only they can release it"]);
+    h.advance(std::time::Duration::from_secs(20 * 60));
+    same(&h.ok(unclaim("pre"), &bob()), &vec![Event::ClaimReleased { step: "pre".into() }]);
+}
+
+#[test]
+fn claimed_gate_next_by_another_is_rejected_until_the_holder_moves_or_it_is_taken_over() {
+    let mut h = gate_claimed_by_alice();
+    let r = h.err(next(), &bob());
+    same(
+        &r.message,
+        &"alice has claimed `go` until 11:02 UTC; take over the claim with a reason first".into(),
+    );
+    assert_eq!(r.kind, RejectionKind::Rule);
+    says(&h.err(next_confirmed(), &carol()), &["alice has claimed `go`"]);
+    says(
+        &h.err(Command::Skip { reason: "not needed".into(), confirmed: true }, &bob()),
+        &["alice has claimed `go`"],
+    );
+    h.ok(take_over("go", "alice is in a meeting"), &bob());
+    says(&h.err(next(), &alice()), &["bob has claimed `go`"]);
+    same(&h.ok(next(), &bob()), &vec![completed_step("go")]);
+}
+
+#[test]
+fn claimed_gate_next_by_the_holder_passes_and_ends_the_claim() {
+    let mut h = gate_claimed_by_alice();
+    h.ok(claim("bake-10"), &carol());
+    same(&h.ok(next(), &alice()), &vec![completed_step("go")]);
+    assert_eq!(h.step("go").claim, None, "a claim ends when its step completes");
+    assert!(h.step("bake-10").claim.is_some(), "claims on other steps stay");
+    // The next step is free for anyone.
+    h.ok(next(), &bob());
+}
+
+#[test]
+fn claimed_step_is_still_open_to_approvals_ticks_notes_and_pause_by_others() {
+    let mut h = claiming(at_gate());
+    h.ok(claim("go"), &alice());
+    h.ok(Command::Approve, &bob());
+    h.ok(Command::Revoke, &bob());
+    h.ok(decline("wait for payments"), &carol());
+    h.ok(Command::Revoke, &carol());
+    h.ok(note("bob is watching the dashboards"), &bob());
+    h.ok(pause("hold on"), &bob());
+    h.ok(Command::Resume, &bob());
+    let mut h = claiming(started());
+    h.ok(claim("pre"), &alice());
+    h.ok(tick("tests"), &bob());
+    h.ok(untick("tests"), &bob());
+}
+
+#[test]
+fn claimed_lapsed_claim_holds_nobody_back() {
+    let mut h = gate_claimed_by_alice();
+    h.advance(std::time::Duration::from_secs(20 * 60));
+    same(&h.ok(next(), &bob()), &vec![completed_step("go")]);
+}
+
+#[test]
+fn claimed_failed_action_retry_and_resolve_by_another_are_rejected() {
+    let mut h = claiming(backup_running());
+    h.ok(record("backup", 1, failure("exit status 1")), &alice());
+    h.ok(claim("backup"), &alice());
+    says(&h.err(Command::Retry, &bob()), &["alice has claimed `backup`"]);
+    says(
+        &h.err(resolve(Resolution::Succeeded, "dump is there"), &bob()),
+        &["alice has claimed `backup`"],
+    );
+    same(
+        &h.ok(Command::Retry, &alice()),
+        &vec![started_action("backup", 2, "backup", Phase::Rollout)],
+    );
+    // The outcome of a run is a fact reported by whoever ran it, never held back.
+    h.ok(record("backup", 2, success()), &bob());
+    assert_eq!(h.step("backup").claim, None);
+}
+
+#[test]
+fn claimed_traffic_shift_by_another_is_rejected() {
+    let mut h = claiming(at_shift_10());
+    h.ok(claim("shift-10"), &alice());
+    says(&h.err(Command::Shift { confirmed: false }, &bob()), &["alice has claimed `shift-10`"]);
+    h.ok(Command::Shift { confirmed: false }, &alice());
+}
+
+#[test]
+fn claimed_bake_is_ended_by_automation_whoever_holds_it() {
+    let mut h = claiming(at_bake());
+    h.ok(next(), &alice());
+    h.ok(claim("bake-10"), &bob());
+    h.advance_secs(2);
+    says(&h.err(next(), &alice()), &["bob has claimed `bake-10`"]);
+    let auto = flightdeck::release::Actor::automation("alice", "bastion-1", 4242);
+    same(&h.ok(next(), &auto), &vec![completed_step("bake-10")]);
+}
+
+#[test]
+fn claimed_rollback_and_abort_by_another_are_never_held_back() {
+    let mut h = claiming(at_bake());
+    h.ok(claim("bake-10"), &alice());
+    h.ok(claim("shift-100"), &alice());
+    h.ok(rollback("error rate 3%"), &bob());
+    assert_eq!(h.state.status, Status::RollingBack);
+    assert!(h.state.steps.iter().all(|s| s.claim.is_none()), "a rollback ends every claim");
+    says(&h.err(claim("shift-100"), &alice()), &["cannot claim: the release is rolling back"]);
+
+    let mut h = gate_claimed_by_alice();
+    h.ok(abort("release train cancelled"), &bob());
+    assert!(h.state.steps.iter().all(|s| s.claim.is_none()));
+}
+
+#[test]
+fn claim_events_keep_their_stored_shape_and_old_states_still_load() {
+    let event = claimed("go", UNTIL, Some("alice"), Some("alice is off shift"));
+    same(
+        &serde_json::to_value(&event).expect("json"),
+        &serde_json::json!({
+            "kind": "step_claimed",
+            "step": "go",
+            "until": UNTIL.0,
+            "took_over_from": "alice",
+            "reason": "alice is off shift",
+        }),
+    );
+    same(
+        &serde_json::to_value(Event::ClaimReleased { step: "go".into() }).expect("json"),
+        &serde_json::json!({ "kind": "claim_released", "step": "go" }),
+    );
+    assert_eq!(event.kind(), "step_claimed");
+    assert_eq!(event.sentence(), "took over go from alice, until 11:02 UTC: alice is off shift",);
+    same(&claimed("go", UNTIL, None, None).sentence(), &"claimed go until 11:02 UTC".to_owned());
+    // A snapshot written before claims existed has no `claim` on its steps: it reads as none.
+    let h = gate_claimed_by_alice();
+    let mut old = serde_json::to_value(State::replay(&h.plan, &h.records[..h.records.len() - 1]))
+        .expect("json");
+    for step in old["steps"].as_array_mut().expect("steps") {
+        step.as_object_mut().expect("object").remove("claim");
+    }
+    let read: State = serde_json::from_value(old).expect("an old snapshot still reads");
+    same(&read, &State::replay(&h.plan, &h.records[..h.records.len() - 1]));
 }

@@ -75,6 +75,9 @@ set = "set_weight"
 steps = ["undeploy", "notify"]
 on_failure = "continue"
 
+[claims]
+ttl = "1m"
+
 [[stages]]
 id = "prep"
 
@@ -239,6 +242,13 @@ enum Cmd {
         value: f64,
         samples: u32,
     },
+    /// A claim of some step (mostly the current one), with or without a reason.
+    Claim {
+        pick: usize,
+        reason: usize,
+    },
+    /// Letting go of a claim on some step.
+    Unclaim(usize),
     /// Whatever moves the release along from here.
     Helpful(usize),
 }
@@ -291,6 +301,8 @@ fn cmd() -> impl Strategy<Value = Cmd> {
             .prop_map(|(pick, abort, value, stray)| Cmd::Breach { pick, abort, value, stray }),
         1 => (prop::bool::weighted(0.8), value(), 0u32..50)
             .prop_map(|(known, value, samples)| Cmd::Baseline { known, value, samples }),
+        2 => (n(), reason()).prop_map(|(pick, reason)| Cmd::Claim { pick, reason }),
+        1 => n().prop_map(Cmd::Unclaim),
         20 => n().prop_map(Cmd::Helpful),
     ]
 }
@@ -474,9 +486,25 @@ fn resolve_cmd(h: &Harness, cmd: &Cmd, who: &Actor, people: &[Actor]) -> (Comman
             samples: *samples,
             window_ms: 300_000,
         },
+        Cmd::Claim { pick: n, reason: r } => {
+            Command::Claim { step: claim_target(h, *n), reason: (r % 3 != 0).then(|| reason(*r)) }
+        }
+        Cmd::Unclaim(n) => Command::Unclaim { step: claim_target(h, *n) },
         Cmd::Helpful(n) => return helpful(h, *n, who, people),
     };
     (command, me)
+}
+
+/// The step a claim names: mostly the current one, else any step or a made-up one.
+fn claim_target(h: &Harness, n: usize) -> String {
+    match h.state.current() {
+        Some(s) if n % 3 != 0 => s.id.clone(),
+        _ => {
+            let mut ids: Vec<String> = h.state.steps.iter().map(|s| s.id.clone()).collect();
+            ids.push("no-such-step".into());
+            pick(&ids, n / 3).unwrap_or_default()
+        }
+    }
 }
 
 /// The command (and the person) that moves the release along from here.
@@ -523,6 +551,23 @@ fn helpful(h: &Harness, n: usize, who: &Actor, people: &[Actor]) -> (Command, Ac
     else {
         return next;
     };
+    // Someone else is on this step: take it over with a reason, let the holder act or let go,
+    // or try to advance it anyway (which the claim must refuse).
+    let holder = s.live_claim(h.now).filter(|c| c.by.name != me.name).map(|c| c.by.name.clone());
+    let me = match holder {
+        Some(_) if n % 4 == 2 => return next,
+        Some(_) if n % 4 == 0 => {
+            let reason = Some("they are off shift".to_owned());
+            return (Command::Claim { step: s.id.clone(), reason }, me);
+        }
+        Some(_) if n % 4 == 1 => {
+            let by = people.iter().find(|p| Some(&p.name) == holder.as_ref()).cloned();
+            return (Command::Unclaim { step: s.id.clone() }, by.unwrap_or(me));
+        }
+        Some(name) => people.iter().find(|p| p.name == name).cloned().unwrap_or(me),
+        None => me,
+    };
+    let next = (Command::Next { confirmed: true }, me.clone());
     if matches!(s.status, StepStatus::Failed | StepStatus::Interrupted) {
         return if n % 3 == 0 {
             (Command::Resolve { resolution: Resolution::Succeeded, reason: "checked".into() }, me)
@@ -635,6 +680,7 @@ fn check_decision(
             before.status.as_str()
         );
     }
+    check_claims(plan, before, events, by, now)?;
     let steps = plan.flat_steps();
     let mut s = before.clone();
     for (i, event) in events.iter().enumerate() {
@@ -805,6 +851,66 @@ fn check_decision(
     Ok(())
 }
 
+/// Claims: someone else's live claim on the current step holds a person back from advancing
+/// it; a claim is recorded only where claims are on, on a step that has not ended, for the
+/// plan's TTL, and takes a live claim of someone else over only with a reason.
+fn check_claims(
+    plan: &Plan,
+    before: &State,
+    events: &[Event],
+    by: &Actor,
+    now: flightdeck::release::Timestamp,
+) -> Result<(), TestCaseError> {
+    let held = before.current().and_then(|c| c.live_claim(now).map(|claim| (c, claim)));
+    if let Some((current, claim)) = held {
+        let other = claim.by.name != by.name && !by.automatic;
+        let active = matches!(before.status, Status::Running | Status::Paused);
+        if other && active {
+            let step = current.id.as_str();
+            let advanced = events.iter().enumerate().any(|(i, e)| match e {
+                Event::StepSkipped { step: s, .. } | Event::BakeStarted { step: s } => s == step,
+                Event::ActionStarted { step: s, phase: Phase::Rollout, .. } => s == step,
+                Event::ActionResolved { step: s, .. } => s == step,
+                // A step completes by a decision (first event) or after its action's outcome
+                // was reported, which is a fact nobody holds back.
+                Event::StepCompleted { step: s } => s == step && i == 0,
+                _ => false,
+            });
+            prop_assert!(
+                !advanced,
+                "{} advanced `{step}` while {} held it: {events:#?}",
+                by.name,
+                claim.by.name
+            );
+        }
+    }
+    for event in events {
+        if let Event::StepClaimed { step, until, took_over_from, reason } = event {
+            let ttl = plan.claims.map(|c| c.ttl);
+            prop_assert!(ttl.is_some(), "a claim recorded where claims are off");
+            let ttl_ms = ttl.map_or(0, |t| t.as_millis() as u64);
+            prop_assert_eq!(*until, now.plus_millis(ttl_ms), "a claim not for the plan's TTL");
+            let s = before.steps.iter().find(|s| &s.id == step);
+            prop_assert!(
+                s.is_some_and(|s| !matches!(s.status, StepStatus::Done | StepStatus::Skipped)),
+                "claimed `{step}`, which is not a step that has not ended"
+            );
+            let live_other = s
+                .and_then(|s| s.live_claim(now))
+                .filter(|c| c.by.name != by.name)
+                .map(|c| c.by.name.clone());
+            prop_assert_eq!(took_over_from, &live_other, "took_over_from is the live holder");
+            if live_other.is_some() {
+                prop_assert!(
+                    reason.as_ref().is_some_and(|r| !r.trim().is_empty()),
+                    "a takeover without a reason"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks that hold after every command, accepted or not.
 fn check_state(h: &Harness) -> Result<(), TestCaseError> {
     for (i, r) in h.records.iter().enumerate() {
@@ -815,6 +921,12 @@ fn check_state(h: &Harness) -> Result<(), TestCaseError> {
     prop_assert!(replayed == h.state, "replay differs from the live state");
     let rollout_in_flight = h.state.steps.iter().filter(|s| s.running().is_some()).count();
     prop_assert!(rollout_in_flight <= 1, "{rollout_in_flight} rollout actions in flight");
+    for s in &h.state.steps {
+        let ended = matches!(s.status, StepStatus::Done | StepStatus::Skipped);
+        prop_assert!(!(ended && s.claim.is_some()), "`{}` ended but keeps a claim", s.id);
+        let over = h.state.status.is_terminal() || h.state.status == Status::RollingBack;
+        prop_assert!(!(over && s.claim.is_some()), "a claim outlived the rollout on `{}`", s.id);
+    }
     Ok(())
 }
 
@@ -961,6 +1073,12 @@ fn generated_sequences_reach_every_ending() {
             ("baseline", has("baseline_captured")),
             ("interrupted", has("action_interrupted")),
             ("skipped", has("step_skipped")),
+            ("claimed", has("step_claimed")),
+            (
+                "taken over",
+                any(&|e| matches!(e, Event::StepClaimed { took_over_from: Some(_), .. })),
+            ),
+            ("claim released", has("claim_released")),
             ("late outcome", late),
         ] {
             if hit {
@@ -986,6 +1104,9 @@ fn generated_sequences_reach_every_ending() {
         "baseline",
         "interrupted",
         "skipped",
+        "claimed",
+        "taken over",
+        "claim released",
     ] {
         assert!(
             seen.get(wanted).copied().unwrap_or(0) > 0,

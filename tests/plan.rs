@@ -1204,3 +1204,38 @@ kind = "gate"
         "step id `rollback-1-traffic` is reserved",
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// [claims]
+// ---------------------------------------------------------------------------------------
+
+/// `with_notify`'s plan with a `[claims]` table from line 12 on.
+fn with_claims(claims: &str) -> String {
+    with_notify(claims)
+}
+
+#[test]
+fn claims_are_off_without_a_table_and_default_to_20m_with_one() {
+    let off = plan::parse(&with_claims(""), FILE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(off.claims, None, "no [claims] table: claims are off");
+    let default = plan::parse(&with_claims("[claims]\n"), FILE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(default.claims.map(|c| c.ttl), Some(std::time::Duration::from_secs(20 * 60)));
+    for (ttl, secs) in [("1m", 60), ("1h30m", 5400), ("24h", 86_400)] {
+        let text = with_claims(&format!("[claims]\nttl = \"{ttl}\"\n"));
+        let plan = plan::parse(&text, FILE).unwrap_or_else(|e| panic!("{ttl}: {e}"));
+        assert_eq!(plan.claims.map(|c| c.ttl.as_secs()), Some(secs), "{ttl}");
+    }
+    let example = load(&repo_path("config.example.toml"));
+    assert!(example.claims.is_some(), "the example plan shows [claims]");
+}
+
+#[test]
+fn claims_reject_bad_ttls_and_unknown_keys() {
+    let p = only(&with_claims("[claims]\nttl = \"30s\"\n"), "claims.ttl", 13, "outside 1m..=24h");
+    assert!(p.message.contains("30s"), "{p:#?}");
+    assert!(p.hint.contains("claiming again"), "{p:#?}");
+    only(&with_claims("[claims]\nttl = \"25h\"\n"), "claims.ttl", 13, "outside 1m..=24h");
+    only(&with_claims("[claims]\nttl = \"0\"\n"), "claims.ttl", 13, "outside 1m..=24h");
+    only(&with_claims("[claims]\nttl = \"soon\"\n"), "claims.ttl", 13, "`soon`");
+    among(&with_claims("[claims]\nttl = \"20m\"\nmax = 3\n"), "max", 14, "unknown field");
+}

@@ -140,3 +140,65 @@ async fn the_verbs_write_the_same_report_and_move_it_to_another_store() {
     let verified = flightdeck(&["--db", &laptop, "verify"]).await.stdout;
     assert!(String::from_utf8_lossy(&verified).contains("intact: 25 events"), "{verified:?}");
 }
+
+/// Claims are in the record: the timeline says who claimed or took over which step and why
+/// (a takeover's result says from whom), and the audit lists it among what each person did.
+#[tokio::test]
+async fn claims_and_takeovers_are_in_the_timeline_and_the_audit() {
+    use flightdeck::release::Command;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("flightdeck.db"), false).await.expect("open");
+    let text = format!("{}\n[claims]\nttl = \"20m\"\n", recorded::PLAN);
+    let plan = flightdeck::plan::parse(&text, "claims.toml").expect("plan");
+    let start = Command::Start {
+        version: "1.4.0".into(),
+        previous_version: None,
+        sha: None,
+        image: None,
+        release_type: flightdeck::plan::ReleaseType::Regular,
+    };
+    let (alice, bob) = (recorded::person("alice"), recorded::person("bob"));
+    let (id, _) =
+        flightdeck::store::start(&store, &plan, "claims.toml", &text, &start, &alice, recorded::T0)
+            .await
+            .expect("start");
+    for (secs, by, command) in [
+        (10, &alice, Command::Claim { step: "checklist".into(), reason: None }),
+        (70, &bob, Command::Claim { step: "checklist".into(), reason: Some("alice paged".into()) }),
+        (90, &bob, Command::Unclaim { step: "checklist".into() }),
+    ] {
+        let now = recorded::at(secs);
+        flightdeck::store::execute(&store, id, &command, by, None, || now).await.expect("claim");
+    }
+    let built = report::load(&store, id).await.expect("report");
+    let rows: Vec<(&str, &str, &str, &str)> = built.timeline[1..]
+        .iter()
+        .map(|r| (r.kind.as_str(), r.event.as_str(), r.actor.as_str(), r.result.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("step_claimed", "claimed checklist until 11:02 UTC", "alice", ""),
+            (
+                "step_claimed",
+                "took over checklist from alice, until 11:03 UTC: alice paged",
+                "bob",
+                "taken over from alice"
+            ),
+            ("claim_released", "released the claim on checklist", "bob", ""),
+        ]
+    );
+    let did = |name: &str| {
+        built
+            .audit
+            .actors
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.did.clone())
+            .unwrap_or_default()
+    };
+    assert!(did("alice").contains(&"claimed checklist".to_owned()), "{:?}", did("alice"));
+    assert_eq!(did("bob"), ["took over checklist", "released checklist"]);
+    let md = markdown::render(&built);
+    assert!(md.contains("took over checklist from alice, until 11:03 UTC: alice paged"), "{md}");
+}

@@ -87,6 +87,64 @@ fn bake_in_progress() {
 }
 
 #[test]
+fn bake_claimed_by_bob_and_the_next_shift_by_alice() {
+    snapshot("claimed", &fixtures::claimed());
+}
+
+#[test]
+fn claims_show_who_and_time_left_at_both_sizes_and_lapse_off_screen() {
+    let model = fixtures::claimed();
+    for (width, height) in SIZES {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("⚑bob 16m"), "bob's claim on the bake at {width}×{height}:\n{text}");
+        assert!(text.contains("⚑alice 17m"), "alice's claim at {width}×{height}:\n{text}");
+        assert!(text.contains("claimed by bob until 11:44 UTC"), "detail at {width}×{height}");
+    }
+    // Twenty minutes on, both claims have lapsed: the steps pane no longer shows them.
+    let mut later = model.clone();
+    later.now = later.now.plus_millis(20 * 60 * 1000);
+    let text = screen(&later, 120, 40).join("\n");
+    assert!(!text.contains('⚑'), "lapsed claims are not shown:\n{text}");
+    assert!(text.contains("bob's claim lapsed at 11:44 UTC"), "{text}");
+}
+
+#[test]
+fn the_claim_keys_claim_take_over_with_a_reason_and_release() {
+    use flightdeck::release::Command;
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let command_of = |effects: Vec<Effect>| match effects.as_slice() {
+        [Effect::Execute { command, expect_seq, .. }] => (command.clone(), *expect_seq),
+        other => panic!("expected one command, got {other:?}"),
+    };
+    // bob holds the bake: `w` asks alice why she takes it over, and nothing runs before.
+    let mut m = fixtures::claimed();
+    let seen = m.release.as_ref().map(|r| r.state.seq);
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('w'))).is_empty());
+    let text = screen(&m, 80, 24).join("\n");
+    assert!(text.contains("TAKE OVER `bake-10` from bob"), "{text}");
+    fixtures::type_text(&mut m, "bob is paged elsewhere");
+    let (command, expect_seq) = command_of(update(&mut m, Msg::KeyPressed(Key::Enter)));
+    assert_eq!(
+        command,
+        Command::Claim { step: "bake-10".into(), reason: Some("bob is paged elsewhere".into()) }
+    );
+    assert_eq!(expect_seq, seen, "a takeover is decided on the claim alice saw");
+    // On alice's own claim (the 50% shift, the next step down) `w` renews, `W` releases.
+    let mut m = fixtures::claimed();
+    fixtures::press(&mut m, &[Key::Down]);
+    let (command, _) = command_of(update(&mut m, Msg::KeyPressed(Key::Char('w'))));
+    assert_eq!(command, Command::Claim { step: "traffic-50".into(), reason: None });
+    let (command, _) = command_of(update(&mut m, Msg::KeyPressed(Key::Char('W'))));
+    assert_eq!(command, Command::Unclaim { step: "traffic-50".into() });
+    // A read-only cockpit claims nothing.
+    let mut m = fixtures::read_only();
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('w'))).is_empty());
+}
+
+#[test]
 fn traffic_at_fifty_percent() {
     snapshot("traffic_50", &fixtures::traffic_50());
 }

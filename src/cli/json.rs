@@ -35,8 +35,8 @@ pub fn releases(rows: &[ReleaseRow]) -> Value {
     json!({ "schema": JSON_SCHEMA, "releases": rows })
 }
 
-/// `flightdeck status --json`
-pub fn status(plan: &Plan, state: &State, row: &ReleaseRow) -> Value {
+/// `flightdeck status --json`; `now` says whether a step's claim still holds.
+pub fn status(plan: &Plan, state: &State, row: &ReleaseRow, now: Timestamp) -> Value {
     let info = state.info.as_ref();
     let release_type = info.map_or(crate::plan::ReleaseType::Regular, |i| i.release_type);
     let steps: Vec<Value> = plan
@@ -95,6 +95,15 @@ pub fn status(plan: &Plan, state: &State, row: &ReleaseRow) -> Value {
             }
             if let Some(reason) = &s.skip_reason {
                 v["skip_reason"] = json!(reason);
+            }
+            if let Some(c) = &s.claim {
+                v["claim"] = json!({
+                    "by": c.by.name,
+                    "at": time(c.at),
+                    "until": time(c.until),
+                    "live": c.is_live(now),
+                    "reason": c.reason,
+                });
             }
             v
         })

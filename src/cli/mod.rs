@@ -244,6 +244,25 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
+    /// Claim a step so others see you are on it (or renew your claim); plans with [claims].
+    Claim {
+        /// The step (default: the current one).
+        #[arg(long, value_name = "ID")]
+        step: Option<String>,
+        /// Take over someone else's live claim, saying why (recorded; they see it).
+        #[arg(long = "take-over", value_name = "REASON")]
+        take_over: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Let go of your claim on a step (anyone's, once it lapsed).
+    Unclaim {
+        /// The step (default: the current one).
+        #[arg(long, value_name = "ID")]
+        step: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Add a note to the record.
     Note {
         /// The note.

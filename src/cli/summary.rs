@@ -4,7 +4,9 @@
 use std::fmt::Write;
 
 use crate::plan::{ActionKind, Plan, StepKind, format_duration};
-use crate::release::{EventRecord, State, Status, StepStatus, format_date_time, format_elapsed};
+use crate::release::{
+    EventRecord, State, Status, StepStatus, format_date_time, format_elapsed, format_hour_minute,
+};
 use crate::store::ReleaseRow;
 
 /// One screen describing a valid plan.
@@ -30,6 +32,14 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
         if plan.policy.forbid_self_approval { "forbidden" } else { "allowed" },
         if plan.policy.declared_operators { "allowed" } else { "off (OS accounts only)" }
     );
+    let _ = match &plan.claims {
+        Some(c) => writeln!(
+            out,
+            "claims       on: a claim lasts {} unless renewed; taking one over needs a reason",
+            format_duration(c.ttl)
+        ),
+        None => writeln!(out, "claims       off (add [claims] to let people claim a step)"),
+    };
     let health: Vec<&str> = plan.health.iter().map(|h| h.id.as_str()).collect();
     let metrics: Vec<&str> = plan.metrics.iter().map(|m| m.id.as_str()).collect();
     let _ = writeln!(out, "probes       health: {}; metrics: {}", list(&health), list(&metrics));
@@ -158,9 +168,26 @@ pub fn status_text(
     for (i, r) in plan.flat_steps().iter().enumerate() {
         let s = &state.steps[i];
         let cursor = if i == state.cursor && !state.status.is_terminal() { ">" } else { " " };
+        let claim = match &s.claim {
+            Some(c) if c.is_live(now) => format!(
+                "  claimed by {} until {} UTC ({} left){}",
+                c.by.short(),
+                format_hour_minute(c.until),
+                format_duration(std::time::Duration::from_millis(c.until.millis_since(now))),
+                c.reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
+            ),
+            Some(c) => {
+                format!(
+                    "  ({}'s claim lapsed at {} UTC)",
+                    c.by.short(),
+                    format_hour_minute(c.until)
+                )
+            }
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{cursor} {} {:<12} {:<24} {:<10} {}",
+            "{cursor} {} {:<12} {:<24} {:<10} {}{claim}",
             s.status.mark(),
             r.stage.id,
             r.step.id,

@@ -160,13 +160,11 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             let store = open_existing(&cli).await?;
             let row = store.find(release.as_deref()).await?;
             let loaded = store.load(row.id).await?;
+            let now = clock::now();
             if *json {
-                print_json(&json::status(&loaded.plan, &loaded.state, &loaded.row));
+                print_json(&json::status(&loaded.plan, &loaded.state, &loaded.row, now));
             } else {
-                print!(
-                    "{}",
-                    summary::status_text(&loaded.plan, &loaded.state, &loaded.row, clock::now())
-                );
+                print!("{}", summary::status_text(&loaded.plan, &loaded.state, &loaded.row, now));
             }
             Ok(())
         }
@@ -227,6 +225,14 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         }
         Verb::Note { text, target } => {
             act(&cli, target, Command::Note { text: text.clone() }).await
+        }
+        Verb::Claim { step, take_over, target } => {
+            let step = step_or_current(&cli, target, step.as_deref(), "claim").await?;
+            act(&cli, target, Command::Claim { step, reason: take_over.clone() }).await
+        }
+        Verb::Unclaim { step, target } => {
+            let step = step_or_current(&cli, target, step.as_deref(), "unclaim").await?;
+            act(&cli, target, Command::Unclaim { step }).await
         }
         Verb::Report { release, format, output } => {
             record::report(&cli, release.as_deref(), format, output.as_deref()).await
@@ -340,6 +346,29 @@ fn version_of(command: &Command) -> &str {
         Command::Start { version, .. } => version,
         _ => "",
     }
+}
+
+/// The step a claim verb names, else the release's current step.
+async fn step_or_current(
+    cli: &Cli,
+    target: &Target,
+    step: Option<&str>,
+    verb: &str,
+) -> Result<String, Failure> {
+    if let Some(step) = step {
+        return Ok(step.to_owned());
+    }
+    refuse_read_only(cli, verb)?;
+    let store = open_existing(cli).await?;
+    let row = store.find(target.release.as_deref()).await?;
+    let loaded = store.load(row.id).await?;
+    store.close().await;
+    // A finished release keeps a current step only if it ended early; the engine says why
+    // nothing can be claimed there.
+    loaded.state.current().map(|s| s.id.clone()).ok_or_else(|| Failure {
+        code: EXIT_REJECTED,
+        message: format!("rejected: cannot {verb}: every step is done"),
+    })
 }
 
 async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure> {

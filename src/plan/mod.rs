@@ -39,6 +39,25 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     /// Webhooks told about the release's milestones.
     pub notify: Vec<Notify>,
+    /// Whether people may claim steps, and for how long; `None`: claims are off.
+    pub claims: Option<Claims>,
+}
+
+/// `[claims]`: an operator may claim a step so others see who is on it. A claim lasts `ttl`
+/// unless renewed, and someone else may take it over only with a reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claims {
+    /// How long a claim lasts unless renewed.
+    pub ttl: Duration,
+}
+
+impl Claims {
+    /// The TTL when `[claims]` leaves it out.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(20 * 60);
+    /// The shortest TTL: a claim that lapses while someone reads the screen helps nobody.
+    pub const MIN_TTL: Duration = Duration::from_secs(60);
+    /// The longest TTL: a claim should not outlive an on-call shift.
+    pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 }
 
 /// `[service]`

@@ -29,6 +29,16 @@ pub struct RawPlan {
     pub stages: Vec<Spanned<RawStage>>,
     #[serde(default)]
     pub notify: Vec<Spanned<RawNotify>>,
+    #[serde(default)]
+    pub claims: Option<Spanned<RawClaims>>,
+}
+
+/// `[claims]`: people may claim a step so others see who is on it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClaims {
+    #[serde(default)]
+    pub ttl: Option<Spanned<String>>,
 }
 
 /// `[service]`

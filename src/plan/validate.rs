@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawStep};
 use super::{
-    ActionKind, ActionSpec, HealthProbe, Item, Location, MetricProbe, MetricSource, NoDataPolicy,
-    Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan, PlanError, PlanProblem, Policy,
-    ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute, Service, Stage, Step, StepKind,
-    Threshold, Traffic, parse_duration,
+    ActionKind, ActionSpec, Claims, HealthProbe, Item, Location, MetricProbe, MetricSource,
+    NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan, PlanError,
+    PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute, Service,
+    Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.
@@ -383,6 +383,7 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
     }
 
     let notify = raw.notify.into_iter().enumerate().map(|(i, n)| check_notify(c, i, n)).collect();
+    let claims = raw.claims.map(|raw| check_claims(c, raw));
 
     Plan {
         service,
@@ -395,7 +396,25 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         rollback,
         stages,
         notify,
+        claims,
     }
+}
+
+fn check_claims(c: &mut Checker<'_>, raw: Spanned<super::raw::RawClaims>) -> Claims {
+    let raw = raw.into_inner();
+    let ttl = c.duration(raw.ttl.as_ref(), "claims.ttl", Claims::DEFAULT_TTL);
+    if let Some(value) = &raw.ttl {
+        if !(Claims::MIN_TTL..=Claims::MAX_TTL).contains(&ttl) {
+            c.problem(
+                value.span(),
+                "claims.ttl",
+                format!("a claim lasting {} is outside 1m..=24h", format_duration(ttl)),
+                "a claim is renewed by claiming again; pick e.g. \"20m\"",
+            );
+            return Claims { ttl: ttl.clamp(Claims::MIN_TTL, Claims::MAX_TTL) };
+        }
+    }
+    Claims { ttl }
 }
 
 /// Most attempts after the first a webhook may ask for.

@@ -4,7 +4,7 @@
 use super::event::{Event, EventRecord};
 use super::state::{
     ActionRun, Decline, LastChange, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status,
-    StepState, StepStatus, WeightChange,
+    StepClaim, StepState, StepStatus, WeightChange,
 };
 
 /// Folds `record` into `state`.
@@ -79,6 +79,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             if let Some(s) = state.step_mut(step) {
                 s.status = StepStatus::Done;
                 s.finished_at = Some(at);
+                s.claim = None;
             }
             advance_cursor(state, at);
         }
@@ -87,6 +88,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                 s.status = StepStatus::Skipped;
                 s.finished_at = Some(at);
                 s.skip_reason = Some(reason.clone());
+                s.claim = None;
             }
             advance_cursor(state, at);
         }
@@ -180,12 +182,14 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::RollbackStarted { reason, automatic, steps } => {
             state.status = Status::RollingBack;
             state.pause = None;
+            // No rollout step advances any more: a claim on one would only mislead.
+            release_every_claim(state);
             state.rollback = Some(RollbackState {
                 reason: reason.clone(),
                 automatic: *automatic,
                 started: mark(),
                 plan: steps.clone(),
-                steps: steps.iter().map(|s| fresh_step(&s.id)).collect(),
+                steps: steps.iter().map(|s| StepState::new(&s.id)).collect(),
                 finished_at: None,
             });
         }
@@ -197,11 +201,13 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             }
         }
         Event::Aborted { reason } => {
+            release_every_claim(state);
             state.status = Status::Aborted;
             state.ended_at = Some(at);
             state.abort_reason = Some(reason.clone());
         }
         Event::Completed => {
+            release_every_claim(state);
             state.status = Status::Completed;
             state.ended_at = Some(at);
         }
@@ -217,22 +223,28 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::BaselineCaptured { series, value, .. } => {
             state.baselines.insert(series.clone(), *value);
         }
+        Event::StepClaimed { step, until, reason, .. } => {
+            if let Some(s) = state.step_mut(step) {
+                s.claim = Some(StepClaim {
+                    by: record.actor.clone(),
+                    at,
+                    until: *until,
+                    reason: reason.clone(),
+                });
+            }
+        }
+        Event::ClaimReleased { step } => {
+            if let Some(s) = state.step_mut(step) {
+                s.claim = None;
+            }
+        }
     }
 }
 
-fn fresh_step(id: &str) -> StepState {
-    StepState {
-        id: id.to_owned(),
-        status: StepStatus::Pending,
-        current_since: None,
-        started_at: None,
-        finished_at: None,
-        ticks: Default::default(),
-        approvals: Default::default(),
-        declines: Default::default(),
-        runs: Vec::new(),
-        skip_reason: None,
-        checkpoints: Vec::new(),
+/// Ends every claim: the release no longer advances step by step.
+fn release_every_claim(state: &mut State) {
+    for s in &mut state.steps {
+        s.claim = None;
     }
 }
 

@@ -151,6 +151,18 @@ pub enum Command {
     },
     /// Confirm the earliest due review checkpoint of the running bake.
     ConfirmCheckpoint,
+    /// Claim a step (or renew your claim) so others see who is on it.
+    Claim {
+        /// Step id (the cockpit's selected step; the CLI's `--step`, else the current one).
+        step: String,
+        /// Why; required to take over someone else's live claim.
+        reason: Option<String>,
+    },
+    /// Let go of your claim on a step (anyone's, once it lapsed).
+    Unclaim {
+        /// Step id.
+        step: String,
+    },
     /// Record a series' baseline before the first traffic shift.
     CaptureBaseline {
         /// Metric id.
@@ -166,7 +178,9 @@ pub enum Command {
 
 impl Command {
     /// Commands whose effect does not depend on which step is current may be re-decided on a
-    /// fresh state after losing a race; the others must be looked at again by a person.
+    /// fresh state after losing a race; the others must be looked at again by a person. A
+    /// claim names its step and is decided again on who holds it now; a takeover is not
+    /// re-decided: it was meant for the holder its issuer saw.
     pub fn commutes(&self) -> bool {
         matches!(
             self,
@@ -179,7 +193,8 @@ impl Command {
                 | Self::Pause { .. }
                 | Self::RecordOutcome { .. }
                 | Self::MarkInterrupted { .. }
-        )
+                | Self::Unclaim { .. }
+        ) || matches!(self, Self::Claim { reason: None, .. })
     }
 
     /// The verb, for messages.
@@ -206,6 +221,8 @@ impl Command {
             Self::RecordBreach { .. } => "record breach",
             Self::CaptureBaseline { .. } => "capture baseline",
             Self::ConfirmCheckpoint => "confirm review",
+            Self::Claim { .. } => "claim",
+            Self::Unclaim { .. } => "unclaim",
         }
     }
 }

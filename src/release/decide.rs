@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 use super::event::{Event, Phase, RollbackStepRef};
 use super::state::{State, Status, StepState, StepStatus};
-use super::time::{Actor, Timestamp, format_clock};
+use super::time::{Actor, Timestamp, format_clock, format_hour_minute};
 use crate::plan::{Plan, StepKind, StepRef, format_duration};
 
 type Decision = Result<Vec<Event>, Rejection>;
@@ -40,6 +40,7 @@ pub fn decide(
         }
     }
     let ctx = Ctx { plan, state, actor, now };
+    ctx.not_claimed_by_another(command)?;
     match command {
         Command::Start { .. } => ctx.start(command),
         Command::Note { text } => ctx.note(text),
@@ -70,6 +71,8 @@ pub fn decide(
             ctx.capture_baseline(series, *value, *samples, *window_ms)
         }
         Command::ConfirmCheckpoint => ctx.confirm_checkpoint(),
+        Command::Claim { step, reason } => ctx.claim(step, reason.as_deref()),
+        Command::Unclaim { step } => ctx.unclaim(step),
     }
 }
 
@@ -808,6 +811,115 @@ impl<'a> Ctx<'a> {
                     None => format!("every review of `{}` is confirmed", r.step.id),
                 }))
             }
+        }
+    }
+
+    /// Someone else's live claim on the current step holds back the commands that advance it
+    /// (next, shift, skip, retry, resolve) for everyone but its holder. Approvals, ticks,
+    /// notes and reviews stay open to all (a gate needs several people); flightdeck's own
+    /// decisions, rollback and abort are never held back (safety first); and a rollback's
+    /// steps cannot be claimed.
+    fn not_claimed_by_another(&self, command: &Command) -> Result<(), Rejection> {
+        let advances = matches!(
+            command,
+            Command::Next { .. }
+                | Command::Shift { .. }
+                | Command::Skip { .. }
+                | Command::Retry
+                | Command::Resolve { .. }
+        );
+        if !advances
+            || self.actor.automatic
+            || !matches!(self.state.status, Status::Running | Status::Paused)
+        {
+            return Ok(());
+        }
+        let Some(s) = self.state.current() else { return Ok(()) };
+        match s.live_claim(self.now) {
+            Some(claim) if claim.by.name != self.actor.name => Err(Rejection::rule(format!(
+                "{} has claimed `{}` until {} UTC; take over the claim with a reason first",
+                claim.by.short(),
+                s.id,
+                format_hour_minute(claim.until)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn claims_ttl(&self, verb: &str) -> Result<Duration, Rejection> {
+        self.plan.claims.map(|c| c.ttl).ok_or_else(|| {
+            Rejection::rule(format!(
+                "cannot {verb}: claims are off in the plan of {} (it has no [claims] table); add `[claims]` with `ttl = \"20m\"` to the plan for the releases started after",
+                self.plan.service.name
+            ))
+        })
+    }
+
+    /// A step of the plan that has not ended, by id.
+    fn claimable(&self, step: &str, verb: &str) -> Result<&'a StepState, Rejection> {
+        self.require(&[Status::Running, Status::Paused], verb)?;
+        let Some(s) = self.state.steps.iter().find(|s| s.id == step) else {
+            let known: Vec<&str> = self
+                .state
+                .steps
+                .iter()
+                .filter(|s| !matches!(s.status, StepStatus::Done | StepStatus::Skipped))
+                .map(|s| s.id.as_str())
+                .collect();
+            return Err(Rejection::rule(format!(
+                "cannot {verb}: no step `{step}` in this release's plan; steps not done yet: {}",
+                known.join(", ")
+            )));
+        };
+        match s.status {
+            StepStatus::Done | StepStatus::Skipped => Err(Rejection::rule(format!(
+                "cannot {verb}: `{step}` is {} already",
+                s.status.as_str()
+            ))),
+            _ => Ok(s),
+        }
+    }
+
+    fn claim(&self, step: &str, reason: Option<&str>) -> Decision {
+        let ttl = self.claims_ttl("claim")?;
+        let s = self.claimable(step, "claim")?;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let me = &self.actor.name;
+        let took_over_from = match s.live_claim(self.now) {
+            Some(c) if c.by.name != *me => {
+                if reason.is_none() {
+                    return Err(Rejection::rule(format!(
+                        "{} has claimed `{step}` until {} UTC (since {}); to take it over, give a reason (w in the cockpit, `claim --take-over REASON`): it is recorded, and {} sees it",
+                        c.by.short(),
+                        format_hour_minute(c.until),
+                        format_clock(c.at),
+                        c.by.short()
+                    )));
+                }
+                Some(c.by.name.clone())
+            }
+            // Your own live claim is renewed; a lapsed one (anyone's) is free.
+            _ => None,
+        };
+        Ok(vec![Event::StepClaimed {
+            step: step.to_owned(),
+            until: self.now.plus_millis(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+            took_over_from,
+            reason: reason.map(str::to_owned),
+        }])
+    }
+
+    fn unclaim(&self, step: &str) -> Decision {
+        self.claims_ttl("unclaim")?;
+        let s = self.claimable(step, "unclaim")?;
+        match (&s.claim, s.live_claim(self.now)) {
+            (None, _) => Err(Rejection::rule(format!("nobody has claimed `{step}`"))),
+            (Some(_), Some(c)) if c.by.name != self.actor.name => Err(Rejection::rule(format!(
+                "{} has claimed `{step}` until {} UTC; only they can release it before then (or take it over with a reason)",
+                c.by.short(),
+                format_hour_minute(c.until)
+            ))),
+            (Some(_), _) => Ok(vec![Event::ClaimReleased { step: step.to_owned() }]),
         }
     }
 

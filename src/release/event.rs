@@ -284,6 +284,22 @@ pub enum Event {
         /// The window.
         window_ms: u64,
     },
+    /// Someone claimed a step (or renewed their claim) so others see who is on it.
+    StepClaimed {
+        /// Step id.
+        step: String,
+        /// When the claim lapses unless renewed: the decision's time plus the plan's TTL.
+        until: Timestamp,
+        /// Whose live claim this one took over, if any.
+        took_over_from: Option<String>,
+        /// Why: required to take over someone else's live claim, optional otherwise.
+        reason: Option<String>,
+    },
+    /// The holder (or anyone, once it lapsed) let go of a claim.
+    ClaimReleased {
+        /// Step id.
+        step: String,
+    },
 }
 
 /// An event as stored: with its place in the release, its time and who caused it.
@@ -329,6 +345,8 @@ impl Event {
             Self::ThresholdBreached { .. } => "threshold_breached",
             Self::BaselineCaptured { .. } => "baseline_captured",
             Self::CheckpointConfirmed { .. } => "checkpoint_confirmed",
+            Self::StepClaimed { .. } => "step_claimed",
+            Self::ClaimReleased { .. } => "claim_released",
         }
     }
 
@@ -408,6 +426,18 @@ impl Event {
             Self::BaselineCaptured { series, value, samples, .. } => {
                 format!("baseline of {series} captured: {} ({samples} samples)", trim_float(*value))
             }
+            Self::StepClaimed { step, until, took_over_from, reason } => {
+                let until = super::time::format_hour_minute(*until);
+                let mut s = match took_over_from {
+                    Some(from) => format!("took over {step} from {from}, until {until} UTC"),
+                    None => format!("claimed {step} until {until} UTC"),
+                };
+                if let Some(reason) = reason {
+                    s.push_str(&format!(": {reason}"));
+                }
+                s
+            }
+            Self::ClaimReleased { step } => format!("released the claim on {step}"),
         }
     }
 }

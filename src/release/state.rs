@@ -115,6 +115,27 @@ pub struct Decline {
     pub reason: String,
 }
 
+/// Who is on a step, until when: shown to everyone, and in the way of anyone else advancing
+/// the step until it lapses or is taken over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepClaim {
+    /// Who claimed it (or renewed it last).
+    pub by: Actor,
+    /// When it was claimed or last renewed.
+    pub at: Timestamp,
+    /// When it lapses unless renewed.
+    pub until: Timestamp,
+    /// Why, if they said.
+    pub reason: Option<String>,
+}
+
+impl StepClaim {
+    /// Whether the claim still holds at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        now < self.until
+    }
+}
+
 /// How one run of an action ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -190,10 +211,14 @@ pub struct StepState {
     /// Review checkpoints of a bake confirmed so far (ms into the bake), with who and when.
     #[serde(default)]
     pub checkpoints: Vec<(u64, Mark)>,
+    /// The latest claim on the step, live or lapsed; cleared when the step ends. Snapshots
+    /// written before claims existed read as `None`, which is what their events fold to.
+    #[serde(default)]
+    pub claim: Option<StepClaim>,
 }
 
 impl StepState {
-    fn new(id: &str) -> Self {
+    pub(super) fn new(id: &str) -> Self {
         Self {
             id: id.to_owned(),
             status: StepStatus::Pending,
@@ -206,7 +231,13 @@ impl StepState {
             runs: Vec::new(),
             skip_reason: None,
             checkpoints: Vec::new(),
+            claim: None,
         }
+    }
+
+    /// The claim on the step if it holds at `now`.
+    pub fn live_claim(&self, now: Timestamp) -> Option<&StepClaim> {
+        self.claim.as_ref().filter(|c| c.is_live(now))
     }
 
     /// The last run, if any.

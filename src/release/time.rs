@@ -29,6 +29,12 @@ pub fn format_clock(at: Timestamp) -> String {
     format!("{:02}:{:02}:{:02}", day_secs / 3600, day_secs / 60 % 60, day_secs % 60)
 }
 
+/// `HH:MM` in UTC, for times people plan around (a claim's end).
+pub fn format_hour_minute(at: Timestamp) -> String {
+    let clock = format_clock(at);
+    clock[..5].to_owned()
+}
+
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 pub fn format_date_time(at: Timestamp) -> String {
     let days = at.0.div_euclid(1000).div_euclid(86_400);

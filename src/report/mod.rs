@@ -531,6 +531,7 @@ fn timeline_row(plan: &Plan, r: &EventRecord) -> TimelineRow {
         Event::Aborted { .. } => "aborted".into(),
         Event::Completed => "completed".into(),
         Event::Paused { .. } => "paused".into(),
+        Event::StepClaimed { took_over_from: Some(from), .. } => format!("taken over from {from}"),
         _ => String::new(),
     };
     TimelineRow {
@@ -1000,6 +1001,9 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::NoteAdded { .. } => "added notes".into(),
         Event::ThresholdBreached { .. } => "recorded breaches".into(),
         Event::BaselineCaptured { .. } => "captured baselines".into(),
+        Event::StepClaimed { step, took_over_from: Some(_), .. } => format!("took over {step}"),
+        Event::StepClaimed { step, .. } => format!("claimed {step}"),
+        Event::ClaimReleased { step } => format!("released {step}"),
         Event::ActionFinished { .. }
         | Event::ActionFailed { .. }
         | Event::WeightSet { .. }

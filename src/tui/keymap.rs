@@ -150,6 +150,10 @@ pub enum Action {
     Note,
     /// Confirm the review checkpoint that is due in a long bake.
     ConfirmReview,
+    /// Claim the selected step, or renew your claim (taking someone's over asks why).
+    Claim,
+    /// Let go of your claim on the selected step.
+    Unclaim,
     /// Filter the timeline by text.
     Filter,
     /// Show the traffic history.
@@ -201,6 +205,8 @@ impl Action {
             Self::MarkFailed => "mark_failed",
             Self::Note => "note",
             Self::ConfirmReview => "confirm_review",
+            Self::Claim => "claim",
+            Self::Unclaim => "unclaim",
             Self::Filter => "filter",
             Self::TrafficHistory => "traffic_history",
             Self::Releases => "releases",
@@ -234,6 +240,8 @@ impl Action {
                 | Self::Note
                 | Self::ConfirmReview
                 | Self::HandOver
+                | Self::Claim
+                | Self::Unclaim
         )
     }
 }
@@ -324,6 +332,8 @@ pub fn default_bindings() -> Vec<Binding> {
             "",
             Global,
         ),
+        b(&[K::Char('w')], A::Claim, "claim the selected step, or renew your claim", "", Global),
+        b(&[K::Char('W')], A::Unclaim, "release your claim on the selected step", "", Global),
         b(&[K::Char('/')], A::Filter, "filter the timeline", "/ filter", Timeline),
         b(&[K::Char('h')], A::TrafficHistory, "show the traffic history", "", Global),
         b(&[K::Char('L')], A::Releases, "list every release, to open one read-only", "", Global),

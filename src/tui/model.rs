@@ -147,6 +147,8 @@ pub enum Purpose {
     MarkSucceeded,
     /// Mark failed: reason.
     MarkFailed,
+    /// Take over someone else's live claim on a step: reason.
+    TakeOver,
     /// Timeline filter text.
     Filter,
 }
@@ -173,6 +175,8 @@ pub struct Prompt {
     pub fields: Vec<Field>,
     /// The field being typed in.
     pub active: usize,
+    /// The step it acts on, when that is not simply the current one (a claim's step).
+    pub step: Option<String>,
     /// The release seq when it opened: the state the person decided on.
     pub seen_seq: u64,
     /// The last key, for expiry.

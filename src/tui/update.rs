@@ -10,7 +10,7 @@ use super::model::{
 };
 use super::msg::Msg;
 use crate::plan::StepKind;
-use crate::release::{Command, Resolution, Status};
+use crate::release::{Command, Resolution, Status, format_hour_minute};
 
 /// Applies one message; returns the effects it asks for.
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -371,6 +371,7 @@ fn open_prompt(model: &mut Model, purpose: Purpose, title: String, fields: Vec<F
         purpose,
         title,
         fields,
+        step: None,
         active: 0,
         seen_seq,
         touched_at: model.now,
@@ -583,7 +584,44 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             );
             Vec::new()
         }
+        Action::Claim => claim(model),
+        Action::Unclaim => {
+            let Some(step) = selected_step_id(model) else { return Vec::new() };
+            execute(model, Command::Unclaim { step }, false)
+        }
     }
+}
+
+/// The id of the step selected in the steps pane.
+fn selected_step_id(model: &Model) -> Option<String> {
+    let index = model.selected_step();
+    model.release.as_ref().and_then(|r| r.state.steps.get(index)).map(|s| s.id.clone())
+}
+
+/// Claims the selected step, or renews your claim; someone else's live claim is taken over
+/// only with a reason, typed in a prompt that names whose claim it is.
+fn claim(model: &mut Model) -> Vec<Effect> {
+    let Some(step) = selected_step_id(model) else { return Vec::new() };
+    let holder = model
+        .release
+        .as_ref()
+        .and_then(|r| r.state.steps.get(model.selected_step()))
+        .and_then(|s| s.live_claim(model.now))
+        .filter(|c| c.by.name != model.me.name)
+        .map(|c| (c.by.short().to_owned(), format_hour_minute(c.until)));
+    let Some((holder, until)) = holder else {
+        return execute(model, Command::Claim { step, reason: None }, false);
+    };
+    open_prompt(
+        model,
+        Purpose::TakeOver,
+        format!("TAKE OVER `{step}` from {holder} (claimed until {until} UTC)"),
+        vec![reason_field(&format!("why (recorded; {holder} sees it)"))],
+    );
+    if let Some(Overlay::Prompt(p)) = &mut model.overlay {
+        p.step = Some(step);
+    }
+    Vec::new()
 }
 
 /// Shows the replay's current position in every pane.
@@ -769,6 +807,9 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
             Command::Resolve { resolution: Resolution::Succeeded, reason: text }
         }
         Purpose::MarkFailed => Command::Resolve { resolution: Resolution::Failed, reason: text },
+        Purpose::TakeOver => {
+            Command::Claim { step: prompt.step.clone().unwrap_or_default(), reason: Some(text) }
+        }
     };
     let verb = command.verb().to_owned();
     let pinned = !command.commutes();

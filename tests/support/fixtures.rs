@@ -348,6 +348,19 @@ pub fn bake_in_progress() -> Model {
     h.model(alice(), false, h.clock.plus_millis(BAKE_ELAPSED_SECS * 1000))
 }
 
+/// The first bake 4m12s in, as alice sees it: bob claimed the bake a minute in ("watching
+/// p95 on green") and alice claimed the 50% shift that follows it.
+pub fn claimed() -> Model {
+    let mut h = rich_at_bake();
+    h.run(
+        60,
+        &bob(),
+        Command::Claim { step: "bake-10".into(), reason: Some("watching p95 on green".into()) },
+    );
+    h.run(60, &alice(), Command::Claim { step: "traffic-50".into(), reason: None });
+    h.model(alice(), false, h.clock.plus_millis((BAKE_ELAPSED_SECS - 120) * 1000))
+}
+
 /// Traffic at 50%: weight history 10% then 50%, the second bake started.
 pub fn traffic_50() -> Model {
     let mut h = rich_at_bake();
@@ -575,6 +588,7 @@ pub fn all() -> Vec<(&'static str, Model)> {
         ("health", health()),
         ("metrics", metrics()),
         ("resolved_by_hand", resolved_by_hand()),
+        ("claimed", claimed()),
         ("welcome", welcome()),
     ]
 }

@@ -135,35 +135,26 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         let style = if b.destructive { theme::warn() } else { Style::new() };
         entries.push((keys.join(" "), format!("{}{context}{disabled}", b.desc), style));
     }
-    let one_column = u16::try_from(entries.len() + 4).unwrap_or(u16::MAX);
+    // The title and the remapping note sit in the border, so every row inside is a key.
+    let block = Block::bordered().title(" Help: every key (any key closes this) ").title_bottom(
+        Line::styled(" keys can be remapped under [keys] in the config ", theme::dim()),
+    );
+    let one_column = u16::try_from(entries.len() + 2).unwrap_or(u16::MAX);
     if one_column <= area.height || area.width < 60 {
-        let mut lines = vec![Line::styled(" Every key (any key closes this)", theme::bold())];
+        let mut lines = Vec::new();
         for (keys, desc, style) in entries {
             lines.push(Line::from(vec![
                 Span::styled(format!(" {keys:<12}"), theme::accent()),
                 Span::styled(desc, style),
             ]));
         }
-        lines.push(Line::styled(
-            " Keys can be remapped under [keys] in the config file.",
-            theme::dim(),
-        ));
         let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
         let popup = centered(area, 76, height);
         frame.render_widget(Clear, popup);
-        frame.render_widget(
-            Paragraph::new(lines)
-                .block(Block::bordered().title(" Help "))
-                .wrap(Wrap { trim: false }),
-            popup,
-        );
+        frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
         return;
     }
-    // Too short for one column (80×24): two columns, descriptions wrapped under themselves,
-    // the title and the remapping note in the border.
-    let block = Block::bordered().title(" Help: every key (any key closes this) ").title_bottom(
-        Line::styled(" keys can be remapped under [keys] in the config ", theme::dim()),
-    );
+    // Too short for one column (80×24): two columns, descriptions wrapped under themselves.
     let columns_in = |popup: Rect| {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])

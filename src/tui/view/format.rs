@@ -29,6 +29,18 @@ pub fn split_bar(weight: u8, width: usize) -> (String, String) {
     ("█".repeat(width - canary), "░".repeat(canary))
 }
 
+/// Time left, compactly: `45s`, `12m`, `3h`.
+pub fn remaining(ms: u64) -> String {
+    let s = ms / 1000;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{}h", s / 3600)
+    }
+}
+
 /// `3s ago`, `2m ago`, `1h ago`.
 pub fn age(ms: u64) -> String {
     let s = ms / 1000;
@@ -122,6 +134,13 @@ pub fn fit(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_time_left() {
+        assert_eq!(remaining(59_999), "59s");
+        assert_eq!(remaining(12 * 60_000 + 59_000), "12m");
+        assert_eq!(remaining(3 * 3_600_000 + 1), "3h");
+    }
 
     #[test]
     fn formats_spans_and_bakes() {

@@ -9,7 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{format, pane_block, theme};
 use crate::plan::{ActionKind, StepKind, format_duration};
-use crate::release::{RunOutcome, Status, StepState, StepStatus, format_clock};
+use crate::release::{RunOutcome, Status, StepState, StepStatus, format_clock, format_hour_minute};
 use crate::tui::model::{Model, Pane, ReleaseView};
 
 /// Lines the steps pane wants: a header per stage, a line per step, and the rollback.
@@ -62,6 +62,23 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
         },
         StepKind::Action { .. } => run_summary(model, s),
     }
+}
+
+/// The claim on a step as the steps pane shows it, `⚑alice 12m`: who and how long is left.
+/// Lapsed claims, and claims on a finished release, are not shown. (`⚑` is a one-cell text
+/// symbol; an emoji such as `✋` is two cells in most terminals and one in some, which would
+/// shift the progress column.)
+fn claim_tag(model: &Model, release: &ReleaseView, s: &StepState) -> Option<String> {
+    if release.state.status.is_terminal() {
+        return None;
+    }
+    let now = model.display_now();
+    let c = s.live_claim(now)?;
+    Some(format!(
+        "⚑{} {}",
+        format::fit(c.by.short(), 10),
+        format::remaining(c.until.millis_since(now))
+    ))
 }
 
 fn run_summary(model: &Model, s: &StepState) -> String {
@@ -131,14 +148,13 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
             } else {
                 step.name.clone()
             };
-            lines.push(row(
-                mark,
-                &name,
-                &progress(model, release, index),
-                inner_width,
-                status_style(s.status),
-                highlight,
-            ));
+            let progress = progress(model, release, index);
+            let right = match claim_tag(model, release, s) {
+                Some(tag) if progress.is_empty() => tag,
+                Some(tag) => format!("{tag} {progress}"),
+                None => progress,
+            };
+            lines.push(row(mark, &name, &right, inner_width, status_style(s.status), highlight));
             index += 1;
         }
     }
@@ -193,6 +209,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         format!(" {mark} {} ({word})", r.step.name),
         step_style.patch(theme::bold()),
     )];
+    push_claim(&mut lines, model, release, s);
     let release_type =
         release.state.info.as_ref().map_or(crate::plan::ReleaseType::Regular, |i| i.release_type);
     match &r.step.kind {
@@ -338,6 +355,44 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     }
     let block = pane_block(model, Pane::Detail, "");
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+/// Who is on the selected step, until when, and what the keys do about it.
+fn push_claim(lines: &mut Vec<Line<'static>>, model: &Model, release: &ReleaseView, s: &StepState) {
+    let Some(c) = &s.claim else { return };
+    if release.state.status.is_terminal() {
+        return;
+    }
+    let now = model.display_now();
+    let until = format_hour_minute(c.until);
+    let why = c.reason.as_ref().map_or(String::new(), |r| format!(" · {r}"));
+    if !c.is_live(now) {
+        lines.push(Line::styled(
+            format!(" {}'s claim lapsed at {until} UTC", c.by.short()),
+            theme::dim(),
+        ));
+        return;
+    }
+    let mine = c.by.name == model.me.name;
+    let who = if mine { "you".to_owned() } else { c.by.short().to_owned() };
+    // Short lines: the detail pane is 38 columns wide at 120×40 and at 80×24.
+    lines.push(Line::styled(
+        format!(" ⚑ claimed by {who} until {until} UTC"),
+        if mine { theme::accent() } else { theme::warn() },
+    ));
+    lines.push(Line::styled(
+        format!("   {} left{}", format::remaining(c.until.millis_since(now)), why),
+        theme::dim(),
+    ));
+    if model.read_only || model.replay.is_some() {
+        return;
+    }
+    let keys = if mine {
+        " w renews · W releases".to_owned()
+    } else {
+        format!(" only {who} advances it · w takes over")
+    };
+    lines.push(Line::styled(keys, theme::dim()));
 }
 
 fn describe_action(kind: &ActionKind) -> String {
