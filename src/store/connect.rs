@@ -274,6 +274,24 @@ fn prepare_file(path: &Path, read_only: bool) -> Result<(), StoreError> {
 }
 
 async fn connect_sqlite(path: &Path, read_only: bool) -> Result<AnyPool, sqlx::Error> {
+    // Open once directly with the same settings: a file that is not a database or cannot be
+    // written fails here with SQLite's own words, where the pool would only retry its
+    // connection until it timed out.
+    {
+        use sqlx::Connection;
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+        let mut options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .read_only(read_only)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        if !read_only {
+            options =
+                options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full);
+        }
+        sqlx::sqlite::SqliteConnection::connect_with(&options).await?.close().await?;
+    }
     let absolute = std::path::absolute(path).map_err(sqlx::Error::Io)?;
     let mode = if read_only { "ro" } else { "rw" };
     let url = format!("sqlite://{}?mode={mode}", encode_path(&absolute));
