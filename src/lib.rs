@@ -15,5 +15,6 @@ pub mod probe;
 pub mod release;
 pub mod report;
 pub mod store;
+pub mod supervisor;
 pub mod transfer;
 pub mod tui;

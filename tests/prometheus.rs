@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flightdeck::automation;
 use flightdeck::probe::{ProbeBoard, Reading, Versions, spawn_metric_pollers};
 use flightdeck::release::{Actor, Command, Event, Status};
 use flightdeck::store::{self, Store};
+use flightdeck::supervisor::{Submit, Supervisor};
 use probe_support::{Counters, exporter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -153,9 +153,10 @@ async fn drive(
     let versions = Versions { new: Some("1.4.0".into()), old: Some("1.3.2".into()) };
     spawn_metric_pollers(&plan, &versions, tx, cancel.clone());
     let mut board = ProbeBoard::for_plan(&plan);
-    let client = flightdeck::action::http_client(Duration::from_secs(10));
-    let (lines, _keep) = mpsc::unbounded_channel::<String>();
+    // The same supervisor a cockpit drives through: automation, and the actions it claims.
+    let mut supervisor = Supervisor::new(store.clone(), me.clone());
     while !cancel.is_cancelled() {
+        while supervisor.try_next().is_some() {}
         while let Ok(reading) = rx.try_recv() {
             board.apply(&plan, reading);
         }
@@ -168,21 +169,12 @@ async fn drive(
         }
         board.sync(&loaded.state);
         let now = flightdeck::clock::now();
-        if let Some(due) = automation::due(&plan, &loaded.state, now, &me, |_| true, &board) {
-            // Losing a race to the other cockpit is expected: it is refused as stale.
-            let _ = store::execute(
-                &store,
-                id,
-                &due.command,
-                &me,
-                due.expect_seq,
-                flightdeck::clock::now,
-            )
-            .await;
-        }
-        let _ = flightdeck::action::drive_claims(&store, id, &me, &client, &lines, &cancel).await;
+        // Losing a race to the other cockpit is expected: it is refused as stale.
+        supervisor.observe(id, &plan, &loaded.state);
+        supervisor.automate(id, &plan, &loaded.state, &board, now);
         tokio::select! {
             () = cancel.cancelled() => break,
+            _ = supervisor.next() => {}
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
@@ -256,11 +248,17 @@ async fn a_breach_seen_through_real_prometheus_rolls_back_once() {
         .await
         .expect("start");
     let next = Command::Next { confirmed: false };
-    store::execute(&store, id, &next, &alice, None, now).await.expect("shift");
-    let (lines, _keep) = mpsc::unbounded_channel::<String>();
-    flightdeck::action::drive_claims(&store, id, &alice, &client, &lines, &cancel)
-        .await
-        .expect("run the shift");
+    let mut supervisor = Supervisor::new(store.clone(), alice.clone());
+    let shift = Submit {
+        release_id: id,
+        command: next.clone(),
+        actor: alice.clone(),
+        expect_seq: None,
+        seen_step: None,
+        verb: "next".into(),
+    };
+    supervisor.execute(shift).await.expect("shift");
+    supervisor.settle(id, |_| {}).await;
     store::execute(&store, id, &next, &alice, None, now).await.expect("start the bake");
     assert_eq!(store.load(id).await.expect("load").state.weight, 10);
 
@@ -268,7 +266,10 @@ async fn a_breach_seen_through_real_prometheus_rolls_back_once() {
     let seen = Arc::new(Mutex::new(vec![0usize; 2]));
     let drivers: Vec<_> = (0..2)
         .map(|i| {
-            let me = Actor::automation("alice", "testhost", 1000 + u32::try_from(i).unwrap());
+            // Each cockpit on a host of its own: a cockpit takes another's runs on its own host
+            // for orphans when their pid is not alive, and these pids are made up.
+            let host = format!("testhost-{i}");
+            let me = Actor::automation("alice", &host, 1000 + u32::try_from(i).unwrap());
             tokio::spawn(drive(
                 store.clone(),
                 id,

@@ -17,6 +17,10 @@ pub const OUTPUT_TAIL_BYTES: usize = 64 * 1024;
 /// How long output is still read after the command exited, while its pipes stay open.
 const OUTPUT_DRAIN_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a cancelled command's process group has between SIGTERM and SIGKILL: long enough
+/// for a deploy tool to let go of a lock, short enough that a rollback is not held up.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandResult {
@@ -124,6 +128,10 @@ pub async fn run(
     let deadline = tokio::time::sleep(spec.timeout);
     tokio::pin!(deadline);
     let mut stopped: Option<String> = None;
+    // After a cancel the group gets SIGTERM, then SIGKILL once this grace is over.
+    let kill_at = tokio::time::sleep(Duration::from_secs(u64::from(u32::MAX)));
+    tokio::pin!(kill_at);
+    let mut terminating = false;
     let status = loop {
         tokio::select! {
             Some(line) = rx.recv() => {
@@ -132,12 +140,18 @@ pub async fn run(
             }
             status = child.wait() => break status.ok(),
             () = &mut deadline, if stopped.is_none() => {
-                kill_group(pgid);
+                signal_group(pgid, libc::SIGKILL);
                 stopped = Some(format!("timed out after {}", crate::plan::format_duration(spec.timeout)));
             }
             () = cancel.cancelled(), if stopped.is_none() => {
-                kill_group(pgid);
+                signal_group(pgid, libc::SIGTERM);
+                kill_at.as_mut().reset(tokio::time::Instant::now() + CANCEL_GRACE);
+                terminating = true;
                 stopped = Some("cancelled".into());
+            }
+            () = &mut kill_at, if terminating => {
+                signal_group(pgid, libc::SIGKILL);
+                terminating = false;
             }
         }
     };
@@ -151,6 +165,10 @@ pub async fn run(
         }
     };
     let _ = tokio::time::timeout(OUTPUT_DRAIN_GRACE, drain).await;
+    // Whatever the command left behind in its group goes with it.
+    if stopped.is_some() {
+        signal_group(pgid, libc::SIGKILL);
+    }
     let exit_code = status.and_then(|s| s.code());
     let error = stopped.or_else(|| match exit_code {
         Some(0) => None,
@@ -169,11 +187,11 @@ async fn forward(stream: impl AsyncRead + Unpin, tx: mpsc::UnboundedSender<Strin
     }
 }
 
-fn kill_group(pgid: Option<u32>) {
+fn signal_group(pgid: Option<u32>, signal: libc::c_int) {
     if let Some(pgid) = pgid.and_then(|p| libc::pid_t::try_from(p).ok()) {
         // SAFETY: killpg only sends a signal; the group is the one we created for the child.
         unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
+            libc::killpg(pgid, signal);
         }
     }
 }
@@ -200,6 +218,46 @@ mod tests {
             let r = run(&spec("echo one; echo two"), &tx, &CancellationToken::new()).await;
             assert_eq!(r.tail, "one\ntwo");
             assert_eq!(r.error, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancel_terminates_the_whole_group_and_kills_what_ignores_sigterm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pids = dir.path().join("pids");
+        // A child that traps SIGTERM, and a grandchild: both must be gone after the cancel.
+        let script = format!(
+            "trap '' TERM; sleep 600 & echo $! > {p}; echo $$ >> {p}; echo ready; wait",
+            p = pids.display()
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let spec = spec(&script);
+        let run = tokio::spawn({
+            let cancel = cancel.clone();
+            async move { run(&spec, &tx, &cancel).await }
+        });
+        assert_eq!(rx.recv().await.as_deref(), Some("ready"));
+        cancel.cancel();
+        let r = run.await.expect("join");
+        assert_eq!(r.error.as_deref(), Some("cancelled"));
+        let listed = std::fs::read_to_string(&pids).expect("pids");
+        for pid in listed.split_whitespace() {
+            // A killed process may linger as a zombie until its new parent reaps it: that is
+            // not running.
+            let running = || {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                status.lines().any(|l| l.starts_with("State:") && !l.contains('Z'))
+            };
+            // SIGKILL is delivered at once but the exit is the kernel's to finish: look a few
+            // times (a bound on tries, not a timing assertion).
+            let mut tries = 0;
+            while running() && tries < 50 {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            assert!(!running(), "process {pid} of the cancelled group is still running");
         }
     }
 

@@ -12,8 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::{ActionKind, ActionSpec, Plan, StepKind};
-use crate::release::{Actor, Command, EventRecord, Outcome, ReleaseInfo, State};
-use crate::store::{ExecuteError, Store, execute};
+use crate::release::{Actor, Outcome, ReleaseInfo, State};
 
 /// An action ready to run: templates filled, secrets resolved, and the values to redact.
 #[derive(Debug, Clone)]
@@ -85,7 +84,7 @@ pub fn prepare(
         .set("weight", weight.map(|w| w.to_string()).unwrap_or_default());
     let mut resolve = |text: &str| template::resolve_secrets(&vars.fill(text), secrets);
     match &spec.kind {
-        ActionKind::Command { argv, shell, cwd, env } => {
+        ActionKind::Command { argv, shell, cwd, env, .. } => {
             let argv =
                 argv.iter().map(|a| resolve(a).map(|r| r.secret)).collect::<Result<_, _>>()?;
             let env = env
@@ -242,71 +241,6 @@ pub async fn run_prepared(
     let _ = redactor.await;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Report { outcome, duration_ms, body }
-}
-
-/// Runs one claim to its end and records its outcome in the claimant's name; returns the
-/// events recorded.
-pub async fn run_claim(
-    store: &Store,
-    loaded: &crate::store::Loaded,
-    claim: &Claim,
-    client: &reqwest::Client,
-    lines: &mpsc::UnboundedSender<String>,
-    cancel: &CancellationToken,
-) -> Result<Vec<EventRecord>, ExecuteError> {
-    let (release_id, plan, state) = (loaded.row.id, &loaded.plan, &loaded.state);
-    let mut secrets = Vec::new();
-    let prepared = match (plan.action(&claim.action), &state.info) {
-        (Some(spec), Some(info)) => prepare(spec, info, release_id, claim.weight, &mut secrets),
-        (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
-        (_, None) => Err("the release has not started".into()),
-    };
-    let report = match prepared {
-        Ok(prepared) => run_prepared(&prepared, &secrets, client, lines, cancel).await,
-        Err(error) => {
-            let _ = lines.send(format!("cannot run {}: {error}", claim.action));
-            Report {
-                outcome: Outcome::Failed { error, exit_code: None, output_tail: None },
-                duration_ms: 0,
-                body: String::new(),
-            }
-        }
-    };
-    let command = Command::RecordOutcome {
-        step: claim.step.clone(),
-        attempt: claim.attempt,
-        outcome: report.outcome,
-        duration_ms: report.duration_ms,
-    };
-    // The claimant records the outcome, whichever loop of this process ran it.
-    let (records, _) =
-        execute(store, release_id, &command, &claim.by, None, crate::clock::now).await?;
-    Ok(records)
-}
-
-/// Runs every action this process has claimed, one at a time, until none is left (a rollback
-/// claims its next step as each one ends). Returns every event recorded.
-pub async fn drive_claims(
-    store: &Store,
-    release_id: i64,
-    actor: &Actor,
-    client: &reqwest::Client,
-    lines: &mpsc::UnboundedSender<String>,
-    cancel: &CancellationToken,
-) -> Result<Vec<EventRecord>, ExecuteError> {
-    let mut all = Vec::new();
-    loop {
-        let loaded = store.load(release_id).await?;
-        let Some(claim) = claims_of(&loaded.plan, &loaded.state, actor).into_iter().next() else {
-            return Ok(all);
-        };
-        let _ = lines.send(format!("── running {} ({}) ──", claim.step, claim.action));
-        let records = run_claim(store, &loaded, &claim, client, lines, cancel).await?;
-        all.extend(records);
-        if cancel.is_cancelled() {
-            return Ok(all);
-        }
-    }
 }
 
 /// The shared HTTP client (rustls with the ring provider; no system OpenSSL).

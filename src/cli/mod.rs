@@ -289,6 +289,17 @@ pub enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Supervise with no screen (systemd, a tmux window, beside a CI job): take the driver
+    /// lease when free, watch the probes and record their readings, decide bakes, breaches,
+    /// rollbacks and read-back, run the actions it claims; hand over on SIGTERM. Logs one line
+    /// per decision and per probe-state change to stderr.
+    Supervise {
+        /// Release id or version (default: the running one). Ends when the release ends.
+        release: Option<String>,
+        /// Every active release in the store, picking up new ones, until a signal.
+        #[arg(long, conflicts_with = "release")]
+        all: bool,
+    },
     /// Offer driving (running actions and automation) to another open cockpit; the driver
     /// keeps driving until one takes over.
     Handover {

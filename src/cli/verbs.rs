@@ -4,16 +4,14 @@
 use std::io::Write;
 use std::path::Path;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
 use super::{
     Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, record, summary, team,
 };
 use crate::plan::{self, ReleaseType};
-use crate::release::{Actor, Command, EventRecord, Resolution};
+use crate::release::{Actor, Command, Resolution};
 use crate::store::{self, ExecuteError, Location, Store, StoreError};
-use crate::{action, automation, clock, identity, notify};
+use crate::supervisor::{Report, Submit, Supervisor};
+use crate::{action, clock, identity, notify};
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -239,6 +237,24 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         }
         Verb::Verify { release } => record::verify(&cli, release.as_deref()).await,
         Verb::Team { release, json } => team::show(&cli, release.as_deref(), *json).await,
+        Verb::Supervise { release, all } => {
+            refuse_read_only(&cli, "supervise")?;
+            let store = open_existing(&cli).await?;
+            let scope = if *all {
+                crate::supervisor::headless::Scope::All
+            } else {
+                crate::supervisor::headless::Scope::One(release.clone())
+            };
+            let code =
+                crate::supervisor::headless::run(store.clone(), cli.operator.as_deref(), scope)
+                    .await;
+            store.close().await;
+            if code == EXIT_OK {
+                Ok(())
+            } else {
+                Err(Failure { code, message: "supervision ended with an error".into() })
+            }
+        }
         Verb::Handover { release, to } => {
             team::hand_over(&cli, release.as_deref(), to.as_deref()).await
         }
@@ -330,15 +346,10 @@ async fn start(cli: &Cli, plan_path: &Path, command: &Command) -> Result<(), Fai
         records.len()
     );
     println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
-    let mut notifier = notify::Notifier::spawn(store.clone(), notify_client());
-    notifier.committed(id, &plan, None, &records);
-    notifier.finish(notify::exit_wait(&plan)).await;
+    let mut supervisor = Supervisor::new(store.clone(), actor);
+    supervisor.started(id, &plan, &records);
+    supervisor.finish(notify::exit_wait(&plan)).await;
     Ok(())
-}
-
-/// The client webhooks are sent with (each hook's own timeout applies per attempt).
-fn notify_client() -> reqwest::Client {
-    action::http_client(std::time::Duration::from_secs(60))
 }
 
 fn version_of(command: &Command) -> &str {
@@ -377,74 +388,47 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     let row = store.find(target.release.as_deref()).await?;
     let loaded = store.load(row.id).await?;
     let actor = actor_for(cli, &loaded.plan)?;
-    // Webhooks hear about what this process records; the verb waits for them at most the
-    // plan's longest webhook timeout before it exits.
-    let mut notifier = notify::Notifier::spawn(store.clone(), notify_client());
-    // An action whose process died on this host is recorded as interrupted before anything
-    // else, so the person's command is decided on the truth.
-    let automation = Actor::automation(&actor.account, &actor.host, actor.pid);
-    for orphan in automation::orphans(&loaded.state, &actor, identity::process_alive) {
-        if let Ok((records, after)) =
-            store::execute(&store, row.id, &orphan, &automation, None, clock::now).await
-        {
-            for r in &records {
-                println!("{}", summary::event_line(r));
-            }
-            notifier.committed(row.id, &after.plan, after.state.info.as_ref(), &records);
+    let mut supervisor = Supervisor::new(store.clone(), actor.clone());
+    let verb = command.verb().to_owned();
+    let submit = Submit {
+        release_id: row.id,
+        command,
+        actor,
+        expect_seq: target.expect_seq,
+        seen_step: None,
+        verb,
+    };
+    let executed = supervisor.execute(submit).await;
+    let (records, loaded) = match executed {
+        Ok(done) => done,
+        Err(e) => {
+            supervisor.finish(notify::exit_wait(&loaded.plan)).await;
+            return Err(e.into());
         }
-    }
-    let (records, loaded) =
-        store::execute(&store, row.id, &command, &actor, target.expect_seq, clock::now).await?;
+    };
     for r in &records {
         println!("{}", summary::event_line(r));
     }
-    notifier.committed(row.id, &loaded.plan, loaded.state.info.as_ref(), &records);
-    if !action::claims_of(&loaded.plan, &loaded.state, &actor).is_empty() {
-        let ran = run_claimed(&store, row.id, &actor).await;
-        if let Ok(records) = &ran {
-            notifier.committed(row.id, &loaded.plan, loaded.state.info.as_ref(), records);
-        }
-        notifier.finish(notify::exit_wait(&loaded.plan)).await;
-        ran?;
-    } else {
-        notifier.finish(notify::exit_wait(&loaded.plan)).await;
-    }
+    // The actions this command claimed run in the foreground, their output printed.
+    supervisor.settle(row.id, print_report).await;
+    supervisor.finish(notify::exit_wait(&loaded.plan)).await;
     store.close().await;
     Ok(())
 }
 
-/// Runs this process's claimed actions in the foreground, printing their output.
-async fn run_claimed(
-    store: &Store,
-    release_id: i64,
-    actor: &Actor,
-) -> Result<Vec<EventRecord>, Failure> {
-    let client = action::http_client(std::time::Duration::from_secs(30));
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let cancel = CancellationToken::new();
-    let printer = tokio::spawn(async move {
-        while let Some(line) = rx.recv().await {
-            println!("  | {line}");
-        }
-    });
-    let interrupt = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "flightdeck: interrupted; stopping the action and recording it as failed"
-                );
-                cancel.cancel();
+/// Prints what the supervisor reports while a verb's actions run.
+fn print_report(report: &Report) {
+    match report {
+        Report::Output { line, .. } => println!("  | {line}"),
+        Report::Committed { records, .. } => {
+            for r in records {
+                println!("{}", summary::event_line(r));
             }
-        })
-    };
-    let result = action::drive_claims(store, release_id, actor, &client, &tx, &cancel).await;
-    drop(tx);
-    let _ = printer.await;
-    interrupt.abort();
-    let records = result?;
-    for r in &records {
-        println!("{}", summary::event_line(r));
+        }
+        Report::RunEnded { error: Some(e), .. } | Report::TaskFailed { error: e, .. } => {
+            eprintln!("flightdeck: {e}");
+        }
+        Report::Rejected { verb, message, .. } => eprintln!("flightdeck: {verb}: {message}"),
+        Report::RunStarted { .. } | Report::RunEnded { .. } => {}
     }
-    Ok(records)
 }

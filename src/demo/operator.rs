@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +12,9 @@ use crate::cli::summary;
 use crate::plan::StepKind;
 use crate::release::{Actor, Command, State, Status, StepStatus};
 use crate::store::{self, Store};
-use crate::{action, automation, clock, identity};
+use crate::supervisor::probes::LiveBoard;
+use crate::supervisor::{Report, Submit, Supervisor};
+use crate::{clock, identity};
 
 /// Longest a headless demo may run before it gives up.
 const HEADLESS_LIMIT: Duration = Duration::from_secs(600);
@@ -125,24 +126,34 @@ pub fn operator_move(plan: &crate::plan::Plan, state: &State) -> Vec<(Command, &
 }
 
 /// Plays the release to its end without a screen, printing events as they are recorded.
+/// It drives through the same supervisor as the cockpit and `flightdeck supervise`: its
+/// readings are recorded, automation decides bakes and breaches, webhooks are sent.
 pub async fn run_headless(setup: &Setup, scenario: Scenario) -> u8 {
     let me = identity::current_actor(None);
-    let automation_actor = Actor::automation(&me.account, &me.host, me.pid);
     let alice = demo_actor("alice (demo)");
     let sam = demo_actor("sam (demo)");
-    let client = action::http_client(Duration::from_secs(30));
+    let id = setup.release_id;
+    let mut supervisor = Supervisor::new(setup.store.clone(), me);
     let cancel = CancellationToken::new();
-    let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<String>();
-    let printer = tokio::spawn(async move {
-        while let Some(line) = lines_rx.recv().await {
-            println!("         | {line}");
+    let state = match setup.store.load(id).await {
+        Ok(loaded) => loaded.state,
+        Err(e) => {
+            eprintln!("flightdeck: {e}");
+            return crate::cli::EXIT_ERROR;
         }
-    });
-    let watch = super::watch::Watch::start(&setup.plan, cancel.clone());
+    };
+    let watch = LiveBoard::start(
+        &setup.plan,
+        &state,
+        Some((setup.store.clone(), id)),
+        Some(supervisor.reporter()),
+        cancel.clone(),
+    )
+    .await;
     println!(
         "demo `{}`: release {} of {} on {} (blue), {} (green), lb {}",
         scenario.name(),
-        setup.release_id,
+        id,
         setup.plan.service.name,
         setup.fleet.blue_url,
         setup.fleet.green_url,
@@ -155,76 +166,68 @@ pub async fn run_headless(setup: &Setup, scenario: Scenario) -> u8 {
             eprintln!("flightdeck: the demo did not finish within {}s", HEADLESS_LIMIT.as_secs());
             break crate::cli::EXIT_ERROR;
         }
-        let loaded = match setup.store.load(setup.release_id).await {
+        while let Some(report) = supervisor.try_next() {
+            print_output(&report);
+        }
+        let loaded = match setup.store.load(id).await {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("flightdeck: {e}");
                 break crate::cli::EXIT_ERROR;
             }
         };
-        if let Ok(events) = setup.store.events_after(setup.release_id, printed).await {
+        if let Ok(events) = setup.store.events_after(id, printed).await {
             for e in &events {
                 println!("{}", summary::event_line(e));
             }
             printed = events.last().map_or(printed, |e| e.seq);
         }
-        if loaded.state.status.is_terminal() {
+        if loaded.state.status.is_terminal() && !supervisor.running(id) {
             print!(
                 "\n{}",
                 summary::status_text(&loaded.plan, &loaded.state, &loaded.row, clock::now())
             );
             break crate::cli::EXIT_OK;
         }
-        let mut board = watch.board();
-        board.sync(&loaded.state);
-        if let Some(due) = automation::due(
-            &loaded.plan,
-            &loaded.state,
-            clock::now(),
-            &me,
-            identity::process_alive,
-            &board,
-        ) {
-            let _ = store::execute(
-                &setup.store,
-                setup.release_id,
-                &due.command,
-                &automation_actor,
-                due.expect_seq,
-                clock::now,
-            )
-            .await;
-            continue;
-        }
-        for who in [&alice, &sam] {
-            if !action::claims_of(&loaded.plan, &loaded.state, who).is_empty() {
-                let _ = action::drive_claims(
-                    &setup.store,
-                    setup.release_id,
-                    who,
-                    &client,
-                    &lines_tx,
-                    &cancel,
-                )
-                .await;
-            }
-        }
-        let mut acted = false;
-        for (command, who) in operator_move(&loaded.plan, &loaded.state) {
-            let actor = if who == "sam" { &sam } else { &alice };
-            if store::execute(&setup.store, setup.release_id, &command, actor, None, clock::now)
-                .await
-                .is_ok()
-            {
-                acted = true;
+        supervisor.observe(id, &loaded.plan, &loaded.state);
+        let board = watch.board(&loaded.state);
+        let mut acted = supervisor.automate(id, &loaded.plan, &loaded.state, &board, clock::now());
+        if !acted && !supervisor.running(id) {
+            for (command, who) in operator_move(&loaded.plan, &loaded.state) {
+                let actor = if who == "sam" { &sam } else { &alice };
+                let submit = Submit {
+                    release_id: id,
+                    verb: command.verb().to_owned(),
+                    command,
+                    actor: actor.clone(),
+                    expect_seq: None,
+                    seen_step: None,
+                };
+                if supervisor.execute(submit).await.is_ok() {
+                    acted = true;
+                }
             }
         }
         if !acted {
-            tokio::time::sleep(OPERATOR_POLL).await;
+            tokio::select! {
+                report = supervisor.next() => {
+                    if let Some(report) = report {
+                        print_output(&report);
+                    }
+                }
+                () = tokio::time::sleep(OPERATOR_POLL) => {}
+            }
         }
     };
     cancel.cancel();
-    drop(lines_tx);
-    let _ = printer.await;
+    supervisor.finish(crate::notify::exit_wait(&setup.plan)).await;
     code
+}
+
+fn print_output(report: &Report) {
+    match report {
+        Report::Output { line, .. } => println!("         | {line}"),
+        Report::TaskFailed { task, error } => eprintln!("flightdeck: {task}: {error}"),
+        _ => {}
+    }
 }

@@ -284,6 +284,9 @@ pub enum ActionKind {
         cwd: Option<String>,
         /// Extra environment; values may contain `${env:NAME}`.
         env: BTreeMap<String, String>,
+        /// JSON pointer to the weight in its output, for a read-back action (else the output
+        /// is the number itself).
+        weight_pointer: Option<String>,
     },
     /// An HTTP request.
     Http {
@@ -299,7 +302,7 @@ pub enum ActionKind {
         expect_status: u16,
         /// Retries with backoff, only when idempotent.
         retries: u32,
-        /// JSON pointer to the weight in a read-back response.
+        /// JSON pointer to the weight in a read-back response (else the body is the number).
         weight_pointer: Option<String>,
     },
 }
@@ -309,13 +312,31 @@ pub enum ActionKind {
 pub struct Traffic {
     /// Action that sets the new version's weight (receives `{weight}`).
     pub set_action: String,
-    /// Action that reads the weight back, if the provider can.
+    /// Action that reads the weight back, if the provider can: after every shift (until it
+    /// matches or the shift's timeout ends) and every `check_every` while traffic is on the
+    /// new version.
     pub read_action: Option<String>,
+    /// How often the weight is read back between shifts.
+    pub check_every: std::time::Duration,
+    /// What a weight that drifted from the recorded one does to the release.
+    pub on_drift: OnDrift,
     /// Name of the stable side, e.g. `blue`.
     pub stable_label: String,
     /// Name of the new side, e.g. `green`.
     pub canary_label: String,
 }
+
+/// What flightdeck does when the provider's weight differs from the recorded one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDrift {
+    /// Hold the release for a person (the default).
+    Pause,
+    /// Start the rollback procedure.
+    Rollback,
+}
+
+/// The default `traffic.check_every`.
+pub const DEFAULT_TRAFFIC_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One `[[notify]]` webhook: told about the milestones it asks for, never in the way of
 /// the release.

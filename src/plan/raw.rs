@@ -233,6 +233,10 @@ pub struct RawTraffic {
     #[serde(default)]
     pub read: Option<Spanned<String>>,
     #[serde(default)]
+    pub check_every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_drift: Option<Spanned<String>>,
+    #[serde(default)]
     pub stable_label: Option<String>,
     #[serde(default)]
     pub canary_label: Option<String>,

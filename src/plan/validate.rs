@@ -276,9 +276,54 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         if let Some(read) = &t.read {
             known_action(c, read, "traffic.read", &actions);
         }
+        let check_every = c.duration(
+            t.check_every.as_ref(),
+            "traffic.check_every",
+            crate::plan::DEFAULT_TRAFFIC_CHECK_EVERY,
+        );
+        if let Some(v) = &t.check_every {
+            if t.read.is_none() {
+                c.problem(
+                    v.span(),
+                    "traffic.check_every",
+                    "there is nothing to check: `traffic.read` is not set".into(),
+                    "name a read-back action with read = \"ACTION\", or remove check_every",
+                );
+            } else if check_every < std::time::Duration::from_secs(1) {
+                c.problem(
+                    v.span(),
+                    "traffic.check_every",
+                    "must be at least 1s".into(),
+                    "e.g. check_every = \"10s\"",
+                );
+            }
+        }
+        let on_drift = match t.on_drift.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+            None | Some(("pause", _)) => crate::plan::OnDrift::Pause,
+            Some(("rollback", _)) => crate::plan::OnDrift::Rollback,
+            Some((other, span)) => {
+                c.problem(
+                    span,
+                    "traffic.on_drift",
+                    format!("`{other}` is not a drift policy"),
+                    "use \"pause\" (the default) or \"rollback\"",
+                );
+                crate::plan::OnDrift::Pause
+            }
+        };
+        if let (Some(v), None) = (&t.on_drift, &t.read) {
+            c.problem(
+                v.span(),
+                "traffic.on_drift",
+                "drift cannot be seen: `traffic.read` is not set".into(),
+                "name a read-back action with read = \"ACTION\", or remove on_drift",
+            );
+        }
         Traffic {
             set_action: t.set.into_inner(),
             read_action: t.read.map(Spanned::into_inner),
+            check_every,
+            on_drift,
             stable_label: t.stable_label.unwrap_or_else(|| "stable".into()),
             canary_label: t.canary_label.unwrap_or_else(|| "canary".into()),
         }
@@ -791,6 +836,7 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
                 shell: a.shell.unwrap_or(false),
                 cwd: a.cwd,
                 env: a.env,
+                weight_pointer: a.weight_pointer,
             }
         }
         "http" => {

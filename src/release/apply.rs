@@ -164,6 +164,8 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             }
         }
         Event::WeightSet { weight } => {
+            // A new weight is a new thing to compare against: the next read-back judges it.
+            state.drift = None;
             state.weight = *weight;
             state.weight_history.push(WeightChange {
                 at,
@@ -219,6 +221,14 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             if let Some(s) = state.step_mut(step) {
                 s.checkpoints.push((*at_ms, mark()));
             }
+        }
+        Event::TrafficDrift { desired, actual, source } => {
+            state.drift = (desired != actual).then(|| super::state::Drift {
+                desired: *desired,
+                actual: *actual,
+                source: source.clone(),
+                at,
+            });
         }
         Event::BaselineCaptured { series, value, .. } => {
             state.baselines.insert(series.clone(), *value);

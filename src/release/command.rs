@@ -163,6 +163,15 @@ pub enum Command {
         /// Step id.
         step: String,
     },
+    /// Record what the traffic provider reported when its weight was read back.
+    RecordDrift {
+        /// The weight the issuer saw recorded.
+        desired: u8,
+        /// The weight the provider reported.
+        actual: u8,
+        /// The read-back action.
+        source: String,
+    },
     /// Record a series' baseline before the first traffic shift.
     CaptureBaseline {
         /// Metric id.
@@ -220,6 +229,7 @@ impl Command {
             Self::Note { .. } => "note",
             Self::RecordBreach { .. } => "record breach",
             Self::CaptureBaseline { .. } => "capture baseline",
+            Self::RecordDrift { .. } => "record traffic drift",
             Self::ConfirmCheckpoint => "confirm review",
             Self::Claim { .. } => "claim",
             Self::Unclaim { .. } => "unclaim",

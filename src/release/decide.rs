@@ -70,6 +70,9 @@ pub fn decide(
         Command::CaptureBaseline { series, value, samples, window_ms } => {
             ctx.capture_baseline(series, *value, *samples, *window_ms)
         }
+        Command::RecordDrift { desired, actual, source } => {
+            ctx.record_drift(*desired, *actual, source)
+        }
         Command::ConfirmCheckpoint => ctx.confirm_checkpoint(),
         Command::Claim { step, reason } => ctx.claim(step, reason.as_deref()),
         Command::Unclaim { step } => ctx.unclaim(step),
@@ -920,6 +923,49 @@ impl<'a> Ctx<'a> {
                 format_hour_minute(c.until)
             ))),
             (Some(_), _) => Ok(vec![Event::ClaimReleased { step: step.to_owned() }]),
+        }
+    }
+
+    /// A read-back that disagrees with the record: recorded once per difference, then the
+    /// plan's `on_drift` (pause, or roll back); a read-back that agrees again ends the drift.
+    fn record_drift(&self, desired: u8, actual: u8, source: &str) -> Decision {
+        self.require(&[Status::Running, Status::Paused], "record a traffic drift")?;
+        if desired != self.state.weight {
+            return Err(Rejection {
+                kind: super::RejectionKind::Stale,
+                message: format!(
+                    "the recorded weight moved from {desired}% to {}% since the read-back",
+                    self.state.weight
+                ),
+            });
+        }
+        let drift = Event::TrafficDrift { desired, actual, source: source.to_owned() };
+        let known = self.state.drift.as_ref().map(|d| d.actual);
+        if desired == actual {
+            return match known {
+                Some(_) => Ok(vec![drift]),
+                None => Err(Rejection::rule("the provider agrees with the record; no drift")),
+            };
+        }
+        if known == Some(actual) {
+            return Err(Rejection::rule(format!("the drift to {actual}% is already recorded")));
+        }
+        let reason = format!(
+            "traffic drift: {source} reports {actual}% on {}, the record says {desired}%",
+            self.version()
+        );
+        let on_drift =
+            self.plan.traffic.as_ref().map_or(crate::plan::OnDrift::Pause, |t| t.on_drift);
+        match (on_drift, self.state.status) {
+            (crate::plan::OnDrift::Rollback, _) => {
+                let mut events = vec![drift];
+                events.extend(self.rollback(&reason, true, true)?);
+                Ok(events)
+            }
+            (crate::plan::OnDrift::Pause, Status::Running) => {
+                Ok(vec![drift, Event::Paused { reason }])
+            }
+            (crate::plan::OnDrift::Pause, _) => Ok(vec![drift]),
         }
     }
 

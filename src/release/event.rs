@@ -300,6 +300,16 @@ pub enum Event {
         /// Step id.
         step: String,
     },
+    /// The weight read back from the traffic provider differs from the recorded one (or,
+    /// with `desired == actual`, is back in line after a drift).
+    TrafficDrift {
+        /// The weight the record says the new version has.
+        desired: u8,
+        /// The weight the provider reported.
+        actual: u8,
+        /// The read-back action that reported it.
+        source: String,
+    },
 }
 
 /// An event as stored: with its place in the release, its time and who caused it.
@@ -347,6 +357,7 @@ impl Event {
             Self::CheckpointConfirmed { .. } => "checkpoint_confirmed",
             Self::StepClaimed { .. } => "step_claimed",
             Self::ClaimReleased { .. } => "claim_released",
+            Self::TrafficDrift { .. } => "traffic_drift",
         }
     }
 
@@ -438,6 +449,12 @@ impl Event {
                 s
             }
             Self::ClaimReleased { step } => format!("released the claim on {step}"),
+            Self::TrafficDrift { desired, actual, source } if desired == actual => {
+                format!("traffic back in line: {source} reports {actual}% on the new version")
+            }
+            Self::TrafficDrift { desired, actual, source } => format!(
+                "TRAFFIC DRIFT: {source} reports {actual}% on the new version, the record says {desired}%"
+            ),
         }
     }
 }

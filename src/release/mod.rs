@@ -14,8 +14,8 @@ pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 pub use decide::{decide, unconfirmed_checkpoints};
 pub use event::{Breach, Event, EventRecord, Level, Phase, RollbackStepRef, SCHEMA_VERSION};
 pub use state::{
-    ActionRun, Decline, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status, StepClaim,
-    StepState, StepStatus, WeightChange,
+    ActionRun, Decline, Drift, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status,
+    StepClaim, StepState, StepStatus, WeightChange,
 };
 pub use time::{
     Actor, Timestamp, format_clock, format_date_time, format_elapsed, format_hour_minute,

@@ -9,6 +9,19 @@ use super::event::{EventRecord, RollbackStepRef};
 use super::time::{Actor, Timestamp};
 use crate::plan::{Plan, ReleaseType};
 
+/// A read-back that disagreed with the recorded weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// The weight on record.
+    pub desired: u8,
+    /// The weight the provider reported.
+    pub actual: u8,
+    /// The read-back action.
+    pub source: String,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
 /// Where a release is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -350,6 +363,10 @@ pub struct State {
     /// Baselines by series.
     #[serde(default)]
     pub baselines: BTreeMap<String, f64>,
+    /// The provider's weight when it last disagreed with the record, until a shift or a
+    /// read-back that agrees.
+    #[serde(default)]
+    pub drift: Option<Drift>,
 }
 
 impl State {
@@ -371,6 +388,7 @@ impl State {
             notes: 0,
             breaches: Vec::new(),
             baselines: BTreeMap::new(),
+            drift: None,
         }
     }
 

@@ -1004,6 +1004,7 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::StepClaimed { step, took_over_from: Some(_), .. } => format!("took over {step}"),
         Event::StepClaimed { step, .. } => format!("claimed {step}"),
         Event::ClaimReleased { step } => format!("released {step}"),
+        Event::TrafficDrift { .. } => "recorded traffic drift".into(),
         Event::ActionFinished { .. }
         | Event::ActionFailed { .. }
         | Event::WeightSet { .. }

@@ -21,9 +21,11 @@ use super::model::{Model, ReleaseView, TIMELINE_KEPT_EVENTS};
 use super::msg::Msg;
 use super::update::update;
 use super::view;
+use crate::probe::Reading;
 use crate::release::{Actor, Timestamp};
 use crate::store::{self, Store};
-use crate::{action, automation, clock, identity};
+use crate::supervisor::{Report, Submit, Supervisor};
+use crate::{clock, identity};
 
 /// Events read into the timeline when a cockpit opens: enough to scroll back through a long
 /// release, few enough that the first frame of a 100k-event release stays fast. The rest is in
@@ -86,20 +88,11 @@ pub fn map_key(event: KeyEvent) -> Option<Key> {
 struct Shell {
     watch_target: tokio::sync::watch::Sender<Option<(i64, u64)>>,
     store: Store,
-    me: Actor,
-    automation_actor: Actor,
     tx: mpsc::Sender<Msg>,
-    cancel: CancellationToken,
-    client: reqwest::Client,
-    runner_active: bool,
-    automation_pending: bool,
-    /// The driver whose expired lease this cockpit took over: its actions in flight are
-    /// interrupted, never re-run.
-    taken_from: Option<(String, u32)>,
+    /// Everything around a commit and over time: actions, webhooks, automation.
+    supervisor: Supervisor,
     bell: bool,
     clear: bool,
-    /// Tells the plan's webhooks about what this cockpit recorded.
-    notifier: crate::notify::Notifier,
 }
 
 /// Runs the cockpit until the person quits or a signal arrives.
@@ -113,19 +106,9 @@ pub async fn run(
     let (watch_tx, watch_rx) =
         tokio::sync::watch::channel(model.release.as_ref().map(|r| (r.id, r.state.seq)));
     let mut shell = Shell {
-        notifier: crate::notify::Notifier::spawn(
-            store.clone(),
-            action::http_client(Duration::from_secs(60)),
-        ),
+        supervisor: Supervisor::new(store.clone(), model.me.clone()),
         store: store.clone(),
-        automation_actor: Actor::automation(&model.me.account, &model.me.host, model.me.pid),
-        me: model.me.clone(),
         tx: tx.clone(),
-        cancel: cancel.clone(),
-        client: action::http_client(Duration::from_secs(30)),
-        runner_active: false,
-        automation_pending: false,
-        taken_from: None,
         bell: false,
         clear: false,
         watch_target: watch_tx,
@@ -147,10 +130,22 @@ pub async fn run(
     let mut probes_for = None;
     if let Some(release) = &mut model.release {
         probes_for = Some(release.id);
-        preload_samples(&store, release.id, &release.plan, &mut model.probes, model.now).await;
+        crate::supervisor::probes::preload(
+            &store,
+            release.id,
+            &release.plan,
+            &mut model.probes,
+            model.now,
+        )
+        .await;
         let sink = (!model.read_only).then(|| (store.clone(), release.id));
         if !release.state.status.is_terminal() {
-            spawn_probes(&release.plan, &release.state, sink, tx.clone(), probes_cancel.clone());
+            spawn_probes(&release.plan, &release.state, sink, &shell, probes_cancel.clone());
+        }
+        if !model.read_only {
+            // What this process left claimed before it restarted is not ours any more, but
+            // the first look starts whatever this cockpit claims from now on.
+            shell.supervisor.observe(release.id, &release.plan, &release.state);
         }
     }
     let mut events = EventStream::new();
@@ -174,6 +169,7 @@ pub async fn run(
                 None => Some(Msg::SignalReceived("terminal closed")),
             },
             Some(msg) = rx.recv() => Some(msg),
+            Some(report) = shell.supervisor.next() => Some(Msg::Supervised(Box::new(report))),
             _ = tick.tick() => Some(Msg::Tick { now: clock::now() }),
             () = tokio::time::sleep(redraw_in) => None,
         };
@@ -187,40 +183,25 @@ pub async fn run(
         // A key or a resize is drawn at once: the frame interval coalesces background
         // updates, and a person's key never waits for one.
         let urgent = batch.iter().any(|m| matches!(m, Msg::KeyPressed(_) | Msg::Resized { .. }));
+        while batch.len() < DRAIN_MAX_MESSAGES {
+            match shell.supervisor.try_next() {
+                Some(report) => batch.push(Msg::Supervised(Box::new(report))),
+                None => break,
+            }
+        }
         for msg in batch {
+            let msg = match msg {
+                Msg::Supervised(report) => match report_msg(&model, &shell.supervisor, *report) {
+                    Some(msg) => msg,
+                    None => continue,
+                },
+                msg => msg,
+            };
             if let Msg::SignalReceived(name) = &msg {
                 exit = Exit::Signal(name);
             }
-            let state_may_change = matches!(
-                msg,
-                Msg::Committed { .. }
-                    | Msg::ReleaseChanged { .. }
-                    | Msg::Tick { .. }
-                    | Msg::Rejected { .. }
-                    | Msg::TeamChanged { .. }
-            );
-            if let Msg::ActionsFinished { .. } = &msg {
-                shell.runner_active = false;
-            }
-            if let Msg::TeamChanged { took_expired: Some(old), .. } = &msg {
-                shell.taken_from = Some((old.host.clone(), old.pid));
-            }
-            if matches!(
-                msg,
-                Msg::Committed { .. } | Msg::Rejected { .. } | Msg::ReleaseChanged { .. }
-            ) {
-                shell.automation_pending = false;
-            }
-            // Webhooks hear about what this cockpit committed, never about other processes'
-            // events (those processes notify for their own), so each is delivered once.
-            if let (Msg::Committed { records, state, .. }, Some(release)) = (&msg, &model.release) {
-                shell.notifier.committed(release.id, &release.plan, state.info.as_ref(), records);
-            }
             for effect in update(&mut model, msg) {
                 shell.perform(&mut model, effect);
-            }
-            if state_may_change {
-                shell.after_state_change(&mut model);
             }
         }
         if model.quit {
@@ -242,7 +223,7 @@ pub async fn run(
                         &release.plan,
                         &release.state,
                         sink,
-                        tx.clone(),
+                        &shell,
                         probes_cancel.clone(),
                     );
                 }
@@ -264,13 +245,13 @@ pub async fn run(
     }
     cancel.cancel();
     // Leave the team cleanly: others see us gone and may drive at once.
-    let _ = store.leave(&shell.me).await;
+    let _ = store.leave(&model.me).await;
     if let Some(release) = &model.release {
-        let _ = store.release_lease(release.id, &shell.me).await;
+        let _ = store.release_lease(release.id, &model.me).await;
     }
     // Deliveries still under way get at most the plan's longest webhook timeout.
     let wait = model.release.as_ref().map_or(Duration::ZERO, |r| crate::notify::exit_wait(&r.plan));
-    shell.notifier.finish(wait).await;
+    shell.supervisor.finish(wait).await;
     Ok(exit)
 }
 
@@ -303,15 +284,36 @@ impl Shell {
     fn perform(&mut self, model: &mut Model, effect: Effect) {
         match effect {
             Effect::Execute { command, expect_seq, seen_step, verb } => {
-                let Some(release) = &model.release else { return };
-                self.spawn_execute(
-                    release.id,
+                let Some((release, _)) = model.live() else { return };
+                self.supervisor.submit(Submit {
+                    release_id: release.id,
                     command,
+                    actor: model.me.clone(),
                     expect_seq,
                     seen_step,
                     verb,
-                    self.me.clone(),
-                );
+                });
+            }
+            Effect::Observe => {
+                if let Some((release, _)) = model.live() {
+                    self.supervisor.observe(release.id, &release.plan, &release.state);
+                }
+            }
+            Effect::Automate => {
+                if let Some((release, board)) = model.live() {
+                    self.supervisor.automate(
+                        release.id,
+                        &release.plan,
+                        &release.state,
+                        board,
+                        model.now,
+                    );
+                }
+            }
+            Effect::TakeOver { host, pid } => {
+                if let Some((release, _)) = model.live() {
+                    self.supervisor.took_over_from(release.id, host, pid);
+                }
             }
             Effect::LoadReplay { id } => {
                 let (store, tx) = (self.store.clone(), self.tx.clone());
@@ -418,140 +420,58 @@ impl Shell {
             Effect::Quit => model.quit = true,
         }
     }
+}
 
-    fn spawn_execute(
-        &self,
-        id: i64,
-        command: crate::release::Command,
-        expect_seq: Option<u64>,
-        seen_step: Option<String>,
-        verb: String,
-        actor: Actor,
-    ) {
-        let store = self.store.clone();
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let msg = match store::execute_on_step(
-                &store,
-                id,
-                &command,
-                &actor,
-                expect_seq,
-                seen_step.as_deref(),
-                clock::now,
-            )
-            .await
-            {
-                Ok((records, loaded)) => {
-                    Msg::Committed { verb, records, state: Box::new(loaded.state) }
-                }
-                Err(e) => Msg::Rejected { verb, message: e.to_string() },
-            };
-            let _ = tx.send(msg).await;
-        });
-    }
+/// What a supervisor report means to the cockpit, if anything: reports about another
+/// release than the one shown change nothing on screen.
+fn report_msg(model: &Model, supervisor: &Supervisor, report: Report) -> Option<Msg> {
+    let shown = model.live().map(|(r, _)| r.id);
+    Some(match report {
+        Report::Committed { release_id, verb, records, state, .. } => {
+            if Some(release_id) != shown {
+                return None;
+            }
+            Msg::Committed { verb, records, state }
+        }
+        Report::Rejected { verb, message, .. } => Msg::Rejected { verb, message },
+        Report::RunStarted { step, action, .. } => Msg::RunStarted { step, action },
+        Report::Output { line, .. } => Msg::ActionOutput(line),
+        Report::RunEnded { key, error, .. } => {
+            if error.is_none() && supervisor.running(key.release_id) {
+                return None;
+            }
+            Msg::ActionsFinished { error }
+        }
+        Report::TaskFailed { task, error } => {
+            Msg::Noted { text: format!("{task} failed: {error}"), failed: true }
+        }
+    })
+}
 
-    /// Starts the action runner for claims of this process, and automation when due.
-    fn after_state_change(&mut self, model: &mut Model) {
-        let Some(release) = &model.release else { return };
-        if model.read_only {
-            return;
-        }
-        if !self.runner_active
-            && !action::claims_of(&release.plan, &release.state, &self.me).is_empty()
-        {
-            self.runner_active = true;
-            model.output.clear();
-            model.ui.output_back = 0;
-            self.spawn_runner(release.id);
-        }
-        // Only the driver decides by itself; the others watch (the seq pinning would make a
-        // second decision harmless, but one voice keeps the record clean).
-        let drives = model.lease.as_ref().is_none_or(|l| l.held_by(&self.me));
-        if drives && !self.automation_pending && model.pending.is_none() {
-            if let Some((host, pid)) = self.taken_from.clone() {
-                let orphan = release
-                    .state
-                    .runs_in_flight()
-                    .into_iter()
-                    .find(|(_, run)| run.started.by.host == host && run.started.by.pid == pid);
-                if let Some((step, run)) = orphan {
-                    self.automation_pending = true;
-                    let command = crate::release::Command::MarkInterrupted {
-                        step: step.to_owned(),
-                        attempt: run.attempt,
-                        reason: format!(
-                            "the driver {}@{host} (pid {pid}) stopped heartbeating; this cockpit took over",
-                            run.started.by.short()
-                        ),
-                    };
-                    self.spawn_execute(
-                        release.id,
-                        command,
-                        None,
-                        None,
-                        "takeover".into(),
-                        self.automation_actor.clone(),
-                    );
-                    return;
-                }
-            }
-            if let Some(due) = automation::due(
-                &release.plan,
-                &release.state,
-                model.now,
-                &self.me,
-                identity::process_alive,
-                &model.probes,
-            ) {
-                self.automation_pending = true;
-                let verb = format!("automation ({})", due.command.verb());
-                self.spawn_execute(
-                    release.id,
-                    due.command,
-                    due.expect_seq,
-                    None,
-                    verb,
-                    self.automation_actor.clone(),
-                );
-            }
-        }
-    }
+/// Starts the probes of the release shown; readings come into the loop as messages, and
+/// (unless read-only) are recorded, a failure to record them shown on screen.
+fn spawn_probes(
+    plan: &crate::plan::Plan,
+    state: &crate::release::State,
+    sink: Option<(Store, i64)>,
+    shell: &Shell,
+    cancel: CancellationToken,
+) {
+    crate::supervisor::probes::spawn(
+        plan,
+        state,
+        sink,
+        shell.tx.clone(),
+        reading_msg,
+        Some(shell.supervisor.reporter()),
+        cancel,
+    );
+}
 
-    fn spawn_runner(&self, id: i64) {
-        let store = self.store.clone();
-        let me = self.me.clone();
-        let client = self.client.clone();
-        let cancel = self.cancel.clone();
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<String>();
-            let forward = {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    while let Some(line) = lines_rx.recv().await {
-                        if tx.send(Msg::ActionOutput(line)).await.is_err() {
-                            break;
-                        }
-                    }
-                })
-            };
-            let result = action::drive_claims(&store, id, &me, &client, &lines_tx, &cancel).await;
-            drop(lines_tx);
-            let _ = forward.await;
-            if let Ok(loaded) = store.load(id).await {
-                let records = result.as_ref().map(Clone::clone).unwrap_or_default();
-                let _ = tx
-                    .send(Msg::Committed {
-                        verb: "action".into(),
-                        records,
-                        state: Box::new(loaded.state),
-                    })
-                    .await;
-            }
-            let _ =
-                tx.send(Msg::ActionsFinished { error: result.err().map(|e| e.to_string()) }).await;
-        });
+fn reading_msg(reading: Reading) -> Msg {
+    match reading {
+        Reading::Health { index, reading } => Msg::HealthChecked { index, reading },
+        Reading::Metric { index, at, result } => Msg::MetricSampled { index, at, result },
     }
 }
 
@@ -623,126 +543,6 @@ fn spawn_store_watcher(
             look = false;
         }
     });
-}
-
-/// How many readings wait for the store at most; past that they are dropped (the screen
-/// still gets them), so a slow disk never slows the pollers.
-const SAMPLE_QUEUE_READINGS: usize = 1024;
-/// How long readings gather before they are written together.
-const SAMPLE_BATCH_WINDOW: Duration = Duration::from_secs(1);
-/// How far back stored readings are loaded when a cockpit opens.
-const PRELOAD_SAMPLES_MS: u64 = 30 * 60 * 1000;
-
-/// Starts the health and metric pollers and forwards their readings into the loop; with a
-/// `sink`, also records them in the store (in batches, on their own task) so other cockpits,
-/// the CLI and the report see the same numbers. Every cockpit that can write polls and
-/// records: a second cockpit polls too (rows from both are kept, bounded per series).
-pub fn spawn_probes(
-    plan: &crate::plan::Plan,
-    state: &crate::release::State,
-    sink: Option<(Store, i64)>,
-    tx: mpsc::Sender<Msg>,
-    cancel: CancellationToken,
-) {
-    let (readings_tx, mut readings_rx) = mpsc::channel(256);
-    let versions = crate::probe::Versions {
-        new: state.info.as_ref().map(|i| i.version.clone()),
-        old: state.info.as_ref().and_then(|i| i.previous_version.clone()),
-    };
-    crate::probe::spawn_metric_pollers(plan, &versions, readings_tx.clone(), cancel.clone());
-    crate::probe::spawn_health_pollers(plan, readings_tx, cancel.clone());
-    let series: Vec<(String, store::SampleKind)> =
-        plan.metrics.iter().map(|m| (m.id.clone(), store::SampleKind::Metric)).collect();
-    let health: Vec<String> = plan.health.iter().map(|h| h.id.clone()).collect();
-    let samples_tx = sink.map(|(store, id)| spawn_sample_writer(store, id, cancel));
-    tokio::spawn(async move {
-        while let Some(reading) = readings_rx.recv().await {
-            let (msg, row) = match reading {
-                crate::probe::Reading::Health { index, reading } => {
-                    let row = health.get(index).map(|id| store::SampleRow {
-                        series: id.clone(),
-                        kind: store::SampleKind::Health,
-                        at: reading.at,
-                        value: reading.error.is_none().then_some(reading.latency_ms as f64),
-                        error: reading.error.clone(),
-                    });
-                    (Msg::HealthChecked { index, reading }, row)
-                }
-                crate::probe::Reading::Metric { index, at, result } => {
-                    let row = series.get(index).map(|(id, kind)| store::SampleRow {
-                        series: id.clone(),
-                        kind: *kind,
-                        at,
-                        value: result.as_ref().ok().copied().flatten(),
-                        error: result.as_ref().err().cloned(),
-                    });
-                    (Msg::MetricSampled { index, at, result }, row)
-                }
-            };
-            if let (Some(samples_tx), Some(row)) = (&samples_tx, row) {
-                let _ = samples_tx.try_send(row);
-            }
-            if tx.send(msg).await.is_err() {
-                return;
-            }
-        }
-    });
-}
-
-/// Writes readings to the store in batches: whatever arrived within [`SAMPLE_BATCH_WINDOW`]
-/// of the first one, in one transaction (one fsync a second, however many probes).
-fn spawn_sample_writer(
-    store: Store,
-    release_id: i64,
-    cancel: CancellationToken,
-) -> mpsc::Sender<store::SampleRow> {
-    let (tx, mut rx) = mpsc::channel::<store::SampleRow>(SAMPLE_QUEUE_READINGS);
-    tokio::spawn(async move {
-        loop {
-            let first = tokio::select! {
-                () = cancel.cancelled() => return,
-                r = rx.recv() => r,
-            };
-            let Some(first) = first else { return };
-            tokio::select! {
-                () = cancel.cancelled() => {}
-                () = tokio::time::sleep(SAMPLE_BATCH_WINDOW) => {}
-            }
-            let mut batch = vec![first];
-            while let Ok(more) = rx.try_recv() {
-                batch.push(more);
-            }
-            // A failed write loses readings, never the release: the screen has them anyway.
-            let _ = store.record_samples(release_id, &batch).await;
-            if cancel.is_cancelled() {
-                return;
-            }
-        }
-    });
-    tx
-}
-
-/// Folds the readings another cockpit (or an earlier run of this one) recorded into the
-/// board, so a freshly opened cockpit shows the same numbers and can judge a bake at once.
-async fn preload_samples(
-    store: &Store,
-    release_id: i64,
-    plan: &crate::plan::Plan,
-    board: &mut crate::probe::ProbeBoard,
-    now: crate::release::Timestamp,
-) {
-    let since = crate::release::Timestamp(
-        now.0.saturating_sub(i64::try_from(PRELOAD_SAMPLES_MS).unwrap_or(i64::MAX)),
-    );
-    let Ok(rows) = store.samples_since(release_id, since).await else { return };
-    for row in rows.into_iter().filter(|r| r.kind == store::SampleKind::Metric) {
-        let Some(index) = plan.metrics.iter().position(|m| m.id == row.series) else { continue };
-        let result = match (row.value, row.error) {
-            (_, Some(e)) => Err(e),
-            (v, None) => Ok(v),
-        };
-        board.apply(plan, crate::probe::Reading::Metric { index, at: row.at, result });
-    }
 }
 
 /// How often a cockpit heartbeats its presence and renews (or claims) the driver lease.

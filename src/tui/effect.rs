@@ -41,6 +41,20 @@ pub enum Effect {
         /// Who may take it.
         to: Option<String>,
     },
+    /// Let the supervisor look at the live release: start the actions this cockpit claimed,
+    /// cancel those a rollback preempted.
+    Observe,
+    /// This cockpit drives the release: let the supervisor's automation decide (bake
+    /// verdicts, breaches, baselines, reviews, read-back) on the live release and probes.
+    Automate,
+    /// This cockpit took the driver lease from a holder that stopped renewing it: that
+    /// holder's runs in flight are orphans, to be marked interrupted.
+    TakeOver {
+        /// The old holder's host.
+        host: String,
+        /// Its pid.
+        pid: u32,
+    },
     /// Clear and redraw the whole screen.
     ClearScreen,
     /// Ring the terminal bell.

@@ -360,6 +360,15 @@ impl Model {
             .map_or(self.now, |r| r.at)
     }
 
+    /// The release as it is now, and its probes: during replay the live view kept aside, so
+    /// nothing that acts ever looks at the past.
+    pub fn live(&self) -> Option<(&ReleaseView, &ProbeBoard)> {
+        match &self.replay {
+            Some(replay) => Some((&replay.live, &replay.live_probes)),
+            None => self.release.as_ref().map(|r| (r, &self.probes)),
+        }
+    }
+
     /// The selected step index (following the current step unless moved).
     pub fn selected_step(&self) -> usize {
         let Some(r) = &self.release else { return 0 };

@@ -48,9 +48,16 @@ pub enum Msg {
         /// Why.
         message: String,
     },
+    /// This cockpit started running an action.
+    RunStarted {
+        /// Step id.
+        step: String,
+        /// Action id.
+        action: String,
+    },
     /// A line of output from an action this cockpit runs.
     ActionOutput(String),
-    /// The actions this cockpit ran are done.
+    /// The actions this cockpit ran are done (or one failed to record its outcome).
     ActionsFinished {
         /// Why running them failed, if it did.
         error: Option<String>,
@@ -100,6 +107,9 @@ pub enum Msg {
         /// The expired lease this cockpit just took over: its holder is presumed dead.
         took_expired: Option<crate::store::Lease>,
     },
+    /// The supervisor reported something; the loop turns it into one of the messages above
+    /// before `update` sees it.
+    Supervised(Box<crate::supervisor::Report>),
     /// SIGHUP, SIGTERM or SIGQUIT arrived.
     SignalReceived(&'static str),
 }

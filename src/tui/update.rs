@@ -14,6 +14,46 @@ use crate::release::{Command, Resolution, Status, format_hour_minute};
 
 /// Applies one message; returns the effects it asks for.
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
+    let state_may_change = matches!(
+        msg,
+        Msg::Committed { .. }
+            | Msg::ReleaseChanged { .. }
+            | Msg::ReleaseOpened(_)
+            | Msg::Tick { .. }
+            | Msg::Rejected { .. }
+            | Msg::TeamChanged { .. }
+    );
+    let took_over = match &msg {
+        Msg::TeamChanged { took_expired: Some(old), .. } => Some((old.host.clone(), old.pid)),
+        _ => None,
+    };
+    let mut effects = update_view(model, msg);
+    if let Some((host, pid)) = took_over {
+        effects.push(Effect::TakeOver { host, pid });
+    }
+    if state_may_change {
+        effects.extend(supervision(model));
+    }
+    effects
+}
+
+/// What the supervisor is asked to do after the live release may have changed: observe it
+/// (every cockpit that may act runs what it claimed), and automate only where this cockpit
+/// drives and is not waiting for its own command.
+fn supervision(model: &Model) -> Vec<Effect> {
+    if model.read_only {
+        return Vec::new();
+    }
+    let Some((live, _)) = model.live() else { return Vec::new() };
+    let mut effects = vec![Effect::Observe];
+    let drives = model.lease.as_ref().is_none_or(|l| l.held_by(&model.me));
+    if drives && model.pending.is_none() && !live.state.status.is_terminal() {
+        effects.push(Effect::Automate);
+    }
+    effects
+}
+
+fn update_view(model: &mut Model, msg: Msg) -> Vec<Effect> {
     // During replay the screen shows the past; news from the store updates the live view
     // kept aside, so leaving replay shows the present.
     if model.replay.is_some()
@@ -199,6 +239,14 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
             model.dirty = true;
             Vec::new()
         }
+        Msg::RunStarted { step, action } => {
+            model.output.clear();
+            model.ui.output_back = 0;
+            model.running_here = true;
+            say(model, format!("running {step} ({action})"), Tone::Info);
+            model.dirty = true;
+            Vec::new()
+        }
         Msg::ActionsFinished { error } => {
             model.running_here = false;
             if let Some(e) = error {
@@ -229,6 +277,9 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
+        // The loop turns reports into the messages above; one that reaches here is news of
+        // nothing on screen.
+        Msg::Supervised(_) => Vec::new(),
         Msg::SignalReceived(_) => {
             model.quit = true;
             vec![Effect::Quit]

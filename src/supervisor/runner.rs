@@ -1,0 +1,276 @@
+//! Runs the actions this process claimed, each on a task of its own, and cancels those a
+//! rollback preempts: a rollout action still running when the rollback starts is stopped
+//! (its process group gets SIGTERM, then SIGKILL; an HTTP call is dropped) and recorded as
+//! cancelled by the rollback, so the rollback's own shift to 0% goes out at once. A traffic
+//! shift in flight is never cancelled: it is bounded by its own timeout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Envelope, Report, readback};
+use crate::action::{self, Claim};
+use crate::plan::{Plan, StepKind};
+use crate::release::{Command, Outcome, State, Status};
+use crate::store::{self, Store};
+use crate::{clock, release};
+
+/// One run of one action: which release, step and attempt.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RunKey {
+    /// Release id.
+    pub release_id: i64,
+    /// Step id (a rollout step or a rollback procedure step).
+    pub step: String,
+    /// Attempt number.
+    pub attempt: u32,
+}
+
+/// A run under way: how to stop it, and why it was stopped.
+#[derive(Debug)]
+struct Active {
+    cancel: CancellationToken,
+    why: Arc<Mutex<Option<String>>>,
+    /// A rollout action other than a traffic shift: a rollback stops it.
+    preemptible: bool,
+}
+
+/// Every run this process started, and the plans of their releases.
+#[derive(Debug, Default)]
+pub(super) struct Runs {
+    active: BTreeMap<RunKey, Active>,
+    /// Runs that ended here: never started again, even if recording their outcome failed
+    /// (a person then decides, as for an interrupted run).
+    ended: BTreeSet<RunKey>,
+    plans: BTreeMap<i64, Arc<Plan>>,
+}
+
+/// How a run learns that it was stopped, and why.
+#[derive(Debug, Clone)]
+pub(super) struct Stop {
+    token: CancellationToken,
+    why: Arc<Mutex<Option<String>>>,
+}
+
+impl Runs {
+    pub(super) fn remember_plan(&mut self, release_id: i64, plan: &Plan) {
+        if self.plans.get(&release_id).is_none_or(|p| **p != *plan) {
+            self.plans.insert(release_id, Arc::new(plan.clone()));
+        }
+    }
+
+    pub(super) fn plan(&self, release_id: i64) -> Option<Arc<Plan>> {
+        self.plans.get(&release_id).cloned()
+    }
+
+    pub(super) fn is_known(&self, key: &RunKey) -> bool {
+        self.active.contains_key(key) || self.ended.contains(key)
+    }
+
+    pub(super) fn start(&mut self, key: RunKey, plan: &Plan, cancel: CancellationToken) -> Stop {
+        let why = Arc::new(Mutex::new(None));
+        let preemptible =
+            plan.step(&key.step).is_some_and(|r| !matches!(r.step.kind, StepKind::Traffic { .. }));
+        self.active.insert(key, Active { cancel: cancel.clone(), why: why.clone(), preemptible });
+        Stop { token: cancel, why }
+    }
+
+    pub(super) fn ended(&mut self, key: &RunKey) {
+        self.active.remove(key);
+        self.ended.insert(key.clone());
+    }
+
+    pub(super) fn active(&self, release_id: i64) -> bool {
+        self.active.keys().any(|k| k.release_id == release_id)
+    }
+
+    pub(super) fn any_active(&self) -> bool {
+        !self.active.is_empty()
+    }
+
+    pub(super) fn stop_all(&mut self, why: &str) {
+        for run in self.active.values() {
+            if let Ok(mut slot) = run.why.lock() {
+                slot.get_or_insert_with(|| why.to_owned());
+            }
+            run.cancel.cancel();
+        }
+    }
+
+    /// Once a release rolls back (or ended), its rollout actions still running here stop.
+    pub(super) fn cancel_preempted(&mut self, release_id: i64, _plan: &Plan, state: &State) {
+        let over = state.status == Status::RollingBack || state.status.is_terminal();
+        if !over {
+            return;
+        }
+        let why = match &state.rollback {
+            Some(r) => format!(
+                "cancelled by the rollback {} started at {}: {}",
+                r.started.by.short(),
+                release::format_clock(r.started.at),
+                r.reason
+            ),
+            None => format!("cancelled: the release is {}", state.status.as_str()),
+        };
+        for (key, run) in &self.active {
+            if key.release_id != release_id || !run.preemptible || run.cancel.is_cancelled() {
+                continue;
+            }
+            if let Ok(mut slot) = run.why.lock() {
+                slot.get_or_insert_with(|| why.clone());
+            }
+            tracing::warn!(release = release_id, step = %key.step, "{why}");
+            run.cancel.cancel();
+        }
+    }
+}
+
+/// What a run task needs.
+pub(super) struct Run {
+    pub(super) key: RunKey,
+    pub(super) claim: Claim,
+    pub(super) store: Store,
+    pub(super) client: reqwest::Client,
+    pub(super) tx: mpsc::UnboundedSender<Envelope>,
+    pub(super) cancel: Stop,
+}
+
+/// Runs one claimed action to its end on a task of its own and records its outcome in the
+/// claimant's name.
+pub(super) fn spawn(run: Run) {
+    tokio::spawn(async move {
+        let Run { key, claim, store, client, tx, cancel } = run;
+        let release_id = key.release_id;
+        let _ = tx.send(
+            Report::RunStarted {
+                release_id,
+                step: claim.step.clone(),
+                action: claim.action.clone(),
+            }
+            .into(),
+        );
+        let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<String>();
+        let forward = {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(line) = lines_rx.recv().await {
+                    if tx.send(Report::Output { release_id, line }.into()).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let _ = lines_tx.send(format!("── running {} ({}) ──", claim.step, claim.action));
+        let ended = run_and_record(&store, &key, &claim, &client, &lines_tx, &cancel).await;
+        drop(lines_tx);
+        let _ = forward.await;
+        let (failed, error) = match ended {
+            Ok((failed, envelope)) => {
+                let _ = tx.send(envelope);
+                (failed, None)
+            }
+            Err(e) => (None, Some(e)),
+        };
+        let _ = tx.send(Report::RunEnded { key, failed, error }.into());
+    });
+}
+
+async fn run_and_record(
+    store: &Store,
+    key: &RunKey,
+    claim: &Claim,
+    client: &reqwest::Client,
+    lines: &mpsc::UnboundedSender<String>,
+    stop: &Stop,
+) -> Result<(Option<String>, Envelope), String> {
+    let loaded = store.load(key.release_id).await.map_err(|e| e.to_string())?;
+    let (plan, state) = (&loaded.plan, &loaded.state);
+    let started = clock::instant();
+    let mut secrets = Vec::new();
+    let spec = plan.action(&claim.action);
+    let prepared = match (spec, &state.info) {
+        (Some(spec), Some(info)) => {
+            action::prepare(spec, info, key.release_id, claim.weight, &mut secrets)
+        }
+        (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
+        (_, None) => Err("the release has not started".into()),
+    };
+    let mut outcome = match prepared {
+        Ok(prepared) => {
+            action::run_prepared(&prepared, &secrets, client, lines, &stop.token).await.outcome
+        }
+        Err(error) => {
+            let _ = lines.send(format!("cannot run {}: {error}", claim.action));
+            Outcome::Failed { error, exit_code: None, output_tail: None }
+        }
+    };
+    // A shift counts only once the provider says it took: read the weight back until it
+    // matches or the shift's own timeout is over.
+    if let (Some(weight), Outcome::Succeeded { .. }, Some(info), Some(spec)) =
+        (claim.weight, &outcome, &state.info, spec)
+    {
+        let reader = plan
+            .traffic
+            .as_ref()
+            .and_then(|t| t.read_action.as_deref())
+            .and_then(|r| plan.action(r));
+        if let Some(reader) = reader {
+            let deadline = started + spec.timeout;
+            let confirmed = readback::confirm(
+                reader,
+                info,
+                key.release_id,
+                weight,
+                client,
+                deadline,
+                &stop.token,
+            )
+            .await;
+            match confirmed {
+                Ok(line) => {
+                    let _ = lines.send(line);
+                }
+                Err(error) => {
+                    let _ = lines.send(error.clone());
+                    outcome = Outcome::Failed { error, exit_code: None, output_tail: None };
+                }
+            }
+        }
+    }
+    if stop.token.is_cancelled() {
+        let why = stop.why.lock().ok().and_then(|w| w.clone());
+        if let (Some(why), Outcome::Failed { error, .. }) = (why, &mut outcome) {
+            *error = why;
+        }
+    }
+    let failed = match &outcome {
+        Outcome::Failed { error, .. } => Some(error.clone()),
+        Outcome::Succeeded { .. } => None,
+    };
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let command = Command::RecordOutcome {
+        step: claim.step.clone(),
+        attempt: claim.attempt,
+        outcome,
+        duration_ms,
+    };
+    let (records, after) =
+        store::execute(store, key.release_id, &command, &claim.by, None, clock::now)
+            .await
+            .map_err(|e| format!("cannot record the outcome of {}: {e}", claim.step))?;
+    Ok((
+        failed,
+        Envelope {
+            report: Report::Committed {
+                release_id: key.release_id,
+                verb: "action".into(),
+                records,
+                state: Box::new(after.state),
+                automatic: false,
+            },
+            plan: Some(Box::new(after.plan)),
+        },
+    ))
+}
