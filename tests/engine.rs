@@ -1613,17 +1613,49 @@ fn planned_full_happy_path_completes_with_weight_100() {
 }
 
 #[test]
-fn running_traffic_shift_rollback_is_rejected_until_the_shift_ends() {
+fn a_rollback_during_a_shift_waits_for_it_then_its_shift_to_zero_goes_last() {
     let mut h = at_shift_10();
     h.ok(next(), &alice());
-    let rollback =
-        || Command::Rollback { reason: "errors".into(), confirmed: true, automatic: false };
-    let rejected = h.err(rollback(), &alice());
-    assert_eq!(rejected.kind, RejectionKind::Rule);
-    assert!(rejected.message.contains("in flight"), "{}", rejected.message);
-    h.ok(record("shift-10", 1, success()), &alice());
-    h.ok(rollback(), &alice());
+    let rollback = Command::Rollback { reason: "errors".into(), confirmed: true, automatic: false };
+    let events = h.ok(rollback, &alice());
     assert_eq!(h.state.status, Status::RollingBack);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::ActionStarted { .. })),
+        "nothing starts while the shift is in flight: {events:?}"
+    );
+    // The shift lands: its weight is recorded, then the rollback's traffic step starts.
+    let events = h.ok(record("shift-10", 1, success()), &bob());
+    let kinds: Vec<&str> = events.iter().map(Event::kind).collect();
+    assert_eq!(kinds, ["action_finished", "weight_set", "action_started"], "{events:?}");
+    assert!(
+        matches!(&events[2], Event::ActionStarted { step, .. } if step == "rollback-1-traffic")
+    );
+    h.ok(record("rollback-1-traffic", 1, success()), &bob());
+    assert_eq!(h.state.weight, 0);
+}
+
+#[test]
+fn a_rollback_waiting_for_a_shift_that_fails_or_is_interrupted_still_sends_zero() {
+    for interrupted in [false, true] {
+        let mut h = at_shift_10();
+        h.ok(next(), &alice());
+        let rollback =
+            Command::Rollback { reason: "errors".into(), confirmed: true, automatic: false };
+        h.ok(rollback, &alice());
+        let ended = if interrupted {
+            Command::MarkInterrupted { step: "shift-10".into(), attempt: 1, reason: "gone".into() }
+        } else {
+            record("shift-10", 1, failure("500"))
+        };
+        let events = h.ok(ended, &bob());
+        assert!(
+            events.iter().any(
+                |e| matches!(e, Event::ActionStarted { step, .. } if step == "rollback-1-traffic")
+            ),
+            "{events:?}"
+        );
+        assert!(!events.iter().any(|e| matches!(e, Event::WeightSet { .. })), "{events:?}");
+    }
 }
 
 /// The basic plan with review checkpoints at 2 s and 4 s on a 6 s bake.

@@ -559,6 +559,10 @@ impl<'a> Ctx<'a> {
                 if in_rollback {
                     return Ok(self.after_rollback_step(step, vec![finished], true));
                 }
+                if let Some(events) = self.shift_ended_under_rollback(step, finished.clone(), true)
+                {
+                    return Ok(events);
+                }
                 let is_current = self.state.current().is_some_and(|c| c.id == step);
                 if !is_current || !matches!(self.state.status, Status::Running | Status::Paused) {
                     return Ok(vec![finished]);
@@ -583,9 +587,41 @@ impl<'a> Ctx<'a> {
                 if in_rollback {
                     return Ok(self.after_rollback_step(step, vec![failed], false));
                 }
+                if let Some(events) = self.shift_ended_under_rollback(step, failed.clone(), false) {
+                    return Ok(events);
+                }
                 Ok(vec![failed])
             }
         }
+    }
+
+    /// A rollout shift that ends while a rollback waits for it: its weight is recorded if it
+    /// took, then the rollback's first step starts (so its shift to 0% is the last word).
+    fn shift_ended_under_rollback(
+        &self,
+        step: &str,
+        ended: Event,
+        took: bool,
+    ) -> Option<Vec<Event>> {
+        let r = self.state.rollback.as_ref()?;
+        let Some(StepKind::Traffic { weight }) = self.plan.step(step).map(|r| r.step.kind.clone())
+        else {
+            return None;
+        };
+        if self.state.status != Status::RollingBack || r.steps.iter().any(|s| !s.runs.is_empty()) {
+            return None;
+        }
+        let mut events = vec![ended];
+        if took {
+            events.push(Event::WeightSet { weight });
+        }
+        match r.plan.first() {
+            Some(first) => {
+                events.push(self.action_started(&first.id, &first.action, 1, Phase::Rollback));
+            }
+            None => events.push(Event::RollbackFinished),
+        }
+        Some(events)
     }
 
     /// After a rollback step ends: the next step starts, or the procedure finishes, or it halts.
@@ -619,11 +655,17 @@ impl<'a> Ctx<'a> {
             .step(step)
             .ok_or_else(|| Rejection::rule(format!("no step `{step}` in this release")))?;
         match s.runs.iter().find(|r| r.attempt == attempt) {
-            Some(run) if run.outcome.is_none() => Ok(vec![Event::ActionInterrupted {
-                step: step.to_owned(),
-                attempt,
-                reason: reason.to_owned(),
-            }]),
+            Some(run) if run.outcome.is_none() => {
+                let interrupted = Event::ActionInterrupted {
+                    step: step.to_owned(),
+                    attempt,
+                    reason: reason.to_owned(),
+                };
+                // Whether an interrupted shift took is unknown: the rollback sets 0 anyway.
+                Ok(self
+                    .shift_ended_under_rollback(step, interrupted.clone(), false)
+                    .unwrap_or_else(|| vec![interrupted]))
+            }
             Some(_) => {
                 Err(Rejection::rule(format!("`{step}` attempt {attempt} already has an outcome")))
             }
@@ -674,17 +716,11 @@ impl<'a> Ctx<'a> {
         }
         self.require(&[Status::Running, Status::Paused], "roll back")?;
         // A shift still in flight could land after the rollback's own weight-to-zero and leave
-        // real traffic on the new version while the record says 0: wait for it to end.
-        let shifting = self.state.runs_in_flight().into_iter().find(|(step, _)| {
+        // real traffic on the new version while the record says 0: the rollback's first step
+        // waits for it (it is bounded by its own timeout) and starts when its outcome is in.
+        let shifting = self.state.runs_in_flight().into_iter().any(|(step, _)| {
             self.plan.step(step).is_some_and(|r| matches!(r.step.kind, StepKind::Traffic { .. }))
         });
-        if let Some((step, run)) = shifting {
-            return Err(Rejection::rule(format!(
-                "traffic shift `{step}` is in flight (started by {} at {}); roll back as soon as it ends, so the rollback's shift to 0% is the last word",
-                run.started.by.short(),
-                format_clock(run.started.at)
-            )));
-        }
         if !confirmed && !automatic {
             return Err(Rejection::confirm(format!(
                 "rolling back {} needs confirmation",
@@ -714,6 +750,7 @@ impl<'a> Ctx<'a> {
         let mut events =
             vec![Event::RollbackStarted { reason: reason.to_owned(), automatic, steps }];
         match first {
+            _ if shifting => {}
             Some(e) => events.push(e),
             None => events.push(Event::RollbackFinished),
         }
