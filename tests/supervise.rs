@@ -409,6 +409,9 @@ fn drift_pauses(read: &str, change: impl Fn(&Fleet, &Deck)) {
     assert_eq!(drift["event"]["source"], read, "{drift}");
     let status = deck.status();
     assert_eq!(status["release"]["status"], "paused", "{status:#}");
+    assert_eq!(status["release"]["drift"]["actual"], 30, "{status:#}");
+    let text = deck.ok(&["status"]).stdout;
+    assert!(text.contains("TRAFFIC DRIFT"), "{text}");
 }
 
 #[test]

@@ -150,6 +150,13 @@ fn traffic_at_fifty_percent() {
 }
 
 #[test]
+fn a_drifted_weight_shows_wanted_and_read_in_the_traffic_bar() {
+    snapshot("drifted", &fixtures::drifted());
+    let top = screen(&fixtures::drifted(), 80, 24);
+    assert!(top.iter().any(|l| l.contains("DRIFT") && l.contains("30%")), "{top:#?}");
+}
+
+#[test]
 fn traffic_history_overlay() {
     snapshot("traffic_history", &fixtures::traffic_history());
 }

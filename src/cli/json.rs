@@ -136,6 +136,9 @@ pub fn status(plan: &Plan, state: &State, row: &ReleaseRow, now: Timestamp) -> V
             "status": state.status.as_str(),
             "seq": state.seq,
             "weight": state.weight,
+            "drift": state.drift.as_ref().map(|d| json!({
+                "desired": d.desired, "actual": d.actual, "source": d.source, "at": time(d.at),
+            })),
             "started_at": info.map(|i| time(i.started_at)),
             "started_by": info.map(|i| i.started_by.to_string()),
             "ended_at": state.ended_at.map(time),

@@ -36,6 +36,10 @@ pub struct Cli {
     /// Watch only: every acting key and verb is refused.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Append log lines (decisions, probe-state changes, failures) to this file; the cockpit
+    /// never prints them on screen. `supervise` logs to stderr.
+    #[arg(long, global = true, env = "FLIGHTDECK_LOG", value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// Colour: auto (respects NO_COLOR), always or never.
     #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,

@@ -162,6 +162,13 @@ pub fn status_text(
     );
     let _ =
         writeln!(out, "traffic {}% on {}   event seq {}", state.weight, info.version, state.seq);
+    if let Some(d) = &state.drift {
+        let _ = writeln!(
+            out,
+            "TRAFFIC DRIFT: {} reads {}% where the record says {}%",
+            d.source, d.actual, d.desired
+        );
+    }
     if let Some(p) = &state.pause {
         let _ = writeln!(out, "PAUSED by {}: {}", p.mark.by.short(), p.reason);
     }

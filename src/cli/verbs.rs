@@ -245,9 +245,13 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             } else {
                 crate::supervisor::headless::Scope::One(release.clone())
             };
-            let code =
-                crate::supervisor::headless::run(store.clone(), cli.operator.as_deref(), scope)
-                    .await;
+            let code = crate::supervisor::headless::run(
+                store.clone(),
+                cli.operator.as_deref(),
+                scope,
+                cli.log.as_deref(),
+            )
+            .await;
             store.close().await;
             if code == EXIT_OK {
                 Ok(())

@@ -49,8 +49,23 @@ struct Watched {
 
 /// Runs the supervisor until its release ends (one) or a signal arrives; returns the exit
 /// code.
-pub async fn run(store: Store, operator: Option<&str>, scope: Scope) -> u8 {
-    super::log::to_stderr();
+pub async fn run(
+    store: Store,
+    operator: Option<&str>,
+    scope: Scope,
+    log: Option<&std::path::Path>,
+) -> u8 {
+    match log {
+        Some(path) => {
+            if let Err(e) = super::log::to_file(path) {
+                eprintln!("flightdeck: {e}");
+                return crate::cli::EXIT_USAGE;
+            }
+        }
+        None => {
+            super::log::to_stderr();
+        }
+    }
     let mut me = identity::current_actor(operator);
     if operator.is_none() {
         me.name = SUPERVISOR_NAME.into();

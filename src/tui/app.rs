@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use super::CockpitError;
 use super::effect::Effect;
 use super::keymap::Key;
 use super::model::{Model, ReleaseView, TIMELINE_KEPT_EVENTS};
@@ -100,7 +101,7 @@ pub async fn run(
     terminal: &mut DefaultTerminal,
     store: Store,
     mut model: Model,
-) -> Result<Exit, String> {
+) -> Result<Exit, CockpitError> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let cancel = CancellationToken::new();
     let (watch_tx, watch_rx) =
@@ -113,7 +114,7 @@ pub async fn run(
         clear: false,
         watch_target: watch_tx,
     };
-    let size = terminal.size().map_err(|e| e.to_string())?;
+    let size = terminal.size()?;
     model.size = (size.width, size.height);
     model.now = clock::now();
     spawn_store_watcher(store.clone(), watch_rx, tx.clone(), cancel.clone());
@@ -165,7 +166,7 @@ pub async fn run(
                 Some(Ok(TermEvent::Key(key))) => map_key(key).map(Msg::KeyPressed),
                 Some(Ok(TermEvent::Resize(width, height))) => Some(Msg::Resized { width, height }),
                 Some(Ok(_)) => None,
-                Some(Err(e)) => return Err(format!("reading the terminal failed: {e}")),
+                Some(Err(e)) => return Err(CockpitError::Terminal(e)),
                 None => Some(Msg::SignalReceived("terminal closed")),
             },
             Some(msg) = rx.recv() => Some(msg),
@@ -259,25 +260,24 @@ pub async fn run(
 /// Not `Terminal::clear`: that first asks the terminal where the cursor is (`ESC[6n`) and,
 /// when no answer comes within 2 s (a terminal that never answers, a slow link), fails, which
 /// ended the cockpit on a resize or Ctrl-L.
-fn clear_screen(terminal: &mut DefaultTerminal) -> Result<(), String> {
-    queue!(terminal.backend_mut(), terminal::Clear(terminal::ClearType::All))
-        .map_err(|e| e.to_string())?;
+fn clear_screen(terminal: &mut DefaultTerminal) -> std::io::Result<()> {
+    queue!(terminal.backend_mut(), terminal::Clear(terminal::ClearType::All))?;
     // Right after a draw the current buffer is blank and the previous one holds the frame on
     // screen; one swap blanks that one too, matching the cleared screen.
     terminal.swap_buffers();
     Ok(())
 }
 
-fn draw(terminal: &mut DefaultTerminal, model: &Model, bell: bool) -> Result<(), String> {
+fn draw(terminal: &mut DefaultTerminal, model: &Model, bell: bool) -> std::io::Result<()> {
     let backend = terminal.backend_mut();
-    queue!(backend, terminal::BeginSynchronizedUpdate).map_err(|e| e.to_string())?;
-    terminal.draw(|frame| view::render(frame, model)).map_err(|e| e.to_string())?;
+    queue!(backend, terminal::BeginSynchronizedUpdate)?;
+    terminal.draw(|frame| view::render(frame, model))?;
     let backend = terminal.backend_mut();
     if bell {
         let _ = backend.write_all(b"\x07");
     }
-    queue!(backend, terminal::EndSynchronizedUpdate).map_err(|e| e.to_string())?;
-    backend.flush().map_err(|e| e.to_string())
+    queue!(backend, terminal::EndSynchronizedUpdate)?;
+    backend.flush()
 }
 
 impl Shell {
@@ -448,6 +448,18 @@ fn report_msg(model: &Model, supervisor: &Supervisor, report: Report) -> Option<
     })
 }
 
+/// Shows the first of a run of store-watcher failures on screen (and in the log); returns
+/// that the watcher is now failing.
+async fn report_failure(tx: &mpsc::Sender<Msg>, failing: bool, e: &store::StoreError) -> bool {
+    if !failing {
+        tracing::error!("store watcher: {e}");
+        let text =
+            format!("cannot read the store ({e}); the screen may be stale until it answers again");
+        let _ = tx.send(Msg::Noted { text, failed: true }).await;
+    }
+    true
+}
+
 /// Starts the probes of the release shown; readings come into the loop as messages, and
 /// (unless read-only) are recorded, a failure to record them shown on screen.
 fn spawn_probes(
@@ -488,6 +500,8 @@ fn spawn_store_watcher(
     tokio::spawn(async move {
         let mut changes = store.change_watch().await.ok();
         let mut look = true;
+        // Set while reads fail, so a failure is shown once, not every poll.
+        let mut failing = false;
         let mut poll = tokio::time::interval(STORE_POLL_INTERVAL);
         poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
         loop {
@@ -520,13 +534,27 @@ fn spawn_store_watcher(
                     Err(_) => continue,
                 },
             };
-            let Ok(last) = store.last_seq(id).await else { continue };
+            let last = match store.last_seq(id).await {
+                Ok(last) => last,
+                Err(e) => {
+                    failing = report_failure(&tx, failing, &e).await;
+                    continue;
+                }
+            };
             let last_seen = seen.map_or(0, |(_, s)| s);
             if seen.is_some() && last <= last_seen {
                 look = false;
+                failing = false;
                 continue;
             }
-            let Ok(loaded) = store.load(id).await else { continue };
+            let loaded = match store.load(id).await {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    failing = report_failure(&tx, failing, &e).await;
+                    continue;
+                }
+            };
+            failing = false;
             let kept = u64::try_from(TIMELINE_KEPT_EVENTS).unwrap_or(u64::MAX);
             let from = last_seen.max(loaded.state.seq.saturating_sub(kept));
             let records = store.events_after(id, from).await.unwrap_or_default();

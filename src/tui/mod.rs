@@ -13,13 +13,39 @@ pub mod update;
 pub mod view;
 
 use crate::cli::Cli;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::{clock, config, identity};
+
+/// Why the cockpit could not open or had to stop; each keeps its cause for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum CockpitError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Reading from or drawing to the terminal failed.
+    #[error("the terminal failed: {0}")]
+    Terminal(#[from] std::io::Error),
+    /// The cockpit cannot run here, and why (no terminal, nothing to watch...).
+    #[error("{0}")]
+    Refused(String),
+}
 
 /// Opens the cockpit on a release (default: the running one, else the newest, else the
 /// welcome screen). Returns the exit code.
 pub async fn open(cli: &Cli, selector: Option<&str>) -> u8 {
+    if let Err(e) = start_log(cli) {
+        eprintln!("flightdeck: {e}");
+        return crate::cli::EXIT_USAGE;
+    }
     exit_code(open_inner(cli, selector).await)
+}
+
+/// The cockpit's log file (`--log FILE` or `FLIGHTDECK_LOG`): never the screen.
+fn start_log(cli: &Cli) -> Result<(), String> {
+    match &cli.log {
+        Some(path) => crate::supervisor::log::to_file(path),
+        None => Ok(()),
+    }
 }
 
 /// Opens the cockpit on the database at `path` (used by the demo).
@@ -28,13 +54,17 @@ pub async fn open_at(
     read_only: bool,
     operator: Option<&str>,
     selector: Option<&str>,
-    _cli: &Cli,
+    cli: &Cli,
 ) -> u8 {
+    if let Err(e) = start_log(cli) {
+        eprintln!("flightdeck: {e}");
+        return crate::cli::EXIT_USAGE;
+    }
     let location = crate::store::Location::Sqlite(path.to_path_buf());
     exit_code(open_location(&location, read_only, operator, selector).await)
 }
 
-fn exit_code(result: Result<app::Exit, String>) -> u8 {
+fn exit_code(result: Result<app::Exit, CockpitError>) -> u8 {
     match result {
         Ok(app::Exit::Quit) => 0,
         Ok(app::Exit::Signal(name)) => {
@@ -43,15 +73,16 @@ fn exit_code(result: Result<app::Exit, String>) -> u8 {
             );
             0
         }
-        Err(message) => {
-            eprintln!("flightdeck: {message}");
+        Err(e) => {
+            tracing::error!("the cockpit stopped: {e:?}");
+            eprintln!("flightdeck: {e}");
             1
         }
     }
 }
 
-async fn open_inner(cli: &Cli, selector: Option<&str>) -> Result<app::Exit, String> {
-    let location = crate::cli::db_location(cli.db.as_deref()).map_err(|e| e.to_string())?;
+async fn open_inner(cli: &Cli, selector: Option<&str>) -> Result<app::Exit, CockpitError> {
+    let location = crate::cli::db_location(cli.db.as_deref())?;
     open_location(&location, cli.read_only, cli.operator.as_deref(), selector).await
 }
 
@@ -60,25 +91,27 @@ async fn open_location(
     read_only: bool,
     operator: Option<&str>,
     selector: Option<&str>,
-) -> Result<app::Exit, String> {
+) -> Result<app::Exit, CockpitError> {
     let store = if read_only && !location.may_exist() {
-        return Err(format!("no database at {location}; nothing to watch yet"));
+        return Err(CockpitError::Refused(format!(
+            "no database at {location}; nothing to watch yet"
+        )));
     } else {
-        Store::open_at(location, read_only).await.map_err(|e| e.to_string())?
+        Store::open_at(location, read_only).await?
     };
     let release = match store.find(selector).await {
-        Ok(row) => Some(app::load_view(&store, row.id).await.map_err(|e| e.to_string())?),
-        Err(crate::store::StoreError::NotFound(message)) if selector.is_some() => {
-            return Err(message);
+        Ok(row) => Some(app::load_view(&store, row.id).await?),
+        Err(StoreError::NotFound(message)) if selector.is_some() => {
+            return Err(CockpitError::Refused(message));
         }
-        Err(crate::store::StoreError::NotFound(_)) => None,
-        Err(e) => return Err(e.to_string()),
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
     };
     let user_config = config::load_user_config();
     let me = identity::current_actor(operator);
     if let (Some(r), Some(_)) = (&release, operator) {
         if !r.plan.policy.declared_operators {
-            return Err("this plan records OS accounts only; --operator needs `declared_operators = true` in [policy]".into());
+            return Err(CockpitError::Refused("this plan records OS accounts only; --operator needs `declared_operators = true` in [policy]".into()));
         }
     }
     let keymap = keymap::Keymap::with_overrides(&user_config.keys);
@@ -87,7 +120,7 @@ async fn open_location(
     if let Some(warning) = user_config.warning {
         model.status = Some(model::StatusLine { text: warning, tone: model::Tone::Error });
     }
-    let mut terminal = term::enter()?;
+    let mut terminal = term::enter().map_err(CockpitError::Refused)?;
     let result = app::run(&mut terminal, store, model).await;
     term::restore();
     result

@@ -361,6 +361,18 @@ pub fn claimed() -> Model {
     h.model(alice(), false, h.clock.plus_millis((BAKE_ELAPSED_SECS - 120) * 1000))
 }
 
+/// The first bake, paused by flightdeck because the load balancer reports 30% where the
+/// record says 10% (someone changed it by hand).
+pub fn drifted() -> Model {
+    let mut h = rich_at_bake();
+    h.run(
+        90,
+        &auto(),
+        Command::RecordDrift { desired: 10, actual: 30, source: "get_weight".into() },
+    );
+    h.model(alice(), false, h.clock.plus_millis(30_000))
+}
+
 /// Traffic at 50%: weight history 10% then 50%, the second bake started.
 pub fn traffic_50() -> Model {
     let mut h = rich_at_bake();

@@ -110,7 +110,8 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The traffic bar: stable and new version with the weight set.
+/// The traffic bar: stable and new version with the weight set, and what the provider
+/// reports instead when a read-back disagreed (desired vs actual).
 pub fn render_traffic(frame: &mut Frame<'_>, area: Rect, release: &ReleaseView) {
     let state = &release.state;
     let Some(info) = &state.info else { return };
@@ -123,15 +124,30 @@ pub fn render_traffic(frame: &mut Frame<'_>, area: Rect, release: &ReleaseView) 
     let weight = state.weight;
     let left = format!(" traffic  {stable} {previous} ");
     let right = format!(" {} | {} {canary} {}", 100 - weight, weight, info.version);
+    // The long form where it leaves the bar room, else what matters: what the provider says.
+    let room = usize::from(area.width).saturating_sub(left.chars().count() + right.chars().count());
+    let drift = state.drift.as_ref().map(|d| {
+        let long = format!("  DRIFT: wanted {}%, {} reads {}%", d.desired, d.source, d.actual);
+        if room.saturating_sub(long.chars().count()) >= 12 {
+            long
+        } else {
+            format!("  DRIFT: reads {}%", d.actual)
+        }
+    });
+    let drift_width = drift.as_ref().map_or(0, |d| d.chars().count());
     let bar_width = usize::from(area.width)
-        .saturating_sub(left.chars().count() + right.chars().count() + 1)
+        .saturating_sub(left.chars().count() + right.chars().count() + drift_width + 1)
         .max(4);
     let (solid, light) = format::split_bar(weight, bar_width);
-    let line = Line::from(vec![
+    let mut spans = vec![
         Span::raw(left),
         Span::styled(solid, theme::dim()),
         Span::styled(light, theme::accent()),
         Span::raw(right),
-    ]);
+    ];
+    if let Some(drift) = drift {
+        spans.push(Span::styled(drift, theme::breach()));
+    }
+    let line = Line::from(spans);
     frame.render_widget(Paragraph::new(line), area);
 }
