@@ -1239,3 +1239,72 @@ fn claims_reject_bad_ttls_and_unknown_keys() {
     only(&with_claims("[claims]\nttl = \"soon\"\n"), "claims.ttl", 13, "`soon`");
     among(&with_claims("[claims]\nttl = \"20m\"\nmax = 3\n"), "max", 14, "unknown field");
 }
+
+/// A plan whose `[traffic]` table ends with `extra` (line 12 onwards).
+fn traffic_with(extra: &str) -> String {
+    format!(
+        r#"[service]
+name = "api"
+environment = "production"
+
+[actions.set_weight]
+kind = "command"
+argv = ["echo", "{{weight}}"]
+
+[traffic]
+set = "set_weight"
+{extra}
+[rollback]
+steps = []
+
+[[stages]]
+id = "s"
+
+[[stages.steps]]
+id = "t"
+kind = "traffic"
+weight = 10
+"#
+    )
+}
+
+#[test]
+fn read_back_settings_without_a_read_action_are_refused() {
+    only(
+        &traffic_with("check_every = \"5s\"\n"),
+        "traffic.check_every",
+        11,
+        "`traffic.read` is not set",
+    );
+    only(
+        &traffic_with("on_drift = \"rollback\"\n"),
+        "traffic.on_drift",
+        11,
+        "`traffic.read` is not set",
+    );
+}
+
+#[test]
+fn read_back_settings_are_checked() {
+    let read = "read = \"set_weight\"\n";
+    only(
+        &traffic_with(&format!("{read}on_drift = \"ignore\"\n")),
+        "traffic.on_drift",
+        12,
+        "not a drift policy",
+    );
+    only(
+        &traffic_with(&format!("{read}check_every = \"100ms\"\n")),
+        "traffic.check_every",
+        12,
+        "at least 1s",
+    );
+    let plan = plan::parse(
+        &traffic_with(&format!("{read}check_every = \"3s\"\non_drift = \"rollback\"\n")),
+        FILE,
+    )
+    .expect("a valid read-back");
+    let traffic = plan.traffic.expect("traffic");
+    assert_eq!(traffic.check_every, std::time::Duration::from_secs(3));
+    assert_eq!(traffic.on_drift, plan::OnDrift::Rollback);
+}
