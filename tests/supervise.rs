@@ -16,7 +16,44 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::cli::{Deck, Running, kinds};
+use support::postgres::{PgServer, server_or_skip};
 use support::pty::now;
+
+/// A deck on SQLite, or on a fresh database of a private PostgreSQL server (kept alive with it).
+fn sqlite() -> (Deck, Option<PgServer>) {
+    (Deck::new(), None)
+}
+
+fn postgres(test: &str) -> Option<(Deck, Option<PgServer>)> {
+    let server = server_or_skip(test)?;
+    let url = server.create_database("flightdeck");
+    Some((Deck::on(&url), Some(server)))
+}
+
+/// Declares `$name::sqlite` and `$name::postgres`, each running `$scenario(&Deck)`.
+macro_rules! on_both_backends {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                let (deck, _server) = super::sqlite();
+                super::$scenario(&deck);
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some((deck, _server)) =
+                    super::postgres(concat!(stringify!($name), "::postgres"))
+                {
+                    super::$scenario(&deck);
+                }
+            }
+        }
+    };
+}
+
+on_both_backends!(supervise_alone_rolls_back_once, supervise_rolls_back_a_failing_canary);
+on_both_backends!(rollback_preempts, a_rollback_cancels_a_long_command_action);
 
 /// Weight sentinel meaning "report what was set".
 const HONEST: u32 = u32::MAX;
@@ -274,13 +311,13 @@ fn terminate(supervisor: Running) -> String {
     out.stderr
 }
 
-#[test]
-fn supervise_with_no_cockpit_rolls_back_a_failing_canary_and_a_restart_does_nothing_twice() {
+/// `supervise` with no cockpit open rolls back a failing canary by itself, and a restarted
+/// supervisor does nothing twice.
+fn supervise_rolls_back_a_failing_canary(deck: &Deck) {
     let fleet = Fleet::new();
     let served = fleet.serve();
-    let deck = Deck::new();
-    let plan = plan(&deck, &served.url, "echo smoke ok", "get_weight", "");
-    start(&deck, &plan);
+    let plan = plan(deck, &served.url, "echo smoke ok", "get_weight", "");
+    start(deck, &plan);
     deck.ok(&["next"]); // shift to 10%, read back
     deck.ok(&["next"]); // the smoke test
     deck.ok(&["next"]); // the bake starts
@@ -322,15 +359,14 @@ fn supervise_with_no_cockpit_rolls_back_a_failing_canary_and_a_restart_does_noth
     assert_eq!(deck.events().len(), events.len(), "a restarted supervisor does nothing twice");
 }
 
-#[test]
-fn a_rollback_cancels_a_long_command_action_and_sends_zero_at_once() {
+/// A rollback cancels a long command action (its process group gone) and sends 0 at once.
+fn a_rollback_cancels_a_long_command_action(deck: &Deck) {
     let fleet = Fleet::new();
     let served = fleet.serve();
-    let deck = Deck::new();
     let pidfile = deck.dir.path().join("smoke.pid");
     let smoke = format!("echo $$ > {}; echo smoke running; sleep 600", pidfile.display());
-    let plan = plan(&deck, &served.url, &smoke, "get_weight", "");
-    start(&deck, &plan);
+    let plan = plan(deck, &served.url, &smoke, "get_weight", "");
+    start(deck, &plan);
     deck.ok(&["next"]);
     assert_eq!(fleet.sets(), vec![10]);
 
