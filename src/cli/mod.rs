@@ -1,5 +1,5 @@
 //! The command line: clap definitions and dispatch. Every acting verb goes through
-//! `store::execute`, the same path the cockpit's keys use.
+//! the supervisor, the same path the cockpit's keys use.
 
 mod json;
 mod record;

@@ -1,4 +1,4 @@
-//! What each verb does. Acting verbs load the release, go through `store::execute` (the
+//! What each verb does. Acting verbs load the release, go through the supervisor (the
 //! same path as the cockpit's keys), then run any action this process claimed.
 
 use std::io::Write;

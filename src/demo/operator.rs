@@ -1,6 +1,6 @@
 //! The demo's simulated people: sam, a colleague who approves gates in the interactive demo,
 //! and the headless operator who plays a whole release to its end. Both act only through
-//! `store::execute`, exactly like keys and CLI verbs.
+//! the supervisor, exactly like keys and CLI verbs.
 
 use std::time::Duration;
 
@@ -35,6 +35,7 @@ fn demo_actor(name: &str) -> Actor {
 pub fn spawn_colleague(store: Store, release_id: i64) -> JoinHandle<()> {
     tokio::spawn(async move {
         let sam = demo_actor("sam (demo)");
+        let mut supervisor = Supervisor::new(store.clone(), sam.clone());
         // A load parses the plan and folds events: only when the release moved.
         let mut cached: Option<(u64, store::Loaded)> = None;
         loop {
@@ -58,9 +59,15 @@ pub fn spawn_colleague(store: Store, release_id: i64) -> JoinHandle<()> {
                 && s.declines.is_empty()
                 && open_for >= COLLEAGUE_DELAY_MS
             {
-                let _ =
-                    store::execute(&store, release_id, &Command::Approve, &sam, None, clock::now)
-                        .await;
+                let approve = Submit {
+                    release_id,
+                    command: Command::Approve,
+                    actor: sam.clone(),
+                    expect_seq: None,
+                    seen_step: None,
+                    verb: "approve".into(),
+                };
+                let _ = supervisor.execute(approve).await;
             }
         }
     })

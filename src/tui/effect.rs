@@ -5,7 +5,7 @@ use crate::release::Command;
 /// A request from `update` to the loop.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Decide and record a command through `store::execute`.
+    /// Decide and record a command through the supervisor.
     Execute {
         /// The command.
         command: Command,

@@ -5,8 +5,11 @@ use std::collections::VecDeque;
 
 use super::keymap::Keymap;
 use crate::plan::Plan;
-use crate::probe::ProbeBoard;
+// The data the views draw, re-exported so that views depend on the model and the engine
+// alone, never on the store or the pollers themselves.
+pub use crate::probe::{HealthRow, HealthState, MetricRow, ProbeBoard, Verdict};
 use crate::release::{Actor, EventRecord, State, Timestamp};
+pub use crate::store::{Lease, Presence, ReleaseRow, SampleRow, is_active};
 
 /// How many timeline entries are kept in memory; older ones are in `flightdeck events`.
 pub const TIMELINE_KEPT_EVENTS: usize = 5000;
@@ -189,7 +192,7 @@ pub struct Prompt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseList {
     /// Every release, newest first.
-    pub rows: Vec<crate::store::ReleaseRow>,
+    pub rows: Vec<ReleaseRow>,
     /// The highlighted row.
     pub selected: usize,
 }
@@ -200,7 +203,7 @@ pub struct Replay {
     /// Every event of the release.
     pub records: Vec<EventRecord>,
     /// Every stored probe reading of the release.
-    pub samples: Vec<crate::store::SampleRow>,
+    pub samples: Vec<SampleRow>,
     /// How many events are applied (1..=records.len()).
     pub position: usize,
     /// The live view, restored when replay ends (and kept current meanwhile).
@@ -297,9 +300,9 @@ pub struct Model {
     /// A past (finished) release opened from the list: watched, never acted on.
     pub viewing_past: bool,
     /// Other cockpits open on this release.
-    pub others: Vec<crate::store::Presence>,
+    pub others: Vec<Presence>,
     /// Who drives the release (runs actions and automated decisions).
-    pub lease: Option<crate::store::Lease>,
+    pub lease: Option<Lease>,
     /// Database path shown on the welcome screen.
     pub db_label: String,
     /// Something visible changed since the last draw.

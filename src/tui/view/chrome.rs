@@ -254,7 +254,7 @@ fn render_releases(
             r.status.replace('_', " ")
         );
         let current = model.release.as_ref().is_some_and(|v| v.id == r.id);
-        let mut style = if crate::store::is_active(&r.status) {
+        let mut style = if crate::tui::model::is_active(&r.status) {
             theme::accent()
         } else {
             ratatui::style::Style::new()

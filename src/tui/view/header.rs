@@ -79,7 +79,8 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         }
     }
     if !model.others.is_empty() {
-        let names: Vec<String> = model.others.iter().map(crate::store::Presence::label).collect();
+        let names: Vec<String> =
+            model.others.iter().map(crate::tui::model::Presence::label).collect();
         // The count outlives the names when the line is short of room.
         spans.push((3, Span::styled(format!("  +{} watching", names.len()), theme::dim())));
         spans.push((6, Span::styled(format!(": {}", names.join(", ")), theme::dim())));

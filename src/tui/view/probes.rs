@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 use super::{format, pane_block, theme};
 use crate::analysis::number;
 use crate::plan::{Bound, Comparison};
-use crate::probe::{HealthState, MetricRow, Verdict};
+use crate::tui::model::{HealthState, MetricRow, Verdict};
 use crate::tui::model::{Model, Pane};
 
 fn health_style(state: HealthState) -> Style {
