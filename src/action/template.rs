@@ -249,4 +249,56 @@ mod tests {
         );
         assert_eq!(secret_names("a ${env:X} b ${env:Y}"), vec!["X", "Y"]);
     }
+
+    #[test]
+    fn redacts_percent_encoded_forms() {
+        let secrets = vec!["p@ss w/rd+&=é".to_owned()];
+        for form in [
+            "p%40ss%20w%2Frd%2B%26%3D%C3%A9",
+            "p%40ss+w%2Frd%2B%26%3D%C3%A9",
+            "p%40ss%20w%2frd%2b%26%3d%c3%a9",
+            // encodeURI leaves `@`, `/`, `+`, `&` and `=` alone.
+            "p@ss%20w/rd+&=%C3%A9",
+        ] {
+            assert_eq!(redact(&format!("token={form}&x=1"), &secrets), "token=***&x=1", "{form}");
+        }
+    }
+
+    #[test]
+    fn redacts_json_escaped_forms() {
+        let secret = "a\"b\\c/d\ne\té😀".to_owned();
+        let secrets = vec![secret.clone()];
+        let serde_form = serde_json::to_string(&secret).unwrap();
+        assert_eq!(redact(&format!("{{\"t\":{serde_form}}}"), &secrets), "{\"t\":\"***\"}");
+        let ascii_only = r#"a\"b\\c\/d\ne\t\u00E9\ud83d\ude00"#;
+        assert_eq!(redact(&format!("[{ascii_only}]"), &secrets), "[***]");
+        // Go's encoder writes `<`, `>` and `&` as \u escapes.
+        let go = vec!["<tok&en>".to_owned()];
+        assert_eq!(redact(r"x\u003ctok\u0026en\u003ex", &go), "x***x");
+    }
+
+    #[test]
+    fn redacts_base64_alone_and_inside_longer_encoded_text() {
+        let secrets = vec!["hunter2-password".to_owned()];
+        // base64("hunter2-password"), and base64("deploy:hunter2-password") as in Basic auth.
+        let alone = "aHVudGVyMi1wYXNzd29yZA==";
+        let basic = "ZGVwbG95Omh1bnRlcjItcGFzc3dvcmQ=";
+        let redacted = redact(&format!("{alone} Basic {basic}"), &secrets);
+        assert!(!redacted.contains("aHVudGVyMi1wYXNzd29yZ"), "{redacted}");
+        assert!(!redacted.contains("h1bnRlcjItcGFzc3dvcm"), "{redacted}");
+        assert_eq!(redacted.matches("***").count(), 2, "{redacted}");
+        // URL-safe alphabet: base64url("??>secret>>") has `-` and `_`.
+        let url_secrets = vec!["??>secret>>".to_owned()];
+        assert_eq!(redact("Pz8-c2VjcmV0Pj4", &url_secrets).matches("***").count(), 1);
+    }
+
+    #[test]
+    fn leaves_everything_else_alone() {
+        let secrets = vec!["s3cr3t-value".to_owned(), "ab".to_owned()];
+        let text = "status 200, body {\"ok\":true}, ab cd, s3cr3t-valu, %73%33";
+        assert_eq!(redact(text, &secrets), text);
+        // The longer of two overlapping secrets goes whole.
+        let nested = vec!["token".to_owned(), "token-extended".to_owned()];
+        assert_eq!(redact("token-extended token", &nested), "*** ***");
+    }
 }
