@@ -145,10 +145,25 @@ fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
     haystack.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
-/// Every form, and every form as it reads once stored inside a JSON document.
+/// The characters of a base64 text that come from the secret alone, when the secret starts
+/// `prefix` bytes into the encoded data: the characters around it also carry bits of what
+/// surrounds it, so only these can be (and must be) redacted.
+fn base64_core(encoded: &str, prefix: usize) -> String {
+    let first = (8 * prefix).div_ceil(6);
+    let end = 8 * (prefix + SECRET.len()) / 6;
+    encoded[first..end].to_owned()
+}
+
+/// Every form (for base64, the characters from the secret alone), and every form as it
+/// reads once stored inside a JSON document.
 fn forms_to_look_for() -> Vec<(String, String)> {
     let mut forms = Vec::new();
     for (name, form) in echoed_forms(SECRET) {
+        let form = match name {
+            "base64" => base64_core(&form, 0),
+            "base64 in a Basic credential" => base64_core(&form, "deploy:".len()),
+            _ => form,
+        };
         forms.push((json_escaped(&form), format!("{name}, stored in JSON")));
         forms.push((form, name.to_owned()));
     }
@@ -215,9 +230,15 @@ name = "S"
     let out = run_with_secret(&deck, &["next"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(server.received(), [SECRET], "the server got the secret");
-    // Every echoed line is there, with its form redacted.
+    // Every echoed line is there, with its form redacted (inside a longer base64 text, the
+    // characters that also encode `deploy:` stay).
     for (name, _) in echoed_forms(SECRET) {
-        assert!(out.stdout.contains(&format!("{name}: [***]")), "{name} not redacted: {out:?}");
+        let line = out.stdout.lines().find(|l| l.contains(&format!("{name}: ["))).unwrap_or("");
+        let redacted = match name {
+            "base64 in a Basic credential" => line.contains("***"),
+            _ => line.ends_with("[***]"),
+        };
+        assert!(redacted, "{name} not redacted: {line:?}\n{out:?}");
     }
     outputs.push(("next".to_owned(), out));
 
@@ -226,7 +247,7 @@ name = "S"
         events.iter().filter(|e| e["event"]["kind"] == "action_finished").collect();
     assert_eq!(finished.len(), 1, "{:?}", kinds(&events));
     let tail = finished[0]["event"]["output_tail"].as_str().unwrap_or_default();
-    assert_eq!(tail.matches("[***]").count(), echoed_forms(SECRET).len(), "{tail}");
+    assert_eq!(tail.matches("***").count(), echoed_forms(SECRET).len(), "{tail}");
 
     for args in [&["events", "--json"][..], &["events"], &["status", "--json"], &["export"]] {
         let out = run_with_secret(&deck, args);
