@@ -765,9 +765,10 @@ async fn a_fifty_megabyte_health_body_is_an_error_naming_the_cap_and_is_not_read
         assert_eq!(server.connections(), 1, "{framing:?}");
         assert_eq!(server.closed_early(), 1, "{framing:?}: the client hung up before the end");
         assert_eq!(server.completed(), 0, "{framing:?}");
-        // What went out is the cap plus what the kernel's socket buffers took: far from all.
+        // What went out is the cap plus what the kernel's socket buffers took (up to ~10 MB on
+        // loopback): far from all of it.
         let sent = server.most_on_one_connection();
-        assert!(sent < FIFTY_MB / 4, "{framing:?}: {sent} of {FIFTY_MB} bytes were sent");
+        assert!(sent < FIFTY_MB / 2, "{framing:?}: {sent} of {FIFTY_MB} bytes were sent");
     }
 }
 
@@ -841,7 +842,7 @@ max_body = "2MiB"
     drop(client);
     wait_connections_done(&server, 2).await;
     assert_eq!(server.closed_early(), 2);
-    assert!(server.most_on_one_connection() < FIFTY_MB / 4);
+    assert!(server.most_on_one_connection() < FIFTY_MB / 2);
 }
 
 /// A plan with one health endpoint and one metric, each with `max_body = VALUE` (TOML).
