@@ -4,9 +4,9 @@
 //! policy, baseline capture, relative thresholds, and bounded sample storage. Every server
 //! is stopped when its test ends; nothing here asserts on timing.
 
-mod probe_support;
 #[path = "support/big_body.rs"]
 mod big_body;
+mod probe_support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

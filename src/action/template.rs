@@ -106,8 +106,7 @@ const REDACTORS_KEPT: usize = 64;
 fn redactor_for(secret: &str) -> Option<std::sync::Arc<regex::Regex>> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
-    static COMPILED: OnceLock<Mutex<HashMap<String, Option<Arc<regex::Regex>>>>> =
-        OnceLock::new();
+    static COMPILED: OnceLock<Mutex<HashMap<String, Option<Arc<regex::Regex>>>>> = OnceLock::new();
     let cache = COMPILED.get_or_init(|| Mutex::new(HashMap::new()));
     let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(found) = cache.get(secret) {
@@ -145,7 +144,8 @@ fn char_forms(c: char) -> String {
         forms.push(r"\+".into());
     }
     let mut units = [0u16; 2];
-    let escaped: String = c.encode_utf16(&mut units).iter().map(|u| format!(r"\\u{u:04X}")).collect();
+    let escaped: String =
+        c.encode_utf16(&mut units).iter().map(|u| format!(r"\\u{u:04X}")).collect();
     forms.push(format!("(?i:{escaped})"));
     let short = match c {
         '"' => Some(r#"\\""#),
@@ -215,7 +215,8 @@ fn base64_forms(secret: &[u8]) -> Vec<String> {
 fn base64_unpadded(data: &[u8], alphabet: &[u8; 64]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let bytes = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let bytes =
+            [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
         let n = (u32::from(bytes[0]) << 16) | (u32::from(bytes[1]) << 8) | u32::from(bytes[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {

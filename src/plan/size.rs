@@ -28,7 +28,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         other => {
-            return Err(format!("`{other}` is not a size unit (use B, KiB, MiB, GiB, KB, MB or GB)"));
+            return Err(format!(
+                "`{other}` is not a size unit (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ));
         }
     };
     number.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))

@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{
-    RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep,
-};
+use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep};
+use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 use super::{
     ActionKind, ActionSpec, Claims, HealthProbe, Item, Location, MetricProbe, MetricSource,
     NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan, PlanError,
     PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute, Service,
     Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
 };
-use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 
 /// Placeholders an action may use; anything else in braces is a plan error.
 pub const TEMPLATE_PLACEHOLDERS: &[&str] = &[

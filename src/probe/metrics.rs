@@ -70,14 +70,15 @@ impl MetricReader {
                     Err(e) => return Some(Err(e)),
                 };
                 let max_body = self.probe.max_body;
-                let result = prometheus::query(client, &url, query, timeout, max_body).await.and_then(|s| {
-                    prometheus::pick(
-                        &s,
-                        by_label.as_deref(),
-                        self.versions.new.as_deref(),
-                        self.versions.old.as_deref(),
-                    )
-                });
+                let result =
+                    prometheus::query(client, &url, query, timeout, max_body).await.and_then(|s| {
+                        prometheus::pick(
+                            &s,
+                            by_label.as_deref(),
+                            self.versions.new.as_deref(),
+                            self.versions.old.as_deref(),
+                        )
+                    });
                 Some(result.map(|p| p.value))
             }
             MetricSource::Scrape { url, .. } => {

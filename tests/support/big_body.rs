@@ -132,8 +132,9 @@ fn serve(mut stream: TcpStream, total: u64, framing: Framing, counts: &Counts, s
         Framing::ContentLength => format!("Content-Length: {total}\r\n"),
         Framing::Chunked => "Transfer-Encoding: chunked\r\n".to_owned(),
     };
-    let header =
-        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n");
+    let header = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n"
+    );
     if stream.write_all(header.as_bytes()).is_err() {
         counts.closed_early.fetch_add(1, Ordering::SeqCst);
         return;
