@@ -6,6 +6,8 @@
 //!
 //! Plain threads, no async runtime, so sync (pty) and async tests can both use it. Dropping
 //! it shuts every connection down and joins every thread it started.
+// Test crates that include this file by path use a subset of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -107,6 +109,18 @@ impl BigBodyServer {
     /// The most body bytes that went out on one connection.
     pub fn most_on_one_connection(&self) -> u64 {
         self.counts.most_on_one_connection.load(Ordering::SeqCst)
+    }
+
+    /// Polls (at most 500 times, 20 ms apart) until `n` connections have ended, whether
+    /// closed early or completed; returns whether they have.
+    pub fn wait_ended(&self, n: u64) -> bool {
+        for _ in 0..500 {
+            if self.closed_early() + self.completed() >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// Connections accepted so far.
