@@ -370,6 +370,13 @@ fn sigterm_leaves_the_terminal_and_the_release_intact() {
     a_signal_leaves_the_terminal_and_the_release_intact(libc::SIGTERM, "SIGTERM");
 }
 
+/// Raw mode makes Ctrl-C a key, so SIGINT only comes from outside (`kill -INT`): it must
+/// hand the terminal back like TERM and HUP do.
+#[test]
+fn sigint_from_outside_leaves_the_terminal_and_the_release_intact() {
+    a_signal_leaves_the_terminal_and_the_release_intact(libc::SIGINT, "SIGINT");
+}
+
 // ---- 3. typed confirmations ---------------------------------------------------------
 
 #[test]

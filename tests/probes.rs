@@ -4,6 +4,8 @@
 //! policy, baseline capture, relative thresholds, and bounded sample storage. Every server
 //! is stopped when its test ends; nothing here asserts on timing.
 
+#[path = "support/big_body.rs"]
+mod big_body;
 mod probe_support;
 
 use std::collections::BTreeMap;
@@ -42,6 +44,7 @@ fn health_probe(url: String) -> HealthProbe {
         down_after: 3,
         up_after: 2,
         headers: BTreeMap::new(),
+        max_body: flightdeck::plan::DEFAULT_MAX_BODY,
     }
 }
 
@@ -725,4 +728,173 @@ fn a_source_that_stopped_answering_cannot_pass_a_bake_even_when_no_data_is_ignor
     let reason = &run.state.pause.as_ref().unwrap().reason;
     assert!(reason.contains("6 failed reads in a row: connection refused"), "{reason}");
     assert!(run.kinds("threshold_breached").is_empty(), "an error is not a breach");
+}
+
+// ---- response bodies are capped (issue 12, item 10) --------------------------------------
+
+/// What the hostile tester's endpoints answered: 50 MB.
+const FIFTY_MB: u64 = 50 * 1000 * 1000;
+
+/// Polls (bounded) until the server has seen `n` connections end, one way or the other.
+async fn wait_connections_done(server: &big_body::BigBodyServer, n: u64) {
+    for _ in 0..500 {
+        if server.closed_early() + server.completed() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "the server saw {} connections end of {n} expected ({} accepted)",
+        server.closed_early() + server.completed(),
+        server.connections()
+    );
+}
+
+#[tokio::test]
+async fn a_fifty_megabyte_health_body_is_an_error_naming_the_cap_and_is_not_read_whole() {
+    for framing in [big_body::Framing::Chunked, big_body::Framing::ContentLength] {
+        let server = big_body::BigBodyServer::start(FIFTY_MB, framing);
+        let reading = check(format!("{}/health", server.url)).await;
+        assert_eq!(
+            reading.error.as_deref(),
+            Some("response larger than 1 MiB (max_body)"),
+            "{framing:?}: {reading:?}"
+        );
+        assert_eq!(reading.status_code, Some(200), "{framing:?}");
+        wait_connections_done(&server, 1).await;
+        assert_eq!(server.connections(), 1, "{framing:?}");
+        assert_eq!(server.closed_early(), 1, "{framing:?}: the client hung up before the end");
+        assert_eq!(server.completed(), 0, "{framing:?}");
+        // What went out is the cap plus what the kernel's socket buffers took (up to ~10 MB on
+        // loopback): far from all of it.
+        let sent = server.most_on_one_connection();
+        assert!(sent < FIFTY_MB / 2, "{framing:?}: {sent} of {FIFTY_MB} bytes were sent");
+    }
+}
+
+/// A server answering `/health` with a valid JSON body of exactly `size` bytes.
+async fn sized_health(size: usize) -> Server {
+    let head = r#"{"status":"healthy","version":"1.4.0","pad":""#;
+    let tail = r#""}"#;
+    let pad = size.checked_sub(head.len() + tail.len()).expect("size too small");
+    let body = format!("{head}{}{tail}", "x".repeat(pad));
+    assert_eq!(body.len(), size);
+    Server::start(Router::new().route(
+        "/health",
+        get(move || {
+            let body = body.clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn max_body_sets_the_cap_to_the_byte() {
+    let mib = 1024 * 1024;
+    let exact = sized_health(mib).await;
+    let reading = check(format!("{}/health", exact.url)).await;
+    assert_eq!(reading.error, None, "a body of exactly 1 MiB passes: {reading:?}");
+    assert_eq!(reading.version.as_deref(), Some("1.4.0"));
+
+    let over = sized_health(mib + 1).await;
+    let reading = check(format!("{}/health", over.url)).await;
+    assert_eq!(reading.error.as_deref(), Some("response larger than 1 MiB (max_body)"));
+
+    let big = sized_health(3 * mib).await;
+    let mut probe = health_probe(format!("{}/health", big.url));
+    probe.max_body = 4 * 1024 * 1024;
+    let reading = health::check(&client(), &probe, || Timestamp(0)).await;
+    assert_eq!(reading.error, None, "max_body = 4MiB lets 3 MiB through: {reading:?}");
+    probe.max_body = 2 * 1024 * 1024;
+    let reading = health::check(&client(), &probe, || Timestamp(0)).await;
+    assert_eq!(reading.error.as_deref(), Some("response larger than 2 MiB (max_body)"));
+}
+
+#[tokio::test]
+async fn fifty_megabyte_metric_answers_are_errors_naming_the_cap() {
+    let server = big_body::BigBodyServer::start(FIFTY_MB, big_body::Framing::Chunked);
+    let extra = format!(
+        r#"
+[[metrics]]
+id = "prom"
+prometheus = {{ url = "{url}", query = "sum(rate(errors[1m]))" }}
+max_body = "2MiB"
+"#,
+        url = server.url
+    );
+    let text = PLAN.replace("@URL@", &server.url);
+    let text = text.replacen("[actions.set_weight]", &format!("{extra}\n[actions.set_weight]"), 1);
+    let plan = test_plan_text(&text);
+    assert_eq!(metric(&plan, "prom").max_body, 2 * 1024 * 1024);
+    assert_eq!(metric(&plan, "error_rate").max_body, 1024 * 1024, "the default");
+    let client = client();
+    let mut scrape = MetricReader::new(metric(&plan, "error_rate"), Versions::default());
+    let mut prom = MetricReader::new(metric(&plan, "prom"), Versions::default());
+    assert_eq!(
+        scrape.read(&client, at(0.0)).await,
+        Some(Err("response larger than 1 MiB (max_body)".into()))
+    );
+    assert_eq!(
+        prom.read(&client, at(0.0)).await,
+        Some(Err("response larger than 2 MiB (max_body)".into()))
+    );
+    drop(client);
+    wait_connections_done(&server, 2).await;
+    assert_eq!(server.closed_early(), 2);
+    assert!(server.most_on_one_connection() < FIFTY_MB / 2);
+}
+
+/// A plan with one health endpoint and one metric, each with `max_body = VALUE` (TOML).
+fn plan_with_max_body(health: &str, metric: &str) -> Result<flightdeck::plan::Plan, String> {
+    let text = format!(
+        r#"[service]
+name = "shop"
+environment = "staging"
+
+[[health]]
+id = "green"
+url = "http://127.0.0.1:9/health"
+max_body = {health}
+
+[[metrics]]
+id = "errors"
+prometheus = {{ url = "http://127.0.0.1:9", query = "up" }}
+max_body = {metric}
+
+[[stages]]
+id = "s"
+name = "S"
+
+  [[stages.steps]]
+  id = "go"
+  kind = "gate"
+"#
+    );
+    flightdeck::plan::parse(&text, "t.toml").map_err(|e| e.to_string())
+}
+
+#[test]
+fn max_body_is_a_size_or_bytes_and_check_refuses_what_it_cannot_honour() {
+    let plan = plan_with_max_body("\"4MiB\"", "2048").expect("a valid plan");
+    assert_eq!(plan.health[0].max_body, 4 * 1024 * 1024);
+    assert_eq!(plan.metrics[0].max_body, 2048);
+    let plan = plan_with_max_body("\"512 KiB\"", "\"1MB\"").expect("a valid plan");
+    assert_eq!(plan.health[0].max_body, 512 * 1024);
+    assert_eq!(plan.metrics[0].max_body, 1_000_000);
+
+    for (value, says) in [
+        ("\"4 parsecs\"", "`parsecs` is not a size unit"),
+        ("\"lots\"", "`lots` is not a size"),
+        ("-5", "-5 is negative"),
+        ("100", "100 bytes is too small"),
+        ("\"1GiB\"", "1 GiB is more than the 64 MiB a probe may read"),
+    ] {
+        let error = plan_with_max_body(value, "\"1MiB\"").expect_err(value);
+        assert!(error.contains("health[0].max_body"), "{value}: {error}");
+        assert!(error.contains(says), "{value}: {error}");
+        let error = plan_with_max_body("\"1MiB\"", value).expect_err(value);
+        assert!(error.contains("metrics[0].max_body"), "{value}: {error}");
+        assert!(error.contains(says), "{value}: {error}");
+    }
 }

@@ -77,12 +77,26 @@ pub async fn run(
         match sent {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let body = response.text().await.unwrap_or_default();
                 log.push(format!("{} {} → {status}", spec.method, spec.url_shown));
+                let (body, note) = match read_up_to(response, ACTION_MAX_BODY, false).await {
+                    Ok(capped) => {
+                        let note = capped.truncated.then(|| {
+                            format!(
+                                "(the response is larger than {}; the rest was not read)",
+                                crate::plan::format_size(ACTION_MAX_BODY)
+                            )
+                        });
+                        (text_of(capped.bytes), note)
+                    }
+                    Err(why) => {
+                        (String::new(), Some(format!("(the response body was not read: {why})")))
+                    }
+                };
                 let shown: String = body.chars().take(BODY_SHOWN_BYTES).collect();
                 if !shown.trim().is_empty() {
                     log.push(shown);
                 }
+                log.extend(note);
                 last.status = Some(status);
                 last.body = body;
                 if status == spec.expect_status {
@@ -100,6 +114,65 @@ pub async fn run(
     }
     last.tail = log.join("\n");
     last
+}
+
+/// The largest action response body read; the rest is left unread (the status decides the
+/// outcome, the body is only shown and kept for read-back).
+pub const ACTION_MAX_BODY: u64 = crate::plan::DEFAULT_MAX_BODY;
+
+/// A body read no further than a cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capped {
+    /// The bytes read, at most the cap.
+    pub bytes: Vec<u8>,
+    /// Whether the body went on past the cap (the rest was not read).
+    pub truncated: bool,
+}
+
+/// Reads a response body chunk by chunk and stops at `max` bytes; what lies beyond is never
+/// read (the response is dropped, which closes the connection). With `refuse_declared_larger`
+/// a `Content-Length` above the cap stops before any of the body is read.
+pub async fn read_up_to(
+    mut response: reqwest::Response,
+    max: u64,
+    refuse_declared_larger: bool,
+) -> Result<Capped, String> {
+    if refuse_declared_larger && response.content_length().is_some_and(|n| n > max) {
+        return Ok(Capped { bytes: Vec::new(), truncated: true });
+    }
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        let room = limit.saturating_sub(bytes.len());
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok(Capped { bytes, truncated: true });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Capped { bytes, truncated: false })
+}
+
+/// A probe's body as text, read no further than `max` bytes: a larger body is an error
+/// naming the cap and `field`, the plan field that sets it.
+pub async fn read_capped_text(
+    response: reqwest::Response,
+    max: u64,
+    field: &str,
+) -> Result<String, String> {
+    let capped = read_up_to(response, max, true).await?;
+    if capped.truncated {
+        return Err(format!("response larger than {} ({field})", crate::plan::format_size(max)));
+    }
+    Ok(text_of(capped.bytes))
+}
+
+/// Bytes as text, invalid UTF-8 replaced (as `Response::text` does).
+pub fn text_of(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 /// A reqwest error in the words an operator needs.

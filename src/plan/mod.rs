@@ -3,6 +3,7 @@
 
 mod duration;
 mod raw;
+mod size;
 mod threshold;
 mod validate;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{format_duration, parse_duration};
+pub use size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 pub use threshold::{Bound, Comparison, Threshold};
 
 /// A validated release plan.
@@ -172,6 +174,8 @@ pub struct HealthProbe {
     pub up_after: u32,
     /// Request headers; values may contain `${env:NAME}`.
     pub headers: BTreeMap<String, String>,
+    /// The largest response body read, in bytes; a larger one is a probe error.
+    pub max_body: u64,
 }
 
 /// One `[[metrics]]` series.
@@ -201,6 +205,8 @@ pub struct MetricProbe {
     pub no_data: NoDataPolicy,
     /// Window over which the baseline median is taken before the first shift.
     pub baseline_window: Duration,
+    /// The largest response body read, in bytes; a larger one is a probe error.
+    pub max_body: u64,
 }
 
 /// Where a metric's value comes from.

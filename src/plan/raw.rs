@@ -114,6 +114,8 @@ pub struct RawHealth {
     pub up_after: Option<Spanned<i64>>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub max_body: Option<Spanned<RawSize>>,
 }
 
 /// One `[[metrics]]` series.
@@ -147,6 +149,16 @@ pub struct RawMetric {
     pub no_data_after: Option<Spanned<String>>,
     #[serde(default)]
     pub baseline_window: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_body: Option<Spanned<RawSize>>,
+}
+
+/// A size written as a number of bytes (`1048576`) or with a unit (`"4MiB"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(i64),
+    Text(String),
 }
 
 /// `prometheus = { url, query }`

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawStep};
+use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep};
+use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 use super::{
     ActionKind, ActionSpec, Claims, HealthProbe, Item, Location, MetricProbe, MetricSource,
     NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan, PlanError,
@@ -68,6 +69,46 @@ impl Checker<'_> {
                     default
                 }
             },
+        }
+    }
+
+    /// A probe's `max_body`: bytes or a size with a unit, at least 1 KiB and at most
+    /// [`MAX_MAX_BODY`].
+    fn max_body(&mut self, value: Option<&Spanned<RawSize>>, field: &str) -> u64 {
+        let Some(v) = value else { return DEFAULT_MAX_BODY };
+        let parsed = match v.get_ref() {
+            RawSize::Bytes(n) => u64::try_from(*n).map_err(|_| format!("{n} is negative")),
+            RawSize::Text(t) => parse_size(t),
+        };
+        let hint = "write a size such as \"4MiB\", \"512KiB\" or a number of bytes";
+        match parsed {
+            Ok(bytes) if bytes < 1024 => {
+                self.problem(
+                    v.span(),
+                    field,
+                    format!("{} is too small for any health or metric answer", format_size(bytes)),
+                    "at least 1KiB; the default is 1MiB",
+                );
+                DEFAULT_MAX_BODY
+            }
+            Ok(bytes) if bytes > MAX_MAX_BODY => {
+                self.problem(
+                    v.span(),
+                    field,
+                    format!(
+                        "{} is more than the {} a probe may read",
+                        format_size(bytes),
+                        format_size(MAX_MAX_BODY)
+                    ),
+                    "a probe reads its body at every interval; ask the endpoint for less",
+                );
+                DEFAULT_MAX_BODY
+            }
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.problem(v.span(), field, e, hint);
+                DEFAULT_MAX_BODY
+            }
         }
     }
 
@@ -679,6 +720,7 @@ fn check_health(
         version_pointer: h.version_pointer.unwrap_or_else(|| "/version".into()),
         expect_version: h.expect_version.unwrap_or(true),
         headers: h.headers,
+        max_body: c.max_body(h.max_body.as_ref(), &format!("{path}.max_body")),
     }
 }
 
@@ -766,7 +808,9 @@ fn check_metric(
             NoDataPolicy::Warn
         }
     };
+    let max_body = c.max_body(m.max_body.as_ref(), &format!("{path}.max_body"));
     Some(MetricProbe {
+        max_body,
         name: m.name.unwrap_or_else(|| m.id.get_ref().clone()),
         unit: m.unit.map(Spanned::into_inner).unwrap_or_default(),
         interval: c.duration(

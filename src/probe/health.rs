@@ -1,13 +1,15 @@
 //! Polling one health endpoint: GET with a timeout, the expected status, and a JSON body of
 //! the common shape `{"status": "healthy", "version": "1.4.0", "checks": {...}}`. Every
-//! failure keeps its reason.
+//! failure keeps its reason. The body is read no further than the probe's `max_body`, and
+//! parsed off the thread that draws.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::HealthReading;
-use crate::action::{http::describe, template};
+use crate::action::http::{describe, read_capped_text};
+use crate::action::template;
 use crate::plan::HealthProbe;
 use crate::release::Timestamp;
 
@@ -56,16 +58,30 @@ pub async fn check(
     };
     let status = response.status().as_u16();
     reading.status_code = Some(status);
-    let body = match response.text().await {
+    let body = match read_capped_text(response, probe.max_body, "max_body").await {
         Ok(b) => b,
         Err(e) => {
-            reading.error = Some(describe(&e));
+            reading.error = Some(e);
             return reading;
         }
     };
     reading.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    interpret(probe, status, &body, &mut reading);
-    reading
+    // Parsing up to `max_body` of JSON takes long enough to be felt on the one thread
+    // that also draws the cockpit: it runs on a blocking thread.
+    let (probe, latency_ms) = (probe.clone(), reading.latency_ms);
+    let parsed = tokio::task::spawn_blocking(move || {
+        interpret(&probe, status, &body, &mut reading);
+        reading
+    })
+    .await;
+    parsed.unwrap_or_else(|e| HealthReading {
+        at,
+        status_code: Some(status),
+        latency_ms,
+        version: None,
+        checks: Vec::new(),
+        error: Some(format!("reading the body failed: {e}")),
+    })
 }
 
 /// Reads the status code and body into the reading's verdict, version and checks.

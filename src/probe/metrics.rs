@@ -69,14 +69,16 @@ impl MetricReader {
                     Ok(u) => u.secret,
                     Err(e) => return Some(Err(e)),
                 };
-                let result = prometheus::query(client, &url, query, timeout).await.and_then(|s| {
-                    prometheus::pick(
-                        &s,
-                        by_label.as_deref(),
-                        self.versions.new.as_deref(),
-                        self.versions.old.as_deref(),
-                    )
-                });
+                let max_body = self.probe.max_body;
+                let result =
+                    prometheus::query(client, &url, query, timeout, max_body).await.and_then(|s| {
+                        prometheus::pick(
+                            &s,
+                            by_label.as_deref(),
+                            self.versions.new.as_deref(),
+                            self.versions.old.as_deref(),
+                        )
+                    });
                 Some(result.map(|p| p.value))
             }
             MetricSource::Scrape { url, .. } => {
@@ -89,16 +91,32 @@ impl MetricReader {
                     Ok(u) => u.secret,
                     Err(e) => return Some(Err(e)),
                 };
-                let text = match scrape::fetch(client, &url, timeout).await {
+                let text = match scrape::fetch(client, &url, timeout, self.probe.max_body).await {
                     Ok(t) => t,
                     Err(e) => return Some(Err(e)),
                 };
-                let snapshot = match Snapshot::parse(&text) {
-                    Ok(s) => s,
-                    Err(e) => return Some(Err(e)),
+                // Parsing a page of up to `max_body` and comparing it with the previous one
+                // takes long enough to be felt on the thread that draws: a blocking thread
+                // does it.
+                let (compiled, previous) = (compiled.clone(), self.previous.take());
+                let worked = tokio::task::spawn_blocking(move || match Snapshot::parse(&text) {
+                    Ok(snapshot) => {
+                        let current = Scraped { at, snapshot };
+                        let computed = compiled.compute(previous.as_ref(), &current);
+                        Ok((current, computed))
+                    }
+                    // A page that does not parse leaves the previous scrape to compare with.
+                    Err(e) => Err((e, previous)),
+                })
+                .await;
+                let (current, computed) = match worked {
+                    Ok(Ok(done)) => done,
+                    Ok(Err((e, previous))) => {
+                        self.previous = previous;
+                        return Some(Err(e));
+                    }
+                    Err(e) => return Some(Err(format!("reading the /metrics page failed: {e}"))),
                 };
-                let current = Scraped { at, snapshot };
-                let computed = compiled.compute(self.previous.as_ref(), &current);
                 self.previous = Some(current);
                 match computed {
                     Computed::Value(v) => Some(Ok(Some(v))),

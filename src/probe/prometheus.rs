@@ -3,14 +3,15 @@
 //! scalar results one value; an empty result means no data; `{"status":"error"}` answers
 //! are reported with Prometheus' own message.
 //!
-//! Only `query` does IO; reading the answer and picking a series are pure.
+//! Only `query` does IO (an answer is read no further than the probe's `max_body`); reading
+//! the answer and picking a series are pure.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::action::http::describe;
+use crate::action::http::{describe, read_capped_text};
 
 /// One series of a vector result.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,20 +135,24 @@ pub fn pick(
     })
 }
 
-/// Runs an instant query.
+/// Runs an instant query, reading no more than `max_body` bytes of the answer and parsing it
+/// off the thread that draws.
 pub async fn query(
     client: &reqwest::Client,
     base: &str,
     expr: &str,
     timeout: Duration,
+    max_body: u64,
 ) -> Result<Vec<Series>, String> {
     let endpoint = format!("{}/api/v1/query", base.trim_end_matches('/'));
     let url = reqwest::Url::parse_with_params(&endpoint, &[("query", expr)])
         .map_err(|e| format!("bad Prometheus URL `{base}`: {e}"))?;
     let response = client.get(url).timeout(timeout).send().await.map_err(|e| describe(&e))?;
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(|e| describe(&e))?;
-    parse_response(status, &body)
+    let body = read_capped_text(response, max_body, "max_body").await?;
+    tokio::task::spawn_blocking(move || parse_response(status, &body))
+        .await
+        .map_err(|e| format!("reading the Prometheus answer failed: {e}"))?
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::selector::Selector;
-use crate::action::http::describe;
+use crate::action::http::{describe, read_capped_text};
 use crate::plan::ScrapeCompute;
 use crate::release::Timestamp;
 
@@ -321,11 +321,13 @@ pub fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Result<Option<f64>,
     Ok(Some(start + (end - start) * (rank / count)))
 }
 
-/// GETs a `/metrics` page: `Err` with the reason when it cannot be had.
+/// GETs a `/metrics` page, reading no more than `max_body` bytes: `Err` with the reason when
+/// it cannot be had.
 pub async fn fetch(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
+    max_body: u64,
 ) -> Result<String, String> {
     let response = client
         .get(url)
@@ -338,7 +340,7 @@ pub async fn fetch(
     if status != 200 {
         return Err(format!("status {status} from /metrics"));
     }
-    response.text().await.map_err(|e| describe(&e))
+    read_capped_text(response, max_body, "max_body").await
 }
 
 #[cfg(test)]

@@ -632,14 +632,17 @@ fn spawn_team(
     });
 }
 
-/// SIGHUP (ssh dropped), SIGTERM and SIGQUIT end the cockpit cleanly.
+/// SIGHUP (ssh dropped), SIGTERM, SIGQUIT and SIGINT end the cockpit cleanly. In raw mode
+/// Ctrl-C is a key, so SIGINT only comes from outside (`kill -INT`, a supervisor); without
+/// a handler it would end the process with the terminal left in the alternate screen.
 fn spawn_signal_listener(tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
-        let (Ok(mut hup), Ok(mut term), Ok(mut quit)) = (
+        let (Ok(mut hup), Ok(mut term), Ok(mut quit), Ok(mut int)) = (
             signal(SignalKind::hangup()),
             signal(SignalKind::terminate()),
             signal(SignalKind::quit()),
+            signal(SignalKind::interrupt()),
         ) else {
             return;
         };
@@ -648,6 +651,7 @@ fn spawn_signal_listener(tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
             _ = hup.recv() => "SIGHUP",
             _ = term.recv() => "SIGTERM",
             _ = quit.recv() => "SIGQUIT",
+            _ = int.recv() => "SIGINT",
         };
         let _ = tx.send(Msg::SignalReceived(name)).await;
     });

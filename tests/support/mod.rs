@@ -2,6 +2,7 @@
 //! `mod support;` and uses only a subset, hence the blanket `dead_code` allow.
 #![allow(dead_code)]
 
+pub mod big_body;
 pub mod cli;
 pub mod engine;
 pub mod fixtures;
