@@ -13,11 +13,19 @@ use sqlx::{AnyPool, Executor, Row};
 use super::{Location, StoreError};
 
 /// How long a SQLite writer waits for another's lock before giving up (also spelled out in
-/// the `PRAGMA busy_timeout` each pooled connection runs).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// the `PRAGMA busy_timeout` each pooled connection runs), and how long an append that
+/// commutes keeps retrying after lost races.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long connecting to PostgreSQL may take before the open fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PostgreSQL advisory lock key migrations run under (any fixed number; "fdmigrat").
+const MIGRATION_LOCK: i64 = 0x6664_6d69_6772_6174;
+
+/// How a read-only open's refusal of an outdated schema begins (so the reading verbs can
+/// tell it from other refusals and upgrade when allowed).
+const SCHEMA_IS_OLDER: &str = "its schema is older than this flightdeck";
 
 /// The channel PostgreSQL's append trigger notifies (see migrations/postgres/0001).
 const EVENTS_CHANNEL: &str = "flightdeck_events";
@@ -48,7 +56,8 @@ impl Store {
 
     /// Opens the store at `location` (a SQLite file or a PostgreSQL URL) and migrates it.
     /// A store whose schema is current is not touched, so a role that may only read can open
-    /// it; with `read_only` nothing is ever written.
+    /// it; with `read_only` nothing is ever written, and a SQLite file is opened so that no
+    /// file is created beside it (see [`SqliteReading`]).
     pub async fn open_at(location: &Location, read_only: bool) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let pool = match location {
@@ -68,6 +77,23 @@ impl Store {
                 store.close().await;
                 Err(e)
             }
+        }
+    }
+
+    /// Opens the store for a verb that only reads: read-only, unless its schema is older
+    /// than this flightdeck and `may_upgrade` (the person did not ask for --read-only), in
+    /// which case it is opened to write once so the upgrade happens, as before.
+    pub async fn open_for_reading(
+        location: &Location,
+        may_upgrade: bool,
+    ) -> Result<Self, StoreError> {
+        match Self::open_at(location, true).await {
+            Err(StoreError::ReadOnly { detail, .. })
+                if may_upgrade && detail.starts_with(SCHEMA_IS_OLDER) =>
+            {
+                Self::open_at(location, false).await
+            }
+            other => other,
         }
     }
 
@@ -103,14 +129,59 @@ impl Store {
                     self.location
                 )));
             }
+            if self.backend() == Backend::Postgres && applied.is_empty() {
+                return Err(StoreError::NotFound(format!(
+                    "{} holds no flightdeck data yet; start a release first",
+                    self.location
+                )));
+            }
             return Err(StoreError::ReadOnly {
                 path: self.location.shown(),
-                detail: "its schema is older than this flightdeck and must be upgraded by a \
-                         writer first: open it once without --read-only"
-                    .into(),
+                detail: format!(
+                    "{SCHEMA_IS_OLDER} and must be upgraded by a writer first: open it once \
+                     without --read-only"
+                ),
             });
         }
-        migrator.run(&self.pool).await.map_err(|e| self.err(e.into()))
+        self.migrate(&migrator).await
+    }
+
+    /// Applies the migrations this store lacks, one process at a time: first opens of a new
+    /// store race, and the losers must find the schema made, not fail creating it again.
+    async fn migrate(&self, migrator: &sqlx::migrate::Migrator) -> Result<(), StoreError> {
+        match self.backend() {
+            Backend::Sqlite => {
+                // The write lock, taken before the migrator reads what is applied: a second
+                // opener waits here (busy timeout), then finds every migration applied. The
+                // migrator's own transactions nest as savepoints inside this one.
+                let mut tx = self.begin_write().await?;
+                // `run_direct` is `run` on one connection (sqlx's own way around `Acquire`'s
+                // lifetimes, which futures spawned on the runtime cannot satisfy).
+                migrator.run_direct(None, &mut *tx, false).await.map_err(|e| self.err(e.into()))?;
+                tx.commit().await.map_err(|e| self.err(e))
+            }
+            Backend::Postgres => {
+                // A session lock of our own around the whole run: sqlx's migrator locks too,
+                // but only after it created its bookkeeping table, which two first opens race
+                // to create.
+                let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                let ran = migrator
+                    .run_direct(None, &mut *conn, false)
+                    .await
+                    .map_err(|e| self.err(e.into()));
+                let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| self.err(e));
+                ran.and(unlocked.map(|_| ()))
+            }
+        }
     }
 
     /// The migration versions recorded as applied (none if the table does not exist yet).
@@ -195,11 +266,8 @@ impl Store {
         let source = match &self.location {
             Location::Sqlite(path) => {
                 use sqlx::Connection;
-                let options = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(false)
-                    .read_only(self.read_only)
-                    .busy_timeout(BUSY_TIMEOUT);
+                let reading = SqliteReading::for_file(path);
+                let options = sqlite_options(path, self.read_only, reading);
                 let conn = sqlx::sqlite::SqliteConnection::connect_with(&options)
                     .await
                     .map_err(|e| self.err(e))?;
@@ -273,27 +341,88 @@ fn prepare_file(path: &Path, read_only: bool) -> Result<(), StoreError> {
     )))
 }
 
+/// How a read-only open reads a SQLite file without creating anything beside it.
+///
+/// A WAL database is read through its `-wal` and `-shm` files; SQLite creates them when they
+/// are missing, even for a read-only connection — files owned by whoever watched, which can
+/// then lock the owner out of their own store, and which cannot be made at all on read-only
+/// media. So a reader uses them only when they already exist (a writer has the store open);
+/// otherwise the file alone is the whole store (its last writer checkpointed it on close) and
+/// it is read as an immutable snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteReading {
+    /// `mode=ro` through the existing `-wal`/`-shm`: sees other processes' commits.
+    Live,
+    /// `mode=ro&immutable=1`: the file as it is, no locks, no files created.
+    Snapshot,
+}
+
+impl SqliteReading {
+    /// Live when a writer left the `-wal` and `-shm` files beside `path`, else a snapshot.
+    pub fn for_file(path: &Path) -> Self {
+        if sidecar(path, "-wal").exists() && sidecar(path, "-shm").exists() {
+            Self::Live
+        } else {
+            Self::Snapshot
+        }
+    }
+}
+
+/// `flightdeck.db` → `flightdeck.db-wal` (SQLite's names for its companion files).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The options of one direct connection to a SQLite file.
+fn sqlite_options(
+    path: &Path,
+    read_only: bool,
+    reading: SqliteReading,
+) -> sqlx::sqlite::SqliteConnectOptions {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .read_only(read_only)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    if read_only {
+        options.immutable(reading == SqliteReading::Snapshot)
+    } else {
+        options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full)
+    }
+}
+
 async fn connect_sqlite(path: &Path, read_only: bool) -> Result<AnyPool, sqlx::Error> {
+    use sqlx::Connection;
     // Open once directly with the same settings: a file that is not a database or cannot be
     // written fails here with SQLite's own words, where the pool would only retry its
     // connection until it timed out.
-    {
-        use sqlx::Connection;
-        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-        let mut options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(false)
-            .read_only(read_only)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        if !read_only {
-            options =
-                options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full);
+    let mut reading = SqliteReading::for_file(path);
+    let opened =
+        sqlx::sqlite::SqliteConnection::connect_with(&sqlite_options(path, read_only, reading))
+            .await;
+    match opened {
+        Ok(conn) => conn.close().await?,
+        // The companion files exist but cannot be used from here (another user's `-shm`,
+        // read-only media): the file alone, as a snapshot.
+        Err(_) if read_only && reading == SqliteReading::Live => {
+            reading = SqliteReading::Snapshot;
+            sqlx::sqlite::SqliteConnection::connect_with(&sqlite_options(path, true, reading))
+                .await?
+                .close()
+                .await?;
         }
-        sqlx::sqlite::SqliteConnection::connect_with(&options).await?.close().await?;
+        Err(e) => return Err(e),
     }
     let absolute = std::path::absolute(path).map_err(sqlx::Error::Io)?;
-    let mode = if read_only { "ro" } else { "rw" };
+    let mode = match (read_only, reading) {
+        (false, _) => "rw",
+        (true, SqliteReading::Live) => "ro",
+        (true, SqliteReading::Snapshot) => "ro&immutable=true",
+    };
     let url = format!("sqlite://{}?mode={mode}", encode_path(&absolute));
     AnyPoolOptions::new()
         .max_connections(4)
