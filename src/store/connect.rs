@@ -43,6 +43,10 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// One connection of its own, made when first needed, that holds the write lock while a
+    /// command is decided (see `lock_for_append`): apart from `pool`, so that holding it
+    /// never leaves the loads it waits for without a connection.
+    lock_pool: AnyPool,
     location: Location,
     read_only: bool,
 }
@@ -68,7 +72,15 @@ impl Store {
             Location::Postgres(url) => connect_postgres(url).await,
         }
         .map_err(|e| location.error(e))?;
-        let store = Self { pool, location: location.clone(), read_only };
+        let lock_pool = match location {
+            Location::Sqlite(path) => lazy_sqlite_lock_pool(path),
+            Location::Postgres(url) => AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(BUSY_TIMEOUT)
+                .connect_lazy(url),
+        }
+        .map_err(|e| location.error(e))?;
+        let store = Self { pool, lock_pool, location: location.clone(), read_only };
         match store.check_and_migrate().await {
             Ok(()) => Ok(store),
             Err(e) => {
@@ -202,6 +214,7 @@ impl Store {
 
     /// Closes every connection; on SQLite this checkpoints the WAL so the file stands alone.
     pub async fn close(&self) {
+        self.lock_pool.close().await;
         self.pool.close().await;
     }
 
@@ -257,6 +270,22 @@ impl Store {
             Backend::Postgres => self.pool.begin().await,
         };
         begun.map_err(|e| self.err(e))
+    }
+
+    /// Begins a write transaction on the store's own lock connection (see `lock_pool`),
+    /// waiting at most the busy timeout for it.
+    pub(super) async fn begin_locked(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let begun = match self.backend() {
+            Backend::Sqlite => self.lock_pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.lock_pool.begin().await,
+        };
+        begun.map_err(|e| match e {
+            // Another task of this process holds the lock connection for that long.
+            sqlx::Error::PoolTimedOut => StoreError::Locked { path: self.location.shown() },
+            e => self.err(e),
+        })
     }
 
     /// Opens a connection of its own that tells whether anything was committed since it last
@@ -424,22 +453,30 @@ async fn connect_sqlite(path: &Path, read_only: bool) -> Result<AnyPool, sqlx::E
         (true, SqliteReading::Snapshot) => "ro&immutable=true",
     };
     let url = format!("sqlite://{}?mode={mode}", encode_path(&absolute));
-    AnyPoolOptions::new()
-        .max_connections(4)
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                // A read-only connection must not try to switch the journal mode.
-                if !read_only {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                }
-                Ok(())
-            })
+    sqlite_pool_options(read_only).max_connections(4).connect(&url).await
+}
+
+/// The settings every pooled writing or reading connection to a SQLite file runs.
+fn sqlite_pool_options(read_only: bool) -> AnyPoolOptions {
+    AnyPoolOptions::new().after_connect(move |conn, _| {
+        Box::pin(async move {
+            conn.execute("PRAGMA busy_timeout = 10000").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            // A read-only connection must not try to switch the journal mode.
+            if !read_only {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+            }
+            Ok(())
         })
-        .connect(&url)
-        .await
+    })
+}
+
+/// The pool of the one writing connection that holds the lock (made when first used).
+fn lazy_sqlite_lock_pool(path: &Path) -> Result<AnyPool, sqlx::Error> {
+    let absolute = std::path::absolute(path).map_err(sqlx::Error::Io)?;
+    let url = format!("sqlite://{}?mode=rw", encode_path(&absolute));
+    sqlite_pool_options(false).max_connections(1).acquire_timeout(BUSY_TIMEOUT).connect_lazy(&url)
 }
 
 async fn connect_postgres(url: &str) -> Result<AnyPool, sqlx::Error> {

@@ -102,9 +102,11 @@ pub async fn execute_on_step(
 ) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
     let mut pinned = expect_seq;
     let mut seen_step = seen_step.map(str::to_owned);
-    // Appends that commute are waited out: each lost race means another writer got through,
-    // so they retry (with a growing, jittered pause) for the whole busy timeout before the
-    // store is called locked. The others are decided at most twice anyway (see MAX_ATTEMPTS).
+    // Contention is waited out, not reported: each attempt queues on the write lock (up to
+    // the busy timeout) and decides under it, so racing writers take turns. Should an append
+    // still lose a race (a writer that took no lock), one that commutes retries with a
+    // growing, jittered pause for the rest of the busy timeout; the others are decided again
+    // on their pinned seq, which turns the lost race into a refusal saying what changed.
     let started = crate::clock::instant();
     let give_up_at = started + BUSY_TIMEOUT;
     let mut backoff = FIRST_BACKOFF;
@@ -119,6 +121,20 @@ pub async fn execute_on_step(
             tokio::time::sleep(jittered(backoff, attempts)).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        // Writers queue on the lock, then decide on the state as it is: no lost races, and the
+        // lock's own wait is the busy timeout. (A read-only store takes none: the append
+        // refuses, after the rules had their say.)
+        let lock = if store.is_read_only() {
+            None
+        } else {
+            match store.lock_for_append(release_id).await {
+                Ok(lock) => Some(lock),
+                Err(StoreError::Locked { .. }) => {
+                    return Err(busy(store, release_id, started).await);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let mut loaded = store.load(release_id).await?;
         if pinned.is_none() && !command.commutes() {
             pinned = Some(loaded.state.seq);
@@ -155,7 +171,13 @@ pub async fn execute_on_step(
         for r in &records {
             release::apply(&mut loaded.state, r);
         }
-        match store.append(release_id, expected, &records, &loaded.state).await {
+        let appended = match lock {
+            Some(lock) => {
+                store.append_locked(lock, release_id, expected, &records, &loaded.state).await
+            }
+            None => store.append(release_id, expected, &records, &loaded.state).await,
+        };
+        match appended {
             Ok(()) => {
                 loaded.row.last_seq = loaded.state.seq;
                 loaded.row.status = loaded.state.status.as_str().to_owned();

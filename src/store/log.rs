@@ -15,6 +15,13 @@ pub const ENGINE_VERSION: i64 = 1;
 /// How many events may follow a snapshot before a new one is written.
 const SNAPSHOT_EVERY_EVENTS: u64 = 256;
 
+/// The write lock of one release, held by an open transaction (see
+/// [`Store::lock_for_append`]); dropping it rolls back and releases it.
+#[derive(Debug)]
+pub struct AppendLock {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
 /// What [`Store::create_release_unless_active`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
@@ -143,8 +150,48 @@ impl Store {
         new_state: &State,
     ) -> Result<(), StoreError> {
         self.refuse_if_read_only()?;
+        let tx = self.begin_write().await?;
+        self.append_in(tx, release_id, expected_seq, records, new_state).await
+    }
+
+    /// Takes the write lock for appending to `release_id` (SQLite's write lock; on PostgreSQL
+    /// the release's row), to hold while its state is loaded and a command decided, so that
+    /// writers queue instead of racing. Pass it to [`Store::append_locked`].
+    pub async fn lock_for_append(&self, release_id: i64) -> Result<AppendLock, StoreError> {
+        self.refuse_if_read_only()?;
+        let mut tx = self.begin_locked().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT id FROM releases WHERE id = $1 FOR UPDATE")
+                .bind(release_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(AppendLock { tx })
+    }
+
+    /// [`Store::append`] under a lock taken by [`Store::lock_for_append`] (dropping the lock
+    /// instead releases it without writing).
+    pub async fn append_locked(
+        &self,
+        lock: AppendLock,
+        release_id: i64,
+        expected_seq: u64,
+        records: &[EventRecord],
+        new_state: &State,
+    ) -> Result<(), StoreError> {
+        self.append_in(lock.tx, release_id, expected_seq, records, new_state).await
+    }
+
+    async fn append_in(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        release_id: i64,
+        expected_seq: u64,
+        records: &[EventRecord],
+        new_state: &State,
+    ) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
-        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE releases SET last_seq = $1, status = $2, updated_at = $3 \
              WHERE id = $4 AND last_seq = $5",

@@ -22,7 +22,7 @@ pub use deliveries::Delivery;
 pub use error::StoreError;
 pub use execute::{ExecuteError, execute, execute_on_step, records_after, start};
 pub use import::{ExportedRelease, ExportedSample, Importing};
-pub use log::Created;
+pub use log::{AppendLock, Created};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
 pub use team::{Claimed, LEASE_TTL_MS, Lease, OFFERED_TO_ANYONE, PRESENCE_TTL_MS, Presence};
 
