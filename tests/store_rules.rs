@@ -474,3 +474,35 @@ fn a_watcher_as_another_user_never_locks_out_the_owner() {
         entries(&dir).into_iter().filter(|(_, uid)| *uid != OWNER_UID).collect();
     assert!(strangers.is_empty(), "files the owner does not own: {strangers:?}");
 }
+
+/// A read-only store opened when no writer had it open (read as a snapshot, creating
+/// nothing) still follows the release: commits by writers that closed the store, and, once a
+/// writer keeps it open, commits still in its `-wal`, are seen and reported as changes.
+#[test]
+fn a_read_only_snapshot_follows_later_commits() {
+    let deck = deck_with_a_release();
+    close_cleanly(&deck.db);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    runtime.block_on(async {
+        let ro = Store::open_at(&Location::Sqlite(deck.db.clone()), true).await.expect("open");
+        let id = ro.releases().await.expect("releases")[0].id;
+        let mut watch = ro.change_watch().await.expect("watch");
+        assert!(watch.changed().await.expect("first look"), "the first look is a change");
+        assert!(!watch.changed().await.expect("look"), "nothing happened yet");
+        let first = ro.last_seq(id).await.expect("seq");
+        for s in sidecars(&deck.db) {
+            assert!(!s.exists(), "the reader created {}", s.display());
+        }
+
+        deck.ok(&["note", "after the watcher opened", "--operator", "alice"]);
+        assert!(watch.changed().await.expect("look"), "a closed writer's commit is a change");
+        assert_eq!(ro.last_seq(id).await.expect("seq"), first + 1, "and is read");
+
+        let db = deck.db.clone();
+        std::thread::spawn(move || hold_open(&db)).join().expect("a writer holds the store");
+        deck.ok(&["note", "while a writer keeps it open", "--operator", "alice"]);
+        assert!(watch.changed().await.expect("look"), "a commit in the -wal is a change");
+        assert_eq!(ro.last_seq(id).await.expect("seq"), first + 2, "and is read through it");
+        ro.close().await;
+    });
+}

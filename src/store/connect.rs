@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -47,6 +48,9 @@ pub struct Store {
     /// command is decided (see `lock_for_append`): apart from `pool`, so that holding it
     /// never leaves the loads it waits for without a connection.
     lock_pool: AnyPool,
+    /// For a SQLite store read as a snapshot: the live read-only pool it switches to once a
+    /// writer has the store open (its `-wal`/`-shm` exist), so a long-running watcher follows.
+    live: Option<Arc<OnceLock<AnyPool>>>,
     location: Location,
     read_only: bool,
 }
@@ -64,14 +68,16 @@ impl Store {
     /// file is created beside it (see [`SqliteReading`]).
     pub async fn open_at(location: &Location, read_only: bool) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let pool = match location {
+        let (pool, reading) = match location {
             Location::Sqlite(path) => {
                 prepare_file(path, read_only)?;
-                connect_sqlite(path, read_only).await
+                connect_sqlite(path, read_only).await.map(|(pool, reading)| (pool, Some(reading)))
             }
-            Location::Postgres(url) => connect_postgres(url).await,
+            Location::Postgres(url) => connect_postgres(url).await.map(|pool| (pool, None)),
         }
         .map_err(|e| location.error(e))?;
+        let live = (read_only && reading == Some(SqliteReading::Snapshot))
+            .then(|| Arc::new(OnceLock::new()));
         let lock_pool = match location {
             Location::Sqlite(path) => lazy_sqlite_lock_pool(path),
             Location::Postgres(url) => AnyPoolOptions::new()
@@ -80,7 +86,7 @@ impl Store {
                 .connect_lazy(url),
         }
         .map_err(|e| location.error(e))?;
-        let store = Self { pool, lock_pool, location: location.clone(), read_only };
+        let store = Self { pool, lock_pool, live, location: location.clone(), read_only };
         match store.check_and_migrate().await {
             Ok(()) => Ok(store),
             Err(e) => {
@@ -215,6 +221,9 @@ impl Store {
     /// Closes every connection; on SQLite this checkpoints the WAL so the file stands alone.
     pub async fn close(&self) {
         self.lock_pool.close().await;
+        if let Some(live) = self.live.as_ref().and_then(|l| l.get()) {
+            live.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -243,7 +252,18 @@ impl Store {
 
     /// The connection pool, for the tables' methods.
     pub(super) fn pool(&self) -> &AnyPool {
-        &self.pool
+        let (Some(live), Location::Sqlite(path)) = (&self.live, &self.location) else {
+            return &self.pool;
+        };
+        if let Some(pool) = live.get() {
+            return pool;
+        }
+        if SqliteReading::for_file(path) == SqliteReading::Live {
+            if let Ok(pool) = lazy_sqlite_live_pool(path) {
+                let _ = live.set(pool);
+            }
+        }
+        live.get().unwrap_or(&self.pool)
     }
 
     pub(super) fn err(&self, e: sqlx::Error) -> StoreError {
@@ -296,11 +316,16 @@ impl Store {
             Location::Sqlite(path) => {
                 use sqlx::Connection;
                 let reading = SqliteReading::for_file(path);
-                let options = sqlite_options(path, self.read_only, reading);
-                let conn = sqlx::sqlite::SqliteConnection::connect_with(&options)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                WatchSource::DataVersion { conn, last: None }
+                if self.live.is_some() || (self.read_only && reading == SqliteReading::Snapshot) {
+                    // A snapshot's data_version never moves: the files themselves are watched.
+                    WatchSource::Files { path: path.clone(), last: None }
+                } else {
+                    let options = sqlite_options(path, self.read_only, reading);
+                    let conn = sqlx::sqlite::SqliteConnection::connect_with(&options)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    WatchSource::DataVersion { conn, last: None }
+                }
             }
             Location::Postgres(url) => {
                 let mut listener =
@@ -323,6 +348,7 @@ pub struct ChangeWatch {
 #[derive(Debug)]
 enum WatchSource {
     DataVersion { conn: sqlx::sqlite::SqliteConnection, last: Option<i64> },
+    Files { path: PathBuf, last: Option<FilesStamp> },
     Notifications { listener: sqlx::postgres::PgListener, first: bool },
 }
 
@@ -339,6 +365,10 @@ impl ChangeWatch {
                     .get(0);
                 Ok(last.replace(version) != Some(version))
             }
+            WatchSource::Files { path, last } => {
+                let stamp = FilesStamp::of(path);
+                Ok(last.replace(stamp) != Some(stamp))
+            }
             WatchSource::Notifications { listener, first } => {
                 let mut changed = std::mem::replace(first, false);
                 // Drain what has arrived; a lost connection counts as a change, because
@@ -353,6 +383,22 @@ impl ChangeWatch {
                 }
             }
         }
+    }
+}
+
+/// What a SQLite store's files look like from outside: sizes and modification times of the
+/// file and its `-wal` (a commit changes one of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FilesStamp {
+    file: Option<(u64, std::time::SystemTime)>,
+    wal: Option<(u64, std::time::SystemTime)>,
+}
+
+impl FilesStamp {
+    fn of(path: &Path) -> Self {
+        let look =
+            |p: &Path| std::fs::metadata(p).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
+        Self { file: look(path), wal: look(&sidecar(path, "-wal")) }
     }
 }
 
@@ -424,7 +470,10 @@ fn sqlite_options(
     }
 }
 
-async fn connect_sqlite(path: &Path, read_only: bool) -> Result<AnyPool, sqlx::Error> {
+async fn connect_sqlite(
+    path: &Path,
+    read_only: bool,
+) -> Result<(AnyPool, SqliteReading), sqlx::Error> {
     use sqlx::Connection;
     // Open once directly with the same settings: a file that is not a database or cannot be
     // written fails here with SQLite's own words, where the pool would only retry its
@@ -453,7 +502,30 @@ async fn connect_sqlite(path: &Path, read_only: bool) -> Result<AnyPool, sqlx::E
         (true, SqliteReading::Snapshot) => "ro&immutable=true",
     };
     let url = format!("sqlite://{}?mode={mode}", encode_path(&absolute));
-    sqlite_pool_options(read_only).max_connections(4).connect(&url).await
+    let options = match (read_only, reading) {
+        (false, _) => sqlite_pool_options(false),
+        (true, SqliteReading::Live) => live_reading_options(),
+        // An immutable connection never notices later changes to the file: each query gets a
+        // fresh one, so a watcher sees what writers that closed the store left in it.
+        (true, SqliteReading::Snapshot) => {
+            sqlite_pool_options(true).before_acquire(|_, _| Box::pin(async { Ok(false) }))
+        }
+    };
+    Ok((options.max_connections(4).connect(&url).await?, reading))
+}
+
+/// A read-only pool through existing `-wal`/`-shm` files keeps one connection open for its
+/// whole life: while it is open the writers' last close does not remove those files, so no
+/// later connection of the pool finds them missing (and would create them).
+fn live_reading_options() -> AnyPoolOptions {
+    sqlite_pool_options(true).min_connections(1).idle_timeout(None).max_lifetime(None)
+}
+
+/// The live read-only pool a snapshot store switches to (connected when first used).
+fn lazy_sqlite_live_pool(path: &Path) -> Result<AnyPool, sqlx::Error> {
+    let absolute = std::path::absolute(path).map_err(sqlx::Error::Io)?;
+    let url = format!("sqlite://{}?mode=ro", encode_path(&absolute));
+    live_reading_options().max_connections(4).connect_lazy(&url)
 }
 
 /// The settings every pooled writing or reading connection to a SQLite file runs.
