@@ -506,3 +506,45 @@ fn a_read_only_snapshot_follows_later_commits() {
         ro.close().await;
     });
 }
+
+/// A writer that finds the store's write lock taken waits for the whole busy timeout, then
+/// says the store was kept busy and names who drives the release; nothing is written, and
+/// once the lock is free the same command succeeds.
+#[test]
+fn a_writer_waits_out_the_lock_and_then_names_the_driver() {
+    use sqlx::Connection;
+    let deck = deck_with_a_release();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let (mut holder, before) = runtime.block_on(async {
+        let store = Store::open_at(&Location::Sqlite(deck.db.clone()), false).await.expect("open");
+        let id = store.releases().await.expect("releases")[0].id;
+        // Alice's cockpit drives the release (its lease outlives the wait below).
+        let alice = flightdeck::release::Actor {
+            name: "alice".into(),
+            account: "ops".into(),
+            host: "bastion-1".into(),
+            pid: 4242,
+            automatic: false,
+        };
+        let later = flightdeck::clock::now().plus_millis(60_000);
+        store.claim_lease(id, &alice, later).await.expect("lease");
+        let before = store.last_seq(id).await.expect("seq");
+        store.close().await;
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&deck.db);
+        let mut holder = sqlx::sqlite::SqliteConnection::connect_with(&options).await.expect("c");
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.expect("take the write lock");
+        (holder, before)
+    });
+    let out = deck.run(&["note", "blocked", "--operator", "bob"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("kept busy"), "says the store was busy: {out:?}");
+    assert!(out.stderr.contains("driven by alice@bastion-1"), "names the driver: {out:?}");
+    assert!(out.stderr.contains("nothing was written"), "{out:?}");
+    runtime.block_on(async {
+        sqlx::query("ROLLBACK").execute(&mut holder).await.expect("free the write lock");
+        holder.close().await.expect("close");
+    });
+    let events = deck.events();
+    assert_eq!(events.len() as u64, before, "nothing was written while it waited");
+    deck.ok(&["note", "unblocked", "--operator", "bob"]);
+}
