@@ -99,8 +99,9 @@ impl Store {
     }
 
     /// Opens the store for a verb that only reads: read-only, unless its schema is older
-    /// than this flightdeck and `may_upgrade` (the person did not ask for --read-only), in
-    /// which case it is opened to write once so the upgrade happens, as before.
+    /// than this flightdeck (or, on PostgreSQL, not there yet) and `may_upgrade` (the person
+    /// did not ask for --read-only), in which case it is opened to write so the migrations
+    /// run, as before.
     pub async fn open_for_reading(
         location: &Location,
         may_upgrade: bool,
@@ -108,6 +109,13 @@ impl Store {
         match Self::open_at(location, true).await {
             Err(StoreError::ReadOnly { detail, .. })
                 if may_upgrade && detail.starts_with(SCHEMA_IS_OLDER) =>
+            {
+                Self::open_at(location, false).await
+            }
+            // A new PostgreSQL database gets its schema from the first opener that may write
+            // (README: open it once as the owner, e.g. with `list`).
+            Err(StoreError::NotFound(_))
+                if may_upgrade && matches!(location, Location::Postgres(_)) =>
             {
                 Self::open_at(location, false).await
             }

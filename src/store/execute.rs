@@ -1,8 +1,8 @@
 //! The one path from a command to recorded events, shared by keys, CLI verbs and automation:
-//! load, decide, append; on a lost race, reload and decide again (or report what changed).
+//! take the write lock, load, decide, append; should a race still be lost, reload and decide
+//! again (or report what changed).
 
 use std::fmt;
-
 use std::time::{Duration, Instant};
 
 use super::connect::BUSY_TIMEOUT;
@@ -10,8 +10,8 @@ use super::{Created, Loaded, ReleaseRow, Store, StoreError};
 use crate::plan::Plan;
 use crate::release::{self, Actor, Command, EventRecord, Rejection, State, Timestamp};
 
-/// How many times a command that does not commute is decided: once, and once more after a
-/// lost race, where its pinned seq turns it into a refusal saying what changed.
+/// At most how many times a command that does not commute is decided (after a lost race its
+/// pinned seq turns it into a refusal saying what changed, so two is the most it takes).
 const MAX_ATTEMPTS: usize = 8;
 
 /// The first pause after a lost race, doubled each time up to [`MAX_BACKOFF`].

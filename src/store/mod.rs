@@ -1,7 +1,8 @@
 //! The event store: releases, their append-only events and folded snapshots, in a SQLite
-//! file or a PostgreSQL database (the engine and the cockpit do not know which). Appends are
-//! optimistic (`UNIQUE(release_id, seq)`): of two writers racing for the same
-//! seq exactly one wins, and the loser reloads and re-decides.
+//! file or a PostgreSQL database (the engine and the cockpit do not know which). Commands are
+//! decided under the write lock, so writers take turns; appends are still seq-checked
+//! (`UNIQUE(release_id, seq)`): of two writers racing for the same seq exactly one wins, and
+//! the loser reloads and re-decides.
 
 mod chain;
 mod connect;
