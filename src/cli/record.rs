@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::verbs::{Failure, open, open_existing};
+use super::verbs::{Failure, open, open_reading};
 use super::{Cli, EXIT_USAGE};
 use crate::{report, transfer};
 
@@ -30,7 +30,7 @@ pub async fn report(
     format: &str,
     output: Option<&Path>,
 ) -> Result<(), Failure> {
-    let store = open_existing(cli).await?;
+    let store = open_reading(cli).await?;
     let row = store.find(release).await?;
     let built = report::load(&store, row.id).await?;
     let text = match format {
@@ -49,7 +49,7 @@ pub async fn report(
 
 /// `flightdeck verify [RELEASE]`: exit 0 when every chain holds, 1 naming the first break.
 pub async fn verify(cli: &Cli, release: Option<&str>) -> Result<(), Failure> {
-    let store = open_existing(cli).await?;
+    let store = open_reading(cli).await?;
     let rows = match release {
         Some(sel) => vec![store.find(Some(sel)).await?],
         None => {
@@ -83,7 +83,7 @@ pub async fn export(
     release: Option<&str>,
     output: Option<&Path>,
 ) -> Result<(), Failure> {
-    let store = open_existing(cli).await?;
+    let store = open_reading(cli).await?;
     let row = store.find(release).await?;
     let exported = store.export(row.id).await?;
     let text = transfer::write(std::slice::from_ref(&exported))

@@ -4,14 +4,14 @@
 
 use serde_json::json;
 
-use super::verbs::{Failure, open_existing};
+use super::verbs::{Failure, open_existing, open_reading};
 use super::{Cli, EXIT_REJECTED};
 use crate::store::{Lease, OFFERED_TO_ANYONE, Presence};
 use crate::{clock, release};
 
 /// `flightdeck team [RELEASE] [--json]`.
 pub async fn show(cli: &Cli, selector: Option<&str>, as_json: bool) -> Result<(), Failure> {
-    let store = open_existing(cli).await?;
+    let store = open_reading(cli).await?;
     let row = store.find(selector).await?;
     let now = clock::now();
     let present = store.present(row.id, now).await?;

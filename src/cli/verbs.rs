@@ -99,6 +99,35 @@ pub(super) async fn open_existing(cli: &Cli) -> Result<Store, Failure> {
     Ok(Store::open_at(&location, cli.read_only).await?)
 }
 
+/// Opens the store for a verb that only reads: read-only, so that nothing is created beside
+/// a SQLite file (it works on read-only media and as another user who may only read it);
+/// a schema older than this flightdeck is upgraded first unless --read-only was given.
+pub(super) async fn open_reading(cli: &Cli) -> Result<Store, Failure> {
+    let location = db_location(cli.db.as_deref())?;
+    if !location.may_exist() {
+        return Err(Failure::error(format!(
+            "no database at {location}; start a release first (`flightdeck start PLAN --version V`) or pass --db"
+        )));
+    }
+    Ok(Store::open_for_reading(&location, !cli.read_only).await?)
+}
+
+/// Every release, newest first; none when the store does not exist yet or holds nothing.
+async fn list_rows(cli: &Cli) -> Result<Vec<store::ReleaseRow>, Failure> {
+    let location = db_location(cli.db.as_deref())?;
+    if !location.may_exist() {
+        return Ok(Vec::new());
+    }
+    let store = match Store::open_for_reading(&location, !cli.read_only).await {
+        Ok(store) => store,
+        Err(StoreError::NotFound(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let rows = store.releases().await;
+    store.close().await;
+    Ok(rows?)
+}
+
 fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
@@ -128,8 +157,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             start(&cli, plan, &command).await
         }
         Verb::List { json } => {
-            let store = open_existing(&cli).await?;
-            let rows = store.releases().await?;
+            let rows = list_rows(&cli).await?;
             if *json {
                 print_json(&json::releases(&rows));
             } else if rows.is_empty() {
@@ -155,7 +183,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Verb::Status { release, json } => {
-            let store = open_existing(&cli).await?;
+            let store = open_reading(&cli).await?;
             let row = store.find(release.as_deref()).await?;
             let loaded = store.load(row.id).await?;
             let now = clock::now();
@@ -167,7 +195,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Verb::Events { release, json } => {
-            let store = open_existing(&cli).await?;
+            let store = open_reading(&cli).await?;
             let row = store.find(release.as_deref()).await?;
             let events = store.events_after(row.id, 0).await?;
             let stdout = std::io::stdout();

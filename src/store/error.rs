@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Why the store could not do what was asked.
 #[derive(Debug)]
@@ -24,6 +25,16 @@ pub enum StoreError {
     Locked {
         /// The database file.
         path: PathBuf,
+    },
+    /// Other writers kept the store busy for the whole busy timeout: a command waited that
+    /// long (retrying after each lost race, or queued on the write lock) and gave up.
+    Busy {
+        /// The store.
+        path: PathBuf,
+        /// How long it waited.
+        waited: Duration,
+        /// Who is known to be working on the release (its driver), if anyone.
+        holder: Option<String>,
     },
     /// Another writer appended first.
     Conflict,
@@ -69,6 +80,23 @@ impl fmt::Display for StoreError {
                 path.display(),
                 path.display()
             ),
+            Self::Busy { path, waited, holder } => {
+                write!(
+                    f,
+                    "{} was kept busy by other writers for {:.1} s; nothing was written. ",
+                    path.display(),
+                    waited.as_secs_f64()
+                )?;
+                match holder {
+                    Some(who) => write!(f, "The release is driven by {who}; try again"),
+                    None if is_url(path) => f.write_str("Try again"),
+                    None => write!(
+                        f,
+                        "Try again, or find the process holding it (fuser {})",
+                        path.display()
+                    ),
+                }
+            }
             Self::Conflict => f.write_str("another writer recorded an event first"),
             Self::NotFound(what) => f.write_str(what),
             Self::TooNew { path, detail } => write!(

@@ -1,14 +1,23 @@
 //! The one path from a command to recorded events, shared by keys, CLI verbs and automation:
-//! load, decide, append; on a lost race, reload and decide again (or report what changed).
+//! take the write lock, load, decide, append; should a race still be lost, reload and decide
+//! again (or report what changed).
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
-use super::{Loaded, Store, StoreError};
+use super::connect::BUSY_TIMEOUT;
+use super::{Created, Loaded, ReleaseRow, Store, StoreError};
 use crate::plan::Plan;
 use crate::release::{self, Actor, Command, EventRecord, Rejection, State, Timestamp};
 
-/// How many times a writer that keeps losing races retries before giving up.
+/// At most how many times a command that does not commute is decided (after a lost race its
+/// pinned seq turns it into a refusal saying what changed, so two is the most it takes).
 const MAX_ATTEMPTS: usize = 8;
+
+/// The first pause after a lost race, doubled each time up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+/// The longest pause between two attempts of a commuting append.
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Why a command did not result in events.
 #[derive(Debug)]
@@ -93,7 +102,39 @@ pub async fn execute_on_step(
 ) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
     let mut pinned = expect_seq;
     let mut seen_step = seen_step.map(str::to_owned);
-    for _ in 0..MAX_ATTEMPTS {
+    // Contention is waited out, not reported: each attempt queues on the write lock (up to
+    // the busy timeout) and decides under it, so racing writers take turns. Should an append
+    // still lose a race (a writer that took no lock), one that commutes retries with a
+    // growing, jittered pause for the rest of the busy timeout; the others are decided again
+    // on their pinned seq, which turns the lost race into a refusal saying what changed.
+    let started = crate::clock::instant();
+    let give_up_at = started + BUSY_TIMEOUT;
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        if attempts > 1 {
+            let out_of_time = crate::clock::instant() >= give_up_at;
+            if out_of_time || (!command.commutes() && attempts > MAX_ATTEMPTS) {
+                return Err(busy(store, release_id, started).await);
+            }
+            tokio::time::sleep(jittered(backoff, attempts)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        // Writers queue on the lock, then decide on the state as it is: no lost races, and the
+        // lock's own wait is the busy timeout. (A read-only store takes none: the append
+        // refuses, after the rules had their say.)
+        let lock = if store.is_read_only() {
+            None
+        } else {
+            match store.lock_for_append(release_id).await {
+                Ok(lock) => Some(lock),
+                Err(StoreError::Locked { .. }) => {
+                    return Err(busy(store, release_id, started).await);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let mut loaded = store.load(release_id).await?;
         if pinned.is_none() && !command.commutes() {
             pinned = Some(loaded.state.seq);
@@ -130,17 +171,53 @@ pub async fn execute_on_step(
         for r in &records {
             release::apply(&mut loaded.state, r);
         }
-        match store.append(release_id, expected, &records, &loaded.state).await {
+        let appended = match lock {
+            Some(lock) => {
+                store.append_locked(lock, release_id, expected, &records, &loaded.state).await
+            }
+            None => store.append(release_id, expected, &records, &loaded.state).await,
+        };
+        match appended {
             Ok(()) => {
                 loaded.row.last_seq = loaded.state.seq;
                 loaded.row.status = loaded.state.status.as_str().to_owned();
                 return Ok((records, loaded));
             }
             Err(StoreError::Conflict) => continue,
+            // SQLite's write lock stayed taken for the whole busy timeout.
+            Err(StoreError::Locked { .. }) => return Err(busy(store, release_id, started).await),
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ExecuteError::Store(StoreError::Locked { path: store.path().to_path_buf() }))
+}
+
+/// The give-up after waiting since `started`, naming who drives the release when known.
+async fn busy(store: &Store, release_id: i64, started: Instant) -> ExecuteError {
+    let now = crate::clock::now();
+    let holder = store
+        .lease(release_id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|l| !l.expired(now))
+        .map(|l| format!("{}@{} (pid {})", l.operator, l.host, l.pid));
+    ExecuteError::Store(StoreError::Busy {
+        path: store.path().to_path_buf(),
+        waited: started.elapsed(),
+        holder,
+    })
+}
+
+/// A pause between `base / 2` and `base`, different per process and attempt, so writers
+/// that lost the same race do not all come back at the same instant.
+fn jittered(base: Duration, attempt: usize) -> Duration {
+    let seed = u64::from(std::process::id())
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(u64::try_from(attempt).unwrap_or(0).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+        .wrapping_add(u64::try_from(crate::clock::now().0).unwrap_or(0));
+    let fraction = (seed >> 11) % 1024;
+    let half = base / 2;
+    half + half * u32::try_from(fraction).unwrap_or(0) / 1024
 }
 
 /// Starts a release of `plan`, unless one of the same service and environment is active.
@@ -153,24 +230,33 @@ pub async fn start(
     actor: &Actor,
     at: Timestamp,
 ) -> Result<(i64, Vec<EventRecord>), ExecuteError> {
+    // A quick look first, so an obvious refusal costs no write lock; the decision that
+    // counts is taken again inside the transaction that creates the release.
     let active = store.releases().await?.into_iter().find(|r| {
         super::is_active(&r.status)
             && r.service == plan.service.name
             && r.environment == plan.service.environment
     });
     if let Some(r) = active {
-        return Err(ExecuteError::Rejected(Rejection {
-            kind: release::RejectionKind::Rule,
-            message: format!(
-                "{} is already being released to {} (release {}, version {}, {}); finish, roll back or abort it first",
-                r.service, r.environment, r.id, r.version, r.status
-            ),
-        }));
+        return Err(already_active(&r));
     }
     let state = State::new(plan);
     let events =
         release::decide(plan, &state, command, actor, at, None).map_err(ExecuteError::Rejected)?;
     let records = records_after(&state, events, actor, at);
-    let id = store.create_release(plan_path, plan_toml, &records).await?;
-    Ok((id, records))
+    match store.create_release_unless_active(plan_path, plan_toml, &records).await? {
+        Created::Release(id) => Ok((id, records)),
+        Created::AlreadyActive(r) => Err(already_active(&r)),
+    }
+}
+
+/// The refusal of a start while `active` is being released.
+fn already_active(active: &ReleaseRow) -> ExecuteError {
+    ExecuteError::Rejected(Rejection {
+        kind: release::RejectionKind::Rule,
+        message: format!(
+            "{} is already being released to {} (release {}, version {}, {}); finish, roll back or abort it first",
+            active.service, active.environment, active.id, active.version, active.status
+        ),
+    })
 }

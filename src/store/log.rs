@@ -5,7 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Loaded, ReleaseRow, Store, StoreError, chain, is_active};
+use super::{ACTIVE_STATUSES, Backend, Loaded, ReleaseRow, Store, StoreError, chain, is_active};
 use crate::plan;
 use crate::release::{self, Event, EventRecord, SCHEMA_VERSION, State, Timestamp};
 
@@ -15,6 +15,33 @@ pub const ENGINE_VERSION: i64 = 1;
 /// How many events may follow a snapshot before a new one is written.
 const SNAPSHOT_EVERY_EVENTS: u64 = 256;
 
+/// The write lock of one release, held by an open transaction (see
+/// [`Store::lock_for_append`]); dropping it rolls back and releases it.
+#[derive(Debug)]
+pub struct AppendLock {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+/// What [`Store::create_release_unless_active`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// Created the release with this id.
+    Release(i64),
+    /// Created nothing: this release of the same service and environment is active.
+    AlreadyActive(ReleaseRow),
+}
+
+/// The PostgreSQL transaction lock two starts of one service and environment share: a stable
+/// 64-bit FNV-1a hash of both names.
+fn start_lock_key(service: &str, environment: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in service.bytes().chain([0]).chain(environment.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
 impl Store {
     /// Creates a release with its first events (seq 1..) in one transaction.
     pub async fn create_release(
@@ -23,6 +50,35 @@ impl Store {
         plan_toml: &str,
         records: &[EventRecord],
     ) -> Result<i64, StoreError> {
+        match self.create_release_checked(plan_path, plan_toml, records, false).await? {
+            Created::Release(id) => Ok(id),
+            Created::AlreadyActive(row) => Err(StoreError::Other(format!(
+                "release {} of {} is active in {}",
+                row.id, row.service, row.environment
+            ))),
+        }
+    }
+
+    /// Creates a release like [`Store::create_release`], unless a release of the same
+    /// service and environment is active: decided inside the write transaction (SQLite's
+    /// write lock; on PostgreSQL a transaction lock on the service and environment), so of
+    /// racing starts exactly one creates and the others are told which one won.
+    pub async fn create_release_unless_active(
+        &self,
+        plan_path: &str,
+        plan_toml: &str,
+        records: &[EventRecord],
+    ) -> Result<Created, StoreError> {
+        self.create_release_checked(plan_path, plan_toml, records, true).await
+    }
+
+    async fn create_release_checked(
+        &self,
+        plan_path: &str,
+        plan_toml: &str,
+        records: &[EventRecord],
+        only_if_none_active: bool,
+    ) -> Result<Created, StoreError> {
         self.refuse_if_read_only()?;
         let Some(Event::ReleaseStarted { service, environment, version, release_type, .. }) =
             records.first().map(|r| &r.event)
@@ -33,6 +89,34 @@ impl Store {
         let last_seq = records.last().map_or(0, |r| r.seq);
         let status = fold_status(records);
         let mut tx = self.begin_write().await?;
+        if only_if_none_active {
+            if self.backend() == Backend::Postgres {
+                // Two transactions of READ COMMITTED would both see no active release; the
+                // second waits here until the first commits, then sees its release.
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(start_lock_key(service, environment))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            let active = sqlx::query(
+                "SELECT id, service, environment, version, release_type, plan_path, created_at, \
+                 updated_at, status, last_seq FROM releases \
+                 WHERE service = $1 AND environment = $2 AND status IN ($3, $4, $5) \
+                 ORDER BY id LIMIT 1",
+            )
+            .bind(service)
+            .bind(environment)
+            .bind(ACTIVE_STATUSES[0])
+            .bind(ACTIVE_STATUSES[1])
+            .bind(ACTIVE_STATUSES[2])
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            if let Some(row) = active {
+                return Ok(Created::AlreadyActive(release_row(&row)));
+            }
+        }
         let id: i64 = sqlx::query(
             "INSERT INTO releases (service, environment, version, release_type, plan_path, \
              plan_toml, created_at, status, last_seq, updated_at) \
@@ -54,7 +138,7 @@ impl Store {
         .get(0);
         insert_events(&mut tx, id, records).await.map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(id)
+        Ok(Created::Release(id))
     }
 
     /// Appends events after `expected_seq`; `Err(Conflict)` if someone else appended first.
@@ -66,8 +150,48 @@ impl Store {
         new_state: &State,
     ) -> Result<(), StoreError> {
         self.refuse_if_read_only()?;
+        let tx = self.begin_write().await?;
+        self.append_in(tx, release_id, expected_seq, records, new_state).await
+    }
+
+    /// Takes the write lock for appending to `release_id` (SQLite's write lock; on PostgreSQL
+    /// the release's row), to hold while its state is loaded and a command decided, so that
+    /// writers queue instead of racing. Pass it to [`Store::append_locked`].
+    pub async fn lock_for_append(&self, release_id: i64) -> Result<AppendLock, StoreError> {
+        self.refuse_if_read_only()?;
+        let mut tx = self.begin_locked().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT id FROM releases WHERE id = $1 FOR UPDATE")
+                .bind(release_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(AppendLock { tx })
+    }
+
+    /// [`Store::append`] under a lock taken by [`Store::lock_for_append`] (dropping the lock
+    /// instead releases it without writing).
+    pub async fn append_locked(
+        &self,
+        lock: AppendLock,
+        release_id: i64,
+        expected_seq: u64,
+        records: &[EventRecord],
+        new_state: &State,
+    ) -> Result<(), StoreError> {
+        self.append_in(lock.tx, release_id, expected_seq, records, new_state).await
+    }
+
+    async fn append_in(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        release_id: i64,
+        expected_seq: u64,
+        records: &[EventRecord],
+        new_state: &State,
+    ) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
-        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE releases SET last_seq = $1, status = $2, updated_at = $3 \
              WHERE id = $4 AND last_seq = $5",

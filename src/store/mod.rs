@@ -1,7 +1,8 @@
 //! The event store: releases, their append-only events and folded snapshots, in a SQLite
-//! file or a PostgreSQL database (the engine and the cockpit do not know which). Appends are
-//! optimistic (`UNIQUE(release_id, seq)`): of two writers racing for the same
-//! seq exactly one wins, and the loser reloads and re-decides.
+//! file or a PostgreSQL database (the engine and the cockpit do not know which). Commands are
+//! decided under the write lock, so writers take turns; appends are still seq-checked
+//! (`UNIQUE(release_id, seq)`): of two writers racing for the same seq exactly one wins, and
+//! the loser reloads and re-decides.
 
 mod chain;
 mod connect;
@@ -14,14 +15,15 @@ mod samples;
 mod team;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use chain::{Anchor, ChainProblem, ChainReport, GENESIS, StoredEvent, Tamper, verify_events};
-pub use connect::{Backend, ChangeWatch, Store};
+pub use connect::{Backend, ChangeWatch, SqliteReading, Store};
 pub use deliveries::Delivery;
 pub use error::StoreError;
 pub use execute::{ExecuteError, execute, execute_on_step, records_after, start};
 pub use import::{ExportedRelease, ExportedSample, Importing};
+pub use log::{AppendLock, Created};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
 pub use team::{Claimed, LEASE_TTL_MS, Lease, OFFERED_TO_ANYONE, PRESENCE_TTL_MS, Presence};
 
@@ -102,6 +104,17 @@ impl Location {
         }
     }
 
+    /// Whether this process may write the store without leaving files another user would
+    /// own beside it: always on a server (the role decides); for a SQLite file, when we can
+    /// write the file and its directory, and either own the file or its `-wal` and `-shm`
+    /// already exist (SQLite creates them, owned by whoever opens to write first).
+    pub fn writable_here(&self) -> bool {
+        match self {
+            Self::Postgres(_) => true,
+            Self::Sqlite(path) => sqlite_writable_here(path),
+        }
+    }
+
     /// The location as named in messages: the file, or the URL without its password.
     pub fn shown(&self) -> PathBuf {
         PathBuf::from(self.to_string())
@@ -123,6 +136,32 @@ impl fmt::Display for Location {
             Self::Postgres(url) => f.write_str(&without_password(url)),
         }
     }
+}
+
+fn sqlite_writable_here(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let may = |p: &Path, mode: libc::c_int| {
+        let Ok(text) = std::ffi::CString::new(p.as_os_str().as_bytes()) else { return false };
+        // SAFETY: `text` is a NUL-terminated path that outlives the call; access only reads it.
+        unsafe { libc::access(text.as_ptr(), mode) == 0 }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Ok(meta) = std::fs::metadata(path) else { return false };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let sidecars_exist = ["-wal", "-shm"].iter().all(|suffix| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let sidecar = PathBuf::from(name);
+        sidecar.exists() && may(&sidecar, libc::W_OK)
+    });
+    may(path, libc::W_OK)
+        && may(&dir, libc::W_OK | libc::X_OK)
+        && (meta.uid() == me || sidecars_exist)
 }
 
 /// `postgres://alice:secret@db/x` → `postgres://alice:***@db/x`; also hides `password=`.
@@ -159,9 +198,12 @@ pub fn default_path() -> Result<PathBuf, StoreError> {
     Ok(dirs.data_dir().join("flightdeck.db"))
 }
 
+/// The stored statuses in which a release still needs people.
+pub const ACTIVE_STATUSES: [&str; 3] = ["running", "paused", "rolling_back"];
+
 /// Statuses in which a release still needs people.
 pub fn is_active(status: &str) -> bool {
-    matches!(status, "running" | "paused" | "rolling_back")
+    ACTIVE_STATUSES.contains(&status)
 }
 
 /// The status word stored in the release row.

@@ -591,8 +591,13 @@ fn spawn_team(
         // Being listed is not acting: a read-only cockpit writes its presence through a
         // writable pool of its own when the file or the role allows it. Events still go only
         // through `store`, which refuses them.
+        // Only where writing leaves no file another user would own beside the store.
         let presence = if read_only {
-            Store::open_at(store.location(), false).await.ok()
+            if store.location().writable_here() {
+                Store::open_at(store.location(), false).await.ok()
+            } else {
+                None
+            }
         } else {
             Some(store.clone())
         };
