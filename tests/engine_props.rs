@@ -485,6 +485,8 @@ fn resolve_cmd(h: &Harness, cmd: &Cmd, who: &Actor, people: &[Actor]) -> (Comman
             value: *value,
             samples: *samples,
             window_ms: 300_000,
+            from_series: None,
+            from_version: None,
         },
         Cmd::Claim { pick: n, reason: r } => {
             Command::Claim { step: claim_target(h, *n), reason: (r % 3 != 0).then(|| reason(*r)) }

@@ -138,6 +138,7 @@ scrape = { url = "@URL@/metrics", quantile = { histogram = "http_request_duratio
 abort = "> baseline * 1.5"
 no_data = "ignore"
 baseline_window = "1m"
+baseline_from = "p95"
 
 [actions.set_weight]
 kind = "command"
@@ -450,7 +451,7 @@ fn feed(board: &mut ProbeBoard, id: &str, from: f64, to: f64, value: Option<f64>
         let reading = Reading::Metric { index, at: at(t), result: Ok(value) };
         match reading {
             Reading::Metric { index, at, result } => board.metrics[index].record(at, result),
-            Reading::Health { .. } => {}
+            Reading::Health { .. } | Reading::Stable { .. } => {}
         }
         t += 10.0;
     }
@@ -573,17 +574,29 @@ fn baselines_are_captured_before_the_first_shift_and_relative_thresholds_use_the
     let mut board = ProbeBoard::for_plan(&plan);
     let mut run = Run::new(plan);
     run.start(at(0.0));
-    for (i, v) in [0.20, 0.22, 0.90, 0.21, 0.19].iter().enumerate() {
-        let t = 100.0 + 10.0 * i as f64;
+    // The first shift waits for p95's baseline (a bake watches it).
+    let refused = run.exec(&Command::Next { confirmed: false }, &alice(), at(20.0), None);
+    let refusal = refused.expect_err("the first shift waits for the baseline").to_string();
+    assert!(refusal.contains("waits for the baseline of p95"), "{refusal}");
+    for (i, v) in [0.21, 0.21, 0.20, 0.22, 0.90, 0.21, 0.19].iter().enumerate() {
+        let t = 80.0 + 10.0 * i as f64;
         feed(&mut board, "p95", t, t, Some(*v));
+        if t <= 120.0 {
+            // Readings do not cover the 1m window yet: nothing is captured.
+            assert!(run.automate(&mut board, at(t)).is_empty(), "captured at {t}s, before its window");
+        }
     }
-    // error_rate has no data: no baseline for it; p95's is the median of the last minute.
+    // error_rate has no data: no baseline for it; p95's is the median of the last minute,
+    // taken from p95 itself before any traffic moved (`baseline_from = "p95"`).
     let events = run.automate(&mut board, at(140.0));
     assert_eq!(events.len(), 1, "{events:?}");
-    let Event::BaselineCaptured { series, value, samples, window_ms } = &events[0] else {
+    let Event::BaselineCaptured { series, value, samples, window_ms, from_series, .. } =
+        &events[0]
+    else {
         panic!("{events:?}")
     };
-    assert_eq!((series.as_str(), *value, *samples, *window_ms), ("p95", 0.21, 5, 60_000));
+    assert_eq!((series.as_str(), *value, *samples, *window_ms), ("p95", 0.21, 7, 60_000));
+    assert_eq!(from_series.as_deref(), Some("p95"));
     assert!(run.automate(&mut board, at(141.0)).is_empty(), "captured once");
 
     to_bake(&mut run, &mut board, 150.0);
@@ -603,18 +616,18 @@ fn baselines_are_captured_before_the_first_shift_and_relative_thresholds_use_the
 }
 
 #[test]
-fn a_relative_threshold_without_a_baseline_makes_the_bake_inconclusive() {
+fn a_relative_threshold_without_a_baseline_holds_the_first_shift() {
     let plan = test_plan(&Opts { probes: "\"p95\"", ..Opts::default() });
     let mut board = ProbeBoard::for_plan(&plan);
     let mut run = Run::new(plan);
     run.start(at(0.0));
-    to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "p95", 20.0, 130.0, Some(5.0));
-    assert_eq!(board.metrics[1].verdict, Verdict::Inconclusive);
-    run.automate(&mut board, at(130.0));
-    assert_eq!(run.state.status, Status::Paused);
-    let reason = &run.state.pause.as_ref().unwrap().reason;
-    assert!(reason.contains("p95") && reason.contains("no baseline"), "{reason}");
+    feed(&mut board, "p95", 20.0, 30.0, Some(5.0));
+    let refused = run.exec(&Command::Next { confirmed: false }, &alice(), at(30.0), None);
+    let refusal = refused.expect_err("no baseline, no shift").to_string();
+    assert!(refusal.contains("waits for the baseline of p95 (1m of readings)"), "{refusal}");
+    assert!(refusal.contains("about 30s left"), "{refusal}");
+    assert_eq!(run.state.weight, 0);
+    assert_eq!(board.metrics[1].verdict, Verdict::Inconclusive, "no baseline yet");
 }
 
 #[test]

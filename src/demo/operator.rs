@@ -138,7 +138,20 @@ pub async fn run_headless(setup: &Setup, scenario: Scenario) -> u8 {
             println!("         | {line}");
         }
     });
-    let watch = super::watch::Watch::start(&setup.plan, cancel.clone());
+    // Readings go to the store too: a bake passes only on stored evidence.
+    let versions = match setup.store.load(setup.release_id).await {
+        Ok(l) => crate::probe::Versions {
+            new: l.state.info.as_ref().map(|i| i.version.clone()),
+            old: l.state.info.as_ref().and_then(|i| i.previous_version.clone()),
+        },
+        Err(_) => crate::probe::Versions::default(),
+    };
+    let watch = super::watch::Watch::start(
+        &setup.plan,
+        versions,
+        Some((setup.store.clone(), setup.release_id)),
+        cancel.clone(),
+    );
     println!(
         "demo `{}`: release {} of {} on {} (blue), {} (green), lb {}",
         scenario.name(),

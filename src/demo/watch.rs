@@ -1,13 +1,19 @@
 //! Probe readings for code that has no screen (the headless demo): the same pollers the
-//! cockpit uses, folded into a shared probe board that automation reads.
+//! cockpit uses, folded into a shared probe board that automation reads, and recorded to the
+//! store like the cockpit's, so a bake passes on stored evidence.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::Plan;
 use crate::probe::{ProbeBoard, Reading};
+use crate::store::{SampleKind, SampleRow, Store};
+
+/// How long readings gather before they are written in one transaction.
+const WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// A probe board kept current by background pollers.
 #[derive(Debug, Clone)]
@@ -15,32 +21,65 @@ pub struct Watch {
     board: Arc<Mutex<ProbeBoard>>,
 }
 
+/// The stored row of a reading.
+fn row_of(plan: &Plan, reading: &Reading) -> Option<SampleRow> {
+    match reading {
+        Reading::Health { index, reading } => Some(SampleRow {
+            series: plan.health.get(*index)?.id.clone(),
+            kind: SampleKind::Health,
+            at: reading.at,
+            value: reading.error.is_none().then_some(reading.latency_ms as f64),
+            error: reading.error.clone(),
+        }),
+        Reading::Metric { index, at, result } => Some(SampleRow {
+            series: plan.metrics.get(*index)?.id.clone(),
+            kind: SampleKind::Metric,
+            at: *at,
+            value: result.as_ref().ok().copied().flatten(),
+            error: result.as_ref().err().cloned(),
+        }),
+        Reading::Stable { index, at, value } => Some(SampleRow {
+            series: crate::analysis::stable_series_id(&plan.metrics.get(*index)?.id),
+            kind: SampleKind::Metric,
+            at: *at,
+            value: *value,
+            error: None,
+        }),
+    }
+}
+
 impl Watch {
-    /// Starts the pollers for `plan` until `cancel`.
-    pub fn start(plan: &Plan, cancel: CancellationToken) -> Self {
+    /// Starts the pollers for `plan` until `cancel`; with a `sink`, every reading is also
+    /// recorded to that store's release.
+    pub fn start(
+        plan: &Plan,
+        versions: crate::probe::Versions,
+        sink: Option<(Store, i64)>,
+        cancel: CancellationToken,
+    ) -> Self {
         let board = Arc::new(Mutex::new(ProbeBoard::for_plan(plan)));
         let (tx, mut rx) = mpsc::channel::<Reading>(256);
-        let versions = crate::probe::Versions::default();
         crate::probe::spawn_metric_pollers(plan, &versions, tx.clone(), cancel.clone());
         crate::probe::spawn_health_pollers(plan, tx, cancel);
         let shared = board.clone();
-        let health_rules: Vec<(u32, u32)> =
-            plan.health.iter().map(|h| (h.down_after, h.up_after)).collect();
+        let plan = plan.clone();
         tokio::spawn(async move {
+            let mut pending: Vec<SampleRow> = Vec::new();
+            let mut last_write = crate::clock::instant();
             while let Some(reading) = rx.recv().await {
-                let Ok(mut board) = shared.lock() else { return };
-                match reading {
-                    Reading::Health { index, reading } => {
-                        if let (Some(row), Some((down, up))) =
-                            (board.health.get_mut(index), health_rules.get(index))
-                        {
-                            row.record(reading, *down, *up);
-                        }
-                    }
-                    Reading::Metric { index, at, result } => {
-                        if let Some(row) = board.metrics.get_mut(index) {
-                            row.record(at, result);
-                        }
+                if sink.is_some() {
+                    pending.extend(row_of(&plan, &reading));
+                }
+                {
+                    let Ok(mut board) = shared.lock() else { return };
+                    board.apply(&plan, reading);
+                }
+                if let Some((store, id)) = &sink {
+                    if last_write.elapsed() >= WRITE_EVERY && !pending.is_empty() {
+                        // A failed write loses readings, never the release.
+                        let _ = store.record_samples(*id, &pending).await;
+                        pending.clear();
+                        last_write = crate::clock::instant();
                     }
                 }
             }

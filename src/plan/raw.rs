@@ -147,6 +147,10 @@ pub struct RawMetric {
     pub no_data_after: Option<Spanned<String>>,
     #[serde(default)]
     pub baseline_window: Option<Spanned<String>>,
+    #[serde(default)]
+    pub baseline_from: Option<Spanned<String>>,
+    #[serde(default)]
+    pub baseline_mode: Option<Spanned<String>>,
 }
 
 /// `prometheus = { url, query }`

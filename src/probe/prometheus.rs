@@ -134,6 +134,18 @@ pub fn pick(
     })
 }
 
+/// The stable side of a `by_label` result: the series whose label is exactly the version
+/// being replaced (`old`), never a fallback. `None` when that version has no series, or
+/// when the previous version is not known.
+pub fn stable_value(series: &[Series], by_label: &str, old: Option<&str>) -> Option<f64> {
+    let old = old?;
+    series
+        .iter()
+        .find(|s| s.labels.get(by_label).map(String::as_str) == Some(old))
+        .map(|s| s.value)
+        .filter(|v| v.is_finite())
+}
+
 /// Runs an instant query.
 pub async fn query(
     client: &reqwest::Client,

@@ -123,6 +123,8 @@ pub async fn execute_on_step(
             }
         }
         let at = now();
+        let judged = judge_bake(store, release_id, &loaded, command, at).await?;
+        let command = judged.as_ref().unwrap_or(command);
         let events = release::decide(&loaded.plan, &loaded.state, command, actor, at, pinned)
             .map_err(ExecuteError::Rejected)?;
         let expected = loaded.state.seq;
@@ -141,6 +143,34 @@ pub async fn execute_on_step(
         }
     }
     Err(ExecuteError::Store(StoreError::Locked { path: store.path().to_path_buf() }))
+}
+
+/// How far before a bake's start its readings are loaded: a `for` streak or a live baseline
+/// window may begin before the bake.
+const EVIDENCE_LEAD_MS: i64 = 60 * 60 * 1000;
+
+/// A `PassBake` without evidence, with the evidence of the readings this store holds, judged
+/// at `at` on the state it is decided on; `None` for every other command.
+async fn judge_bake(
+    store: &Store,
+    release_id: i64,
+    loaded: &Loaded,
+    command: &Command,
+    at: Timestamp,
+) -> Result<Option<Command>, StoreError> {
+    let Command::PassBake { evidence: None, override_reason, confirmed } = command else {
+        return Ok(None);
+    };
+    let Some(started) = loaded.state.current().and_then(|s| s.started_at) else {
+        return Ok(None);
+    };
+    let samples =
+        store.samples_since(release_id, Timestamp(started.0.saturating_sub(EVIDENCE_LEAD_MS))).await?;
+    Ok(Some(Command::PassBake {
+        evidence: crate::analysis::bake_evidence(&loaded.plan, &loaded.state, &samples, at),
+        override_reason: override_reason.clone(),
+        confirmed: *confirmed,
+    }))
 }
 
 /// Starts a release of `plan`, unless one of the same service and environment is active.

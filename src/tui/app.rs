@@ -678,6 +678,16 @@ pub fn spawn_probes(
                     });
                     (Msg::MetricSampled { index, at, result }, row)
                 }
+                crate::probe::Reading::Stable { index, at, value } => {
+                    let row = series.get(index).map(|(id, kind)| store::SampleRow {
+                        series: crate::analysis::stable_series_id(id),
+                        kind: *kind,
+                        at,
+                        value,
+                        error: None,
+                    });
+                    (Msg::StableSampled { index, at, value }, row)
+                }
             };
             if let (Some(samples_tx), Some(row)) = (&samples_tx, row) {
                 let _ = samples_tx.try_send(row);
@@ -736,6 +746,14 @@ async fn preload_samples(
     );
     let Ok(rows) = store.samples_since(release_id, since).await else { return };
     for row in rows.into_iter().filter(|r| r.kind == store::SampleKind::Metric) {
+        let stable = plan
+            .metrics
+            .iter()
+            .position(|m| crate::analysis::stable_series_id(&m.id) == row.series);
+        if let Some(index) = stable {
+            board.apply(plan, crate::probe::Reading::Stable { index, at: row.at, value: row.value });
+            continue;
+        }
         let Some(index) = plan.metrics.iter().position(|m| m.id == row.series) else { continue };
         let result = match (row.value, row.error) {
             (_, Some(e)) => Err(e),

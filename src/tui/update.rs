@@ -23,6 +23,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 | Msg::Committed { .. }
                 | Msg::HealthChecked { .. }
                 | Msg::MetricSampled { .. }
+                | Msg::StableSampled { .. }
         )
     {
         return with_live_view(model, |model| apply_msg(model, msg));
@@ -227,6 +228,14 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 let words_changed = before != metric_words(row);
                 probe_changed(model, words_changed);
             }
+            model.probes.refresh_live_baselines(at);
+            Vec::new()
+        }
+        Msg::StableSampled { index, at, value } => {
+            if let Some(row) = model.probes.metrics.get_mut(index) {
+                row.record_stable(at, value);
+            }
+            model.probes.refresh_live_baselines(at);
             Vec::new()
         }
         Msg::SignalReceived(_) => {
