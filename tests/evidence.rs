@@ -282,6 +282,9 @@ argv = ["echo", "weight={weight}"]
 [traffic]
 set = "set_weight"
 
+[rollback]
+steps = []
+
 [[stages]]
 id = "canary"
 
