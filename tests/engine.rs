@@ -194,7 +194,8 @@ fn at_shift_100() -> Harness {
     let mut h = at_bake();
     h.ok(next(), &alice());
     h.advance_secs(1);
-    h.ok(next(), &alice());
+    let pass = h.pass_bake();
+    h.ok(pass, &alice());
     assert_eq!(h.current_id(), "shift-100");
     h
 }
