@@ -597,7 +597,7 @@ fn helpful(h: &Harness, n: usize, who: &Actor, people: &[Actor]) -> (Command, Ac
         // nobody watched it, or by a person's override.
         StepKind::Bake { .. } if s.status == StepStatus::Running => {
             let mut evidence = h.passing_evidence();
-            if n % 5 == 1 {
+            if n % 5 == 1 || n % 5 == 2 {
                 for series in &mut evidence.series {
                     series.status = flightdeck::release::EvidenceStatus::Missing;
                     series.readings = 0;

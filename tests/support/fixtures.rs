@@ -451,7 +451,7 @@ pub fn rolled_back() -> Model {
 /// Every step done.
 pub fn completed() -> Model {
     let mut h = basic_at_ten_percent();
-    h.next(3, &alice()).next(60, &alice());
+    h.next(3, &alice()).pass_bake(60, &alice());
     h.run(20, &alice(), Command::Next { confirmed: true }).succeed(2, "shift-100", 1, "weight=100");
     h.tick(300, &bob(), "dashboards").next(10, &alice());
     let now = h.clock.plus_millis(600_000);
