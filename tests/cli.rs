@@ -157,8 +157,15 @@ fn a_release_runs_from_start_to_completed_through_the_verbs() {
 
     // The checklist.
     let out = deck.fails(&["next", "--operator", "alice"], 3, "still open: tests, oncall");
+    // Nobody drives the release (no cockpit, no `supervise`): `next` says so first.
+    let lines: Vec<&str> = out.stderr.lines().collect();
     assert!(
-        out.stderr.starts_with("flightdeck: rejected: checklist `pre` has 0/2"),
+        lines[0].starts_with("flightdeck: warning: no driver holds release 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines[1].starts_with("flightdeck: rejected: checklist `pre` has 0/2"),
         "{}",
         out.stderr
     );

@@ -1106,15 +1106,14 @@ fn running_capture_baseline_before_traffic_moves_only() {
     );
     assert_eq!(h.state.baselines.get("error_rate"), Some(&0.0012));
     says(&h.err(capture(0.002), &alice()), &["the baseline of error_rate is already captured"]);
-    let unknown =
-        Command::CaptureBaseline {
-            series: "p99".into(),
-            value: 1.0,
-            samples: 1,
-            window_ms: 1,
-            from_series: None,
-            from_version: None,
-        };
+    let unknown = Command::CaptureBaseline {
+        series: "p99".into(),
+        value: 1.0,
+        samples: 1,
+        window_ms: 1,
+        from_series: None,
+        from_version: None,
+    };
     says(&h.err(unknown, &alice()), &["no metric `p99` in the plan"]);
 
     let mut h = continue_baking();

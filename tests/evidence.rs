@@ -13,7 +13,7 @@ use flightdeck::analysis::{SampleKind, SampleRow, bake_evidence, stable_series_i
 use flightdeck::automation;
 use flightdeck::probe::{ProbeBoard, Reading};
 use flightdeck::release::{
-    Actor, BakeEvidence, Command, EvidenceStatus, Event, RejectionKind, SeriesEvidence, Timestamp,
+    Actor, BakeEvidence, Command, Event, EvidenceStatus, RejectionKind, SeriesEvidence, Timestamp,
 };
 use proptest::prelude::*;
 use support::engine::{Harness, actor, next, says, start};
@@ -78,7 +78,13 @@ fn bake_over() -> (Harness, Timestamp) {
 }
 
 fn metric(at: Timestamp, value: f64) -> SampleRow {
-    SampleRow { series: "error_rate".into(), kind: SampleKind::Metric, at, value: Some(value), error: None }
+    SampleRow {
+        series: "error_rate".into(),
+        kind: SampleKind::Metric,
+        at,
+        value: Some(value),
+        error: None,
+    }
 }
 
 fn check(at: Timestamp, ok: bool) -> SampleRow {
@@ -113,7 +119,10 @@ fn readings_that_cover_the_bake_and_pass_are_evidence() {
     assert!(e.passes(), "{:?}", e.unmet());
     assert_eq!(e.series.len(), 2);
     let mut h = h;
-    let events = h.ok(Command::PassBake { evidence: Some(e), override_reason: None, confirmed: false }, &alice());
+    let events = h.ok(
+        Command::PassBake { evidence: Some(e), override_reason: None, confirmed: false },
+        &alice(),
+    );
     assert_eq!(events, vec![Event::StepCompleted { step: "bake".into() }]);
 }
 
@@ -123,9 +132,15 @@ fn no_readings_means_nobody_watched_and_next_is_refused() {
     let e = bake_evidence(&h.plan, &h.state, &[], h.now).expect("a bake");
     assert!(e.unwatched());
     assert!(e.series.iter().all(|s| s.status == EvidenceStatus::Missing));
-    let r = h.err(Command::PassBake { evidence: Some(e), override_reason: None, confirmed: false }, &alice());
+    let r = h.err(
+        Command::PassBake { evidence: Some(e), override_reason: None, confirmed: false },
+        &alice(),
+    );
     assert_eq!(r.kind, RejectionKind::Rule);
-    says(&r, &["nobody watched this bake; run `flightdeck supervise` or open the cockpit", "--override"]);
+    says(
+        &r,
+        &["nobody watched this bake; run `flightdeck supervise` or open the cockpit", "--override"],
+    );
     // The plain `next` on a bake that is over does not pass it either.
     says(&h.err(next(), &alice()), &["passes only on the evidence of its stored readings"]);
 }
@@ -138,7 +153,10 @@ fn failing_readings_are_refused_naming_the_series() {
     let e = bake_evidence(&h.plan, &h.state, &rows, h.now).expect("a bake");
     assert_eq!(status_of(&e, "error_rate"), EvidenceStatus::Fail);
     assert_eq!(status_of(&e, "green"), EvidenceStatus::Pass);
-    let r = h.err(Command::PassBake { evidence: Some(e), override_reason: None, confirmed: false }, &alice());
+    let r = h.err(
+        Command::PassBake { evidence: Some(e), override_reason: None, confirmed: false },
+        &alice(),
+    );
     says(&r, &["cannot pass on its readings", "error_rate: fail", "> 0.05"]);
     assert!(!r.message.contains("green:"), "only failing series are named: {}", r.message);
 }
@@ -148,7 +166,11 @@ fn a_gap_in_the_readings_is_missing_evidence() {
     let (h, started) = bake_over();
     let rows: Vec<SampleRow> = readings(started, |_| 0.01)
         .into_iter()
-        .filter(|r| !(r.series == "green" && r.at > started.plus_millis(10_000) && r.at < started.plus_millis(50_000)))
+        .filter(|r| {
+            !(r.series == "green"
+                && r.at > started.plus_millis(10_000)
+                && r.at < started.plus_millis(50_000))
+        })
         .collect();
     let e = bake_evidence(&h.plan, &h.state, &rows, h.now).expect("a bake");
     assert_eq!(status_of(&e, "green"), EvidenceStatus::Missing);
@@ -162,7 +184,9 @@ fn a_health_endpoint_down_during_the_bake_fails_it() {
     let rows: Vec<SampleRow> = readings(started, |_| 0.01)
         .into_iter()
         .map(|r| {
-            let bad = r.series == "green" && r.at >= started.plus_millis(20_000) && r.at <= started.plus_millis(30_000);
+            let bad = r.series == "green"
+                && r.at >= started.plus_millis(20_000)
+                && r.at <= started.plus_millis(30_000);
             if bad { check(r.at, false) } else { r }
         })
         .collect();
@@ -175,9 +199,13 @@ fn a_health_endpoint_down_during_the_bake_fails_it() {
 fn evidence_judged_before_the_end_does_not_cover_the_bake() {
     let (mut h, started) = bake_over();
     let early = started.plus_millis(30_000);
-    let mut e = bake_evidence(&h.plan, &h.state, &readings(started, |_| 0.01), early).expect("a bake");
+    let mut e =
+        bake_evidence(&h.plan, &h.state, &readings(started, |_| 0.01), early).expect("a bake");
     e.judged_at = early;
-    let r = h.err(Command::PassBake { evidence: Some(e), override_reason: None, confirmed: false }, &alice());
+    let r = h.err(
+        Command::PassBake { evidence: Some(e), override_reason: None, confirmed: false },
+        &alice(),
+    );
     says(&r, &["before the bake's end"]);
 }
 
@@ -331,9 +359,20 @@ fn a_by_label_baseline_comes_from_the_stable_version_never_from_new_leftovers() 
         }
     }
     let due = due.expect("a baseline is captured once a minute of readings is there");
-    assert!(at.millis_since(t0) >= 55_000, "captured after {} ms, before its window", at.millis_since(t0));
+    assert!(
+        at.millis_since(t0) >= 55_000,
+        "captured after {} ms, before its window",
+        at.millis_since(t0)
+    );
     match &due.command {
-        Command::CaptureBaseline { series, value, from_series, from_version, window_ms, samples } => {
+        Command::CaptureBaseline {
+            series,
+            value,
+            from_series,
+            from_version,
+            window_ms,
+            samples,
+        } => {
             assert_eq!(series, "p95");
             assert!((*value - 0.005).abs() < 1e-12, "baseline {value}: not the stable value");
             assert_eq!(from_series.as_deref(), Some("p95{version=1.3.2}"));
@@ -345,7 +384,11 @@ fn a_by_label_baseline_comes_from_the_stable_version_never_from_new_leftovers() 
     }
     h.now = at;
     let events = h.ok(due.command, &me);
-    assert!(events[0].sentence().contains("of p95{version=1.3.2}, version 1.3.2"), "{}", events[0].sentence());
+    assert!(
+        events[0].sentence().contains("of p95{version=1.3.2}, version 1.3.2"),
+        "{}",
+        events[0].sentence()
+    );
 }
 
 #[test]
@@ -374,20 +417,31 @@ fn check_refuses_a_relative_threshold_without_a_stable_side() {
     let text = BY_LABEL.replace(", by_label = \"version\"", "");
     let problems = flightdeck::plan::parse(&text, "p.toml").expect_err("refused").to_string();
     assert!(problems.contains("no stable side"), "{problems}");
-    let fixed = text.replace("baseline_window = \"1m\"", "baseline_window = \"1m\"\nbaseline_from = \"p95\"");
+    let fixed = text
+        .replace("baseline_window = \"1m\"", "baseline_window = \"1m\"\nbaseline_from = \"p95\"");
     flightdeck::plan::parse(&fixed, "p.toml").expect("its own readings before traffic moved");
-    let live = fixed.replace("baseline_window = \"1m\"", "baseline_window = \"1m\"\nbaseline_mode = \"live\"");
+    let live = fixed
+        .replace("baseline_window = \"1m\"", "baseline_window = \"1m\"\nbaseline_mode = \"live\"");
     let problems = flightdeck::plan::parse(&live, "p.toml").expect_err("refused").to_string();
     assert!(problems.contains("cannot be its own stable side in live mode"), "{problems}");
 }
 
 #[test]
 fn live_mode_compares_with_the_stable_side_over_the_moving_window() {
-    let text = BY_LABEL.replace("baseline_window = \"1m\"", "baseline_window = \"1m\"\nbaseline_mode = \"live\"");
+    let text = BY_LABEL
+        .replace("baseline_window = \"1m\"", "baseline_window = \"1m\"\nbaseline_mode = \"live\"");
     let mut h = Harness::from_toml(&text);
     h.ok(start(), &alice());
     h.ok(next(), &alice()); // no captured baseline needed in live mode
-    h.ok(Command::RecordOutcome { step: "shift-10".into(), attempt: 1, outcome: support::engine::success(), duration_ms: 1 }, &alice());
+    h.ok(
+        Command::RecordOutcome {
+            step: "shift-10".into(),
+            attempt: 1,
+            outcome: support::engine::success(),
+            duration_ms: 1,
+        },
+        &alice(),
+    );
     let started = h.now;
     h.ok(next(), &alice());
     h.advance_secs(61);
@@ -397,8 +451,20 @@ fn live_mode_compares_with_the_stable_side_over_the_moving_window() {
             let at = started.plus_millis(i * 5000);
             let stable = 0.1 + 0.01 * i as f64;
             [
-                SampleRow { series: "p95".into(), kind: SampleKind::Metric, at, value: Some(stable * 1.2), error: None },
-                SampleRow { series: stable_series_id("p95"), kind: SampleKind::Metric, at, value: Some(stable), error: None },
+                SampleRow {
+                    series: "p95".into(),
+                    kind: SampleKind::Metric,
+                    at,
+                    value: Some(stable * 1.2),
+                    error: None,
+                },
+                SampleRow {
+                    series: stable_series_id("p95"),
+                    kind: SampleKind::Metric,
+                    at,
+                    value: Some(stable),
+                    error: None,
+                },
             ]
         })
         .collect();
@@ -407,7 +473,9 @@ fn live_mode_compares_with_the_stable_side_over_the_moving_window() {
     // The same new-version values against a flat stable side breach `> baseline * 2`.
     let flat: Vec<SampleRow> = rows
         .iter()
-        .map(|r| if r.series == "p95" { r.clone() } else { SampleRow { value: Some(0.05), ..r.clone() } })
+        .map(|r| {
+            if r.series == "p95" { r.clone() } else { SampleRow { value: Some(0.05), ..r.clone() } }
+        })
         .collect();
     let e = bake_evidence(&h.plan, &h.state, &flat, h.now).expect("a bake");
     assert_eq!(e.series[0].status, EvidenceStatus::Fail, "{:?}", e.unmet());

@@ -559,7 +559,8 @@ fn no_data_policies_in_a_bake() {
     run.exec(&Command::Resume, &alice(), at(140.0), None).expect("resume");
     assert!(run.automate(&mut board, at(141.0)).is_empty());
     assert_eq!(run.state.cursor, 1, "not passed by itself");
-    let evidence = flightdeck::analysis::bake_evidence(&run.plan, &run.state, &run.stored, at(142.0));
+    let evidence =
+        flightdeck::analysis::bake_evidence(&run.plan, &run.state, &run.stored, at(142.0));
     let pass = Command::PassBake {
         evidence,
         override_reason: Some("no data is expected at night".into()),
@@ -601,15 +602,17 @@ fn baselines_are_captured_before_the_first_shift_and_relative_thresholds_use_the
         feed(&mut run, &mut board, "p95", t, t, Some(*v));
         if t <= 120.0 {
             // Readings do not cover the 1m window yet: nothing is captured.
-            assert!(run.automate(&mut board, at(t)).is_empty(), "captured at {t}s, before its window");
+            assert!(
+                run.automate(&mut board, at(t)).is_empty(),
+                "captured at {t}s, before its window"
+            );
         }
     }
     // error_rate has no data: no baseline for it; p95's is the median of the last minute,
     // taken from p95 itself before any traffic moved (`baseline_from = "p95"`).
     let events = run.automate(&mut board, at(140.0));
     assert_eq!(events.len(), 1, "{events:?}");
-    let Event::BaselineCaptured { series, value, samples, window_ms, from_series, .. } =
-        &events[0]
+    let Event::BaselineCaptured { series, value, samples, window_ms, from_series, .. } = &events[0]
     else {
         panic!("{events:?}")
     };

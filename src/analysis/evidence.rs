@@ -13,8 +13,7 @@ use std::time::Duration;
 use super::{Observed, Rules, Status, evaluate, number};
 use crate::plan::{BaselineMode, MetricProbe, Plan, StepKind, format_duration};
 use crate::release::{
-    BakeEvidence, EvidenceStatus, Level, SeriesEvidence, State, StepStatus, Timestamp,
-    format_clock,
+    BakeEvidence, EvidenceStatus, Level, SeriesEvidence, State, StepStatus, Timestamp, format_clock,
 };
 
 /// Whether a stored row is a metric reading or a health check.
@@ -118,7 +117,10 @@ pub fn covered_baseline(
 }
 
 /// The running bake at the cursor: its id, when it started and when its time is up.
-fn running_bake<'a>(plan: &'a Plan, state: &State) -> Option<(&'a crate::plan::Step, Timestamp, Timestamp)> {
+fn running_bake<'a>(
+    plan: &'a Plan,
+    state: &State,
+) -> Option<(&'a crate::plan::Step, Timestamp, Timestamp)> {
     let r = plan.flat_steps().get(state.cursor).copied()?;
     let s = state.steps.get(state.cursor)?;
     let StepKind::Bake { duration, .. } = &r.step.kind else { return None };
@@ -172,19 +174,32 @@ pub fn bake_evidence(
 
 /// Whether readings at `times` cover `from..=until` with no gap over `gap_ms`: `Err` says
 /// where they do not.
-fn coverage(times: &[Timestamp], from: Timestamp, until: Timestamp, gap_ms: u64) -> Result<(), String> {
+fn coverage(
+    times: &[Timestamp],
+    from: Timestamp,
+    until: Timestamp,
+    gap_ms: u64,
+) -> Result<(), String> {
     let Some(first) = times.first() else { return Err("no readings during the bake".into()) };
     if first.millis_since(from) > gap_ms && *first > from {
         return Err(format!("no readings from {} to {}", format_clock(from), format_clock(*first)));
     }
     for w in times.windows(2) {
         if w[1].millis_since(w[0]) > gap_ms {
-            return Err(format!("no readings from {} to {}", format_clock(w[0]), format_clock(w[1])));
+            return Err(format!(
+                "no readings from {} to {}",
+                format_clock(w[0]),
+                format_clock(w[1])
+            ));
         }
     }
     let last = times.last().copied().unwrap_or(*first);
     if until.millis_since(last) > gap_ms && until > last {
-        return Err(format!("no readings after {} (the bake ran to {})", format_clock(last), format_clock(until)));
+        return Err(format!(
+            "no readings after {} (the bake ran to {})",
+            format_clock(last),
+            format_clock(until)
+        ));
     }
     Ok(())
 }
@@ -211,11 +226,16 @@ fn metric_evidence(
     let window: Vec<&&SampleRow> = rows.iter().filter(|r| r.at >= from && r.at <= until).collect();
     let good: Vec<Timestamp> = window
         .iter()
-        .filter(|r| r.error.is_none() && r.at >= Timestamp(started.0.saturating_sub(i64::try_from(gap).unwrap_or(0))))
+        .filter(|r| {
+            r.error.is_none()
+                && r.at >= Timestamp(started.0.saturating_sub(i64::try_from(gap).unwrap_or(0)))
+        })
         .map(|r| r.at)
         .collect();
-    let readings = u32::try_from(good.iter().filter(|at| **at >= started).count()).unwrap_or(u32::MAX);
-    let evidence = |status, detail: String| SeriesEvidence { series: m.id.clone(), status, readings, detail };
+    let readings =
+        u32::try_from(good.iter().filter(|at| **at >= started).count()).unwrap_or(u32::MAX);
+    let evidence =
+        |status, detail: String| SeriesEvidence { series: m.id.clone(), status, readings, detail };
     if let Err(why) = coverage(&good, started, until, gap) {
         return evidence(EvidenceStatus::Missing, why);
     }
@@ -252,7 +272,12 @@ fn metric_evidence(
             if let Some(held) = verdict.held.as_ref().filter(|h| h.level == Level::Abort) {
                 return evidence(
                     EvidenceStatus::Fail,
-                    format!("breached {} at {}: {}", held.threshold, format_clock(r.at), verdict.explanation),
+                    format!(
+                        "breached {} at {}: {}",
+                        held.threshold,
+                        format_clock(r.at),
+                        verdict.explanation
+                    ),
                 );
             }
         }
@@ -289,8 +314,10 @@ fn health_evidence(
     let from = Timestamp(started.0.saturating_sub(i64::try_from(gap).unwrap_or(0)));
     let window: Vec<&&SampleRow> = rows.iter().filter(|r| r.at >= from && r.at <= until).collect();
     let times: Vec<Timestamp> = window.iter().map(|r| r.at).collect();
-    let readings = u32::try_from(times.iter().filter(|at| **at >= started).count()).unwrap_or(u32::MAX);
-    let evidence = |status, detail: String| SeriesEvidence { series: h.id.clone(), status, readings, detail };
+    let readings =
+        u32::try_from(times.iter().filter(|at| **at >= started).count()).unwrap_or(u32::MAX);
+    let evidence =
+        |status, detail: String| SeriesEvidence { series: h.id.clone(), status, readings, detail };
     if let Err(why) = coverage(&times, started, until, gap) {
         return evidence(EvidenceStatus::Missing, why);
     }
@@ -319,6 +346,9 @@ fn health_evidence(
     }
     evidence(
         EvidenceStatus::Pass,
-        format!("{readings} checks over {}, {failed} failed, never down", span_words(started, until)),
+        format!(
+            "{readings} checks over {}, {failed} failed, never down",
+            span_words(started, until)
+        ),
     )
 }

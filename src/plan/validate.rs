@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawStep};
 use super::{
-    ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe, MetricSource,
-    NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan, PlanError,
-    PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute, Service,
-    Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
+    ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe,
+    MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan,
+    PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute,
+    Service, Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.

@@ -70,9 +70,14 @@ pub fn decide(
         }
         Command::Abort { reason } => ctx.abort(reason),
         Command::RecordBreach { step, breach } => ctx.record_breach(step, breach),
-        Command::CaptureBaseline { series, value, samples, window_ms, from_series, from_version } => {
-            ctx.capture_baseline(series, *value, *samples, *window_ms, from_series, from_version)
-        }
+        Command::CaptureBaseline {
+            series,
+            value,
+            samples,
+            window_ms,
+            from_series,
+            from_version,
+        } => ctx.capture_baseline(series, *value, *samples, *window_ms, from_series, from_version),
         Command::ConfirmCheckpoint => ctx.confirm_checkpoint(),
         Command::Claim { step, reason } => ctx.claim(step, reason.as_deref()),
         Command::Unclaim { step } => ctx.unclaim(step),
@@ -541,7 +546,9 @@ impl<'a> Ctx<'a> {
                     unmet.join("; ")
                 };
                 return Ok(vec![Event::Paused {
-                    reason: format!("bake `{id}` is over but its readings do not pass it: {why}; {how}"),
+                    reason: format!(
+                        "bake `{id}` is over but its readings do not pass it: {why}; {how}"
+                    ),
                 }]);
             }
             if unwatched {

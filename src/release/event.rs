@@ -442,7 +442,14 @@ impl Event {
                 "confirmed the T+{} review of {step}",
                 crate::plan::format_duration(std::time::Duration::from_millis(*at_ms))
             ),
-            Self::BaselineCaptured { series, value, samples, window_ms, from_series, from_version } => {
+            Self::BaselineCaptured {
+                series,
+                value,
+                samples,
+                window_ms,
+                from_series,
+                from_version,
+            } => {
                 let mut s = format!(
                     "baseline of {series} captured: {} ({samples} samples",
                     trim_float(*value)

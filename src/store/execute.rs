@@ -164,8 +164,9 @@ async fn judge_bake(
     let Some(started) = loaded.state.current().and_then(|s| s.started_at) else {
         return Ok(None);
     };
-    let samples =
-        store.samples_since(release_id, Timestamp(started.0.saturating_sub(EVIDENCE_LEAD_MS))).await?;
+    let samples = store
+        .samples_since(release_id, Timestamp(started.0.saturating_sub(EVIDENCE_LEAD_MS)))
+        .await?;
     Ok(Some(Command::PassBake {
         evidence: crate::analysis::bake_evidence(&loaded.plan, &loaded.state, &samples, at),
         override_reason: override_reason.clone(),

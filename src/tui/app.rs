@@ -751,7 +751,8 @@ async fn preload_samples(
             .iter()
             .position(|m| crate::analysis::stable_series_id(&m.id) == row.series);
         if let Some(index) = stable {
-            board.apply(plan, crate::probe::Reading::Stable { index, at: row.at, value: row.value });
+            board
+                .apply(plan, crate::probe::Reading::Stable { index, at: row.at, value: row.value });
             continue;
         }
         let Some(index) = plan.metrics.iter().position(|m| m.id == row.series) else { continue };

@@ -29,7 +29,8 @@ pub fn board_at(plan: &Plan, state: &State, samples: &[SampleRow], at: Timestamp
                     .iter()
                     .position(|m| crate::analysis::stable_series_id(&m.id) == sample.series);
                 if let Some(index) = stable {
-                    board.apply(plan, Reading::Stable { index, at: sample.at, value: sample.value });
+                    board
+                        .apply(plan, Reading::Stable { index, at: sample.at, value: sample.value });
                     continue;
                 }
                 let Some(index) = plan.metrics.iter().position(|m| m.id == sample.series) else {

@@ -196,8 +196,12 @@ pub async fn completed() -> Rec {
     )
     .await;
     // The bake passes on the readings stored above (the store judges them).
-    r.run(905, &alice, Command::PassBake { evidence: None, override_reason: None, confirmed: false })
-        .await;
+    r.run(
+        905,
+        &alice,
+        Command::PassBake { evidence: None, override_reason: None, confirmed: false },
+    )
+    .await;
     r.run(910, &alice, Command::Next { confirmed: true }).await;
     r.outcome(911, &alice, "shift-100", Some(0), "weight=100", 900).await;
     r.readings(911, 1100, 60, &[("error_rate", 0.0015), ("p95_latency", 0.19)]).await;

@@ -126,7 +126,11 @@ impl Harness {
     /// Passes the running bake on evidence that every series it watches passed, judged now
     /// (what `store::execute` hands `decide` when the stored readings cover the bake).
     pub fn pass_bake(&self) -> Command {
-        Command::PassBake { evidence: Some(self.passing_evidence()), override_reason: None, confirmed: false }
+        Command::PassBake {
+            evidence: Some(self.passing_evidence()),
+            override_reason: None,
+            confirmed: false,
+        }
     }
 
     /// Evidence that every series the current bake watches passed, judged now.
