@@ -259,13 +259,16 @@ fn baseline_due(
         })
 }
 
+/// The readings a baseline is taken from: the samples, the series they are, how often read.
+type StableSide = (Vec<(Timestamp, f64)>, String, std::time::Duration);
+
 /// The readings a metric's baseline is taken from, the series they are, and how often they
 /// are read.
 fn stable_side(
     plan: &Plan,
     board: &ProbeBoard,
     m: &crate::plan::MetricProbe,
-) -> Option<(Vec<(Timestamp, f64)>, String, std::time::Duration)> {
+) -> Option<StableSide> {
     if let Some(label) = m.by_label() {
         let row = board.metric(&m.id)?;
         let version = row.stable_version.clone().unwrap_or_else(|| "previous".into());
