@@ -167,6 +167,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_stable_side_is_the_previous_version_only_never_new_leftovers() {
+        // The new version's series holds leftovers of an earlier, rolled-back release.
+        let v = r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"version":"1.4.0"},"value":[1.5,"0.497"]},
+            {"metric":{"version":"1.3.2"},"value":[1.5,"0.005"]}]}}"#;
+        let s = parse_response(200, v).unwrap();
+        assert_eq!(stable_value(&s, "version", Some("1.3.2")), Some(0.005));
+        // Without the previous version's series there is no stable side: no fallback.
+        assert_eq!(stable_value(&s[..1], "version", Some("1.3.2")), None);
+        assert_eq!(stable_value(&s, "version", None), None);
+    }
+
+    #[test]
     fn reads_vectors_scalars_and_errors() {
         let v = r#"{"status":"success","data":{"resultType":"vector","result":[
             {"metric":{"version":"1.4.0"},"value":[1.5,"0.03"]},
