@@ -513,3 +513,81 @@ fn series_evidence_lines_name_the_series() {
     };
     assert_eq!(s.line(), "x: missing (no readings during the bake)");
 }
+
+// ---------------------------------------------------------------------------------------
+// The store judges: `store::execute` with `PassBake { evidence: None }`, on both backends.
+// ---------------------------------------------------------------------------------------
+
+/// Walks the plan's release to its bake through the store, then: nothing stored → refused as
+/// unwatched; failing readings stored → refused naming the series; automation → paused; a
+/// person's override → passed and recorded.
+async fn the_store_judges_the_stored_readings(url: &str) {
+    use flightdeck::store::{self, Location, Store};
+    let store = Store::open_at(&Location::parse(url), false).await.expect("open");
+    let plan = support::engine::plan_from(PLAN);
+    let alice = alice();
+    let t0 = Timestamp(1_795_344_000_000);
+    let (id, _) =
+        store::start(&store, &plan, "plan.toml", PLAN, &start(), &alice, t0).await.expect("start");
+    store::execute(&store, id, &next(), &alice, None, || t0).await.expect("start the bake");
+    let pass = Command::PassBake { evidence: None, override_reason: None, confirmed: false };
+    let end = t0.plus_millis(61_000);
+    let refused = store::execute(&store, id, &pass, &alice, None, || end).await;
+    let Err(store::ExecuteError::Rejected(r)) = refused else { panic!("{refused:?}") };
+    says(&r, &["nobody watched this bake"]);
+
+    // The error rate breached for 20 s in the middle of the bake.
+    let rows = readings(t0, |s| if (20..=40).contains(&s) { 0.2 } else { 0.01 });
+    store.record_samples(id, &rows).await.expect("record");
+    let refused = store::execute(&store, id, &pass, &alice, None, || end).await;
+    let Err(store::ExecuteError::Rejected(r)) = refused else { panic!("{refused:?}") };
+    says(&r, &["error_rate: fail", "> 0.05"]);
+
+    let auto = Actor::automation("alice", "bastion-1", 4242);
+    let (records, loaded) =
+        store::execute(&store, id, &pass, &auto, None, || end).await.expect("automation");
+    assert!(matches!(records[0].event, Event::Paused { .. }), "{records:?}");
+    assert_eq!(loaded.state.status, flightdeck::release::Status::Paused);
+    store::execute(&store, id, &Command::Resume, &alice, None, || end).await.expect("resume");
+
+    let over = Command::PassBake {
+        evidence: None,
+        override_reason: Some("the breach was a load test".into()),
+        confirmed: true,
+    };
+    let (records, loaded) =
+        store::execute(&store, id, &over, &alice, None, || end).await.expect("override");
+    match &records[0].event {
+        Event::BakeOverridden { unmet, .. } => {
+            assert!(unmet.iter().any(|u| u.starts_with("error_rate: fail")), "{unmet:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(loaded.state.current().map(|s| s.id.as_str()), Some("done"));
+    store.close().await;
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn the_store_judges_a_bake_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("flightdeck.db");
+    runtime().block_on(the_store_judges_the_stored_readings(&db.to_string_lossy()));
+}
+
+#[test]
+fn the_store_judges_a_bake_on_postgresql() {
+    let Some(server) = support::postgres::server_or_skip("the_store_judges_a_bake_on_postgresql")
+    else {
+        return;
+    };
+    let url = server.create_database("flightdeck");
+    runtime().block_on(the_store_judges_the_stored_readings(&url));
+}
