@@ -520,8 +520,19 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                 );
                 return Vec::new();
             }
+            // A running bake passes on the evidence the store judges (its stored readings).
+            let baking = model.release.as_ref().is_some_and(|r| {
+                r.plan.flat_steps().get(r.state.cursor).is_some_and(|s| {
+                    matches!(s.step.kind, StepKind::Bake { .. })
+                        && r.state
+                            .current()
+                            .is_some_and(|c| c.status == crate::release::StepStatus::Running)
+                })
+            });
             let command = if action == Action::Shift {
                 Command::Shift { confirmed: false }
+            } else if baking {
+                Command::PassBake { evidence: None, override_reason: None, confirmed: false }
             } else {
                 Command::Next { confirmed: false }
             };
