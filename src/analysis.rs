@@ -16,6 +16,10 @@
 
 use std::fmt;
 
+pub mod evidence;
+
+pub use evidence::{SampleKind, SampleRow, bake_evidence, stable_series_id};
+
 use crate::plan::{MetricProbe, NoDataPolicy, Threshold, format_duration};
 use crate::release::{Breach, Level, Timestamp};
 

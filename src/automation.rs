@@ -6,7 +6,7 @@
 //! cockpits deciding the same thing record it once.
 
 use crate::analysis;
-use crate::plan::{Plan, StepKind, StepRef};
+use crate::plan::{BaselineMode, Plan, StepKind, StepRef};
 use crate::probe::{HealthState, ProbeBoard};
 use crate::release::{
     Actor, Breach, Command, Event, Level, State, Status, StepState, StepStatus, Timestamp,
@@ -114,7 +114,18 @@ pub fn due(
                 });
             }
         }
-        return pinned(Command::Next { confirmed: false });
+        // A person resumed after the time was up: the readings did not pass the bake (or
+        // were inconclusive); passing it now is theirs to do, with an override on record.
+        if resumed_by_person_since(state, time_up_at) {
+            return None;
+        }
+        // The store judges the bake's stored readings (the same rule as `flightdeck next`):
+        // passing evidence completes the bake, anything else pauses it for a person.
+        return pinned(Command::PassBake {
+            evidence: None,
+            override_reason: None,
+            confirmed: false,
+        });
     }
     let recorded = |b: &Breach| {
         state
@@ -206,8 +217,11 @@ fn resumed_by_person_since(state: &State, since: Timestamp) -> bool {
 }
 
 /// A baseline to capture: while the first traffic step is current and waiting (its action,
-/// which moves traffic, has not started) and no traffic has moved,
-/// for each metric that has data in its baseline window and no baseline yet.
+/// which moves traffic, has not started) and no traffic has moved, for each `before`-mode
+/// metric with no baseline yet whose stable side's readings cover its `baseline_window`:
+/// a `by_label` metric's previous-version series (never the new version's, which may hold
+/// leftovers of an earlier release), the metric named by `baseline_from`, or — for a metric
+/// with neither, which has no relative threshold — the metric itself before traffic moved.
 fn baseline_due(
     plan: &Plan,
     state: &State,
@@ -225,11 +239,44 @@ fn baseline_due(
     {
         return None;
     }
-    plan.metrics.iter().filter(|m| !state.baselines.contains_key(&m.id)).find_map(|m| {
+    let old = state.info.as_ref().and_then(|i| i.previous_version.clone());
+    plan.metrics
+        .iter()
+        .filter(|m| m.baseline_mode == BaselineMode::Before && !state.baselines.contains_key(&m.id))
+        .find_map(|m| {
+            let window_ms = u64::try_from(m.baseline_window.as_millis()).unwrap_or(u64::MAX);
+            let (samples, from_series, interval) = stable_side(plan, board, m)?;
+            let captured =
+                analysis::evidence::covered_baseline(&samples, now, window_ms, interval).ok()?;
+            Some(Command::CaptureBaseline {
+                series: m.id.clone(),
+                value: captured.value,
+                samples: captured.samples,
+                window_ms: captured.window_ms,
+                from_series: Some(from_series),
+                from_version: old.clone(),
+            })
+        })
+}
+
+/// The readings a baseline is taken from: the samples, the series they are, how often read.
+type StableSide = (Vec<(Timestamp, f64)>, String, std::time::Duration);
+
+/// The readings a metric's baseline is taken from, the series they are, and how often they
+/// are read.
+fn stable_side(
+    plan: &Plan,
+    board: &ProbeBoard,
+    m: &crate::plan::MetricProbe,
+) -> Option<StableSide> {
+    if let Some(label) = m.by_label() {
         let row = board.metric(&m.id)?;
-        let window_ms = u64::try_from(m.baseline_window.as_millis()).unwrap_or(u64::MAX);
-        let samples: Vec<(Timestamp, f64)> = row.samples.iter().copied().collect();
-        let (value, samples) = analysis::baseline(&samples, now, window_ms)?;
-        Some(Command::CaptureBaseline { series: m.id.clone(), value, samples, window_ms })
-    })
+        let version = row.stable_version.clone().unwrap_or_else(|| "previous".into());
+        let name = format!("{}{{{label}={version}}}", m.id);
+        return Some((row.stable.iter().copied().collect(), name, m.interval));
+    }
+    let source = m.baseline_from.as_deref().unwrap_or(&m.id);
+    let spec = plan.metrics.iter().find(|x| x.id == source)?;
+    let row = board.metric(source)?;
+    Some((row.samples.iter().copied().collect(), source.to_owned(), spec.interval))
 }

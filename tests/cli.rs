@@ -157,8 +157,15 @@ fn a_release_runs_from_start_to_completed_through_the_verbs() {
 
     // The checklist.
     let out = deck.fails(&["next", "--operator", "alice"], 3, "still open: tests, oncall");
+    // Nobody drives the release (no cockpit, no `supervise`): `next` says so first.
+    let lines: Vec<&str> = out.stderr.lines().collect();
     assert!(
-        out.stderr.starts_with("flightdeck: rejected: checklist `pre` has 0/2"),
+        lines[0].starts_with("flightdeck: warning: no driver holds release 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines[1].starts_with("flightdeck: rejected: checklist `pre` has 0/2"),
         "{}",
         out.stderr
     );
@@ -205,24 +212,54 @@ fn a_release_runs_from_start_to_completed_through_the_verbs() {
     assert_eq!(status["release"]["weight"], 10);
     assert_eq!(step_status(&status, 3), "done");
 
-    // The 1 s bake: started, then `next` succeeds once it has run its time.
+    // The 1 s bake: started; once it has run its time, `next` judges its stored readings.
+    // Nobody watched it (no cockpit, no `supervise`): refused until a person overrides.
     deck.ok(&["next", "--operator", "alice"]);
     assert_eq!(step_status(&deck.status(), 4), "running");
-    let mut baked = false;
+    let mut over = false;
     for _ in 0..100 {
         let out = deck.run(&["next", "--operator", "alice"]);
         match out.code {
-            Some(0) => {
-                baked = true;
+            Some(3) if out.stderr.contains("to go") => {}
+            Some(3) => {
+                assert!(
+                    out.stderr.contains(
+                        "nobody watched this bake; run `flightdeck supervise` or open the cockpit"
+                    ),
+                    "{}",
+                    out.stderr
+                );
+                over = true;
                 break;
             }
-            Some(3) => assert!(out.stderr.contains("to go"), "{}", out.stderr),
             other => panic!("next during the bake exited {other:?}: {}", out.stderr),
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(baked, "the 1 s bake never completed");
+    assert!(over, "the 1 s bake never ended");
+    assert_eq!(step_status(&deck.status(), 4), "running", "refused: the bake still runs");
+    deck.fails(
+        &["next", "--override", "--reason", "watched grafana by hand", "--operator", "alice"],
+        3,
+        "needs confirmation",
+    );
+    let out = deck.ok(&[
+        "next",
+        "--override",
+        "--reason",
+        "watched grafana by hand",
+        "--confirm",
+        "--operator",
+        "alice",
+    ]);
+    assert!(out.stdout.contains("MANUAL OVERRIDE: watched grafana by hand"), "{}", out.stdout);
     assert_eq!(step_status(&deck.status(), 4), "done");
+    let report = deck.ok(&["report"]);
+    assert!(
+        report.stdout.contains("manual override by alice: watched grafana by hand"),
+        "{}",
+        report.stdout
+    );
 
     // All traffic needs confirmation.
     deck.fails(
@@ -282,6 +319,58 @@ fn a_release_runs_from_start_to_completed_through_the_verbs() {
     assert_eq!(rows[1]["service"], "shop");
     let text = deck.ok(&["list"]);
     assert!(text.stdout.contains("1.4.0") && text.stdout.contains("completed"), "{}", text.stdout);
+}
+
+/// The running bake's start, read from the store.
+fn bake_started(db: &Path) -> (i64, flightdeck::release::Timestamp) {
+    block_on(async {
+        let store = Store::open(db, true).await.expect("open read-only");
+        let row = store.find(None).await.expect("a release");
+        let loaded = store.load(row.id).await.expect("load");
+        (row.id, loaded.state.current().and_then(|s| s.started_at).expect("a running bake"))
+    })
+}
+
+#[test]
+fn next_refuses_a_bake_whose_stored_readings_fail_naming_the_series() {
+    let deck = Deck::new();
+    deck.start_fixture("1.4.0");
+    to_the_canary(&deck);
+    let out = deck.ok(&["next", "--operator", "alice"]);
+    assert!(out.stderr.contains("no driver holds release"), "{}", out.stderr);
+    let (id, started) = bake_started(&deck.db);
+    // The canary's health endpoint failed every check during the bake.
+    block_on(async {
+        let store = Store::open(&deck.db, false).await.expect("open");
+        let rows: Vec<flightdeck::store::SampleRow> = (0..=4)
+            .map(|i| flightdeck::store::SampleRow {
+                series: "green".into(),
+                kind: flightdeck::store::SampleKind::Health,
+                at: started.plus_millis(i * 250),
+                value: None,
+                error: Some("status 503".into()),
+            })
+            .collect();
+        store.record_samples(id, &rows).await.expect("record");
+    });
+    let mut refused = None;
+    for _ in 0..100 {
+        let out = deck.run(&["next", "--operator", "alice"]);
+        match out.code {
+            Some(3) if out.stderr.contains("to go") => {}
+            Some(3) => {
+                refused = Some(out.stderr);
+                break;
+            }
+            other => panic!("next exited {other:?}: {}", out.stderr),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stderr = refused.expect("the bake never ended");
+    assert!(stderr.contains("cannot pass on its readings"), "{stderr}");
+    assert!(stderr.contains("green: fail (down: 3 failed checks in a row"), "{stderr}");
+    assert!(stderr.contains("status 503"), "{stderr}");
+    assert_eq!(step_status(&deck.status(), 4), "running", "refused: the bake still runs");
 }
 
 #[test]

@@ -194,7 +194,8 @@ fn at_shift_100() -> Harness {
     let mut h = at_bake();
     h.ok(next(), &alice());
     h.advance_secs(1);
-    h.ok(next(), &alice());
+    let pass = h.pass_bake();
+    h.ok(pass, &alice());
     assert_eq!(h.current_id(), "shift-100");
     h
 }
@@ -962,7 +963,9 @@ fn bake_running_next_after_duration_completes() {
     let mut h = at_bake();
     h.ok(next(), &alice());
     h.advance_secs(1);
-    same(&h.ok(next(), &alice()), &vec![completed_step("bake-10")]);
+    says(&h.err(next(), &alice()), &["passes only on the evidence of its stored readings"]);
+    let pass = h.pass_bake();
+    same(&h.ok(pass, &alice()), &vec![completed_step("bake-10")]);
     assert_eq!(h.step("bake-10").status, StepStatus::Done);
     assert_eq!(h.current_id(), "shift-100");
 }
@@ -1086,6 +1089,8 @@ fn running_capture_baseline_before_traffic_moves_only() {
         value,
         samples: 30,
         window_ms: 300_000,
+        from_series: None,
+        from_version: None,
     };
     says(&h.err(capture(f64::NAN), &alice()), &["baseline of error_rate is not a number"]);
     same(
@@ -1095,12 +1100,20 @@ fn running_capture_baseline_before_traffic_moves_only() {
             value: 0.0012,
             samples: 30,
             window_ms: 300_000,
+            from_series: None,
+            from_version: None,
         }],
     );
     assert_eq!(h.state.baselines.get("error_rate"), Some(&0.0012));
     says(&h.err(capture(0.002), &alice()), &["the baseline of error_rate is already captured"]);
-    let unknown =
-        Command::CaptureBaseline { series: "p99".into(), value: 1.0, samples: 1, window_ms: 1 };
+    let unknown = Command::CaptureBaseline {
+        series: "p99".into(),
+        value: 1.0,
+        samples: 1,
+        window_ms: 1,
+        from_series: None,
+        from_version: None,
+    };
     says(&h.err(unknown, &alice()), &["no metric `p99` in the plan"]);
 
     let mut h = continue_baking();
@@ -1715,9 +1728,11 @@ fn bake_running_next_with_a_missed_review_is_rejected_until_confirmed() {
     h.advance_secs(3);
     h.ok(Command::ConfirmCheckpoint, &bob());
     h.advance_secs(4);
-    says(&h.err(next(), &alice()), &["review at T+4s was never confirmed"]);
+    let pass = h.pass_bake();
+    says(&h.err(pass, &alice()), &["review at T+4s was never confirmed"]);
     h.ok(Command::ConfirmCheckpoint, &bob());
-    h.ok(next(), &alice());
+    let pass = h.pass_bake();
+    h.ok(pass, &alice());
     assert_eq!(h.current_id(), "shift-100");
 }
 
@@ -1969,9 +1984,10 @@ fn claimed_bake_is_ended_by_automation_whoever_holds_it() {
     h.ok(next(), &alice());
     h.ok(claim("bake-10"), &bob());
     h.advance_secs(2);
-    says(&h.err(next(), &alice()), &["bob has claimed `bake-10`"]);
+    says(&h.err(h.pass_bake(), &alice()), &["bob has claimed `bake-10`"]);
     let auto = flightdeck::release::Actor::automation("alice", "bastion-1", 4242);
-    same(&h.ok(next(), &auto), &vec![completed_step("bake-10")]);
+    let pass = h.pass_bake();
+    same(&h.ok(pass, &auto), &vec![completed_step("bake-10")]);
 }
 
 #[test]

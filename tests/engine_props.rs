@@ -485,6 +485,8 @@ fn resolve_cmd(h: &Harness, cmd: &Cmd, who: &Actor, people: &[Actor]) -> (Comman
             value: *value,
             samples: *samples,
             window_ms: 300_000,
+            from_series: None,
+            from_version: None,
         },
         Cmd::Claim { pick: n, reason: r } => {
             Command::Claim { step: claim_target(h, *n), reason: (r % 3 != 0).then(|| reason(*r)) }
@@ -590,6 +592,19 @@ fn helpful(h: &Harness, n: usize, who: &Actor, people: &[Actor]) -> (Command, Ac
                 window_ms: 30_000,
             };
             (Command::RecordBreach { step: s.id.clone(), breach }, me)
+        }
+        // A running bake passes on evidence: that its watched series passed (mostly), that
+        // nobody watched it, or by a person's override.
+        StepKind::Bake { .. } if s.status == StepStatus::Running => {
+            let mut evidence = h.passing_evidence();
+            if n % 5 == 1 || n % 5 == 2 {
+                for series in &mut evidence.series {
+                    series.status = flightdeck::release::EvidenceStatus::Missing;
+                    series.readings = 0;
+                }
+            }
+            let override_reason = (n % 5 == 2).then(|| "watched by hand".to_owned());
+            (Command::PassBake { evidence: Some(evidence), override_reason, confirmed: true }, me)
         }
         StepKind::Checklist { .. } => match current_items(h).0.first() {
             Some(item) => (Command::Tick { item: item.clone() }, me),
@@ -1079,6 +1094,7 @@ fn generated_sequences_reach_every_ending() {
                 any(&|e| matches!(e, Event::StepClaimed { took_over_from: Some(_), .. })),
             ),
             ("claim released", has("claim_released")),
+            ("bake overridden", has("bake_overridden")),
             ("late outcome", late),
         ] {
             if hit {
@@ -1107,6 +1123,7 @@ fn generated_sequences_reach_every_ending() {
         "claimed",
         "taken over",
         "claim released",
+        "bake overridden",
     ] {
         assert!(
             seen.get(wanted).copied().unwrap_or(0) > 0,

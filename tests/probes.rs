@@ -141,6 +141,7 @@ scrape = { url = "@URL@/metrics", quantile = { histogram = "http_request_duratio
 abort = "> baseline * 1.5"
 no_data = "ignore"
 baseline_window = "1m"
+baseline_from = "p95"
 
 [actions.set_weight]
 kind = "command"
@@ -446,14 +447,22 @@ fn to_bake(run: &mut Run, board: &mut ProbeBoard, t: f64) {
     assert_eq!(run.state.weight, 10);
 }
 
-fn feed(board: &mut ProbeBoard, id: &str, from: f64, to: f64, value: Option<f64>) {
+/// Readings of `id` every 10 s from `from` to `to`, on the board and stored.
+fn feed(run: &mut Run, board: &mut ProbeBoard, id: &str, from: f64, to: f64, value: Option<f64>) {
     let index = board.metrics.iter().position(|m| m.id == id).expect("row");
     let mut t = from;
     while t <= to {
+        run.stored.push(SampleRow {
+            series: id.into(),
+            kind: SampleKind::Metric,
+            at: at(t),
+            value,
+            error: None,
+        });
         let reading = Reading::Metric { index, at: at(t), result: Ok(value) };
         match reading {
             Reading::Metric { index, at, result } => board.metrics[index].record(at, result),
-            Reading::Health { .. } => {}
+            Reading::Health { .. } | Reading::Stable { .. } => {}
         }
         t += 10.0;
     }
@@ -466,12 +475,12 @@ fn an_abort_breach_must_hold_for_its_duration_then_rolls_back_automatically() {
     let mut run = Run::new(plan);
     run.start(at(0.0));
     to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "error_rate", 20.0, 40.0, Some(0.001));
+    feed(&mut run, &mut board, "error_rate", 20.0, 40.0, Some(0.001));
     assert!(run.automate(&mut board, at(40.0)).is_empty());
     // Over the abort level for 10s of the 20s `for`: nothing yet.
-    feed(&mut board, "error_rate", 50.0, 60.0, Some(0.08));
+    feed(&mut run, &mut board, "error_rate", 50.0, 60.0, Some(0.08));
     assert!(run.automate(&mut board, at(60.0)).is_empty());
-    feed(&mut board, "error_rate", 70.0, 70.0, Some(0.09));
+    feed(&mut run, &mut board, "error_rate", 70.0, 70.0, Some(0.09));
     let events = run.automate(&mut board, at(70.0));
     let breached = events.iter().find_map(|e| match e {
         Event::ThresholdBreached { breach, .. } => Some(breach.clone()),
@@ -496,15 +505,15 @@ fn a_warn_level_breach_is_recorded_once_and_the_bake_goes_on() {
     let mut run = Run::new(plan);
     run.start(at(0.0));
     to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "error_rate", 20.0, 50.0, Some(0.02));
+    feed(&mut run, &mut board, "error_rate", 20.0, 50.0, Some(0.02));
     run.automate(&mut board, at(50.0));
-    feed(&mut board, "error_rate", 60.0, 80.0, Some(0.03));
+    feed(&mut run, &mut board, "error_rate", 60.0, 80.0, Some(0.03));
     run.automate(&mut board, at(80.0));
     let warns = run.kinds("threshold_breached");
     assert_eq!(warns.len(), 1, "recorded once");
     assert_eq!(run.state.status, Status::Running);
     // The bake's time runs out with data in it: it passes.
-    feed(&mut board, "error_rate", 90.0, 130.0, Some(0.001));
+    feed(&mut run, &mut board, "error_rate", 90.0, 130.0, Some(0.001));
     run.automate(&mut board, at(130.0));
     assert_eq!(run.state.cursor, 2, "bake completed");
 }
@@ -516,7 +525,7 @@ fn pause_on_breach_pauses_instead_of_rolling_back() {
     let mut run = Run::new(plan);
     run.start(at(0.0));
     to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "error_rate", 20.0, 20.0, Some(0.5));
+    feed(&mut run, &mut board, "error_rate", 20.0, 20.0, Some(0.5));
     run.automate(&mut board, at(20.0));
     assert_eq!(run.state.status, Status::Paused);
     assert!(run.kinds("rollback_started").is_empty());
@@ -532,7 +541,7 @@ fn no_data_policies_in_a_bake() {
     let mut run = Run::new(plan);
     run.start(at(0.0));
     to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "error_rate", 20.0, 130.0, None);
+    feed(&mut run, &mut board, "error_rate", 20.0, 130.0, None);
     run.automate(&mut board, at(130.0));
     assert_eq!(run.state.cursor, 2, "no data ignored: the bake passed");
 
@@ -542,16 +551,27 @@ fn no_data_policies_in_a_bake() {
     let mut run = Run::new(plan);
     run.start(at(0.0));
     to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "error_rate", 20.0, 100.0, None);
+    feed(&mut run, &mut board, "error_rate", 20.0, 100.0, None);
     assert_eq!(board.metrics[0].verdict, Verdict::Warn);
     assert!(run.automate(&mut board, at(100.0)).is_empty());
     run.automate(&mut board, at(130.0));
     assert_eq!(run.state.status, Status::Paused);
     assert!(run.state.pause.as_ref().unwrap().reason.contains("inconclusive"));
-    // A person resuming after the time is up accepts the bake.
+    // A person resuming after the time is up takes it on: automation leaves the bake alone,
+    // and the person passes it with an override on record.
     run.exec(&Command::Resume, &alice(), at(140.0), None).expect("resume");
-    run.automate(&mut board, at(141.0));
-    assert_eq!(run.state.cursor, 2, "resumed: the bake is accepted");
+    assert!(run.automate(&mut board, at(141.0)).is_empty());
+    assert_eq!(run.state.cursor, 1, "not passed by itself");
+    let evidence =
+        flightdeck::analysis::bake_evidence(&run.plan, &run.state, &run.stored, at(142.0));
+    let pass = Command::PassBake {
+        evidence,
+        override_reason: Some("no data is expected at night".into()),
+        confirmed: true,
+    };
+    run.exec(&pass, &alice(), at(142.0), None).expect("override");
+    assert_eq!(run.state.cursor, 2, "passed by a person's override");
+    assert_eq!(run.kinds("bake_overridden").len(), 1);
 
     // breach: missing for `no_data_after` (30s) is an abort-level breach.
     let plan = test_plan(&Opts { no_data: "breach", ..Opts::default() });
@@ -559,9 +579,9 @@ fn no_data_policies_in_a_bake() {
     let mut run = Run::new(plan);
     run.start(at(0.0));
     to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "error_rate", 20.0, 40.0, None);
+    feed(&mut run, &mut board, "error_rate", 20.0, 40.0, None);
     assert!(run.automate(&mut board, at(40.0)).is_empty(), "20s missing: not yet");
-    feed(&mut board, "error_rate", 50.0, 50.0, None);
+    feed(&mut run, &mut board, "error_rate", 50.0, 50.0, None);
     run.automate(&mut board, at(50.0));
     assert_eq!(run.kinds("rollback_started").len(), 1);
     let Event::ThresholdBreached { breach, .. } = &run.kinds("threshold_breached")[0].event else {
@@ -576,24 +596,38 @@ fn baselines_are_captured_before_the_first_shift_and_relative_thresholds_use_the
     let mut board = ProbeBoard::for_plan(&plan);
     let mut run = Run::new(plan);
     run.start(at(0.0));
-    for (i, v) in [0.20, 0.22, 0.90, 0.21, 0.19].iter().enumerate() {
-        let t = 100.0 + 10.0 * i as f64;
-        feed(&mut board, "p95", t, t, Some(*v));
+    // The first shift waits for p95's baseline (a bake watches it).
+    let refused = run.exec(&Command::Next { confirmed: false }, &alice(), at(20.0), None);
+    let refusal = refused.expect_err("the first shift waits for the baseline").to_string();
+    assert!(refusal.contains("waits for the baseline of p95"), "{refusal}");
+    for (i, v) in [0.21, 0.21, 0.20, 0.22, 0.90, 0.21, 0.19].iter().enumerate() {
+        let t = 80.0 + 10.0 * i as f64;
+        feed(&mut run, &mut board, "p95", t, t, Some(*v));
+        if t <= 120.0 {
+            // Readings do not cover the 1m window yet: nothing is captured.
+            assert!(
+                run.automate(&mut board, at(t)).is_empty(),
+                "captured at {t}s, before its window"
+            );
+        }
     }
-    // error_rate has no data: no baseline for it; p95's is the median of the last minute.
+    // error_rate has no data: no baseline for it; p95's is the median of the last minute,
+    // taken from p95 itself before any traffic moved (`baseline_from = "p95"`).
     let events = run.automate(&mut board, at(140.0));
     assert_eq!(events.len(), 1, "{events:?}");
-    let Event::BaselineCaptured { series, value, samples, window_ms } = &events[0] else {
+    let Event::BaselineCaptured { series, value, samples, window_ms, from_series, .. } = &events[0]
+    else {
         panic!("{events:?}")
     };
-    assert_eq!((series.as_str(), *value, *samples, *window_ms), ("p95", 0.21, 5, 60_000));
+    assert_eq!((series.as_str(), *value, *samples, *window_ms), ("p95", 0.21, 7, 60_000));
+    assert_eq!(from_series.as_deref(), Some("p95"));
     assert!(run.automate(&mut board, at(141.0)).is_empty(), "captured once");
 
     to_bake(&mut run, &mut board, 150.0);
     assert_eq!(board.metrics[1].baseline, Some(0.21));
-    feed(&mut board, "p95", 160.0, 160.0, Some(0.30));
+    feed(&mut run, &mut board, "p95", 160.0, 160.0, Some(0.30));
     assert!(run.automate(&mut board, at(160.0)).is_empty(), "0.30 < 0.315");
-    feed(&mut board, "p95", 170.0, 170.0, Some(0.40));
+    feed(&mut run, &mut board, "p95", 170.0, 170.0, Some(0.40));
     run.automate(&mut board, at(170.0));
     let Event::ThresholdBreached { breach, .. } = &run.kinds("threshold_breached")[0].event else {
         panic!()
@@ -606,18 +640,18 @@ fn baselines_are_captured_before_the_first_shift_and_relative_thresholds_use_the
 }
 
 #[test]
-fn a_relative_threshold_without_a_baseline_makes_the_bake_inconclusive() {
+fn a_relative_threshold_without_a_baseline_holds_the_first_shift() {
     let plan = test_plan(&Opts { probes: "\"p95\"", ..Opts::default() });
     let mut board = ProbeBoard::for_plan(&plan);
     let mut run = Run::new(plan);
     run.start(at(0.0));
-    to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "p95", 20.0, 130.0, Some(5.0));
-    assert_eq!(board.metrics[1].verdict, Verdict::Inconclusive);
-    run.automate(&mut board, at(130.0));
-    assert_eq!(run.state.status, Status::Paused);
-    let reason = &run.state.pause.as_ref().unwrap().reason;
-    assert!(reason.contains("p95") && reason.contains("no baseline"), "{reason}");
+    feed(&mut run, &mut board, "p95", 20.0, 30.0, Some(5.0));
+    let refused = run.exec(&Command::Next { confirmed: false }, &alice(), at(30.0), None);
+    let refusal = refused.expect_err("no baseline, no shift").to_string();
+    assert!(refusal.contains("waits for the baseline of p95 (1m of readings)"), "{refusal}");
+    assert!(refusal.contains("about 30s left"), "{refusal}");
+    assert_eq!(run.state.weight, 0);
+    assert_eq!(board.metrics[1].verdict, Verdict::Inconclusive, "no baseline yet");
 }
 
 #[test]
@@ -719,7 +753,7 @@ fn a_source_that_stopped_answering_cannot_pass_a_bake_even_when_no_data_is_ignor
     let mut run = Run::new(plan);
     run.start(at(0.0));
     to_bake(&mut run, &mut board, 10.0);
-    feed(&mut board, "error_rate", 20.0, 60.0, Some(0.001));
+    feed(&mut run, &mut board, "error_rate", 20.0, 60.0, Some(0.001));
     for t in [70.0, 80.0, 90.0, 100.0, 110.0, 120.0] {
         board.metrics[0].record(at(t), Err("connection refused".into()));
     }

@@ -165,11 +165,19 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
-    /// Finish the current step, or start it (running its action here).
+    /// Finish the current step, or start it (running its action here). A bake whose time is
+    /// up passes only on its stored readings (judged here), or with --override.
     Next {
-        /// Confirm a shift to 100%.
+        /// Confirm a shift to 100%, or an override.
         #[arg(long)]
         confirm: bool,
+        /// Pass the bake whatever its readings say (recorded and flagged as a manual
+        /// override); needs --reason and --confirm.
+        #[arg(long = "override", requires = "reason")]
+        override_readings: bool,
+        /// Why the bake is passed against its readings.
+        #[arg(long, requires = "override_readings")]
+        reason: Option<String>,
         #[command(flatten)]
         target: Target,
     },

@@ -219,8 +219,9 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Decline { reason, target } => {
             act(&cli, target, Command::Decline { reason: reason.clone() }).await
         }
-        Verb::Next { confirm, target } => {
-            act(&cli, target, Command::Next { confirmed: *confirm }).await
+        Verb::Next { confirm, override_readings, reason, target } => {
+            let command = next_command(&cli, target, *confirm, *override_readings, reason).await?;
+            act(&cli, target, command).await
         }
         Verb::Shift { confirm, target } => {
             act(&cli, target, Command::Shift { confirmed: *confirm }).await
@@ -378,6 +379,7 @@ async fn start(cli: &Cli, plan_path: &Path, command: &Command) -> Result<(), Fai
         records.len()
     );
     println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
+    warn_if_undriven(&store, id).await;
     let mut supervisor = Supervisor::new(store.clone(), actor);
     supervisor.started(id, &plan, &records);
     supervisor.finish(notify::exit_wait(&plan)).await;
@@ -388,6 +390,55 @@ fn version_of(command: &Command) -> &str {
     match command {
         Command::Start { version, .. } => version,
         _ => "",
+    }
+}
+
+/// `next`: on a running bake, passing it on the evidence the store judges (or by override);
+/// on any other step, the plain `Next`. Warns when no driver holds the lease.
+async fn next_command(
+    cli: &Cli,
+    target: &Target,
+    confirmed: bool,
+    override_readings: bool,
+    reason: &Option<String>,
+) -> Result<Command, Failure> {
+    let store = open_existing(cli).await?;
+    let row = store.find(target.release.as_deref()).await?;
+    let loaded = store.load(row.id).await?;
+    warn_if_undriven(&store, row.id).await;
+    store.close().await;
+    let bake_running = loaded.state.current().is_some_and(|s| {
+        s.status == crate::release::StepStatus::Running
+            && loaded
+                .plan
+                .step(&s.id)
+                .is_some_and(|r| matches!(r.step.kind, plan::StepKind::Bake { .. }))
+    });
+    if bake_running {
+        return Ok(Command::PassBake {
+            evidence: None,
+            override_reason: override_readings.then(|| reason.clone().unwrap_or_default()),
+            confirmed,
+        });
+    }
+    if override_readings {
+        return Err(Failure {
+            code: EXIT_USAGE,
+            message: "--override passes a bake against its readings; the current step is not a running bake".into(),
+        });
+    }
+    Ok(Command::Next { confirmed })
+}
+
+/// Prints a warning when nobody drives the release: no automation watches its probes.
+async fn warn_if_undriven(store: &Store, release_id: i64) {
+    let now = clock::now();
+    match store.lease(release_id).await {
+        Ok(Some(lease)) if lease.expires_at > now => {}
+        Ok(_) => eprintln!(
+            "flightdeck: warning: no driver holds release {release_id}: nobody watches its probes or acts on a breach; run `flightdeck supervise` or open the cockpit"
+        ),
+        Err(_) => {}
     }
 }
 

@@ -4,7 +4,6 @@
 
 pub mod fleet;
 pub mod operator;
-pub mod watch;
 
 use std::path::PathBuf;
 

@@ -203,10 +203,49 @@ pub struct MetricProbe {
     pub for_duration: Duration,
     /// What missing data means.
     pub no_data: NoDataPolicy,
-    /// Window over which the baseline median is taken before the first shift.
+    /// Window over which the baseline median is taken: before the first shift, or (live)
+    /// the moving window up to each reading.
     pub baseline_window: Duration,
     /// The largest response body read, in bytes; a larger one is a probe error.
     pub max_body: u64,
+    /// The stable counterpart of a metric that is not split `by_label`: the metric whose
+    /// readings are the baseline (its own id: this metric before any traffic moved).
+    pub baseline_from: Option<String>,
+    /// Captured once before the first shift, or compared live during the bake.
+    pub baseline_mode: BaselineMode,
+}
+
+/// When a relative threshold's baseline is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BaselineMode {
+    /// Once, over `baseline_window` of the stable side before the first traffic shift.
+    #[default]
+    Before,
+    /// During the bake: the stable side's median over the same moving window.
+    Live,
+}
+
+impl MetricProbe {
+    /// Whether any of its levels is relative to a baseline.
+    pub fn relative(&self) -> bool {
+        [self.warn, self.abort, self.after_release_warn, self.after_release_abort]
+            .into_iter()
+            .flatten()
+            .any(|t| matches!(t.bound, Bound::Baseline(_)))
+    }
+
+    /// Whether the first traffic shift must wait for its baseline to be captured.
+    pub fn needs_captured_baseline(&self) -> bool {
+        self.relative() && self.baseline_mode == BaselineMode::Before
+    }
+
+    /// The label a Prometheus result is split by, if any.
+    pub fn by_label(&self) -> Option<&str> {
+        match &self.source {
+            MetricSource::Prometheus { by_label, .. } => by_label.as_deref(),
+            MetricSource::Scrape { .. } => None,
+        }
+    }
 }
 
 /// Where a metric's value comes from.

@@ -150,6 +150,10 @@ pub struct RawMetric {
     #[serde(default)]
     pub baseline_window: Option<Spanned<String>>,
     #[serde(default)]
+    pub baseline_from: Option<Spanned<String>>,
+    #[serde(default)]
+    pub baseline_mode: Option<Spanned<String>>,
+    #[serde(default)]
     pub max_body: Option<Spanned<RawSize>>,
 }
 

@@ -10,10 +10,10 @@ use toml::Spanned;
 use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep};
 use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 use super::{
-    ActionKind, ActionSpec, Claims, HealthProbe, Item, Location, MetricProbe, MetricSource,
-    NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan, PlanError,
-    PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute, Service,
-    Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
+    ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe,
+    MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan,
+    PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute,
+    Service, Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.
@@ -284,11 +284,13 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         .enumerate()
         .map(|(i, h)| check_health(c, i, h, &mut probe_ids))
         .collect();
+    let metric_ids: BTreeSet<String> =
+        raw.metrics.iter().map(|m| m.get_ref().id.get_ref().clone()).collect();
     let metrics: Vec<MetricProbe> = raw
         .metrics
         .into_iter()
         .enumerate()
-        .filter_map(|(i, m)| check_metric(c, i, m, &mut probe_ids))
+        .filter_map(|(i, m)| check_metric(c, i, m, &mut probe_ids, &metric_ids))
         .collect();
 
     let actions: BTreeMap<String, ActionSpec> = raw
@@ -729,6 +731,7 @@ fn check_metric(
     i: usize,
     raw: Spanned<RawMetric>,
     seen: &mut BTreeSet<String>,
+    metric_ids: &BTreeSet<String>,
 ) -> Option<MetricProbe> {
     let span = raw.span();
     let m = raw.into_inner();
@@ -775,7 +778,7 @@ fn check_metric(
         }
         (Some(_), Some(_)) | (None, None) => {
             c.problem(
-                span,
+                span.clone(),
                 &path,
                 format!("metric `{}` needs exactly one source", m.id.get_ref()),
                 "add either `prometheus = { url, query }` or `scrape = { url, ... }`",
@@ -809,8 +812,67 @@ fn check_metric(
         }
     };
     let max_body = c.max_body(m.max_body.as_ref(), &format!("{path}.max_body"));
+    let baseline_mode = match m.baseline_mode.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some(("before", _)) => BaselineMode::Before,
+        Some(("live", _)) => BaselineMode::Live,
+        Some((other, span)) => {
+            c.problem(
+                span,
+                &format!("{path}.baseline_mode"),
+                format!("`{other}` is not a baseline mode"),
+                "use \"before\" (captured before the first shift) or \"live\" (the stable side over the same moving window during the bake)",
+            );
+            BaselineMode::Before
+        }
+    };
+    let by_label = match &source {
+        Some(MetricSource::Prometheus { by_label, .. }) => by_label.is_some(),
+        _ => false,
+    };
+    let id = m.id.get_ref().clone();
+    if let Some(from) = &m.baseline_from {
+        let field = format!("{path}.baseline_from");
+        let name = from.get_ref();
+        if !metric_ids.contains(name) {
+            let known: Vec<&str> = metric_ids.iter().map(String::as_str).collect();
+            c.problem(
+                from.span(),
+                &field,
+                format!("no metric `{name}` to take the baseline of `{id}` from"),
+                &format!("name the stable counterpart's [[metrics]] id: {}", known.join(", ")),
+            );
+        } else if *name == id && baseline_mode == BaselineMode::Live {
+            c.problem(
+                from.span(),
+                &field,
+                format!("`{id}` cannot be its own stable side in live mode: during the bake it mixes both versions"),
+                "name a metric that reads only the stable version, or use baseline_mode = \"before\"",
+            );
+        } else if by_label {
+            c.problem(
+                from.span(),
+                &field,
+                format!("`{id}` is split by_label: its baseline is the stable version's series"),
+                "remove baseline_from, or by_label",
+            );
+        }
+    }
+    let relative = [&warn, &abort, &after_release_warn, &after_release_abort]
+        .into_iter()
+        .flatten()
+        .any(|t| matches!(t.bound, crate::plan::Bound::Baseline(_)));
+    if relative && !by_label && m.baseline_from.is_none() {
+        c.problem(
+            span,
+            &path,
+            format!("`{id}` has a threshold relative to the baseline but no stable side to take it from"),
+            &format!("split the query by version with `by_label = \"version\"` in `prometheus = {{ ... }}`, or name the stable counterpart with `baseline_from = \"METRIC_ID\"` (`baseline_from = \"{id}\"` takes it from this metric before any traffic moves)"),
+        );
+    }
     Some(MetricProbe {
         max_body,
+        baseline_from: m.baseline_from.map(Spanned::into_inner),
+        baseline_mode,
         name: m.name.unwrap_or_else(|| m.id.get_ref().clone()),
         unit: m.unit.map(Spanned::into_inner).unwrap_or_default(),
         interval: c.duration(

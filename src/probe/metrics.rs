@@ -42,6 +42,8 @@ pub struct MetricReader {
     versions: Versions,
     compiled: Result<Option<Compiled>, String>,
     previous: Option<Scraped>,
+    /// A `by_label` series' stable side as of the last successful read.
+    stable: Option<Option<f64>>,
 }
 
 impl MetricReader {
@@ -51,7 +53,12 @@ impl MetricReader {
             MetricSource::Scrape { compute, .. } => Compiled::new(compute).map(Some),
             MetricSource::Prometheus { .. } => Ok(None),
         };
-        Self { probe, versions, compiled, previous: None }
+        Self { probe, versions, compiled, previous: None, stable: None }
+    }
+
+    /// The stable side read by the last `read` of a `by_label` series (taken: read once).
+    pub fn take_stable(&mut self) -> Option<Option<f64>> {
+        self.stable.take()
     }
 
     /// Reads once at `at`. `None` when there is nothing to report yet (the first scrape of a
@@ -70,8 +77,16 @@ impl MetricReader {
                     Err(e) => return Some(Err(e)),
                 };
                 let max_body = self.probe.max_body;
+                self.stable = None;
                 let result =
                     prometheus::query(client, &url, query, timeout, max_body).await.and_then(|s| {
+                        if let Some(label) = by_label.as_deref() {
+                            self.stable = Some(prometheus::stable_value(
+                                &s,
+                                label,
+                                self.versions.old.as_deref(),
+                            ));
+                        }
                         prometheus::pick(
                             &s,
                             by_label.as_deref(),
@@ -160,12 +175,22 @@ pub fn spawn_metric_pollers(
                     r = reader.read(&client, at) => r,
                 };
                 let Some(result) = result else { continue };
+                let stable = reader.take_stable();
                 let sent = tokio::select! {
                     () = cancel.cancelled() => return,
                     s = tx.send(Reading::Metric { index, at, result }) => s,
                 };
                 if sent.is_err() {
                     return;
+                }
+                if let Some(value) = stable {
+                    let sent = tokio::select! {
+                        () = cancel.cancelled() => return,
+                        s = tx.send(Reading::Stable { index, at, value }) => s,
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
                 }
             }
         });

@@ -159,6 +159,14 @@ pub struct MetricRow {
     pub last_read_at: Option<Timestamp>,
     /// The latest verdict with its explanation.
     pub analysis: Option<analysis::Verdict>,
+    /// A `by_label` series' stable side: the previous version's readings, oldest first (the
+    /// baseline is taken from these, never from the new version's series).
+    pub stable: VecDeque<(Timestamp, f64)>,
+    /// The version `stable` is read for.
+    pub stable_version: Option<String>,
+    /// With `baseline_mode = "live"`: the series whose moving median is the baseline (the
+    /// `@stable` side of this row, or another metric's id).
+    pub live_from: Option<String>,
 }
 
 /// Every probe row.
@@ -215,6 +223,11 @@ impl ProbeBoard {
                         no_data_since: None,
                         last_read_at: None,
                         analysis: None,
+                        stable: VecDeque::new(),
+                        stable_version: None,
+                        live_from: (m.baseline_mode == crate::plan::BaselineMode::Live)
+                            .then(|| analysis::evidence::stable_source(m))
+                            .flatten(),
                     }
                 })
                 .collect(),
@@ -237,6 +250,17 @@ impl ProbeBoard {
         }
         let released = state.status == Status::Completed;
         for row in &mut self.metrics {
+            row.stable_version.clone_from(&old);
+            if row.live_from.is_some() {
+                // A live baseline follows the stable side's readings, not a captured value.
+                if row.released != released {
+                    row.released = released;
+                    if let Some(at) = row.last_read_at {
+                        row.reassess(at);
+                    }
+                }
+                continue;
+            }
             let baseline = state.baselines.get(&row.id).copied();
             if row.baseline != baseline || row.released != released {
                 row.baseline = baseline;
@@ -264,6 +288,43 @@ impl ProbeBoard {
             Reading::Metric { index, at, result } => {
                 if let Some(row) = self.metrics.get_mut(index) {
                     row.record(at, result);
+                }
+                self.refresh_live_baselines(at);
+            }
+            Reading::Stable { index, at, value } => {
+                if let Some(row) = self.metrics.get_mut(index) {
+                    row.record_stable(at, value);
+                }
+                self.refresh_live_baselines(at);
+            }
+        }
+    }
+
+    /// Sets each live-mode row's baseline to its stable side's median over its window at
+    /// `now`, and judges it again.
+    pub fn refresh_live_baselines(&mut self, now: Timestamp) {
+        let updates: Vec<(usize, Option<f64>)> = self
+            .metrics
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                let source = row.live_from.as_deref()?;
+                let samples: Vec<(Timestamp, f64)> =
+                    if source == analysis::stable_series_id(&row.id) {
+                        row.stable.iter().copied().collect()
+                    } else {
+                        self.metric(source)?.samples.iter().copied().collect()
+                    };
+                let value =
+                    analysis::baseline(&samples, now, row.baseline_window_ms).map(|(v, _)| v);
+                (value != row.baseline).then_some((i, value))
+            })
+            .collect();
+        for (i, value) in updates {
+            if let Some(row) = self.metrics.get_mut(i) {
+                row.baseline = value;
+                if let Some(at) = row.last_read_at {
+                    row.reassess(at);
                 }
             }
         }
@@ -355,6 +416,18 @@ impl MetricRow {
         }
     }
 
+    /// Folds in a reading of the stable side (a `by_label` series' previous version).
+    pub fn record_stable(&mut self, at: Timestamp, value: Option<f64>) {
+        let Some(v) = value.filter(|v| v.is_finite()) else { return };
+        self.stable.push_back((at, v));
+        let keep_ms = self.baseline_window_ms.max(KEPT_MIN_MS);
+        while self.stable.len() > KEPT_SAMPLES
+            || self.stable.front().is_some_and(|(t, _)| at.millis_since(*t) > keep_ms)
+        {
+            self.stable.pop_front();
+        }
+    }
+
     /// The verdict at `now`, with its explanation.
     pub fn assess(&self, now: Timestamp) -> analysis::Verdict {
         let samples: Vec<(Timestamp, f64)> = self.samples.iter().copied().collect();
@@ -401,6 +474,16 @@ pub enum Reading {
         at: Timestamp,
         /// The value, none, or why it could not be read.
         result: Result<Option<f64>, String>,
+    },
+    /// The stable side of a `by_label` metric for row `index`: the previous version's
+    /// series, read beside the new one (its baseline comes from here).
+    Stable {
+        /// Row index.
+        index: usize,
+        /// When.
+        at: Timestamp,
+        /// The previous version's value (none: it has no series).
+        value: Option<f64>,
     },
 }
 

@@ -135,6 +135,18 @@ pub fn pick(
     })
 }
 
+/// The stable side of a `by_label` result: the series whose label is exactly the version
+/// being replaced (`old`), never a fallback. `None` when that version has no series, or
+/// when the previous version is not known.
+pub fn stable_value(series: &[Series], by_label: &str, old: Option<&str>) -> Option<f64> {
+    let old = old?;
+    series
+        .iter()
+        .find(|s| s.labels.get(by_label).map(String::as_str) == Some(old))
+        .map(|s| s.value)
+        .filter(|v| v.is_finite())
+}
+
 /// Runs an instant query, reading no more than `max_body` bytes of the answer and parsing it
 /// off the thread that draws.
 pub async fn query(
@@ -158,6 +170,19 @@ pub async fn query(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stable_side_is_the_previous_version_only_never_new_leftovers() {
+        // The new version's series holds leftovers of an earlier, rolled-back release.
+        let v = r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"version":"1.4.0"},"value":[1.5,"0.497"]},
+            {"metric":{"version":"1.3.2"},"value":[1.5,"0.005"]}]}}"#;
+        let s = parse_response(200, v).unwrap();
+        assert_eq!(stable_value(&s, "version", Some("1.3.2")), Some(0.005));
+        // Without the previous version's series there is no stable side: no fallback.
+        assert_eq!(stable_value(&s[..1], "version", Some("1.3.2")), None);
+        assert_eq!(stable_value(&s, "version", None), None);
+    }
 
     #[test]
     fn reads_vectors_scalars_and_errors() {

@@ -233,6 +233,8 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::BaselineCaptured { series, value, .. } => {
             state.baselines.insert(series.clone(), *value);
         }
+        // The `StepCompleted` that follows ends the bake; the override itself is the record.
+        Event::BakeOverridden { .. } => {}
         Event::StepClaimed { step, until, reason, .. } => {
             if let Some(s) = state.step_mut(step) {
                 s.claim = Some(StepClaim {

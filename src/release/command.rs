@@ -75,6 +75,18 @@ pub enum Command {
         /// A shift to 100% needs this.
         confirmed: bool,
     },
+    /// Pass the running bake whose time is up: on `evidence` (its stored readings, judged
+    /// by `analysis::bake_evidence`), or — a person only, confirmed, with a reason — by a
+    /// manual override that the record flags. `evidence: None` asks the store to judge the
+    /// readings it holds (`store::execute` does, before deciding).
+    PassBake {
+        /// The judged readings; `None` until the store has judged them.
+        evidence: Option<super::evidence::BakeEvidence>,
+        /// Set to pass the bake whatever the readings say; the reason is recorded.
+        override_reason: Option<String>,
+        /// An override needs this.
+        confirmed: bool,
+    },
     /// Like `Next`, but only when the current step is a traffic shift.
     Shift {
         /// A shift to 100% needs this.
@@ -182,6 +194,10 @@ pub enum Command {
         samples: u32,
         /// Window.
         window_ms: u64,
+        /// The series the samples came from (the stable side), for the record.
+        from_series: Option<String>,
+        /// The version whose samples they were.
+        from_version: Option<String>,
     },
 }
 
@@ -216,6 +232,7 @@ impl Command {
             Self::Revoke => "revoke",
             Self::Decline { .. } => "decline",
             Self::Next { .. } => "next",
+            Self::PassBake { .. } => "pass the bake",
             Self::Shift { .. } => "shift",
             Self::Retry => "retry",
             Self::Resolve { .. } => "resolve",

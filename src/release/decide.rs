@@ -51,6 +51,9 @@ pub fn decide(
         Command::Decline { reason } => ctx.decline(reason),
         Command::Next { confirmed } => ctx.next(*confirmed, false),
         Command::Shift { confirmed } => ctx.next(*confirmed, true),
+        Command::PassBake { evidence, override_reason, confirmed } => {
+            ctx.pass_bake(evidence.as_ref(), override_reason.as_deref(), *confirmed)
+        }
         Command::Retry => ctx.retry(),
         Command::Resolve { resolution, reason } => ctx.resolve(*resolution, reason),
         Command::RecordOutcome { step, attempt, outcome, duration_ms } => {
@@ -67,9 +70,14 @@ pub fn decide(
         }
         Command::Abort { reason } => ctx.abort(reason),
         Command::RecordBreach { step, breach } => ctx.record_breach(step, breach),
-        Command::CaptureBaseline { series, value, samples, window_ms } => {
-            ctx.capture_baseline(series, *value, *samples, *window_ms)
-        }
+        Command::CaptureBaseline {
+            series,
+            value,
+            samples,
+            window_ms,
+            from_series,
+            from_version,
+        } => ctx.capture_baseline(series, *value, *samples, *window_ms, from_series, from_version),
         Command::RecordDrift { desired, actual, source } => {
             ctx.record_drift(*desired, *actual, source)
         }
@@ -376,6 +384,7 @@ impl<'a> Ctx<'a> {
                 let Some(traffic) = &self.plan.traffic else {
                     return Err(Rejection::rule("the plan has no traffic provider"));
                 };
+                self.baselines_ready()?;
                 if *weight == 100 && !confirmed {
                     return Err(Rejection::confirm(format!(
                         "shifting all traffic to {} needs confirmation",
@@ -399,7 +408,9 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 if elapsed >= *duration {
-                    Ok(self.complete(&id, Vec::new()))
+                    Err(Rejection::rule(format!(
+                        "bake `{id}` is over and passes only on the evidence of its stored readings: `flightdeck next` judges them (so does automation in the cockpit or `flightdeck supervise`)"
+                    )))
                 } else {
                     Err(Rejection::rule(format!(
                         "bake `{id}` has {} of {} to go",
@@ -422,6 +433,151 @@ impl<'a> Ctx<'a> {
             ))),
             (_, other) => Err(Rejection::rule(format!("`{id}` is {}", other.as_str()))),
         }
+    }
+
+    /// The first traffic shift waits for every baseline a `before`-mode relative threshold
+    /// of a series some bake watches needs: once traffic moves, the stable side's "before"
+    /// is gone for good.
+    fn baselines_ready(&self) -> Result<(), Rejection> {
+        if self.state.weight > 0 || !self.state.weight_history.is_empty() {
+            return Ok(());
+        }
+        let watched = |id: &str| {
+            self.plan.flat_steps().iter().any(|r| {
+                matches!(&r.step.kind, StepKind::Bake { probes, .. } if probes.iter().any(|p| p == id))
+            })
+        };
+        let missing: Vec<&crate::plan::MetricProbe> = self
+            .plan
+            .metrics
+            .iter()
+            .filter(|m| {
+                m.needs_captured_baseline()
+                    && watched(&m.id)
+                    && !self.state.baselines.contains_key(&m.id)
+            })
+            .collect();
+        let Some(longest) = missing.iter().map(|m| m.baseline_window).max() else {
+            return Ok(());
+        };
+        let since = self.state.info.as_ref().map_or(self.now, |i| i.started_at);
+        let waited = Duration::from_millis(self.now.millis_since(since));
+        let left = longest.saturating_sub(waited);
+        let names: Vec<String> = missing
+            .iter()
+            .map(|m| format!("{} ({} of readings)", m.id, format_duration(m.baseline_window)))
+            .collect();
+        let when = if left.is_zero() {
+            "its window has passed since the release started: is anyone watching (the cockpit or `flightdeck supervise`)?".to_owned()
+        } else {
+            format!("about {} left", format_duration(left))
+        };
+        Err(Rejection::rule(format!(
+            "the first traffic shift waits for the baseline of {} from the stable side; {when}",
+            names.join(", ")
+        )))
+    }
+
+    /// Passes the running bake on its evidence, or by a person's override.
+    fn pass_bake(
+        &self,
+        evidence: Option<&super::evidence::BakeEvidence>,
+        override_reason: Option<&str>,
+        confirmed: bool,
+    ) -> Decision {
+        let verb = "pass the bake";
+        self.require(&[Status::Running], verb)?;
+        let (r, s) = self.current(verb)?;
+        let id = r.step.id.clone();
+        let StepKind::Bake { duration, checkpoints, probes, .. } = &r.step.kind else {
+            return Err(Rejection::rule(format!(
+                "the current step is {} `{id}`, not a bake",
+                r.step.kind.word()
+            )));
+        };
+        if s.status != StepStatus::Running {
+            return Err(Rejection::rule(format!("bake `{id}` has not started; `next` starts it")));
+        }
+        let started = s.started_at.unwrap_or(self.now);
+        let elapsed = Duration::from_millis(self.now.millis_since(started));
+        if elapsed < *duration {
+            return Err(Rejection::rule(format!(
+                "bake `{id}` has {} of {} to go",
+                format_duration(*duration - elapsed),
+                format_duration(*duration)
+            )));
+        }
+        if let Some(missed) = unconfirmed_checkpoints(checkpoints, s).first() {
+            return Err(Rejection::rule(format!(
+                "bake `{id}`: the review at T+{} was never confirmed; confirm it (c) or roll back",
+                format_duration(*missed)
+            )));
+        }
+        let time_up_at =
+            started.plus_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        let unmet = match evidence {
+            None => vec![format!("the readings of bake `{id}` were not judged")],
+            Some(e) if e.step != id => {
+                vec![format!("the evidence judged is about `{}`, not bake `{id}`", e.step)]
+            }
+            Some(e) if e.judged_at < time_up_at => vec![format!(
+                "the evidence was judged at {}, before the bake's end at {}",
+                format_clock(e.judged_at),
+                format_clock(time_up_at)
+            )],
+            Some(e) => {
+                let mut unmet = e.unmet();
+                for probe in probes {
+                    if !e.series.iter().any(|x| x.series == *probe) {
+                        unmet.push(format!("{probe}: missing (not judged)"));
+                    }
+                }
+                unmet
+            }
+        };
+        if unmet.is_empty() {
+            return Ok(self.complete(&id, Vec::new()));
+        }
+        let unwatched = evidence.is_some_and(super::evidence::BakeEvidence::unwatched);
+        let Some(reason) = override_reason else {
+            let how = "pass it anyway with `flightdeck next --override --reason WHY --confirm`, or roll back";
+            if self.actor.automatic {
+                // Automation does not override: it holds the release for a person.
+                let why = if unwatched {
+                    super::evidence::NOBODY_WATCHED.to_owned()
+                } else {
+                    unmet.join("; ")
+                };
+                return Ok(vec![Event::Paused {
+                    reason: format!(
+                        "bake `{id}` is over but its readings do not pass it: {why}; {how}"
+                    ),
+                }]);
+            }
+            if unwatched {
+                return Err(Rejection::rule(format!(
+                    "bake `{id}`: {}; {how}",
+                    super::evidence::NOBODY_WATCHED
+                )));
+            }
+            return Err(Rejection::rule(format!(
+                "bake `{id}` cannot pass on its readings: {}; {how}",
+                unmet.join("; ")
+            )));
+        };
+        if self.actor.automatic {
+            return Err(Rejection::rule("only a person can override a bake's readings"));
+        }
+        need_reason(reason, "overriding a bake's readings")?;
+        if !confirmed {
+            return Err(Rejection::confirm(format!(
+                "passing bake `{id}` against its readings needs confirmation ({})",
+                unmet.join("; ")
+            )));
+        }
+        let overridden =
+            Event::BakeOverridden { step: id.clone(), reason: reason.trim().to_owned(), unmet };
+        Ok(self.complete(&id, vec![overridden]))
     }
 
     fn release_type(&self) -> crate::plan::ReleaseType {
@@ -863,6 +1019,7 @@ impl<'a> Ctx<'a> {
         let advances = matches!(
             command,
             Command::Next { .. }
+                | Command::PassBake { .. }
                 | Command::Shift { .. }
                 | Command::Skip { .. }
                 | Command::Retry
@@ -1006,7 +1163,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn capture_baseline(&self, series: &str, value: f64, samples: u32, window_ms: u64) -> Decision {
+    fn capture_baseline(
+        &self,
+        series: &str,
+        value: f64,
+        samples: u32,
+        window_ms: u64,
+        from_series: &Option<String>,
+        from_version: &Option<String>,
+    ) -> Decision {
         self.require(&[Status::Running, Status::Paused], "capture a baseline")?;
         if !self.plan.metrics.iter().any(|m| m.id == series) {
             return Err(Rejection::rule(format!("no metric `{series}` in the plan")));
@@ -1020,7 +1185,14 @@ impl<'a> Ctx<'a> {
         if !value.is_finite() {
             return Err(Rejection::rule(format!("baseline of {series} is not a number")));
         }
-        Ok(vec![Event::BaselineCaptured { series: series.to_owned(), value, samples, window_ms }])
+        Ok(vec![Event::BaselineCaptured {
+            series: series.to_owned(),
+            value,
+            samples,
+            window_ms,
+            from_series: from_series.clone(),
+            from_version: from_version.clone(),
+        }])
     }
 }
 

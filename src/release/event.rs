@@ -283,6 +283,24 @@ pub enum Event {
         samples: u32,
         /// The window.
         window_ms: u64,
+        /// The series the value was read from: the metric itself (before any traffic moved),
+        /// its stable counterpart (`baseline_from`), or `METRIC{LABEL=VERSION}` for a
+        /// `by_label` metric. Absent in events recorded before flightdeck said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_series: Option<String>,
+        /// The version whose readings were used (the stable one), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_version: Option<String>,
+    },
+    /// A person passed a bake whose stored readings did not pass it (or did not cover it).
+    /// `StepCompleted` follows; the report flags it as a manual override.
+    BakeOverridden {
+        /// Bake step id.
+        step: String,
+        /// Why, as the person gave it.
+        reason: String,
+        /// The series that did not pass, one line each, as judged when it was overridden.
+        unmet: Vec<String>,
     },
     /// Someone claimed a step (or renewed their claim) so others see who is on it.
     StepClaimed {
@@ -354,6 +372,7 @@ impl Event {
             Self::NoteAdded { .. } => "note_added",
             Self::ThresholdBreached { .. } => "threshold_breached",
             Self::BaselineCaptured { .. } => "baseline_captured",
+            Self::BakeOverridden { .. } => "bake_overridden",
             Self::CheckpointConfirmed { .. } => "checkpoint_confirmed",
             Self::StepClaimed { .. } => "step_claimed",
             Self::ClaimReleased { .. } => "claim_released",
@@ -434,8 +453,37 @@ impl Event {
                 "confirmed the T+{} review of {step}",
                 crate::plan::format_duration(std::time::Duration::from_millis(*at_ms))
             ),
-            Self::BaselineCaptured { series, value, samples, .. } => {
-                format!("baseline of {series} captured: {} ({samples} samples)", trim_float(*value))
+            Self::BaselineCaptured {
+                series,
+                value,
+                samples,
+                window_ms,
+                from_series,
+                from_version,
+            } => {
+                let mut s = format!(
+                    "baseline of {series} captured: {} ({samples} samples",
+                    trim_float(*value)
+                );
+                // Events recorded before the source was named keep their sentence.
+                if from_series.is_some() || from_version.is_some() {
+                    s.push_str(&format!(" over {}", secs(*window_ms)));
+                }
+                match (from_series, from_version) {
+                    (Some(f), Some(v)) => s.push_str(&format!(" of {f}, version {v}")),
+                    (Some(f), None) => s.push_str(&format!(" of {f}")),
+                    (None, Some(v)) => s.push_str(&format!(", version {v}")),
+                    (None, None) => {}
+                }
+                s.push(')');
+                s
+            }
+            Self::BakeOverridden { step, reason, unmet } => {
+                let mut s = format!("passed bake {step} by MANUAL OVERRIDE: {reason}");
+                if !unmet.is_empty() {
+                    s.push_str(&format!(" (readings: {})", unmet.join("; ")));
+                }
+                s
             }
             Self::StepClaimed { step, until, took_over_from, reason } => {
                 let until = super::time::format_hour_minute(*until);

@@ -6,6 +6,7 @@ mod apply;
 mod command;
 mod decide;
 mod event;
+mod evidence;
 mod state;
 mod time;
 
@@ -13,6 +14,7 @@ pub use apply::apply;
 pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 pub use decide::{decide, unconfirmed_checkpoints};
 pub use event::{Breach, Event, EventRecord, Level, Phase, RollbackStepRef, SCHEMA_VERSION};
+pub use evidence::{BakeEvidence, EvidenceStatus, NOBODY_WATCHED, SeriesEvidence};
 pub use state::{
     ActionRun, Decline, Drift, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status,
     StepClaim, StepState, StepStatus, WeightChange,

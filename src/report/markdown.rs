@@ -470,6 +470,13 @@ fn audit(out: &mut String, r: &Report) {
         ]);
     }
     table(out, &["", ""], &rows);
+    if !a.overrides.is_empty() {
+        let _ = writeln!(out, "### Manual overrides\n");
+        for o in &a.overrides {
+            let _ = writeln!(out, "- **{}**", cell(o));
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "### Who did what\n");
     let rows: Vec<Vec<String>> = a
         .actors

@@ -385,6 +385,9 @@ pub struct Audit {
     pub chain: ChainSummary,
     /// Every person (and flightdeck itself) who acted, in order of first appearance.
     pub actors: Vec<ActorSummary>,
+    /// Bakes passed against (or without) their readings: `manual override by X: R (bake b)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
 }
 
 /// The chain, as verified while building the report.
@@ -719,7 +722,7 @@ fn metrics(plan: &Plan, state: &State, records: &[EventRecord], samples: &[Sampl
     let mut breaches = Vec::new();
     for r in records {
         match &r.event {
-            Event::BaselineCaptured { series, value, samples, window_ms } => {
+            Event::BaselineCaptured { series, value, samples, window_ms, .. } => {
                 baselines.push(Baseline {
                     series: series.clone(),
                     value: *value,
@@ -954,8 +957,22 @@ fn audit(input: &Input<'_>, state: &State) -> Audit {
             }
         }
     }
+    let overrides = input
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::BakeOverridden { step, reason, unmet } => Some(format!(
+                "manual override by {}: {reason} (bake {step}, at {}; readings: {})",
+                r.actor.short(),
+                crate::release::format_date_time(r.at),
+                if unmet.is_empty() { "none".to_owned() } else { unmet.join("; ") }
+            )),
+            _ => None,
+        })
+        .collect();
     let chain = input.chain;
     Audit {
+        overrides,
         sha: info.and_then(|i| i.sha.clone()),
         image: info.and_then(|i| i.image.clone()),
         plan_path: input.row.plan_path.clone(),
@@ -1001,6 +1018,7 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::NoteAdded { .. } => "added notes".into(),
         Event::ThresholdBreached { .. } => "recorded breaches".into(),
         Event::BaselineCaptured { .. } => "captured baselines".into(),
+        Event::BakeOverridden { step, .. } => format!("passed {step} by manual override"),
         Event::StepClaimed { step, took_over_from: Some(_), .. } => format!("took over {step}"),
         Event::StepClaimed { step, .. } => format!("claimed {step}"),
         Event::ClaimReleased { step } => format!("released {step}"),

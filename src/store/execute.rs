@@ -164,6 +164,8 @@ pub async fn execute_on_step(
             }
         }
         let at = now();
+        let judged = judge_bake(store, release_id, &loaded, command, at).await?;
+        let command = judged.as_ref().unwrap_or(command);
         let events = release::decide(&loaded.plan, &loaded.state, command, actor, at, pinned)
             .map_err(ExecuteError::Rejected)?;
         let expected = loaded.state.seq;
@@ -218,6 +220,35 @@ fn jittered(base: Duration, attempt: usize) -> Duration {
     let fraction = (seed >> 11) % 1024;
     let half = base / 2;
     half + half * u32::try_from(fraction).unwrap_or(0) / 1024
+}
+
+/// How far before a bake's start its readings are loaded: a `for` streak or a live baseline
+/// window may begin before the bake.
+const EVIDENCE_LEAD_MS: i64 = 60 * 60 * 1000;
+
+/// A `PassBake` without evidence, with the evidence of the readings this store holds, judged
+/// at `at` on the state it is decided on; `None` for every other command.
+async fn judge_bake(
+    store: &Store,
+    release_id: i64,
+    loaded: &Loaded,
+    command: &Command,
+    at: Timestamp,
+) -> Result<Option<Command>, StoreError> {
+    let Command::PassBake { evidence: None, override_reason, confirmed } = command else {
+        return Ok(None);
+    };
+    let Some(started) = loaded.state.current().and_then(|s| s.started_at) else {
+        return Ok(None);
+    };
+    let samples = store
+        .samples_since(release_id, Timestamp(started.0.saturating_sub(EVIDENCE_LEAD_MS)))
+        .await?;
+    Ok(Some(Command::PassBake {
+        evidence: crate::analysis::bake_evidence(&loaded.plan, &loaded.state, &samples, at),
+        override_reason: override_reason.clone(),
+        confirmed: *confirmed,
+    }))
 }
 
 /// Starts a release of `plan`, unless one of the same service and environment is active.

@@ -10,42 +10,7 @@ use crate::release::Timestamp;
 /// Rows kept per series and release; older ones are pruned as new ones arrive.
 pub const SAMPLES_KEPT_PER_SERIES: i64 = 2000;
 
-/// Whether a row is a metric reading or a health check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SampleKind {
-    /// A `[[metrics]]` series: the value is the series' value.
-    Metric,
-    /// A `[[health]]` endpoint: the value is the round trip in milliseconds.
-    Health,
-}
-
-impl SampleKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Metric => "metric",
-            Self::Health => "health",
-        }
-    }
-
-    fn parse(text: &str) -> Self {
-        if text == "health" { Self::Health } else { Self::Metric }
-    }
-}
-
-/// One stored reading.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SampleRow {
-    /// The metric or health id.
-    pub series: String,
-    /// Metric or health.
-    pub kind: SampleKind,
-    /// When it was read.
-    pub at: Timestamp,
-    /// The value; `None` with no error means the source had no data.
-    pub value: Option<f64>,
-    /// Why the read failed.
-    pub error: Option<String>,
-}
+pub use crate::analysis::{SampleKind, SampleRow};
 
 fn row_of(r: &sqlx::any::AnyRow) -> SampleRow {
     SampleRow {

@@ -621,10 +621,13 @@ fn describe(command: &Command) -> String {
             breach.threshold
         ),
         Command::Pause { reason } => format!("pause: {reason}"),
-        Command::CaptureBaseline { series, value, samples, window_ms } => format!(
-            "baseline of {series}: {value} from {samples} samples over {}",
-            crate::plan::format_duration(Duration::from_millis(*window_ms))
-        ),
+        Command::CaptureBaseline { series, value, samples, window_ms, from_series, .. } => {
+            format!(
+                "baseline of {series}: {value} from {samples} samples of {} over {}",
+                from_series.as_deref().unwrap_or(series),
+                crate::plan::format_duration(Duration::from_millis(*window_ms))
+            )
+        }
         Command::MarkInterrupted { step, reason, .. } => {
             format!("mark {step} interrupted: {reason}")
         }

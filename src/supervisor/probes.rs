@@ -67,6 +67,16 @@ pub fn spawn<M: Send + 'static>(
                         error: result.as_ref().err().cloned(),
                     })
                 }
+                // The stable side of a by_label metric is stored beside it, as `ID@stable`.
+                Reading::Stable { index, at, value } => {
+                    series.get(*index).map(|id| store::SampleRow {
+                        series: crate::analysis::stable_series_id(id),
+                        kind: store::SampleKind::Metric,
+                        at: *at,
+                        value: *value,
+                        error: None,
+                    })
+                }
             };
             if let (Some(samples_tx), Some(row)) = (&samples_tx, row) {
                 let _ = samples_tx.try_send(row);
@@ -140,6 +150,14 @@ pub async fn preload(
         Timestamp(now.0.saturating_sub(i64::try_from(PRELOAD_SAMPLES_MS).unwrap_or(i64::MAX)));
     let Ok(rows) = store.samples_since(release_id, since).await else { return };
     for row in rows.into_iter().filter(|r| r.kind == store::SampleKind::Metric) {
+        let stable = plan
+            .metrics
+            .iter()
+            .position(|m| crate::analysis::stable_series_id(&m.id) == row.series);
+        if let Some(index) = stable {
+            board.apply(plan, Reading::Stable { index, at: row.at, value: row.value });
+            continue;
+        }
         let Some(index) = plan.metrics.iter().position(|m| m.id == row.series) else { continue };
         let result = match (row.value, row.error) {
             (_, Some(e)) => Err(e),

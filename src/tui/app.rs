@@ -484,6 +484,7 @@ fn reading_msg(reading: Reading) -> Msg {
     match reading {
         Reading::Health { index, reading } => Msg::HealthChecked { index, reading },
         Reading::Metric { index, at, result } => Msg::MetricSampled { index, at, result },
+        Reading::Stable { index, at, value } => Msg::StableSampled { index, at, value },
     }
 }
 

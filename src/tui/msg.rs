@@ -78,6 +78,15 @@ pub enum Msg {
         /// The value, or why there is none.
         result: Result<Option<f64>, String>,
     },
+    /// The stable side of a `by_label` metric was read (the previous version's series).
+    StableSampled {
+        /// Row index in the probe board.
+        index: usize,
+        /// When.
+        at: Timestamp,
+        /// The previous version's value, if it has a series.
+        value: Option<f64>,
+    },
     /// Every event and sample of the release, for replay.
     ReplayLoaded {
         /// Release id.

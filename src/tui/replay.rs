@@ -24,6 +24,15 @@ pub fn board_at(plan: &Plan, state: &State, samples: &[SampleRow], at: Timestamp
     for sample in samples.iter().filter(|s| s.at <= at) {
         let reading = match sample.kind {
             SampleKind::Metric => {
+                let stable = plan
+                    .metrics
+                    .iter()
+                    .position(|m| crate::analysis::stable_series_id(&m.id) == sample.series);
+                if let Some(index) = stable {
+                    board
+                        .apply(plan, Reading::Stable { index, at: sample.at, value: sample.value });
+                    continue;
+                }
                 let Some(index) = plan.metrics.iter().position(|m| m.id == sample.series) else {
                     continue;
                 };

@@ -63,6 +63,7 @@ fn update_view(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 | Msg::Committed { .. }
                 | Msg::HealthChecked { .. }
                 | Msg::MetricSampled { .. }
+                | Msg::StableSampled { .. }
         )
     {
         return with_live_view(model, |model| apply_msg(model, msg));
@@ -275,6 +276,14 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 let words_changed = before != metric_words(row);
                 probe_changed(model, words_changed);
             }
+            model.probes.refresh_live_baselines(at);
+            Vec::new()
+        }
+        Msg::StableSampled { index, at, value } => {
+            if let Some(row) = model.probes.metrics.get_mut(index) {
+                row.record_stable(at, value);
+            }
+            model.probes.refresh_live_baselines(at);
             Vec::new()
         }
         // The loop turns reports into the messages above; one that reaches here is news of
@@ -562,8 +571,19 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                 );
                 return Vec::new();
             }
+            // A running bake passes on the evidence the store judges (its stored readings).
+            let baking = model.release.as_ref().is_some_and(|r| {
+                r.plan.flat_steps().get(r.state.cursor).is_some_and(|s| {
+                    matches!(s.step.kind, StepKind::Bake { .. })
+                        && r.state
+                            .current()
+                            .is_some_and(|c| c.status == crate::release::StepStatus::Running)
+                })
+            });
             let command = if action == Action::Shift {
                 Command::Shift { confirmed: false }
+            } else if baking {
+                Command::PassBake { evidence: None, override_reason: None, confirmed: false }
             } else {
                 Command::Next { confirmed: false }
             };

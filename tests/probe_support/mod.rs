@@ -139,13 +139,15 @@ pub struct Run {
     pub state: State,
     /// Everything recorded.
     pub events: Vec<EventRecord>,
+    /// The readings a cockpit would have stored (what a bake's evidence is judged on).
+    pub stored: Vec<flightdeck::store::SampleRow>,
 }
 
 impl Run {
     /// A planned release of `plan`.
     pub fn new(plan: Plan) -> Self {
         let state = State::new(&plan);
-        Self { plan, state, events: Vec::new() }
+        Self { plan, state, events: Vec::new(), stored: Vec::new() }
     }
 
     /// Decides and applies `command`.
@@ -200,9 +202,25 @@ impl Run {
             else {
                 break;
             };
-            match self.exec(&due.command, &auto(), now, due.expect_seq) {
+            // As `store::execute` does: a bake is passed on the evidence of the stored readings.
+            let command = match due.command {
+                Command::PassBake { evidence: None, override_reason, confirmed } => {
+                    Command::PassBake {
+                        evidence: flightdeck::analysis::bake_evidence(
+                            &self.plan,
+                            &self.state,
+                            &self.stored,
+                            now,
+                        ),
+                        override_reason,
+                        confirmed,
+                    }
+                }
+                other => other,
+            };
+            match self.exec(&command, &auto(), now, due.expect_seq) {
                 Ok(events) => all.extend(events),
-                Err(e) => panic!("automation's own command was refused: {e} ({:?})", due.command),
+                Err(e) => panic!("automation's own command was refused: {e} ({command:?})"),
             }
             self.finish_actions(now);
         }

@@ -153,6 +153,8 @@ impl Rec {
                     value,
                     samples: 60,
                     window_ms: 600_000,
+                    from_series: None,
+                    from_version: None,
                 },
             )
             .await;
@@ -193,7 +195,13 @@ pub async fn completed() -> Rec {
         Command::Note { text: "dashboards | error budget look fine at 10%".into() },
     )
     .await;
-    r.run(905, &alice, Command::Next { confirmed: false }).await;
+    // The bake passes on the readings stored above (the store judges them).
+    r.run(
+        905,
+        &alice,
+        Command::PassBake { evidence: None, override_reason: None, confirmed: false },
+    )
+    .await;
     r.run(910, &alice, Command::Next { confirmed: true }).await;
     r.outcome(911, &alice, "shift-100", Some(0), "weight=100", 900).await;
     r.readings(911, 1100, 60, &[("error_rate", 0.0015), ("p95_latency", 0.19)]).await;

@@ -123,6 +123,38 @@ impl Harness {
         &self.state.current().expect("every step is done").id
     }
 
+    /// Passes the running bake on evidence that every series it watches passed, judged now
+    /// (what `store::execute` hands `decide` when the stored readings cover the bake).
+    pub fn pass_bake(&self) -> Command {
+        Command::PassBake {
+            evidence: Some(self.passing_evidence()),
+            override_reason: None,
+            confirmed: false,
+        }
+    }
+
+    /// Evidence that every series the current bake watches passed, judged now.
+    pub fn passing_evidence(&self) -> flightdeck::release::BakeEvidence {
+        let step = self.plan.flat_steps()[self.state.cursor].step;
+        let probes = match &step.kind {
+            plan::StepKind::Bake { probes, .. } => probes.clone(),
+            _ => Vec::new(),
+        };
+        flightdeck::release::BakeEvidence {
+            step: step.id.clone(),
+            judged_at: self.now,
+            series: probes
+                .into_iter()
+                .map(|series| flightdeck::release::SeriesEvidence {
+                    series,
+                    status: flightdeck::release::EvidenceStatus::Pass,
+                    readings: 10,
+                    detail: "test readings".into(),
+                })
+                .collect(),
+        }
+    }
+
     /// The events recorded since record number `len` (an earlier `records.len()`).
     pub fn events_since(&self, len: usize) -> Vec<Event> {
         self.records[len..].iter().map(|r| r.event.clone()).collect()

@@ -107,6 +107,35 @@ impl History {
         self
     }
 
+    /// Passes the running bake `secs` seconds on, on evidence that every series it watches
+    /// passed (what the store hands the engine when the stored readings cover the bake).
+    pub fn pass_bake(&mut self, secs: u64, actor: &Actor) -> &mut Self {
+        let at = self.clock.plus_millis(secs * 1000);
+        let step = self.plan.flat_steps()[self.state.cursor].step;
+        let probes = match &step.kind {
+            flightdeck::plan::StepKind::Bake { probes, .. } => probes.clone(),
+            _ => Vec::new(),
+        };
+        let evidence = flightdeck::release::BakeEvidence {
+            step: step.id.clone(),
+            judged_at: at,
+            series: probes
+                .into_iter()
+                .map(|series| flightdeck::release::SeriesEvidence {
+                    series,
+                    status: flightdeck::release::EvidenceStatus::Pass,
+                    readings: 10,
+                    detail: "fixture readings".into(),
+                })
+                .collect(),
+        };
+        self.run(
+            secs,
+            actor,
+            Command::PassBake { evidence: Some(evidence), override_reason: None, confirmed: false },
+        )
+    }
+
     /// Ticks a checklist item.
     pub fn tick(&mut self, secs: u64, actor: &Actor, item: &str) -> &mut Self {
         self.run(secs, actor, Command::Tick { item: item.into() })
@@ -379,7 +408,7 @@ pub fn traffic_50() -> Model {
     // The bake's reviews at T+5m and T+15m are confirmed, so it may pass.
     h.run(5 * 60 + 1, &bob(), Command::ConfirmCheckpoint);
     h.run(10 * 60, &bob(), Command::ConfirmCheckpoint);
-    h.next(3, &auto());
+    h.pass_bake(3, &auto());
     h.next(30, &alice()).succeed(2, "traffic-50", 1, "{\"canary_weight\": 50}");
     h.next(4, &alice());
     let now = h.clock.plus_millis(95_000);
@@ -434,7 +463,7 @@ pub fn rolled_back() -> Model {
 /// Every step done.
 pub fn completed() -> Model {
     let mut h = basic_at_ten_percent();
-    h.next(3, &alice()).next(60, &alice());
+    h.next(3, &alice()).pass_bake(60, &alice());
     h.run(20, &alice(), Command::Next { confirmed: true }).succeed(2, "shift-100", 1, "weight=100");
     h.tick(300, &bob(), "dashboards").next(10, &alice());
     let now = h.clock.plus_millis(600_000);
