@@ -140,6 +140,9 @@ pub enum Action {
     Rollback,
     /// Skip the current step (asks why, then for the service name).
     Skip,
+    /// Pass a bake whose readings do not show it passed, on a person's word (asks why, then
+    /// for the service name; recorded as a manual override).
+    OverrideBake,
     /// Retry the failed or interrupted action.
     Retry,
     /// Mark the failed or interrupted action as succeeded (asks why).
@@ -200,6 +203,7 @@ impl Action {
             Self::PauseResume => "pause",
             Self::Rollback => "rollback",
             Self::Skip => "skip",
+            Self::OverrideBake => "override_bake",
             Self::Retry => "retry",
             Self::MarkSucceeded => "mark_succeeded",
             Self::MarkFailed => "mark_failed",
@@ -234,6 +238,7 @@ impl Action {
                 | Self::PauseResume
                 | Self::Rollback
                 | Self::Skip
+                | Self::OverrideBake
                 | Self::Retry
                 | Self::MarkSucceeded
                 | Self::MarkFailed
@@ -315,6 +320,13 @@ pub fn default_bindings() -> Vec<Binding> {
         b(&[K::Char('p')], A::PauseResume, "pause (asks why) or resume", "p pause", Global),
         b(&[K::Char('R')], A::Rollback, "roll back (type the service name)", "R rollback", Global),
         b(&[K::Char('S')], A::Skip, "skip the current step (type the service name)", "", Global),
+        b(
+            &[K::Char('O')],
+            A::OverrideBake,
+            "pass a bake without its evidence (why, then the service name)",
+            "",
+            Global,
+        ),
         b(&[K::Char('t')], A::Retry, "retry a failed or interrupted action", "", Global),
         b(
             &[K::Char('m')],
@@ -365,7 +377,7 @@ pub fn default_bindings() -> Vec<Binding> {
         ),
     ];
     for binding in &mut v {
-        binding.destructive = matches!(binding.action, A::Rollback | A::Skip);
+        binding.destructive = matches!(binding.action, A::Rollback | A::Skip | A::OverrideBake);
     }
     v
 }

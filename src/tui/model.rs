@@ -142,6 +142,8 @@ pub enum Purpose {
     Rollback,
     /// Skip: reason, then the service name.
     Skip,
+    /// Pass a bake on a person's word: reason, then the service name.
+    OverrideBake,
     /// Shift to 100%: the service name.
     FullShift,
     /// Next step is a 100% shift: the service name.

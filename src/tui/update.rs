@@ -626,6 +626,21 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             );
             Vec::new()
         }
+        Action::OverrideBake => {
+            let step = model
+                .release
+                .as_ref()
+                .and_then(|r| r.state.current())
+                .map(|s| s.id.clone())
+                .unwrap_or_default();
+            open_prompt(
+                model,
+                Purpose::OverrideBake,
+                format!("PASS bake `{step}` WITHOUT its evidence: a manual override, flagged"),
+                vec![reason_field("why (recorded, in the report)"), confirm_field(&service)],
+            );
+            Vec::new()
+        }
         Action::Retry => execute(model, Command::Retry, true),
         Action::ConfirmReview => execute(model, Command::ConfirmCheckpoint, true),
         Action::MarkSucceeded => {
@@ -872,6 +887,9 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
         Purpose::Note => Command::Note { text },
         Purpose::Rollback => Command::Rollback { reason: text, confirmed: true, automatic: false },
         Purpose::Skip => Command::Skip { reason: text, confirmed: true },
+        Purpose::OverrideBake => {
+            Command::PassBake { evidence: None, override_reason: Some(text), confirmed: true }
+        }
         Purpose::FullShift => Command::Shift { confirmed: true },
         Purpose::FullNext => Command::Next { confirmed: true },
         Purpose::MarkSucceeded => {
