@@ -8,10 +8,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, record, summary, team,
+    Cli, EXIT_ACTION_FAILED, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json,
+    record, summary, team,
 };
 use crate::plan::{self, ReleaseType};
-use crate::release::{Actor, Command, EventRecord, Resolution};
+use crate::release::{Actor, Command, Event, EventRecord, Resolution};
 use crate::store::{self, ExecuteError, Location, Store, StoreError};
 use crate::{action, automation, clock, identity, notify};
 
@@ -202,11 +203,15 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Skip { reason, confirm, target } => {
             act(&cli, target, Command::Skip { reason: reason.clone(), confirmed: *confirm }).await
         }
-        Verb::Retry { target } => act(&cli, target, Command::Retry).await,
+        Verb::Retry { confirm, target } => {
+            act(&cli, target, Command::Retry { confirmed: *confirm }).await
+        }
         Verb::ConfirmReview { target } => act(&cli, target, Command::ConfirmCheckpoint).await,
-        Verb::Resolve { succeeded, reason, target, .. } => {
+        Verb::Resolve { succeeded, reason, confirm, target, .. } => {
             let resolution = if *succeeded { Resolution::Succeeded } else { Resolution::Failed };
-            act(&cli, target, Command::Resolve { resolution, reason: reason.clone() }).await
+            let command =
+                Command::Resolve { resolution, reason: reason.clone(), confirmed: *confirm };
+            act(&cli, target, command).await
         }
         Verb::Pause { reason, target } => {
             act(&cli, target, Command::Pause { reason: reason.clone() }).await
@@ -226,12 +231,12 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Note { text, target } => {
             act(&cli, target, Command::Note { text: text.clone() }).await
         }
-        Verb::Claim { step, take_over, target } => {
-            let step = step_or_current(&cli, target, step.as_deref(), "claim").await?;
+        Verb::Claim { take_over, target } => {
+            let step = step_or_current(&cli, target, target.step.as_deref(), "claim").await?;
             act(&cli, target, Command::Claim { step, reason: take_over.clone() }).await
         }
-        Verb::Unclaim { step, target } => {
-            let step = step_or_current(&cli, target, step.as_deref(), "unclaim").await?;
+        Verb::Unclaim { target } => {
+            let step = step_or_current(&cli, target, target.step.as_deref(), "unclaim").await?;
             act(&cli, target, Command::Unclaim { step }).await
         }
         Verb::Report { release, format, output } => {
@@ -377,40 +382,93 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     let row = store.find(target.release.as_deref()).await?;
     let loaded = store.load(row.id).await?;
     let actor = actor_for(cli, &loaded.plan)?;
+    // The step this command acts on: the one named, else the one current now, as this
+    // process read the release. If another step is current when the command is decided, it
+    // is refused rather than applied to a step nobody looked at.
+    let seen_step = target.step.clone().or_else(|| loaded.state.current().map(|s| s.id.clone()));
+    // With --json, stdout carries one JSON document; the human lines go to stderr.
+    let say = |line: String| {
+        if target.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     // Webhooks hear about what this process records; the verb waits for them at most the
     // plan's longest webhook timeout before it exits.
     let mut notifier = notify::Notifier::spawn(store.clone(), notify_client());
     // An action whose process died on this host is recorded as interrupted before anything
     // else, so the person's command is decided on the truth.
     let automation = Actor::automation(&actor.account, &actor.host, actor.pid);
+    let mut recorded = Vec::new();
     for orphan in automation::orphans(&loaded.state, &actor, identity::process_alive) {
         if let Ok((records, after)) =
             store::execute(&store, row.id, &orphan, &automation, None, clock::now).await
         {
             for r in &records {
-                println!("{}", summary::event_line(r));
+                say(summary::event_line(r));
             }
             notifier.committed(row.id, &after.plan, after.state.info.as_ref(), &records);
+            recorded.extend(records);
         }
     }
-    let (records, loaded) =
-        store::execute(&store, row.id, &command, &actor, target.expect_seq, clock::now).await?;
+    let (records, loaded) = store::execute_on_step(
+        &store,
+        row.id,
+        &command,
+        &actor,
+        target.expect_seq,
+        seen_step.as_deref(),
+        clock::now,
+    )
+    .await?;
     for r in &records {
-        println!("{}", summary::event_line(r));
+        say(summary::event_line(r));
     }
     notifier.committed(row.id, &loaded.plan, loaded.state.info.as_ref(), &records);
+    recorded.extend(records);
+    let mut ran = Vec::new();
     if !action::claims_of(&loaded.plan, &loaded.state, &actor).is_empty() {
-        let ran = run_claimed(&store, row.id, &actor).await;
-        if let Ok(records) = &ran {
+        let result = run_claimed(&store, row.id, &actor, target.json).await;
+        if let Ok(records) = &result {
             notifier.committed(row.id, &loaded.plan, loaded.state.info.as_ref(), records);
         }
         notifier.finish(notify::exit_wait(&loaded.plan)).await;
-        ran?;
+        ran = result?;
     } else {
         notifier.finish(notify::exit_wait(&loaded.plan)).await;
     }
     store.close().await;
-    Ok(())
+    recorded.extend(ran.iter().cloned());
+    if target.json {
+        let seq = recorded.last().map_or(loaded.state.seq, |r| r.seq.max(loaded.state.seq));
+        print_json(&json::acted(row.id, command.verb(), seq, &recorded, &ran));
+    }
+    match failed_runs(&ran).as_slice() {
+        [] => Ok(()),
+        failed => Err(Failure {
+            code: EXIT_ACTION_FAILED,
+            message: format!(
+                "{}; the failure is recorded and the release waits: `flightdeck retry`, `flightdeck resolve`, or `flightdeck rollback`",
+                failed.join("; ")
+            ),
+        }),
+    }
+}
+
+/// The runs of this process that failed, as sentences: what makes a verb exit 4.
+fn failed_runs(ran: &[EventRecord]) -> Vec<String> {
+    ran.iter()
+        .filter_map(|r| match &r.event {
+            Event::ActionFailed { step, attempt, error, .. } => {
+                Some(format!("`{step}` attempt {attempt} failed: {error}"))
+            }
+            Event::ActionInterrupted { step, attempt, reason } => {
+                Some(format!("`{step}` attempt {attempt} was interrupted: {reason}"))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Runs this process's claimed actions in the foreground, printing their output.
@@ -418,13 +476,18 @@ async fn run_claimed(
     store: &Store,
     release_id: i64,
     actor: &Actor,
+    quiet_stdout: bool,
 ) -> Result<Vec<EventRecord>, Failure> {
     let client = action::http_client(std::time::Duration::from_secs(30));
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let cancel = CancellationToken::new();
     let printer = tokio::spawn(async move {
         while let Some(line) = rx.recv().await {
-            println!("  | {line}");
+            if quiet_stdout {
+                eprintln!("  | {line}");
+            } else {
+                println!("  | {line}");
+            }
         }
     });
     let interrupt = {
@@ -444,7 +507,11 @@ async fn run_claimed(
     interrupt.abort();
     let records = result?;
     for r in &records {
-        println!("{}", summary::event_line(r));
+        if quiet_stdout {
+            eprintln!("{}", summary::event_line(r));
+        } else {
+            println!("{}", summary::event_line(r));
+        }
     }
     Ok(records)
 }

@@ -143,6 +143,8 @@ pub enum Purpose {
     FullShift,
     /// Next step is a 100% shift: the service name.
     FullNext,
+    /// Retry of a failed or interrupted shift to 100%: the service name, like the first try.
+    FullRetry,
     /// Mark succeeded: reason.
     MarkSucceeded,
     /// Mark failed: reason.

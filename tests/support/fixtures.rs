@@ -557,6 +557,7 @@ pub fn resolved_by_hand() -> Model {
         Command::Resolve {
             resolution: Resolution::Succeeded,
             reason: "dump file present and restorable (checked by hand)".into(),
+            confirmed: false,
         },
     );
     let now = h.clock.plus_millis(10_000);
