@@ -1157,18 +1157,6 @@ fn paused_resume_lets_next_pass() {
     says(&h.err(Command::Resume, &alice()), &["cannot resume: the release is running"]);
 }
 
-#[test]
-fn paused_record_outcome_still_lands() {
-    let mut h = backup_running();
-    h.ok(pause("look at the graphs"), &bob());
-    same(
-        &h.ok(record("backup", 1, success()), &alice()),
-        &vec![finished("backup", 1), completed_step("backup")],
-    );
-    assert_eq!(h.state.status, Status::Paused);
-    assert_eq!(h.current_id(), "shift-10");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rollback
 // ---------------------------------------------------------------------------------------------
