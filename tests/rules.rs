@@ -330,7 +330,10 @@ fn acting_verbs_print_what_they_recorded_with_json() {
     assert_eq!(v["events"][0]["event"]["kind"], "item_ticked");
     assert_eq!(v["seq"], deck.status()["release"]["seq"]);
     assert_eq!(v["actions"], serde_json::json!([]));
-    to_the_gate_with_approvals(&deck);
+    deck.ok(&["tick", "oncall", "--operator", "bob"]);
+    deck.ok(&["next", "--operator", "alice"]);
+    deck.ok(&["approve", "--operator", "alice"]);
+    deck.ok(&["approve", "--operator", "bob"]);
     deck.ok(&["next", "--operator", "alice"]);
     let out = deck.ok(&["next", "--json", "--operator", "alice"]);
     let v = json_of(&out);

@@ -141,7 +141,11 @@ pub async fn execute_on_step(
     let mut seen_status: Option<StepStatus> = None;
     for _ in 0..MAX_ATTEMPTS {
         let mut loaded = store.load(release_id).await?;
-        let names_step = targets_current_step(command) && !acts_on_rollback(&loaded.state, command);
+        // An explicit `expect_seq` that is stale is answered by `decide` in its own words.
+        let seq_is_stale = expect_seq.is_some_and(|seen| seen != loaded.state.seq);
+        let names_step = targets_current_step(command)
+            && !acts_on_rollback(&loaded.state, command)
+            && !seq_is_stale;
         if pinned.is_none() && !command.commutes() && !names_step {
             pinned = Some(loaded.state.seq);
         }
