@@ -169,6 +169,13 @@ fn rolled_back() {
     snapshot("rolled_back", &fixtures::rolled_back());
 }
 
+/// A bake a rollback interrupted shows `stopped` and no ticking clock (issue 11.7).
+#[test]
+fn rolled_back_mid_bake() {
+    let model = fixtures::rolled_back_mid_bake();
+    snapshot("rolled_back_mid_bake", &model);
+}
+
 #[test]
 fn completed() {
     snapshot("completed", &fixtures::completed());

@@ -419,6 +419,21 @@ pub fn rolled_back() -> Model {
     h.model(alice(), false, now)
 }
 
+/// Rolled back while the canary bake was watching: the bake is stopped, its clock stands.
+pub fn rolled_back_mid_bake() -> Model {
+    let mut h = basic_at_ten_percent();
+    h.next(3, &alice());
+    h.run(
+        0,
+        &bob(),
+        Command::Rollback { reason: "5xx on green at 4%".into(), confirmed: true, automatic: false },
+    );
+    h.succeed(2, "rollback-1-traffic", 1, "weight=0");
+    h.succeed(4, "rollback-2-undeploy", 1, "undeploying 1.4.0");
+    let now = h.clock.plus_millis(120_000);
+    h.model(alice(), false, now)
+}
+
 /// Every step done.
 pub fn completed() -> Model {
     let mut h = basic_at_ten_percent();
