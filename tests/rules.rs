@@ -38,12 +38,27 @@ fn json_of(out: &Out) -> Value {
 // Commands name their step (12.2)
 // ---------------------------------------------------------------------------------------
 
+#[test]
+fn racing_nexts_at_a_gate_move_exactly_one_step_on_sqlite() {
+    racing_nexts_at_a_gate_move_exactly_one_step(Deck::new);
+}
+
+#[test]
+fn racing_nexts_at_a_gate_move_exactly_one_step_on_postgres() {
+    let test = "racing_nexts_at_a_gate_move_exactly_one_step_on_postgres";
+    let Some(server) = support::postgres::server_or_skip(test) else { return };
+    let mut fresh = 0;
+    racing_nexts_at_a_gate_move_exactly_one_step(|| {
+        fresh += 1;
+        Deck::on(&server.create_database(&format!("race{fresh}")))
+    });
+}
+
 /// N people (processes) press `next` at a gate that has its approvals, each naming the gate
 /// it saw: the gate passes once and nobody starts the backup action that follows.
-#[test]
-fn racing_nexts_at_a_gate_move_exactly_one_step() {
+fn racing_nexts_at_a_gate_move_exactly_one_step(mut new_deck: impl FnMut() -> Deck) {
     for n in [2, 4, 8] {
-        let deck = Deck::new();
+        let deck = new_deck();
         deck.start_fixture("1.4.0");
         to_the_gate_with_approvals(&deck);
         let racers: Vec<_> = (0..n)
