@@ -144,6 +144,49 @@ fn the_claim_keys_claim_take_over_with_a_reason_and_release() {
     assert!(update(&mut m, Msg::KeyPressed(Key::Char('w'))).is_empty());
 }
 
+/// `t` on a failed shift to 100% asks for the service name like the first attempt, and `m`
+/// (mark succeeded) asks for it after the reason; `t` on other failures runs at once.
+#[test]
+fn retrying_or_marking_a_failed_full_shift_asks_for_the_service_name() {
+    use flightdeck::release::{Command, Resolution};
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let command_of = |effects: Vec<Effect>| match effects.as_slice() {
+        [Effect::Execute { command, seen_step, .. }] => (command.clone(), seen_step.clone()),
+        other => panic!("expected one command, got {other:?}"),
+    };
+    let mut m = fixtures::full_shift_failed();
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('t'))).is_empty(), "t ran at once");
+    let text = screen(&m, 80, 24).join("\n");
+    assert!(text.contains("Retry: shift ALL traffic to shop 1.4.0?"), "{text}");
+    fixtures::type_text(&mut m, "shop");
+    let (command, seen_step) = command_of(update(&mut m, Msg::KeyPressed(Key::Enter)));
+    assert_eq!(command, Command::Retry { confirmed: true });
+    assert_eq!(seen_step.as_deref(), Some("shift-100"), "the retry names the step on screen");
+
+    let mut m = fixtures::full_shift_failed();
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('m'))).is_empty());
+    fixtures::type_text(&mut m, "the balancer shows 100%");
+    assert!(update(&mut m, Msg::KeyPressed(Key::Enter)).is_empty(), "the name is asked next");
+    fixtures::type_text(&mut m, "shop");
+    let (command, _) = command_of(update(&mut m, Msg::KeyPressed(Key::Enter)));
+    assert_eq!(
+        command,
+        Command::Resolve {
+            resolution: Resolution::Succeeded,
+            reason: "the balancer shows 100%".into(),
+            confirmed: true,
+        }
+    );
+
+    // A failed backup is retried at once, unconfirmed.
+    let mut m = fixtures::action_failed();
+    let (command, _) = command_of(update(&mut m, Msg::KeyPressed(Key::Char('t'))));
+    assert_eq!(command, Command::Retry { confirmed: false });
+}
+
 #[test]
 fn traffic_at_fifty_percent() {
     snapshot("traffic_50", &fixtures::traffic_50());
