@@ -187,6 +187,27 @@ fn retrying_or_marking_a_failed_full_shift_asks_for_the_service_name() {
     assert_eq!(command, Command::Retry { confirmed: false });
 }
 
+/// A no-go typed while the screen moved on (the gate passed meanwhile) names the gate that was
+/// on screen when `d` was pressed, so the store refuses it instead of landing it elsewhere.
+#[test]
+fn a_prompt_names_the_step_on_screen_when_it_opened() {
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut m = fixtures::gate_no_go();
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('d'))).is_empty());
+    // The release moves on under the open prompt.
+    if let Some(r) = m.release.as_mut() {
+        r.state.cursor += 1;
+    }
+    fixtures::type_text(&mut m, "not today");
+    match update(&mut m, Msg::KeyPressed(Key::Enter)).as_slice() {
+        [Effect::Execute { seen_step, .. }] => assert_eq!(seen_step.as_deref(), Some("go")),
+        other => panic!("expected one command, got {other:?}"),
+    }
+}
+
 #[test]
 fn traffic_at_fifty_percent() {
     snapshot("traffic_50", &fixtures::traffic_50());

@@ -367,11 +367,14 @@ fn seen_step(model: &Model) -> Option<String> {
 
 fn open_prompt(model: &mut Model, purpose: Purpose, title: String, fields: Vec<Field>) {
     let seen_seq = model.release.as_ref().map_or(0, |r| r.state.seq);
+    // The step on screen when the prompt opened: what its command acts on (a takeover puts
+    // the selected step here instead).
+    let step = seen_step(model);
     model.overlay = Some(Overlay::Prompt(Prompt {
         purpose,
         title,
         fields,
-        step: None,
+        step,
         active: 0,
         seen_seq,
         touched_at: model.now,
@@ -853,8 +856,9 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
     let pinned = !command.commutes();
     model.pending = Some(verb.clone());
     say(model, format!("{verb}…"), Tone::Info);
-    // Pinned to the state the person saw when the prompt opened, not when it closed.
-    let seen_step = seen_step(model);
+    // Pinned to the state the person saw when the prompt opened, not when it closed: a no-go
+    // typed while the gate passed must not land on the next gate.
+    let seen_step = prompt.step.clone().or_else(|| seen_step(model));
     vec![Effect::Execute {
         command,
         expect_seq: pinned.then_some(prompt.seen_seq),

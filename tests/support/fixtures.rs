@@ -436,7 +436,11 @@ pub fn rolled_back_mid_bake() -> Model {
     h.run(
         0,
         &bob(),
-        Command::Rollback { reason: "5xx on green at 4%".into(), confirmed: true, automatic: false },
+        Command::Rollback {
+            reason: "5xx on green at 4%".into(),
+            confirmed: true,
+            automatic: false,
+        },
     );
     h.succeed(2, "rollback-1-traffic", 1, "weight=0");
     h.succeed(4, "rollback-2-undeploy", 1, "undeploying 1.4.0");
