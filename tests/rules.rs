@@ -338,7 +338,10 @@ fn a_failed_shift_to_100_needs_confirm_again_to_retry_or_resolve() {
 #[test]
 fn acting_verbs_print_what_they_recorded_with_json() {
     let deck = Deck::new();
-    deck.start_fixture("1.4.0");
+    let out = deck.ok(&["start", FIXTURE, "--version", "1.4.0", "--json", "--operator", "s"]);
+    let v = json_of(&out);
+    assert_eq!((v["verb"].as_str(), v["release"].as_i64()), (Some("start"), Some(1)));
+    assert_eq!(v["events"][0]["event"]["kind"], "release_started");
     let out = deck.ok(&["tick", "tests", "--json", "--operator", "alice"]);
     let v = json_of(&out);
     assert_eq!(v["verb"], "tick");

@@ -118,6 +118,9 @@ pub enum Verb {
         /// Release type.
         #[arg(long = "type", default_value = "regular", value_parser = ["regular", "hotfix", "emergency"])]
         release_type: String,
+        /// Print what was recorded as JSON (the release id, events and seq).
+        #[arg(long)]
+        json: bool,
     },
     /// List releases.
     List {

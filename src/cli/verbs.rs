@@ -116,7 +116,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         }
         Verb::Init { path } => init(path),
         Verb::Check { plan } => check(plan),
-        Verb::Start { plan, version, previous_version, sha, image, release_type } => {
+        Verb::Start { plan, version, previous_version, sha, image, release_type, json } => {
             let release_type = ReleaseType::parse(release_type).ok_or_else(|| Failure {
                 code: EXIT_USAGE,
                 message: format!("unknown release type {release_type}"),
@@ -128,7 +128,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
                 image: image.clone(),
                 release_type,
             };
-            start(&cli, plan, &command).await
+            start(&cli, plan, &command, *json).await
         }
         Verb::List { json } => {
             let store = open_existing(&cli).await?;
@@ -301,7 +301,7 @@ fn refuse_read_only(cli: &Cli, verb: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn start(cli: &Cli, plan_path: &Path, command: &Command) -> Result<(), Failure> {
+async fn start(cli: &Cli, plan_path: &Path, command: &Command, json: bool) -> Result<(), Failure> {
     refuse_read_only(cli, "start a release")?;
     let (plan, text) = plan::load_file(plan_path)
         .map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
@@ -327,14 +327,19 @@ async fn start(cli: &Cli, plan_path: &Path, command: &Command) -> Result<(), Fai
         clock::now(),
     )
     .await?;
-    println!(
-        "started release {id}: {} {} → {} ({} events)",
-        plan.service.name,
-        version_of(command),
-        plan.service.environment,
-        records.len()
-    );
-    println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
+    if json {
+        let seq = records.last().map_or(0, |r| r.seq);
+        print_json(&json::acted(id, command.verb(), seq, &records, &[]));
+    } else {
+        println!(
+            "started release {id}: {} {} → {} ({} events)",
+            plan.service.name,
+            version_of(command),
+            plan.service.environment,
+            records.len()
+        );
+        println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
+    }
     let mut notifier = notify::Notifier::spawn(store.clone(), notify_client());
     notifier.committed(id, &plan, None, &records);
     notifier.finish(notify::exit_wait(&plan)).await;
