@@ -12,7 +12,7 @@ use super::{
     record, summary, team,
 };
 use crate::plan::{self, ReleaseType};
-use crate::release::{Actor, Command, Event, EventRecord, Resolution};
+use crate::release::{Actor, Command, Event, EventRecord, Resolution, State, Timestamp};
 use crate::store::{self, ExecuteError, Location, Store, StoreError};
 use crate::{action, automation, clock, identity, notify};
 
@@ -51,8 +51,35 @@ impl From<ExecuteError> for Failure {
 /// The starter plan `init` writes: the same file as `config.example.toml`.
 pub const STARTER_PLAN: &str = include_str!("../../config.example.toml");
 
+/// When this process was asked to act: the person (or script) issued the command no later
+/// than this, so a step that became current after it was not the one they looked at.
+static INVOKED_AT: std::sync::OnceLock<Timestamp> = std::sync::OnceLock::new();
+
+fn invoked_at() -> Timestamp {
+    *INVOKED_AT.get_or_init(|| {
+        let now = clock::now();
+        // The process was started (by the shell, when Enter was pressed) some milliseconds
+        // before this runs; under load, long enough for a racing command to pass a gate.
+        let age = process_age_ms().unwrap_or(0);
+        Timestamp(now.0.saturating_sub(i64::try_from(age).unwrap_or(0)))
+    })
+}
+
+/// How long ago this process started, from /proc (Linux; 10 ms resolution); `None` elsewhere.
+fn process_age_ms() -> Option<u64> {
+    // Both are in USER_HZ (100 per second on every Linux) or seconds since boot.
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    let start_ticks: u64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let uptime_s: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    let uptime_ms = (uptime_s * 1000.0) as u64;
+    Some(uptime_ms.saturating_sub(start_ticks * 10).min(60_000))
+}
+
 /// Runs a non-cockpit verb; returns the exit code.
 pub async fn run(cli: Cli) -> u8 {
+    invoked_at();
     match &cli.verb {
         None => return crate::tui::open(&cli, None).await,
         Some(Verb::Open { release }) => return crate::tui::open(&cli, release.as_deref()).await,
@@ -387,10 +414,10 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     let row = store.find(target.release.as_deref()).await?;
     let loaded = store.load(row.id).await?;
     let actor = actor_for(cli, &loaded.plan)?;
-    // The step this command acts on: the one named, else the one current now, as this
-    // process read the release. If another step is current when the command is decided, it
-    // is refused rather than applied to a step nobody looked at.
-    let seen_step = target.step.clone().or_else(|| loaded.state.current().map(|s| s.id.clone()));
+    // The step this command acts on: the one named, else the one current when the command was
+    // issued (this process's start). If another step is current when the command is decided,
+    // it is refused rather than applied to a step nobody looked at.
+    let seen_step = target.step.clone().or_else(|| step_current_at(&loaded.state, invoked_at()));
     // With --json, stdout carries one JSON document; the human lines go to stderr.
     let say = |line: String| {
         if target.json {
@@ -461,6 +488,19 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     }
 }
 
+/// The step that was current at `at`: the earliest step finished after `at` (someone passed it
+/// while this process was starting: it is what its issuer was looking at), else the current
+/// one. Clocks of other hosts count here; with NTP their skew is far below a person's pace.
+fn step_current_at(state: &State, at: Timestamp) -> Option<String> {
+    let passed_since = state
+        .steps
+        .iter()
+        .take(state.cursor)
+        .filter(|s| s.finished_at.is_some_and(|f| f > at))
+        .min_by_key(|s| s.finished_at);
+    passed_since.or_else(|| state.current()).map(|s| s.id.clone())
+}
+
 /// The runs of this process that failed, as sentences: what makes a verb exit 4.
 fn failed_runs(ran: &[EventRecord]) -> Vec<String> {
     ran.iter()
@@ -519,4 +559,56 @@ async fn run_claimed(
         }
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::{Event, apply};
+
+    fn record(state: &State, at: i64, event: Event) -> EventRecord {
+        EventRecord {
+            seq: state.seq + 1,
+            at: Timestamp(at),
+            actor: Actor::person("bob", "host", 1),
+            event,
+        }
+    }
+
+    /// A command issued while `pre` was current acts on `pre`, even if this process reads
+    /// the release only after bob passed it.
+    #[test]
+    fn the_step_seen_is_the_one_current_when_the_command_was_issued() {
+        let plan =
+            crate::plan::parse(include_str!("../../tests/fixtures/basic.toml"), "basic.toml")
+                .expect("fixture plan");
+        let mut state = State::new(&plan);
+        let start = Command::Start {
+            version: "1".into(),
+            previous_version: None,
+            sha: None,
+            image: None,
+            release_type: ReleaseType::Regular,
+        };
+        let actor = Actor::person("bob", "host", 1);
+        for e in crate::release::decide(&plan, &state, &start, &actor, Timestamp(1_000), None)
+            .expect("start")
+        {
+            let r = record(&state, 1_000, e);
+            apply(&mut state, &r);
+        }
+        assert_eq!(step_current_at(&state, Timestamp(1_500)).as_deref(), Some("pre"));
+        let r = record(&state, 2_000, Event::StepCompleted { step: "pre".into() });
+        apply(&mut state, &r);
+        assert_eq!(step_current_at(&state, Timestamp(1_500)).as_deref(), Some("pre"));
+        assert_eq!(step_current_at(&state, Timestamp(2_000)).as_deref(), Some("go"));
+        assert_eq!(step_current_at(&state, Timestamp(2_500)).as_deref(), Some("go"));
+    }
+
+    #[test]
+    fn this_process_is_younger_than_a_minute() {
+        if cfg!(target_os = "linux") {
+            assert!(process_age_ms().is_some_and(|ms| ms <= 60_000), "/proc could not be read");
+        }
+    }
 }
