@@ -892,7 +892,11 @@ fn a_rollback_that_continues_past_a_failure_records_every_step_and_ends_rolled_b
     let plan = rollback_plan(&deck, "continue", &marker);
     started_at_10(&deck, &plan);
 
-    let out = deck.ok(&["rollback", "--reason", "error rate doubled", "--confirm"]);
+    // A step of the procedure failed: exit 4, though the procedure went on to its end.
+    let out = deck
+        .run(&["rollback", "--reason", "error rate doubled", "--confirm"])
+        .expect_code(4, "a rollback whose procedure had a failure");
+    assert!(out.stderr.contains("`rollback-3-failing_step` attempt 1 failed"), "{out:?}");
     assert!(out.stdout.contains("  | ok one") && out.stdout.contains("  | ok two"), "{out:?}");
     assert!(out.stdout.contains("  | no marker"), "{out:?}");
 
@@ -931,7 +935,9 @@ fn a_rollback_that_halts_on_a_failure_waits_for_retry_then_finishes() {
     let plan = rollback_plan(&deck, "halt", &marker);
     started_at_10(&deck, &plan);
 
-    let out = deck.ok(&["rollback", "--reason", "error rate doubled", "--confirm"]);
+    let out = deck
+        .run(&["rollback", "--reason", "error rate doubled", "--confirm"])
+        .expect_code(4, "a rollback halted by a failed step");
     assert!(out.stdout.contains("  | no marker"), "{out:?}");
     assert!(!out.stdout.contains("ok two"), "it went on past the failure: {out:?}");
     let events = deck.events();

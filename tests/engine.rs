@@ -277,7 +277,7 @@ fn every_command_but_note() -> Vec<Command> {
         decline("no"),
         next_confirmed(),
         Command::Shift { confirmed: true },
-        Command::Retry,
+        Command::Retry { confirmed: false },
         resolve(Resolution::Succeeded, "checked by hand"),
         resolve(Resolution::Failed, "checked by hand"),
         Command::Skip { reason: "not needed".into(), confirmed: true },
@@ -726,7 +726,7 @@ fn action_failure_then_retry_starts_attempt_2() {
     says(&h.err(next(), &alice()), &["`backup` failed; retry it"]);
     h.advance_secs(30);
     same(
-        &h.ok(Command::Retry, &bob()),
+        &h.ok(Command::Retry { confirmed: false }, &bob()),
         &vec![started_action("backup", 2, "backup", Phase::Rollout)],
     );
     let step = h.step("backup");
@@ -743,9 +743,15 @@ fn action_failure_then_retry_starts_attempt_2() {
 #[test]
 fn action_waiting_retry_is_rejected() {
     let mut h = at_backup();
-    says(&h.err(Command::Retry, &alice()), &["cannot retry: `backup` is waiting"]);
+    says(
+        &h.err(Command::Retry { confirmed: false }, &alice()),
+        &["cannot retry: `backup` is waiting"],
+    );
     h.ok(next(), &alice());
-    says(&h.err(Command::Retry, &alice()), &["`backup` is running, not failed or interrupted"]);
+    says(
+        &h.err(Command::Retry { confirmed: false }, &alice()),
+        &["`backup` is running, not failed or interrupted"],
+    );
 }
 
 #[test]
@@ -803,7 +809,7 @@ fn action_interrupted_resolve_failed_then_retry() {
     assert_eq!(h.step("backup").status, StepStatus::Failed);
     says(&h.err(resolve(Resolution::Failed, "still"), &alice()), &["already marked failed"]);
     same(
-        &h.ok(Command::Retry, &alice()),
+        &h.ok(Command::Retry { confirmed: false }, &alice()),
         &vec![started_action("backup", 2, "backup", Phase::Rollout)],
     );
 }
@@ -865,7 +871,7 @@ fn traffic_record_failure_leaves_the_weight() {
     );
     assert_eq!(h.state.weight, 0);
     same(
-        &h.ok(Command::Retry, &alice()),
+        &h.ok(Command::Retry { confirmed: false }, &alice()),
         &vec![started_action("shift-10", 2, "set_weight", Phase::Rollout)],
     );
 }
@@ -1164,18 +1170,6 @@ fn paused_resume_lets_next_pass() {
     says(&h.err(Command::Resume, &alice()), &["cannot resume: the release is running"]);
 }
 
-#[test]
-fn paused_record_outcome_still_lands() {
-    let mut h = backup_running();
-    h.ok(pause("look at the graphs"), &bob());
-    same(
-        &h.ok(record("backup", 1, success()), &alice()),
-        &vec![finished("backup", 1), completed_step("backup")],
-    );
-    assert_eq!(h.state.status, Status::Paused);
-    assert_eq!(h.current_id(), "shift-10");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rollback
 // ---------------------------------------------------------------------------------------------
@@ -1296,7 +1290,7 @@ fn rolling_back_step_failure_with_halt_stops_and_retry_continues() {
     assert!(h.state.runs_in_flight().is_empty());
 
     same(
-        &h.ok(Command::Retry, &bob()),
+        &h.ok(Command::Retry { confirmed: false }, &bob()),
         &vec![started_action("rollback-1-traffic", 2, "set_weight", Phase::Rollback)],
     );
     same(
@@ -1339,7 +1333,7 @@ fn rolling_back_interrupted_step_resolved_succeeded_continues() {
 #[test]
 fn rolling_back_retry_with_nothing_failed_is_rejected() {
     let mut h = rolling_back();
-    let r = h.err(Command::Retry, &bob());
+    let r = h.err(Command::Retry { confirmed: false }, &bob());
     says(&r, &["cannot retry: the rollback is at `rollback-1-traffic`, which is running"]);
 }
 
@@ -1389,7 +1383,7 @@ fn rollback_gone_past_a_failure() -> Harness {
 #[test]
 fn rolling_back_retry_of_a_failure_gone_past_is_rejected() {
     let mut h = rollback_gone_past_a_failure();
-    let r = h.err(Command::Retry, &alice());
+    let r = h.err(Command::Retry { confirmed: false }, &alice());
     says(&r, &["cannot retry: the rollback is at `rollback-3-notify`, which is running"]);
     let r = h.err(resolve(Resolution::Succeeded, "undeployed by hand"), &alice());
     says(&r, &["cannot resolve: the rollback is at `rollback-3-notify`"]);
@@ -1422,7 +1416,7 @@ fn rolling_back_interrupted_step_with_continue_is_retried() {
     let mut h = rollback_gone_past_a_failure();
     h.ok(interrupted("rollback-3-notify", 1), &alice());
     same(
-        &h.ok(Command::Retry, &alice()),
+        &h.ok(Command::Retry { confirmed: false }, &alice()),
         &vec![started_action("rollback-3-notify", 2, "notify", Phase::Rollback)],
     );
     same(
@@ -1865,10 +1859,13 @@ fn claimed_lapsed_claim_is_free_to_claim() {
 fn done_or_skipped_step_claim_is_rejected() {
     let mut h = claiming(at_gate());
     says(&h.err(claim("pre"), &alice()), &["cannot claim: `pre` is done already"]);
-    h.ok(Command::Skip { reason: "approved on the phone".into(), confirmed: true }, &alice());
-    says(&h.err(claim("go"), &alice()), &["`go` is skipped already"]);
+    h.ok(Command::Approve, &alice());
+    h.ok(Command::Approve, &bob());
+    h.ok(next(), &alice());
+    h.ok(Command::Skip { reason: "backed up by hand".into(), confirmed: true }, &alice());
+    says(&h.err(claim("backup"), &alice()), &["`backup` is skipped already"]);
     let r = h.err(claim("deploy"), &alice());
-    says(&r, &["no step `deploy` in this release's plan", "backup, shift-10"]);
+    says(&r, &["no step `deploy` in this release's plan", "shift-10, bake-10"]);
 }
 
 #[test]
@@ -1956,13 +1953,13 @@ fn claimed_failed_action_retry_and_resolve_by_another_are_rejected() {
     let mut h = claiming(backup_running());
     h.ok(record("backup", 1, failure("exit status 1")), &alice());
     h.ok(claim("backup"), &alice());
-    says(&h.err(Command::Retry, &bob()), &["alice has claimed `backup`"]);
+    says(&h.err(Command::Retry { confirmed: false }, &bob()), &["alice has claimed `backup`"]);
     says(
         &h.err(resolve(Resolution::Succeeded, "dump is there"), &bob()),
         &["alice has claimed `backup`"],
     );
     same(
-        &h.ok(Command::Retry, &alice()),
+        &h.ok(Command::Retry { confirmed: false }, &alice()),
         &vec![started_action("backup", 2, "backup", Phase::Rollout)],
     );
     // The outcome of a run is a fact reported by whoever ran it, never held back.
@@ -2034,4 +2031,253 @@ fn claim_events_keep_their_stored_shape_and_old_states_still_load() {
     }
     let read: State = serde_json::from_value(old).expect("an old snapshot still reads");
     same(&read, &State::replay(&h.plan, &h.records[..h.records.len() - 1]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// No way past a gate's people (issue 12.3)
+// ---------------------------------------------------------------------------------------------
+
+/// `skip` on a production gate that needs 2 approvals is refused at 0/2, at 1/2 and after a
+/// no-go; only the approvals pass it.
+#[test]
+fn gate_skip_is_refused_with_and_without_a_no_go() {
+    let mut h = at_gate();
+    let skip = || Command::Skip { reason: "ship it".into(), confirmed: true };
+    let r = h.err(skip(), &alice());
+    assert_eq!(r.kind, RejectionKind::Rule);
+    says(
+        &r,
+        &[
+            "`go` is a gate and cannot be skipped",
+            "2 approvals from different people (nobody yet approved)",
+            "skip_stages names stage `prep`",
+        ],
+    );
+    h.ok(Command::Approve, &alice());
+    says(&h.err(skip(), &alice()), &["cannot be skipped", "(alice has approved)"]);
+    h.ok(decline("the DBA is not here"), &bob());
+    says(&h.err(skip(), &alice()), &["`go` is a gate and cannot be skipped"]);
+    assert_eq!(h.current_id(), "go");
+    assert_eq!(h.step("go").status, StepStatus::Waiting);
+    // Unconfirmed, it is still the gate rule that answers (no confirmation would help).
+    let r = h.err(Command::Skip { reason: "ship it".into(), confirmed: false }, &alice());
+    assert_eq!(r.kind, RejectionKind::Rule);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paused means paused (issue 12.4)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn paused_action_success_is_recorded_and_completes_on_resume() {
+    let mut h = backup_running();
+    h.ok(pause("look at the graphs"), &bob());
+    same(&h.ok(record("backup", 1, success()), &alice()), &vec![finished("backup", 1)]);
+    assert_eq!(h.state.status, Status::Paused);
+    assert_eq!(h.current_id(), "backup", "a paused release moves to no other step");
+    assert_eq!(h.step("backup").status, StepStatus::Done);
+    says(&h.err(next(), &alice()), &["paused by bob"]);
+    same(&h.ok(Command::Resume, &carol()), &vec![Event::Resumed, completed_step("backup")]);
+    assert_eq!(h.state.status, Status::Running);
+    assert_eq!(h.current_id(), "shift-10");
+}
+
+#[test]
+fn paused_traffic_success_records_the_weight_and_completes_nothing() {
+    let mut h = at_shift_10();
+    h.ok(next(), &alice());
+    h.ok(pause("hold"), &bob());
+    same(
+        &h.ok(record("shift-10", 1, success()), &alice()),
+        &vec![finished("shift-10", 1), Event::WeightSet { weight: 10 }],
+    );
+    assert_eq!(h.state.weight, 10, "the load balancer moved: the record says so");
+    assert_eq!(h.current_id(), "shift-10");
+    same(&h.ok(Command::Resume, &bob()), &vec![Event::Resumed, completed_step("shift-10")]);
+    assert_eq!(h.current_id(), "bake-10");
+}
+
+/// A plan whose last step is an action: its success while paused must not end the release.
+const LAST_ACTION: &str = r#"
+[service]
+name = "shop"
+environment = "staging"
+
+[actions.migrate]
+kind = "command"
+argv = ["echo", "migrate"]
+
+[[stages]]
+id = "db"
+
+  [[stages.steps]]
+  id = "migrate"
+  kind = "action"
+  action = "migrate"
+"#;
+
+#[test]
+fn paused_last_step_success_never_completes_the_release_until_resume() {
+    let mut h = Harness::from_toml(LAST_ACTION);
+    h.ok(start(), &alice());
+    h.ok(next(), &alice());
+    h.ok(pause("wait"), &bob());
+    same(&h.ok(record("migrate", 1, success()), &alice()), &vec![finished("migrate", 1)]);
+    assert_eq!(h.state.status, Status::Paused);
+    assert_eq!(h.state.ended_at, None);
+    same(
+        &h.ok(Command::Resume, &bob()),
+        &vec![Event::Resumed, completed_step("migrate"), Event::Completed],
+    );
+    assert_eq!(h.state.status, Status::Completed);
+}
+
+#[test]
+fn paused_resolve_is_refused_like_retry() {
+    let mut h = backup_running();
+    h.ok(interrupted("backup", 1), &alice());
+    h.ok(pause("hold"), &bob());
+    for resolution in [Resolution::Succeeded, Resolution::Failed] {
+        let r = h.err(resolve(resolution, "checked by hand"), &alice());
+        says(&r, &["cannot resolve: the release is paused by bob (hold); resume it first"]);
+    }
+    says(
+        &h.err(Command::Retry { confirmed: true }, &alice()),
+        &["cannot retry: the release is paused"],
+    );
+    assert_eq!(h.step("backup").status, StepStatus::Interrupted);
+    h.ok(Command::Resume, &bob());
+    h.ok(resolve(Resolution::Succeeded, "checked by hand"), &alice());
+    assert_eq!(h.current_id(), "shift-10");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Confirmation is per attempt (issue 12.5)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn traffic_100_failed_retry_needs_the_confirmation_again() {
+    let mut h = at_shift_100();
+    h.ok(next_confirmed(), &alice());
+    h.ok(record("shift-100", 1, failure("503 from the balancer")), &alice());
+    let r = h.err(Command::Retry { confirmed: false }, &alice());
+    assert_eq!(r.kind, RejectionKind::NeedsConfirmation);
+    says(&r, &["retrying `shift-100` sends all traffic to 1.4.2; it needs confirmation"]);
+    same(
+        &h.ok(Command::Retry { confirmed: true }, &alice()),
+        &vec![started_action("shift-100", 2, "set_weight", Phase::Rollout)],
+    );
+}
+
+#[test]
+fn traffic_100_resolve_succeeded_needs_the_confirmation_again() {
+    let mut h = at_shift_100();
+    h.ok(next_confirmed(), &alice());
+    h.ok(interrupted("shift-100", 1), &alice());
+    let r = h.err(resolve(Resolution::Succeeded, "the balancer shows 100%"), &alice());
+    assert_eq!(r.kind, RejectionKind::NeedsConfirmation);
+    says(&r, &["marking succeeded `shift-100` sends all traffic to 1.4.2"]);
+    assert_eq!(h.state.weight, 10);
+    // Marking it failed moves no traffic: no typing needed.
+    h.ok(resolve(Resolution::Failed, "the balancer shows 10%"), &alice());
+    h.ok(Command::Retry { confirmed: true }, &alice());
+    h.ok(interrupted("shift-100", 2), &alice());
+    let confirmed = Command::Resolve {
+        resolution: Resolution::Succeeded,
+        reason: "the balancer shows 100%".into(),
+        confirmed: true,
+    };
+    h.ok(confirmed, &alice());
+    assert_eq!(h.state.weight, 100);
+    assert_eq!(h.current_id(), "post");
+}
+
+#[test]
+fn traffic_10_retry_and_resolve_need_no_typing() {
+    let mut h = at_shift_10();
+    h.ok(next(), &alice());
+    h.ok(record("shift-10", 1, failure("503")), &alice());
+    h.ok(Command::Retry { confirmed: false }, &alice());
+    h.ok(interrupted("shift-10", 2), &alice());
+    h.ok(resolve(Resolution::Succeeded, "the balancer shows 10%"), &alice());
+    assert_eq!(h.state.weight, 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A rolled-back or aborted release has nothing running (issue 11.7)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn bake_running_rollback_stops_the_bake_and_its_clock() {
+    let mut h = at_bake();
+    h.ok(next(), &alice());
+    assert_eq!(h.step("bake-10").status, StepStatus::Running);
+    h.advance_secs(20);
+    h.ok(rollback("error rate 3%"), &bob());
+    let stopped_at = h.now;
+    assert_eq!(h.step("bake-10").status, StepStatus::Stopped);
+    assert_eq!(h.step("bake-10").finished_at, Some(stopped_at));
+    h.advance_secs(5);
+    h.ok(record("rollback-1-traffic", 1, success()), &bob());
+    h.ok(record("rollback-2-undeploy", 1, success()), &bob());
+    assert_eq!(h.state.status, Status::RolledBack);
+    assert!(
+        h.state.steps.iter().all(|s| s.status != StepStatus::Running),
+        "no rollout step runs after a rollback: {:?}",
+        statuses(&h)
+    );
+    assert_eq!(h.step("bake-10").finished_at, Some(stopped_at), "the clock stood still");
+    // The fold says the same as a replay, and the state serializes as `stopped`.
+    assert_eq!(State::replay(&h.plan, &h.records), h.state);
+    let json = serde_json::to_value(h.step("bake-10").status).expect("json");
+    assert_eq!(json, "stopped");
+}
+
+/// A bake before any traffic moves (so the release can be aborted during it).
+const BAKE_FIRST: &str = r#"
+[service]
+name = "shop"
+environment = "staging"
+
+[[health]]
+id = "green"
+url = "http://127.0.0.1:9/health"
+
+[[stages]]
+id = "watch"
+
+  [[stages.steps]]
+  id = "soak"
+  kind = "bake"
+  duration = "10m"
+  probes = ["green"]
+
+  [[stages.steps]]
+  id = "post"
+  kind = "checklist"
+  items = [{ id = "ok", text = "ok" }]
+"#;
+
+#[test]
+fn bake_running_abort_stops_the_bake() {
+    let mut h = Harness::from_toml(BAKE_FIRST);
+    h.ok(start(), &alice());
+    h.ok(next(), &alice());
+    h.advance_secs(30);
+    h.ok(abort("wrong build"), &alice());
+    assert_eq!(h.state.status, Status::Aborted);
+    assert_eq!(h.step("soak").status, StepStatus::Stopped);
+    assert_eq!(h.step("soak").finished_at, h.state.ended_at);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who finished a step, for "already done by bob at 10:02:11" (issue 12.2)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn completed_and_skipped_steps_record_who_finished_them() {
+    let mut h = at_backup();
+    assert_eq!(h.step("go").finished_by.as_ref().map(|a| a.name.as_str()), Some("alice"));
+    h.ok(Command::Skip { reason: "backed up by hand".into(), confirmed: true }, &bob());
+    assert_eq!(h.step("backup").finished_by.as_ref().map(|a| a.name.as_str()), Some("bob"));
 }

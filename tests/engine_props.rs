@@ -200,10 +200,11 @@ enum Cmd {
     Decline(usize),
     Next(bool),
     Shift(bool),
-    Retry,
+    Retry(bool),
     Resolve {
         succeeded: bool,
         reason: usize,
+        confirmed: bool,
     },
     /// The outcome of the run in flight (or of some other run when `stray`).
     Outcome {
@@ -281,9 +282,10 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         1 => reason().prop_map(Cmd::Decline),
         4 => any::<bool>().prop_map(Cmd::Next),
         1 => any::<bool>().prop_map(Cmd::Shift),
-        2 => Just(Cmd::Retry),
-        1 => (any::<bool>(), reason())
-            .prop_map(|(succeeded, reason)| Cmd::Resolve { succeeded, reason }),
+        2 => any::<bool>().prop_map(Cmd::Retry),
+        1 => (any::<bool>(), reason(), any::<bool>()).prop_map(|(succeeded, reason, confirmed)| {
+            Cmd::Resolve { succeeded, reason, confirmed }
+        }),
         4 => (n(), prop::bool::weighted(0.7), prop::bool::weighted(0.1))
             .prop_map(|(pick, succeeded, stray)| Cmd::Outcome { pick, succeeded, stray }),
         1 => (n(), prop::bool::weighted(0.1))
@@ -415,10 +417,11 @@ fn resolve_cmd(h: &Harness, cmd: &Cmd, who: &Actor, people: &[Actor]) -> (Comman
         Cmd::Decline(r) => Command::Decline { reason: reason(*r) },
         Cmd::Next(confirmed) => Command::Next { confirmed: *confirmed },
         Cmd::Shift(confirmed) => Command::Shift { confirmed: *confirmed },
-        Cmd::Retry => Command::Retry,
-        Cmd::Resolve { succeeded, reason: r } => Command::Resolve {
+        Cmd::Retry(confirmed) => Command::Retry { confirmed: *confirmed },
+        Cmd::Resolve { succeeded, reason: r, confirmed } => Command::Resolve {
             resolution: if *succeeded { Resolution::Succeeded } else { Resolution::Failed },
             reason: reason(*r),
+            confirmed: *confirmed,
         },
         Cmd::Outcome { pick: n, succeeded, stray } => {
             let in_flight: Vec<(String, u32)> = h
@@ -546,7 +549,7 @@ fn helpful(h: &Harness, n: usize, who: &Actor, people: &[Actor]) -> (Command, Ac
             );
         }
         Status::Paused => return (Command::Resume, me),
-        Status::RollingBack => return (Command::Retry, me),
+        Status::RollingBack => return (Command::Retry { confirmed: true }, me),
         _ => {}
     }
     let (Some(r), Some(s)) = (h.plan.flat_steps().get(h.state.cursor).copied(), h.state.current())
@@ -572,9 +575,10 @@ fn helpful(h: &Harness, n: usize, who: &Actor, people: &[Actor]) -> (Command, Ac
     let next = (Command::Next { confirmed: true }, me.clone());
     if matches!(s.status, StepStatus::Failed | StepStatus::Interrupted) {
         return if n % 3 == 0 {
-            (Command::Resolve { resolution: Resolution::Succeeded, reason: "checked".into() }, me)
+            let reason = "checked".into();
+            (Command::Resolve { resolution: Resolution::Succeeded, reason, confirmed: true }, me)
         } else {
-            (Command::Retry, me)
+            (Command::Retry { confirmed: true }, me)
         };
     }
     match &r.step.kind {
@@ -700,6 +704,16 @@ fn check_decision(
     let mut s = before.clone();
     for (i, event) in events.iter().enumerate() {
         let previous = i.checked_sub(1).map(|j| &events[j]);
+        // Paused means paused: nothing completes a step or the release until it resumes.
+        if matches!(event, Event::StepCompleted { .. } | Event::Completed) {
+            prop_assert_eq!(
+                s.status,
+                Status::Running,
+                "{:?} decided while the release was not running: {:#?}",
+                event,
+                events
+            );
+        }
         match event {
             Event::StepCompleted { step } => {
                 let index = plan_index(plan, step);
@@ -831,6 +845,14 @@ fn check_decision(
                     );
                 }
             }
+            Event::StepSkipped { step, .. } => {
+                let gate =
+                    plan.step(step).is_some_and(|r| matches!(r.step.kind, StepKind::Gate { .. }));
+                prop_assert!(
+                    !gate || matches!(events.first(), Some(Event::ReleaseStarted { .. })),
+                    "gate `{step}` skipped after the start (only a release type's skip_stages may): {events:#?}"
+                );
+            }
             Event::BaselineCaptured { .. } => {
                 prop_assert!(
                     s.weight_history.is_empty(),
@@ -941,6 +963,12 @@ fn check_state(h: &Harness) -> Result<(), TestCaseError> {
         prop_assert!(!(ended && s.claim.is_some()), "`{}` ended but keeps a claim", s.id);
         let over = h.state.status.is_terminal() || h.state.status == Status::RollingBack;
         prop_assert!(!(over && s.claim.is_some()), "a claim outlived the rollout on `{}`", s.id);
+        // A rolled-back or aborted release has nothing running but the action processes that
+        // have not reported yet: a bake (no process) is stopped, its clock with it.
+        let bake_running = s.status == StepStatus::Running && s.runs.is_empty();
+        prop_assert!(!(over && bake_running), "bake `{}` still runs after the rollout ended", s.id);
+        let stopped = s.status == StepStatus::Stopped;
+        prop_assert!(!stopped || over, "`{}` stopped while the rollout goes on", s.id);
     }
     Ok(())
 }
@@ -950,6 +978,7 @@ fn confirmation_was_given(command: &Command) -> bool {
     match command {
         Command::Next { confirmed } | Command::Shift { confirmed } => *confirmed,
         Command::Skip { confirmed, .. } => *confirmed,
+        Command::Retry { confirmed } | Command::Resolve { confirmed, .. } => *confirmed,
         Command::Rollback { confirmed, automatic, .. } => *confirmed || *automatic,
         _ => true,
     }

@@ -144,6 +144,70 @@ fn the_claim_keys_claim_take_over_with_a_reason_and_release() {
     assert!(update(&mut m, Msg::KeyPressed(Key::Char('w'))).is_empty());
 }
 
+/// `t` on a failed shift to 100% asks for the service name like the first attempt, and `m`
+/// (mark succeeded) asks for it after the reason; `t` on other failures runs at once.
+#[test]
+fn retrying_or_marking_a_failed_full_shift_asks_for_the_service_name() {
+    use flightdeck::release::{Command, Resolution};
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let command_of = |effects: Vec<Effect>| match effects.as_slice() {
+        [Effect::Execute { command, seen_step, .. }] => (command.clone(), seen_step.clone()),
+        other => panic!("expected one command, got {other:?}"),
+    };
+    let mut m = fixtures::full_shift_failed();
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('t'))).is_empty(), "t ran at once");
+    let text = screen(&m, 80, 24).join("\n");
+    assert!(text.contains("Retry: shift ALL traffic to shop 1.4.0?"), "{text}");
+    fixtures::type_text(&mut m, "shop");
+    let (command, seen_step) = command_of(update(&mut m, Msg::KeyPressed(Key::Enter)));
+    assert_eq!(command, Command::Retry { confirmed: true });
+    assert_eq!(seen_step.as_deref(), Some("shift-100"), "the retry names the step on screen");
+
+    let mut m = fixtures::full_shift_failed();
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('m'))).is_empty());
+    fixtures::type_text(&mut m, "the balancer shows 100%");
+    assert!(update(&mut m, Msg::KeyPressed(Key::Enter)).is_empty(), "the name is asked next");
+    fixtures::type_text(&mut m, "shop");
+    let (command, _) = command_of(update(&mut m, Msg::KeyPressed(Key::Enter)));
+    assert_eq!(
+        command,
+        Command::Resolve {
+            resolution: Resolution::Succeeded,
+            reason: "the balancer shows 100%".into(),
+            confirmed: true,
+        }
+    );
+
+    // A failed backup is retried at once, unconfirmed.
+    let mut m = fixtures::action_failed();
+    let (command, _) = command_of(update(&mut m, Msg::KeyPressed(Key::Char('t'))));
+    assert_eq!(command, Command::Retry { confirmed: false });
+}
+
+/// A no-go typed while the screen moved on (the gate passed meanwhile) names the gate that was
+/// on screen when `d` was pressed, so the store refuses it instead of landing it elsewhere.
+#[test]
+fn a_prompt_names_the_step_on_screen_when_it_opened() {
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut m = fixtures::gate_no_go();
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('d'))).is_empty());
+    // The release moves on under the open prompt.
+    if let Some(r) = m.release.as_mut() {
+        r.state.cursor += 1;
+    }
+    fixtures::type_text(&mut m, "not today");
+    match update(&mut m, Msg::KeyPressed(Key::Enter)).as_slice() {
+        [Effect::Execute { seen_step, .. }] => assert_eq!(seen_step.as_deref(), Some("go")),
+        other => panic!("expected one command, got {other:?}"),
+    }
+}
+
 #[test]
 fn traffic_at_fifty_percent() {
     snapshot("traffic_50", &fixtures::traffic_50());
@@ -174,6 +238,13 @@ fn rolling_back() {
 #[test]
 fn rolled_back() {
     snapshot("rolled_back", &fixtures::rolled_back());
+}
+
+/// A bake a rollback interrupted shows `stopped` and no ticking clock (issue 11.7).
+#[test]
+fn rolled_back_mid_bake() {
+    let model = fixtures::rolled_back_mid_bake();
+    snapshot("rolled_back_mid_bake", &model);
 }
 
 #[test]

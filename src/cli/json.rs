@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::plan::{Plan, StepKind};
-use crate::release::{EventRecord, RunOutcome, State, Timestamp, format_date_time};
+use crate::release::{Event, EventRecord, RunOutcome, State, Timestamp, format_date_time};
 use crate::store::ReleaseRow;
 
 /// Version of the JSON shapes below.
@@ -176,6 +176,44 @@ fn run_json(run: &crate::release::ActionRun) -> Value {
         "resolution": run.resolution.as_ref().map(|(m, ok, reason)| json!({
             "by": m.by.name, "at": time(m.at), "succeeded": ok, "reason": reason,
         })),
+    })
+}
+
+/// `--json` of an acting verb: what it recorded (events and the seq they end at) and how
+/// each action it ran ended.
+pub fn acted(
+    release_id: i64,
+    verb: &str,
+    seq: u64,
+    recorded: &[EventRecord],
+    ran: &[EventRecord],
+) -> Value {
+    let actions: Vec<Value> = ran
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ActionFinished { step, attempt, exit_code, duration_ms, .. } => Some(json!({
+                "step": step, "attempt": attempt, "outcome": "succeeded",
+                "exit_code": exit_code, "duration_ms": duration_ms,
+            })),
+            Event::ActionFailed { step, attempt, error, exit_code, duration_ms, .. } => {
+                Some(json!({
+                    "step": step, "attempt": attempt, "outcome": "failed", "error": error,
+                    "exit_code": exit_code, "duration_ms": duration_ms,
+                }))
+            }
+            Event::ActionInterrupted { step, attempt, reason } => Some(json!({
+                "step": step, "attempt": attempt, "outcome": "interrupted", "error": reason,
+            })),
+            _ => None,
+        })
+        .collect();
+    json!({
+        "schema": JSON_SCHEMA,
+        "release": release_id,
+        "verb": verb,
+        "seq": seq,
+        "events": recorded.iter().map(event).collect::<Vec<_>>(),
+        "actions": actions,
     })
 }
 

@@ -21,6 +21,9 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the release's rules rejected the command.
 pub const EXIT_REJECTED: u8 = 3;
+/// Exit code when the action this verb ran (next, shift, retry, a rollback's procedure)
+/// failed: the failure is recorded and the release waits for a person.
+pub const EXIT_ACTION_FAILED: u8 = 4;
 
 /// flightdeck: a terminal cockpit for supervising a live production release.
 #[derive(Debug, Parser)]
@@ -57,6 +60,15 @@ pub struct Target {
     /// Reject the command if the release has moved past this event seq.
     #[arg(long, value_name = "N")]
     pub expect_seq: Option<u64>,
+    /// The step you act on (default: the one current when this command read the release);
+    /// refused if another step is current by the time it is decided. For claim and unclaim:
+    /// the step to claim.
+    #[arg(long, value_name = "ID")]
+    pub step: Option<String>,
+    /// Print what was recorded as JSON: the events, the seq, and the outcome of any action
+    /// this command ran (its output goes to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The verbs.
@@ -110,6 +122,9 @@ pub enum Verb {
         /// Release type.
         #[arg(long = "type", default_value = "regular", value_parser = ["regular", "hotfix", "emergency"])]
         release_type: String,
+        /// Print what was recorded as JSON (the release id, events and seq).
+        #[arg(long)]
+        json: bool,
     },
     /// List releases.
     List {
@@ -207,6 +222,9 @@ pub enum Verb {
     },
     /// Run the failed or interrupted action again.
     Retry {
+        /// Confirm retrying a shift to 100%.
+        #[arg(long)]
+        confirm: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -221,6 +239,9 @@ pub enum Verb {
         /// Why.
         #[arg(long)]
         reason: String,
+        /// Confirm marking a shift to 100% succeeded.
+        #[arg(long)]
+        confirm: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -258,9 +279,6 @@ pub enum Verb {
     },
     /// Claim a step so others see you are on it (or renew your claim); plans with [claims].
     Claim {
-        /// The step (default: the current one).
-        #[arg(long, value_name = "ID")]
-        step: Option<String>,
         /// Take over someone else's live claim, saying why (recorded; they see it).
         #[arg(long = "take-over", value_name = "REASON")]
         take_over: Option<String>,
@@ -269,9 +287,6 @@ pub enum Verb {
     },
     /// Let go of your claim on a step (anyone's, once it lapsed).
     Unclaim {
-        /// The step (default: the current one).
-        #[arg(long, value_name = "ID")]
-        step: Option<String>,
         #[command(flatten)]
         target: Target,
     },

@@ -160,6 +160,16 @@ pub fn status_text(
         info.sha.as_ref().map_or(String::new(), |s| format!("  sha {s}")),
         info.image.as_ref().map_or(String::new(), |s| format!("  image {s}"))
     );
+    if let Some(p) =
+        plan.release_types.get(&info.release_type).filter(|p| !p.skip_stages.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "{} releases skip stages {} (decided at start)",
+            info.release_type,
+            p.skip_stages.join(", ")
+        );
+    }
     let _ =
         writeln!(out, "traffic {}% on {}   event seq {}", state.weight, info.version, state.seq);
     if let Some(d) = &state.drift {

@@ -5,10 +5,11 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{
-    Cli, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json, record, summary, team,
+    Cli, EXIT_ACTION_FAILED, EXIT_ERROR, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, Target, Verb, json,
+    record, summary, team,
 };
 use crate::plan::{self, ReleaseType};
-use crate::release::{Actor, Command, Resolution};
+use crate::release::{Actor, Command, Event, EventRecord, Resolution, State, Timestamp};
 use crate::store::{self, ExecuteError, Location, Store, StoreError};
 use crate::supervisor::{Report, Submit, Supervisor};
 use crate::{action, clock, identity, notify};
@@ -48,8 +49,35 @@ impl From<ExecuteError> for Failure {
 /// The starter plan `init` writes: the same file as `config.example.toml`.
 pub const STARTER_PLAN: &str = include_str!("../../config.example.toml");
 
+/// When this process was asked to act: the person (or script) issued the command no later
+/// than this, so a step that became current after it was not the one they looked at.
+static INVOKED_AT: std::sync::OnceLock<Timestamp> = std::sync::OnceLock::new();
+
+fn invoked_at() -> Timestamp {
+    *INVOKED_AT.get_or_init(|| {
+        let now = clock::now();
+        // The process was started (by the shell, when Enter was pressed) some milliseconds
+        // before this runs; under load, long enough for a racing command to pass a gate.
+        let age = process_age_ms().unwrap_or(0);
+        Timestamp(now.0.saturating_sub(i64::try_from(age).unwrap_or(0)))
+    })
+}
+
+/// How long ago this process started, from /proc (Linux; 10 ms resolution); `None` elsewhere.
+fn process_age_ms() -> Option<u64> {
+    // Both are in USER_HZ (100 per second on every Linux) or seconds since boot.
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    let start_ticks: u64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let uptime_s: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    let uptime_ms = (uptime_s * 1000.0) as u64;
+    Some(uptime_ms.saturating_sub(start_ticks * 10).min(60_000))
+}
+
 /// Runs a non-cockpit verb; returns the exit code.
 pub async fn run(cli: Cli) -> u8 {
+    invoked_at();
     match &cli.verb {
         None => return crate::tui::open(&cli, None).await,
         Some(Verb::Open { release }) => return crate::tui::open(&cli, release.as_deref()).await,
@@ -142,7 +170,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         }
         Verb::Init { path } => init(path),
         Verb::Check { plan } => check(plan),
-        Verb::Start { plan, version, previous_version, sha, image, release_type } => {
+        Verb::Start { plan, version, previous_version, sha, image, release_type, json } => {
             let release_type = ReleaseType::parse(release_type).ok_or_else(|| Failure {
                 code: EXIT_USAGE,
                 message: format!("unknown release type {release_type}"),
@@ -154,7 +182,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
                 image: image.clone(),
                 release_type,
             };
-            start(&cli, plan, &command).await
+            start(&cli, plan, &command, *json).await
         }
         Verb::List { json } => {
             let rows = list_rows(&cli).await?;
@@ -229,11 +257,15 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Skip { reason, confirm, target } => {
             act(&cli, target, Command::Skip { reason: reason.clone(), confirmed: *confirm }).await
         }
-        Verb::Retry { target } => act(&cli, target, Command::Retry).await,
+        Verb::Retry { confirm, target } => {
+            act(&cli, target, Command::Retry { confirmed: *confirm }).await
+        }
         Verb::ConfirmReview { target } => act(&cli, target, Command::ConfirmCheckpoint).await,
-        Verb::Resolve { succeeded, reason, target, .. } => {
+        Verb::Resolve { succeeded, reason, confirm, target, .. } => {
             let resolution = if *succeeded { Resolution::Succeeded } else { Resolution::Failed };
-            act(&cli, target, Command::Resolve { resolution, reason: reason.clone() }).await
+            let command =
+                Command::Resolve { resolution, reason: reason.clone(), confirmed: *confirm };
+            act(&cli, target, command).await
         }
         Verb::Pause { reason, target } => {
             act(&cli, target, Command::Pause { reason: reason.clone() }).await
@@ -253,12 +285,12 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Note { text, target } => {
             act(&cli, target, Command::Note { text: text.clone() }).await
         }
-        Verb::Claim { step, take_over, target } => {
-            let step = step_or_current(&cli, target, step.as_deref(), "claim").await?;
+        Verb::Claim { take_over, target } => {
+            let step = step_or_current(&cli, target, target.step.as_deref(), "claim").await?;
             act(&cli, target, Command::Claim { step, reason: take_over.clone() }).await
         }
-        Verb::Unclaim { step, target } => {
-            let step = step_or_current(&cli, target, step.as_deref(), "unclaim").await?;
+        Verb::Unclaim { target } => {
+            let step = step_or_current(&cli, target, target.step.as_deref(), "unclaim").await?;
             act(&cli, target, Command::Unclaim { step }).await
         }
         Verb::Report { release, format, output } => {
@@ -345,7 +377,7 @@ fn refuse_read_only(cli: &Cli, verb: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn start(cli: &Cli, plan_path: &Path, command: &Command) -> Result<(), Failure> {
+async fn start(cli: &Cli, plan_path: &Path, command: &Command, json: bool) -> Result<(), Failure> {
     refuse_read_only(cli, "start a release")?;
     let (plan, text) = plan::load_file(plan_path)
         .map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
@@ -371,14 +403,19 @@ async fn start(cli: &Cli, plan_path: &Path, command: &Command) -> Result<(), Fai
         clock::now(),
     )
     .await?;
-    println!(
-        "started release {id}: {} {} → {} ({} events)",
-        plan.service.name,
-        version_of(command),
-        plan.service.environment,
-        records.len()
-    );
-    println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
+    if json {
+        let seq = records.last().map_or(0, |r| r.seq);
+        print_json(&json::acted(id, command.verb(), seq, &records, &[]));
+    } else {
+        println!(
+            "started release {id}: {} {} → {} ({} events)",
+            plan.service.name,
+            version_of(command),
+            plan.service.environment,
+            records.len()
+        );
+        println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
+    }
     warn_if_undriven(&store, id).await;
     let mut supervisor = Supervisor::new(store.clone(), actor);
     supervisor.started(id, &plan, &records);
@@ -471,14 +508,27 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     let row = store.find(target.release.as_deref()).await?;
     let loaded = store.load(row.id).await?;
     let actor = actor_for(cli, &loaded.plan)?;
+    // The step this command acts on: the one named, else the one current when the command was
+    // issued (this process's start). If another step is current when the command is decided,
+    // it is refused rather than applied to a step nobody looked at.
+    let seen_step = target.step.clone().or_else(|| step_current_at(&loaded.state, invoked_at()));
+    let json_out = target.json;
+    // With --json, stdout carries one JSON document; the human lines go to stderr.
+    let say = move |line: String| {
+        if json_out {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     let mut supervisor = Supervisor::new(store.clone(), actor.clone());
     let verb = command.verb().to_owned();
     let submit = Submit {
         release_id: row.id,
-        command,
+        command: command.clone(),
         actor,
         expect_seq: target.expect_seq,
-        seen_step: None,
+        seen_step,
         verb,
     };
     let executed = supervisor.execute(submit).await;
@@ -490,22 +540,81 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
         }
     };
     for r in &records {
-        println!("{}", summary::event_line(r));
+        say(summary::event_line(r));
     }
+    let mut recorded = records;
     // The actions this command claimed run in the foreground, their output printed.
-    supervisor.settle(row.id, print_report).await;
+    let mut ran: Vec<EventRecord> = Vec::new();
+    supervisor
+        .settle(row.id, |report| {
+            if let Report::Committed { records, .. } = report {
+                ran.extend(records.iter().cloned());
+            }
+            print_report(report, json_out);
+        })
+        .await;
     supervisor.finish(notify::exit_wait(&loaded.plan)).await;
     store.close().await;
-    Ok(())
+    recorded.extend(ran.iter().cloned());
+    if target.json {
+        let seq = recorded.last().map_or(loaded.state.seq, |r| r.seq.max(loaded.state.seq));
+        print_json(&json::acted(row.id, command.verb(), seq, &recorded, &ran));
+    }
+    match failed_runs(&ran).as_slice() {
+        [] => Ok(()),
+        failed => Err(Failure {
+            code: EXIT_ACTION_FAILED,
+            message: format!(
+                "{}; the failure is recorded and the release waits: `flightdeck retry`, `flightdeck resolve`, or `flightdeck rollback`",
+                failed.join("; ")
+            ),
+        }),
+    }
 }
 
-/// Prints what the supervisor reports while a verb's actions run.
-fn print_report(report: &Report) {
+/// The step that was current at `at`: the earliest step finished after `at` (someone passed it
+/// while this process was starting: it is what its issuer was looking at), else the current
+/// one. Clocks of other hosts count here; with NTP their skew is far below a person's pace.
+fn step_current_at(state: &State, at: Timestamp) -> Option<String> {
+    let passed_since = state
+        .steps
+        .iter()
+        .take(state.cursor)
+        .filter(|s| s.finished_at.is_some_and(|f| f > at))
+        .min_by_key(|s| s.finished_at);
+    passed_since.or_else(|| state.current()).map(|s| s.id.clone())
+}
+
+/// The runs of this process that failed, as sentences: what makes a verb exit 4.
+fn failed_runs(ran: &[EventRecord]) -> Vec<String> {
+    ran.iter()
+        .filter_map(|r| match &r.event {
+            Event::ActionFailed { step, attempt, error, .. } => {
+                Some(format!("`{step}` attempt {attempt} failed: {error}"))
+            }
+            Event::ActionInterrupted { step, attempt, reason } => {
+                Some(format!("`{step}` attempt {attempt} was interrupted: {reason}"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Prints what the supervisor reports while a verb's actions run (on stderr with `--json`,
+/// whose stdout is one JSON document).
+fn print_report(report: &Report, json: bool) {
+    let say = |line: String| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     match report {
-        Report::Output { line, .. } => println!("  | {line}"),
+        Report::Output { line, .. } => say(format!("  | {line}")),
         Report::Committed { records, .. } => {
             for r in records {
-                println!("{}", summary::event_line(r));
+                say(summary::event_line(r));
             }
         }
         Report::RunEnded { error: Some(e), .. } | Report::TaskFailed { error: e, .. } => {
@@ -513,5 +622,57 @@ fn print_report(report: &Report) {
         }
         Report::Rejected { verb, message, .. } => eprintln!("flightdeck: {verb}: {message}"),
         Report::RunStarted { .. } | Report::RunEnded { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::{Event, apply};
+
+    fn record(state: &State, at: i64, event: Event) -> EventRecord {
+        EventRecord {
+            seq: state.seq + 1,
+            at: Timestamp(at),
+            actor: Actor::person("bob", "host", 1),
+            event,
+        }
+    }
+
+    /// A command issued while `pre` was current acts on `pre`, even if this process reads
+    /// the release only after bob passed it.
+    #[test]
+    fn the_step_seen_is_the_one_current_when_the_command_was_issued() {
+        let plan =
+            crate::plan::parse(include_str!("../../tests/fixtures/basic.toml"), "basic.toml")
+                .expect("fixture plan");
+        let mut state = State::new(&plan);
+        let start = Command::Start {
+            version: "1".into(),
+            previous_version: None,
+            sha: None,
+            image: None,
+            release_type: ReleaseType::Regular,
+        };
+        let actor = Actor::person("bob", "host", 1);
+        for e in crate::release::decide(&plan, &state, &start, &actor, Timestamp(1_000), None)
+            .expect("start")
+        {
+            let r = record(&state, 1_000, e);
+            apply(&mut state, &r);
+        }
+        assert_eq!(step_current_at(&state, Timestamp(1_500)).as_deref(), Some("pre"));
+        let r = record(&state, 2_000, Event::StepCompleted { step: "pre".into() });
+        apply(&mut state, &r);
+        assert_eq!(step_current_at(&state, Timestamp(1_500)).as_deref(), Some("pre"));
+        assert_eq!(step_current_at(&state, Timestamp(2_000)).as_deref(), Some("go"));
+        assert_eq!(step_current_at(&state, Timestamp(2_500)).as_deref(), Some("go"));
+    }
+
+    #[test]
+    fn this_process_is_younger_than_a_minute() {
+        if cfg!(target_os = "linux") {
+            assert!(process_age_ms().is_some_and(|ms| ms <= 60_000), "/proc could not be read");
+        }
     }
 }

@@ -79,6 +79,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             if let Some(s) = state.step_mut(step) {
                 s.status = StepStatus::Done;
                 s.finished_at = Some(at);
+                s.finished_by = Some(record.actor.clone());
                 s.claim = None;
             }
             advance_cursor(state, at);
@@ -87,6 +88,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             if let Some(s) = state.step_mut(step) {
                 s.status = StepStatus::Skipped;
                 s.finished_at = Some(at);
+                s.finished_by = Some(record.actor.clone());
                 s.skip_reason = Some(reason.clone());
                 s.claim = None;
             }
@@ -126,6 +128,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                 if s.status == StepStatus::Running {
                     s.status = StepStatus::Done;
                     s.finished_at = Some(at);
+                    s.finished_by = Some(record.actor.clone());
                 }
             }
         }
@@ -158,6 +161,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                 if *succeeded {
                     s.status = StepStatus::Done;
                     s.finished_at = Some(at);
+                    s.finished_by = Some(record.actor.clone());
                 } else {
                     s.status = StepStatus::Failed;
                 }
@@ -184,8 +188,10 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::RollbackStarted { reason, automatic, steps } => {
             state.status = Status::RollingBack;
             state.pause = None;
-            // No rollout step advances any more: a claim on one would only mislead.
+            // No rollout step advances any more: a claim on one would only mislead, and a
+            // bake under way stops watching (rollback has its own steps).
             release_every_claim(state);
+            stop_bakes(state, at);
             state.rollback = Some(RollbackState {
                 reason: reason.clone(),
                 automatic: *automatic,
@@ -204,6 +210,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         }
         Event::Aborted { reason } => {
             release_every_claim(state);
+            stop_bakes(state, at);
             state.status = Status::Aborted;
             state.ended_at = Some(at);
             state.abort_reason = Some(reason.clone());
@@ -257,6 +264,19 @@ pub fn apply(state: &mut State, record: &EventRecord) {
 fn release_every_claim(state: &mut State) {
     for s in &mut state.steps {
         s.claim = None;
+    }
+}
+
+/// Ends every rollout bake under way as stopped: a bake has no process whose outcome could
+/// end it later, so without this it would show running, clock ticking, forever.
+fn stop_bakes(state: &mut State, at: super::Timestamp) {
+    for s in &mut state.steps {
+        let is_bake =
+            s.status == StepStatus::Running && s.runs.is_empty() && s.started_at.is_some();
+        if is_bake {
+            s.status = StepStatus::Stopped;
+            s.finished_at = Some(at);
+        }
     }
 }
 

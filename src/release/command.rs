@@ -93,13 +93,18 @@ pub enum Command {
         confirmed: bool,
     },
     /// Run the failed or interrupted action of the current step again.
-    Retry,
+    Retry {
+        /// Retrying a shift to 100% needs this, like its first attempt.
+        confirmed: bool,
+    },
     /// Decide the outcome of an interrupted or failed action.
     Resolve {
         /// Succeeded or failed.
         resolution: Resolution,
         /// Why.
         reason: String,
+        /// Marking a shift to 100% succeeded needs this, like shifting it.
+        confirmed: bool,
     },
     /// Report how an action run ended (from the process that ran it).
     RecordOutcome {
@@ -234,7 +239,7 @@ impl Command {
             Self::Next { .. } => "next",
             Self::PassBake { .. } => "pass the bake",
             Self::Shift { .. } => "shift",
-            Self::Retry => "retry",
+            Self::Retry { .. } => "retry",
             Self::Resolve { .. } => "resolve",
             Self::RecordOutcome { .. } => "record outcome",
             Self::MarkInterrupted { .. } => "mark interrupted",

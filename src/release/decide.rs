@@ -54,8 +54,10 @@ pub fn decide(
         Command::PassBake { evidence, override_reason, confirmed } => {
             ctx.pass_bake(evidence.as_ref(), override_reason.as_deref(), *confirmed)
         }
-        Command::Retry => ctx.retry(),
-        Command::Resolve { resolution, reason } => ctx.resolve(*resolution, reason),
+        Command::Retry { confirmed } => ctx.retry(*confirmed),
+        Command::Resolve { resolution, reason, confirmed } => {
+            ctx.resolve(*resolution, reason, *confirmed)
+        }
         Command::RecordOutcome { step, attempt, outcome, duration_ms } => {
             ctx.record_outcome(step, *attempt, outcome, *duration_ms)
         }
@@ -154,16 +156,32 @@ impl<'a> Ctx<'a> {
             .all(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped))
     }
 
-    /// Appends `Completed` when `completing` closes the last step.
+    /// Appends `Completed` when `completing` closes the last step. Never while paused: a
+    /// paused release completes no step (see `record_outcome` and `resume`).
     fn complete(&self, step: &str, mut events: Vec<Event>) -> Vec<Event> {
         events.push(Event::StepCompleted { step: step.to_owned() });
         let rest_done = self.rest_done();
         let is_current = self.state.steps.get(self.state.cursor).is_some_and(|s| s.id == step);
-        if is_current && rest_done && matches!(self.state.status, Status::Running | Status::Paused)
-        {
+        if is_current && rest_done && self.state.status == Status::Running {
             events.push(Event::Completed);
         }
         events
+    }
+
+    /// A shift to 100% needs a typed confirmation on every attempt: its first, a retry, and
+    /// marking it succeeded by hand.
+    fn confirm_full_shift(&self, step: &str, confirmed: bool, what: &str) -> Result<(), Rejection> {
+        let full = self
+            .plan
+            .step(step)
+            .is_some_and(|r| matches!(r.step.kind, StepKind::Traffic { weight: 100 }));
+        if full && !confirmed {
+            return Err(Rejection::confirm(format!(
+                "{what} `{step}` sends all traffic to {}; it needs confirmation like the first attempt",
+                self.version()
+            )));
+        }
+        Ok(())
     }
 
     fn start(&self, command: &Command) -> Decision {
@@ -637,7 +655,7 @@ impl<'a> Ctx<'a> {
         Ok((r.step.id.clone(), s, Phase::Rollout, action))
     }
 
-    fn retry(&self) -> Decision {
+    fn retry(&self, confirmed: bool) -> Decision {
         let (id, s, phase, action) = self.stuck_step("retry")?;
         if phase == Phase::Rollout && self.state.status == Status::Paused {
             return Err(Rejection::rule(format!(
@@ -645,15 +663,28 @@ impl<'a> Ctx<'a> {
                 self.status_word()
             )));
         }
+        if phase == Phase::Rollout {
+            self.confirm_full_shift(&id, confirmed, "retrying")?;
+        }
         let attempt = u32::try_from(s.runs.len()).unwrap_or(0) + 1;
         Ok(vec![self.action_started(&id, &action, attempt, phase)])
     }
 
-    fn resolve(&self, resolution: Resolution, reason: &str) -> Decision {
+    fn resolve(&self, resolution: Resolution, reason: &str, confirmed: bool) -> Decision {
         need_reason(reason, "marking an action's outcome")?;
         let (id, s, phase, _) = self.stuck_step("resolve")?;
+        // Like retry: a paused release decides nothing about its steps until it resumes.
+        if phase == Phase::Rollout && self.state.status == Status::Paused {
+            return Err(Rejection::rule(format!(
+                "cannot resolve: the release {}",
+                self.status_word()
+            )));
+        }
         let attempt = s.last_run().map_or(0, |r| r.attempt);
         let succeeded = resolution == Resolution::Succeeded;
+        if succeeded && phase == Phase::Rollout {
+            self.confirm_full_shift(&id, confirmed, "marking succeeded")?;
+        }
         if !succeeded && s.status == StepStatus::Failed {
             return Err(Rejection::rule(format!("`{id}` is already marked failed")));
         }
@@ -724,10 +755,15 @@ impl<'a> Ctx<'a> {
                     return Ok(vec![finished]);
                 }
                 let mut events = vec![finished];
+                // The weight is a fact about the load balancer: recorded even while paused.
                 if let Some(StepKind::Traffic { weight }) =
                     self.plan.step(step).map(|r| r.step.kind.clone())
                 {
                     events.push(Event::WeightSet { weight });
+                }
+                // Paused means paused: the step completes when the release resumes.
+                if self.state.status == Status::Paused {
+                    return Ok(events);
                 }
                 Ok(self.complete(step, events))
             }
@@ -833,6 +869,16 @@ impl<'a> Ctx<'a> {
         need_reason(reason, "skipping a step")?;
         self.require(&[Status::Running], "skip")?;
         let (r, s) = self.current("skip")?;
+        if let StepKind::Gate { .. } = r.step.kind {
+            let needed = self.plan.approvals_needed(r.step, self.release_type());
+            let stage = &r.stage.id;
+            return Err(Rejection::rule(format!(
+                "`{}` is a gate and cannot be skipped: it passes with {needed} approval{} from different people ({} approved), or not at all; only a release type whose skip_stages names stage `{stage}` goes without it, decided at start",
+                r.step.id,
+                if needed == 1 { "" } else { "s" },
+                names(s.approvals.keys().cloned())
+            )));
+        }
         if s.status == StepStatus::Running {
             return Err(Rejection::rule(format!(
                 "`{}` is running; it cannot be skipped until it ends",
@@ -859,7 +905,16 @@ impl<'a> Ctx<'a> {
 
     fn resume(&self) -> Decision {
         self.require(&[Status::Paused], "resume")?;
-        Ok(vec![Event::Resumed])
+        let mut events = vec![Event::Resumed];
+        // A step whose action succeeded while paused completes now (and the release with it,
+        // if that was the last step).
+        if let Some(s) = self.state.current().filter(|s| s.status == StepStatus::Done) {
+            events.push(Event::StepCompleted { step: s.id.clone() });
+            if self.rest_done() {
+                events.push(Event::Completed);
+            }
+        }
+        Ok(events)
     }
 
     fn rollback(&self, reason: &str, confirmed: bool, automatic: bool) -> Decision {
@@ -1022,7 +1077,7 @@ impl<'a> Ctx<'a> {
                 | Command::PassBake { .. }
                 | Command::Shift { .. }
                 | Command::Skip { .. }
-                | Command::Retry
+                | Command::Retry { .. }
                 | Command::Resolve { .. }
         );
         if !advances

@@ -80,6 +80,9 @@ pub enum StepStatus {
     Interrupted,
     /// Passed over.
     Skipped,
+    /// Ended unfinished because the release was rolled back or aborted (a bake that was
+    /// under way): nothing runs and no clock ticks.
+    Stopped,
 }
 
 impl StepStatus {
@@ -93,6 +96,7 @@ impl StepStatus {
             Self::Failed => "✗",
             Self::Interrupted => "!",
             Self::Skipped => "↷",
+            Self::Stopped => "■",
         }
     }
 
@@ -106,6 +110,7 @@ impl StepStatus {
             Self::Failed => "failed",
             Self::Interrupted => "interrupted",
             Self::Skipped => "skipped",
+            Self::Stopped => "stopped",
         }
     }
 }
@@ -211,6 +216,10 @@ pub struct StepState {
     pub started_at: Option<Timestamp>,
     /// When it was completed or skipped.
     pub finished_at: Option<Timestamp>,
+    /// Who completed or skipped it (for "already done by bob at 10:02:11"). Snapshots
+    /// written before this field read as `None`; the events fold to the name again.
+    #[serde(default)]
+    pub finished_by: Option<Actor>,
     /// Ticked checklist items by item id.
     pub ticks: BTreeMap<String, Mark>,
     /// Approvals by approver name.
@@ -238,6 +247,7 @@ impl StepState {
             current_since: None,
             started_at: None,
             finished_at: None,
+            finished_by: None,
             ticks: BTreeMap::new(),
             approvals: BTreeMap::new(),
             declines: BTreeMap::new(),

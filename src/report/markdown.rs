@@ -105,7 +105,18 @@ fn summary(out: &mut String, r: &Report) {
             s.previous_version.as_deref().map_or_else(|| "—".into(), cell),
         ],
         vec!["Environment".into(), cell(&s.environment)],
-        vec!["Type".into(), cell(&s.release_type)],
+        vec![
+            "Type".into(),
+            if s.skipped_stages.is_empty() {
+                cell(&s.release_type)
+            } else {
+                format!(
+                    "{} (skips stages {}, decided at start)",
+                    cell(&s.release_type),
+                    cell(&s.skipped_stages.join(", "))
+                )
+            },
+        ],
         vec!["Status".into(), format!("**{}**", s.status.replace('_', " "))],
         vec![
             "Started".into(),

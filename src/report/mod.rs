@@ -79,6 +79,10 @@ pub struct Summary {
     pub environment: String,
     /// Regular, hotfix or emergency.
     pub release_type: String,
+    /// Stages this release type went without (its `skip_stages`, decided at start): the
+    /// only way a release passes a gate without its approvals. Absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_stages: Vec<String>,
     /// Final (or current) status word.
     pub status: String,
     /// When it started.
@@ -492,6 +496,10 @@ fn summary(input: &Input<'_>, state: &State) -> Summary {
         environment: info.map_or_else(|| input.row.environment.clone(), |i| i.environment.clone()),
         release_type: info
             .map_or_else(|| input.row.release_type.clone(), |i| i.release_type.to_string()),
+        skipped_stages: info
+            .and_then(|i| input.plan.release_types.get(&i.release_type))
+            .map(|p| p.skip_stages.clone())
+            .unwrap_or_default(),
         status: state.status.as_str().to_owned(),
         started_at: info.map(|i| Time(i.started_at)),
         started_by: info.map(|i| i.started_by.to_string()),

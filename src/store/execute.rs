@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::connect::BUSY_TIMEOUT;
 use super::{Created, Loaded, ReleaseRow, Store, StoreError};
 use crate::plan::Plan;
-use crate::release::{self, Actor, Command, EventRecord, Rejection, State, Timestamp};
+use crate::release::{self, Actor, Command, EventRecord, Rejection, State, StepStatus, Timestamp};
 
 /// At most how many times a command that does not commute is decided (after a lost race its
 /// pinned seq turns it into a refusal saying what changed, so two is the most it takes).
@@ -61,11 +61,12 @@ pub fn records_after(
 
 /// Decides `command` on the current state of a release and records the result.
 ///
-/// `expect_seq` is the seq the issuer saw. Without one, commands that depend on which step is
-/// current are pinned to the state loaded here, so a lost race is reported, never re-applied
-/// to a step nobody looked at; commands that commute (tick, approve, note, ...) are decided
-/// again on the fresh state — but only while the same step is current, so an approval that
-/// loses a race to the gate passing never lands on the next gate.
+/// `expect_seq` is the seq the issuer saw. Without one, commands that act on the current step
+/// name the step current when this call first loads the release (see [`execute_on_step`]);
+/// after a lost race they are decided again only while that step is current, so a retry is
+/// never applied to a step nobody looked at; other commands that do not commute (pause,
+/// rollback, ...) are pinned to the state loaded here, and commands that commute (note,
+/// outcomes, ...) are decided again on the fresh state.
 pub async fn execute(
     store: &Store,
     release_id: i64,
@@ -77,7 +78,7 @@ pub async fn execute(
     execute_on_step(store, release_id, command, actor, expect_seq, None, now).await
 }
 
-/// Commands that act on whichever step is current.
+/// Commands that act on whichever step is current, and so name the step their issuer saw.
 fn targets_current_step(command: &Command) -> bool {
     matches!(
         command,
@@ -86,11 +87,55 @@ fn targets_current_step(command: &Command) -> bool {
             | Command::Approve
             | Command::Revoke
             | Command::Decline { .. }
+            | Command::Next { .. }
+            | Command::Shift { .. }
+            | Command::Skip { .. }
+            | Command::Retry { .. }
+            | Command::Resolve { .. }
     )
 }
 
-/// Like [`execute`], with the step the issuer was looking at: a step-targeting command is
-/// refused if another step is current by the time it is decided.
+/// Retry and resolve during a rollback act on the rollback's step, not the current rollout
+/// step: they stay pinned to the state their process loaded, as before.
+fn acts_on_rollback(state: &State, command: &Command) -> bool {
+    state.status == release::Status::RollingBack
+        && matches!(command, Command::Retry { .. } | Command::Resolve { .. })
+}
+
+/// "already done by bob at 10:02:11": why the step the issuer saw is not the one to act on.
+fn step_moved_on(state: &State, seen: &str, verb: &str) -> Rejection {
+    let seen_state = state.steps.iter().find(|s| s.id == seen);
+    let what = match seen_state {
+        Some(s) if matches!(s.status, StepStatus::Done | StepStatus::Skipped) => {
+            let word = if s.status == StepStatus::Done { "done" } else { "skipped" };
+            let by =
+                s.finished_by.as_ref().map_or_else(String::new, |a| format!(" by {}", a.short()));
+            let at = s
+                .finished_at
+                .map_or_else(String::new, |t| format!(" at {}", release::format_clock(t)));
+            format!(": it is already {word}{by}{at}")
+        }
+        _ => state.last.as_ref().map_or_else(String::new, |l| {
+            format!(": {} {} at {}", l.actor.short(), l.sentence, release::format_clock(l.at))
+        }),
+    };
+    let now = state
+        .current()
+        .map_or_else(|| " (no step is current)".to_owned(), |c| format!(" (`{}` is)", c.id));
+    Rejection {
+        kind: release::RejectionKind::Stale,
+        message: format!(
+            "`{seen}` is no longer the current step{what}{now}; look again before you {verb}"
+        ),
+    }
+}
+
+/// Like [`execute`], with the step the issuer was looking at (the cockpit's screen, the CLI's
+/// read or `--step`): a command that acts on the current step is refused if another step is
+/// current by the time it is decided. Without `expect_seq`, a command that moves a step on
+/// (next, shift, skip, retry, resolve) that loses an append race is decided again only while
+/// the step it named is current and where this call first found it — so a retry never lands
+/// on a step its issuer did not see, and two people pressing `next` move one step.
 pub async fn execute_on_step(
     store: &Store,
     release_id: i64,
@@ -102,6 +147,7 @@ pub async fn execute_on_step(
 ) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
     let mut pinned = expect_seq;
     let mut seen_step = seen_step.map(str::to_owned);
+    let mut seen_status: Option<StepStatus> = None;
     // Contention is waited out, not reported: each attempt queues on the write lock (up to
     // the busy timeout) and decides under it, so racing writers take turns. Should an append
     // still lose a race (a writer that took no lock), one that commutes retries with a
@@ -136,31 +182,51 @@ pub async fn execute_on_step(
             }
         };
         let mut loaded = store.load(release_id).await?;
-        if pinned.is_none() && !command.commutes() {
+        // An explicit `expect_seq` that is stale is answered by `decide` in its own words.
+        let seq_is_stale = expect_seq.is_some_and(|seen| seen != loaded.state.seq);
+        let names_step = targets_current_step(command)
+            && !acts_on_rollback(&loaded.state, command)
+            && !seq_is_stale;
+        if pinned.is_none() && !command.commutes() && !names_step {
             pinned = Some(loaded.state.seq);
         }
-        let current = loaded.state.current().map(|s| s.id.clone());
-        if targets_current_step(command) {
+        if names_step {
+            let current = loaded.state.current();
             match &seen_step {
-                None => seen_step.clone_from(&current),
-                Some(seen) if current.as_ref() != Some(seen) => {
-                    let what = loaded.state.last.as_ref().map_or_else(String::new, |l| {
-                        format!(
-                            ": {} {} at {}",
-                            l.actor.short(),
-                            l.sentence,
-                            release::format_clock(l.at)
-                        )
-                    });
-                    return Err(ExecuteError::Rejected(Rejection {
-                        kind: release::RejectionKind::Stale,
-                        message: format!(
-                            "`{seen}` is no longer the current step{what}; look again before you {}",
-                            command.verb()
-                        ),
-                    }));
+                None => seen_step = current.map(|s| s.id.clone()),
+                Some(seen) if current.map(|s| &s.id) != Some(seen) => {
+                    return Err(ExecuteError::Rejected(step_moved_on(
+                        &loaded.state,
+                        seen,
+                        command.verb(),
+                    )));
                 }
                 Some(_) => {}
+            }
+            if !command.commutes() {
+                let status = current.map(|s| s.status);
+                match (seen_status, status) {
+                    (None, Some(status)) => seen_status = Some(status),
+                    (Some(before), now) if Some(before) != now => {
+                        let what = loaded.state.last.as_ref().map_or_else(String::new, |l| {
+                            format!(
+                                ": {} {} at {}",
+                                l.actor.short(),
+                                l.sentence,
+                                release::format_clock(l.at)
+                            )
+                        });
+                        let id = seen_step.as_deref().unwrap_or("the current step");
+                        return Err(ExecuteError::Rejected(Rejection {
+                            kind: release::RejectionKind::Stale,
+                            message: format!(
+                                "`{id}` moved on while you acted{what}; look again before you {}",
+                                command.verb()
+                            ),
+                        }));
+                    }
+                    _ => {}
+                }
             }
         }
         let at = now();

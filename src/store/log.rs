@@ -10,7 +10,7 @@ use crate::plan;
 use crate::release::{self, Event, EventRecord, SCHEMA_VERSION, State, Timestamp};
 
 /// Bumped whenever `State`'s shape changes, so stale snapshots are ignored.
-pub const ENGINE_VERSION: i64 = 1;
+pub const ENGINE_VERSION: i64 = 2;
 
 /// How many events may follow a snapshot before a new one is written.
 const SNAPSHOT_EVERY_EVENTS: u64 = 256;

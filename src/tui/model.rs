@@ -148,6 +148,8 @@ pub enum Purpose {
     FullShift,
     /// Next step is a 100% shift: the service name.
     FullNext,
+    /// Retry of a failed or interrupted shift to 100%: the service name, like the first try.
+    FullRetry,
     /// Mark succeeded: reason.
     MarkSucceeded,
     /// Mark failed: reason.
@@ -180,7 +182,7 @@ pub struct Prompt {
     pub fields: Vec<Field>,
     /// The field being typed in.
     pub active: usize,
-    /// The step it acts on, when that is not simply the current one (a claim's step).
+    /// The step it acts on: the one current when it opened, or a claim's step.
     pub step: Option<String>,
     /// The release seq when it opened: the state the person decided on.
     pub seen_seq: u64,

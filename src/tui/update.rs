@@ -10,7 +10,7 @@ use super::model::{
 };
 use super::msg::Msg;
 use crate::plan::StepKind;
-use crate::release::{Command, Resolution, Status, format_hour_minute};
+use crate::release::{Command, Resolution, Status, StepStatus, format_hour_minute};
 
 /// Applies one message; returns the effects it asks for.
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -427,11 +427,14 @@ fn seen_step(model: &Model) -> Option<String> {
 
 fn open_prompt(model: &mut Model, purpose: Purpose, title: String, fields: Vec<Field>) {
     let seen_seq = model.release.as_ref().map_or(0, |r| r.state.seq);
+    // The step on screen when the prompt opened: what its command acts on (a takeover puts
+    // the selected step here instead).
+    let step = seen_step(model);
     model.overlay = Some(Overlay::Prompt(Prompt {
         purpose,
         title,
         fields,
-        step: None,
+        step,
         active: 0,
         seen_seq,
         touched_at: model.now,
@@ -641,14 +644,31 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             );
             Vec::new()
         }
-        Action::Retry => execute(model, Command::Retry, true),
+        Action::Retry => {
+            if stuck_full_shift(model) {
+                open_prompt(
+                    model,
+                    Purpose::FullRetry,
+                    format!("Retry: shift ALL traffic to {service} {version}?"),
+                    vec![confirm_field(&service)],
+                );
+                return Vec::new();
+            }
+            execute(model, Command::Retry { confirmed: false }, true)
+        }
         Action::ConfirmReview => execute(model, Command::ConfirmCheckpoint, true),
         Action::MarkSucceeded => {
+            // Marking a shift to 100% succeeded says all traffic is on the new version: it
+            // asks for the service name like the shift itself.
+            let mut fields = vec![reason_field("what you checked (recorded)")];
+            if stuck_full_shift(model) {
+                fields.push(confirm_field(&service));
+            }
             open_prompt(
                 model,
                 Purpose::MarkSucceeded,
                 "Mark the action SUCCEEDED (you checked by hand)".into(),
-                vec![reason_field("what you checked (recorded)")],
+                fields,
             );
             Vec::new()
         }
@@ -676,6 +696,21 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             execute(model, Command::Unclaim { step }, false)
         }
     }
+}
+
+/// Whether the current step is a failed or interrupted shift to 100% of a rollout (not a
+/// rollback: its retries need no typing).
+fn stuck_full_shift(model: &Model) -> bool {
+    model.release.as_ref().is_some_and(|r| {
+        matches!(r.state.status, Status::Running | Status::Paused)
+            && r.plan
+                .flat_steps()
+                .get(r.state.cursor)
+                .is_some_and(|s| matches!(s.step.kind, StepKind::Traffic { weight: 100 }))
+            && r.state
+                .current()
+                .is_some_and(|s| matches!(s.status, StepStatus::Failed | StepStatus::Interrupted))
+    })
 }
 
 /// The id of the step selected in the steps pane.
@@ -892,10 +927,16 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
         }
         Purpose::FullShift => Command::Shift { confirmed: true },
         Purpose::FullNext => Command::Next { confirmed: true },
-        Purpose::MarkSucceeded => {
-            Command::Resolve { resolution: Resolution::Succeeded, reason: text }
+        Purpose::FullRetry => Command::Retry { confirmed: true },
+        Purpose::MarkSucceeded => Command::Resolve {
+            resolution: Resolution::Succeeded,
+            reason: text,
+            // Confirmed only if the prompt asked for the service name (and got it).
+            confirmed: prompt.fields.iter().any(|f| f.must_equal.is_some()),
+        },
+        Purpose::MarkFailed => {
+            Command::Resolve { resolution: Resolution::Failed, reason: text, confirmed: false }
         }
-        Purpose::MarkFailed => Command::Resolve { resolution: Resolution::Failed, reason: text },
         Purpose::TakeOver => {
             Command::Claim { step: prompt.step.clone().unwrap_or_default(), reason: Some(text) }
         }
@@ -904,8 +945,9 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
     let pinned = !command.commutes();
     model.pending = Some(verb.clone());
     say(model, format!("{verb}…"), Tone::Info);
-    // Pinned to the state the person saw when the prompt opened, not when it closed.
-    let seen_step = seen_step(model);
+    // Pinned to the state the person saw when the prompt opened, not when it closed: a no-go
+    // typed while the gate passed must not land on the next gate.
+    let seen_step = prompt.step.clone().or_else(|| seen_step(model));
     vec![Effect::Execute {
         command,
         expect_seq: pinned.then_some(prompt.seen_seq),

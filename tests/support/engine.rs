@@ -253,9 +253,9 @@ pub fn note(text: &str) -> Command {
     Command::Note { text: text.into() }
 }
 
-/// `Resolve` with a reason.
+/// `Resolve` with a reason (no typed confirmation).
 pub fn resolve(resolution: Resolution, reason: &str) -> Command {
-    Command::Resolve { resolution, reason: reason.into() }
+    Command::Resolve { resolution, reason: reason.into(), confirmed: false }
 }
 
 /// A successful outcome with exit code 0.

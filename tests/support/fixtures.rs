@@ -460,6 +460,35 @@ pub fn rolled_back() -> Model {
     h.model(alice(), false, now)
 }
 
+/// The shift to 100% failed (the balancer said 503); alice looks at it.
+pub fn full_shift_failed() -> Model {
+    let mut h = basic_at_ten_percent();
+    h.next(3, &alice()).next(60, &alice());
+    h.run(20, &alice(), Command::Next { confirmed: true });
+    h.fail(2, "shift-100", 1, "expected HTTP 200, got 503", "503 Service Unavailable");
+    let now = h.clock.plus_millis(5_000);
+    h.model(alice(), false, now)
+}
+
+/// Rolled back while the canary bake was watching: the bake is stopped, its clock stands.
+pub fn rolled_back_mid_bake() -> Model {
+    let mut h = basic_at_ten_percent();
+    h.next(3, &alice());
+    h.run(
+        0,
+        &bob(),
+        Command::Rollback {
+            reason: "5xx on green at 4%".into(),
+            confirmed: true,
+            automatic: false,
+        },
+    );
+    h.succeed(2, "rollback-1-traffic", 1, "weight=0");
+    h.succeed(4, "rollback-2-undeploy", 1, "undeploying 1.4.0");
+    let now = h.clock.plus_millis(120_000);
+    h.model(alice(), false, now)
+}
+
 /// Every step done.
 pub fn completed() -> Model {
     let mut h = basic_at_ten_percent();
@@ -598,6 +627,7 @@ pub fn resolved_by_hand() -> Model {
         Command::Resolve {
             resolution: Resolution::Succeeded,
             reason: "dump file present and restorable (checked by hand)".into(),
+            confirmed: false,
         },
     );
     let now = h.clock.plus_millis(10_000);

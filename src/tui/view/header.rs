@@ -52,7 +52,7 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         (0, Span::raw(" ")),
         (0, Span::styled(status, status_style)),
         (1, Span::raw(format!("  T+{}", format_elapsed(elapsed)))),
-        (2, Span::styled(format!("  {}", info.release_type), theme::dim())),
+        (2, Span::styled(format!("  {}", release_type_text(release, info)), theme::dim())),
     ];
     if let Some(stage) = stage {
         spans.push((3, Span::raw(format!("  {stage}"))));
@@ -151,4 +151,15 @@ pub fn render_traffic(frame: &mut Frame<'_>, area: Rect, release: &ReleaseView) 
     }
     let line = Line::from(spans);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The release type, with the stages it goes without (decided at start): the only way past a
+/// gate without its approvals, so it is always on screen.
+fn release_type_text(release: &ReleaseView, info: &crate::release::ReleaseInfo) -> String {
+    match release.plan.release_types.get(&info.release_type) {
+        Some(p) if !p.skip_stages.is_empty() => {
+            format!("{} skips {}", info.release_type, p.skip_stages.join(","))
+        }
+        _ => info.release_type.to_string(),
+    }
 }

@@ -23,7 +23,7 @@ fn status_style(status: StepStatus) -> Style {
         StepStatus::Done => theme::ok(),
         StepStatus::Running | StepStatus::Waiting => theme::accent(),
         StepStatus::Failed | StepStatus::Interrupted => theme::breach(),
-        StepStatus::Skipped | StepStatus::Pending => theme::dim(),
+        StepStatus::Skipped | StepStatus::Pending | StepStatus::Stopped => theme::dim(),
     }
 }
 
@@ -54,6 +54,14 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
             (StepStatus::Running, Some(started)) => {
                 format::bake_progress(model.display_now().millis_since(started), *duration)
             }
+            // Where the bake was when the rollback or abort stopped it; the clock stands.
+            (StepStatus::Stopped, Some(started)) => format!(
+                "stopped {}",
+                format::bake_progress(
+                    s.finished_at.unwrap_or(started).millis_since(started),
+                    *duration
+                )
+            ),
             _ => format_duration(*duration),
         },
         StepKind::Traffic { weight } => match s.status {
@@ -113,6 +121,11 @@ fn row(
     Line::styled(format::fit(&text, width), style)
 }
 
+/// Whether no rollout step advances any more: the release ended, or it is rolling back.
+fn rollout_over(release: &ReleaseView) -> bool {
+    release.state.status.is_terminal() || release.state.status == Status::RollingBack
+}
+
 /// The steps pane.
 pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
     let inner_width = usize::from(area.width.saturating_sub(2));
@@ -133,7 +146,7 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
         ));
         for step in &stage.steps {
             let s = &release.state.steps[index];
-            let mark = if s.status == StepStatus::Waiting && release.state.status.is_terminal() {
+            let mark = if s.status == StepStatus::Waiting && rollout_over(release) {
                 "·"
             } else {
                 s.status.mark()
@@ -143,7 +156,7 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
                 selected_line = lines.len();
             }
             let highlight = is_selected && model.focus == Pane::Steps;
-            let name = if index == release.state.cursor && !release.state.status.is_terminal() {
+            let name = if index == release.state.cursor && !rollout_over(release) {
                 format!("{} ◀", step.name)
             } else {
                 step.name.clone()
@@ -199,12 +212,11 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     let (Some(r), Some(s)) = (steps.get(index), release.state.steps.get(index)) else { return };
     let width = usize::from(area.width.saturating_sub(2));
     // The step current when the release ended was never reached, as the steps pane shows.
-    let (mark, word, step_style) =
-        if s.status == StepStatus::Waiting && release.state.status.is_terminal() {
-            ("·", "not reached", status_style(StepStatus::Pending))
-        } else {
-            (s.status.mark(), s.status.as_str(), status_style(s.status))
-        };
+    let (mark, word, step_style) = if s.status == StepStatus::Waiting && rollout_over(release) {
+        ("·", "not reached", status_style(StepStatus::Pending))
+    } else {
+        (s.status.mark(), s.status.as_str(), status_style(s.status))
+    };
     let mut lines: Vec<Line<'static>> = vec![Line::styled(
         format!(" {mark} {} ({word})", r.step.name),
         step_style.patch(theme::bold()),
@@ -257,7 +269,13 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 ));
             }
             if !min_wait.is_zero() {
-                let open_for = s.current_since.map_or(0, |t| model.display_now().millis_since(t));
+                // The clock stops when the gate passes or the release ends.
+                let until = s
+                    .finished_at
+                    .or(release.state.ended_at)
+                    .or(release.state.rollback.as_ref().map(|r| r.started.at))
+                    .unwrap_or_else(|| model.display_now());
+                let open_for = s.current_since.map_or(0, |t| until.millis_since(t));
                 lines.push(Line::raw(format!(
                     " open at least {} (open {})",
                     format_duration(*min_wait),
@@ -303,7 +321,9 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
             push_runs(&mut lines, model, s);
         }
         StepKind::Bake { duration, probes, on_breach, checkpoints } => {
-            let elapsed = s.started_at.map_or(0, |t| model.display_now().millis_since(t));
+            // A finished or stopped bake's clock stands where it ended.
+            let until = s.finished_at.unwrap_or_else(|| model.display_now());
+            let elapsed = s.started_at.map_or(0, |t| until.millis_since(t));
             lines.push(Line::raw(format!(
                 " watch for {} ({})",
                 format_duration(*duration),
