@@ -72,7 +72,7 @@ async fn insert_raw(conn: &mut SqliteConnection, id: i64, e: &StoredEvent) {
 
 /// An approval nobody gave, stamped like event 10.
 fn forged(like: &StoredEvent, seq: u64) -> StoredEvent {
-    let event = Event::ApprovalGiven { step: "go".into() };
+    let event = Event::ApprovalGiven { step: "go".into(), signature: None };
     StoredEvent {
         seq,
         at: like.at,

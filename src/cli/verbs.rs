@@ -13,7 +13,7 @@ use super::{
 use crate::plan::{self, ReleaseType};
 use crate::release::{Actor, Command, EventRecord, Resolution};
 use crate::store::{self, ExecuteError, Location, Store, StoreError};
-use crate::{action, automation, clock, identity, notify};
+use crate::{action, automation, clock, identity, notify, signing};
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -162,7 +162,10 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             let loaded = store.load(row.id).await?;
             let now = clock::now();
             if *json {
-                print_json(&json::status(&loaded.plan, &loaded.state, &loaded.row, now));
+                let mut value = json::status(&loaded.plan, &loaded.state, &loaded.row, now);
+                // The chain head, to keep outside the database (`verify --head`).
+                value["head"] = store.head(row.id).await?.json();
+                print_json(&value);
             } else {
                 print!("{}", summary::status_text(&loaded.plan, &loaded.state, &loaded.row, now));
             }
@@ -237,7 +240,14 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Report { release, format, output } => {
             record::report(&cli, release.as_deref(), format, output.as_deref()).await
         }
-        Verb::Verify { release } => record::verify(&cli, release.as_deref()).await,
+        Verb::Verify { release, head, allowed_signers, json } => {
+            let options = record::VerifyOptions {
+                head: head.as_deref(),
+                allowed_signers: allowed_signers.as_deref(),
+                json: *json,
+            };
+            record::verify(&cli, release.as_deref(), &options).await
+        }
         Verb::Team { release, json } => team::show(&cli, release.as_deref(), *json).await,
         Verb::Handover { release, to } => {
             team::hand_over(&cli, release.as_deref(), to.as_deref()).await
@@ -393,8 +403,22 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
             notifier.committed(row.id, &after.plan, after.state.info.as_ref(), &records);
         }
     }
-    let (records, loaded) =
-        store::execute(&store, row.id, &command, &actor, target.expect_seq, clock::now).await?;
+    // Where the plan requires signed approvals, the person signs through their ssh-agent
+    // before anything is decided (refused here, naming what to do, without an agent).
+    let signed = signing::sign_command(&store, &loaded, &command, &actor, clock::now())
+        .await
+        .map_err(signing_failure)?;
+    let (records, loaded) = store::execute_signed(
+        &store,
+        row.id,
+        &command,
+        &actor,
+        target.expect_seq,
+        None,
+        signed.as_ref(),
+        clock::now,
+    )
+    .await?;
     for r in &records {
         println!("{}", summary::event_line(r));
     }
@@ -411,6 +435,17 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
     }
     store.close().await;
     Ok(())
+}
+
+/// A command that could not be signed: refused (exit 3) without an agent or key, else an
+/// error.
+fn signing_failure(e: signing::SigningError) -> Failure {
+    match e {
+        signing::SigningError::Unavailable(_) => {
+            Failure { code: EXIT_REJECTED, message: format!("rejected: {e}") }
+        }
+        _ => Failure::error(e.to_string()),
+    }
 }
 
 /// Runs this process's claimed actions in the foreground, printing their output.
