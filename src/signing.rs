@@ -255,6 +255,13 @@ fn fingerprint(public_key: &Path) -> Result<String, String> {
         .ok_or_else(|| format!("ssh-keygen -l printed no fingerprint: {}", String::from_utf8_lossy(&out.stderr).trim()))
 }
 
+/// Whether `ssh-keygen` is on PATH (`check` refuses a plan requiring signatures without it).
+pub fn ssh_keygen_installed() -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join("ssh-keygen").is_file())
+    })
+}
+
 /// Runs a program with `input` on its standard input.
 fn run(cmd: &mut Process, input: &[u8]) -> Result<std::process::Output, String> {
     let program = cmd.get_program().to_string_lossy().into_owned();

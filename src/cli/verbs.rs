@@ -276,6 +276,13 @@ fn check(path: &Path) -> Result<(), Failure> {
     let (plan, _) =
         plan::load_file(path).map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
     print!("{}", summary::plan_summary(&plan, &path.display().to_string()));
+    if plan.policy.signed_approvals && !signing::ssh_keygen_installed() {
+        return Err(Failure::error(format!(
+            "{}: [policy] signed_approvals = true, but ssh-keygen is not installed here, so \
+             approvals could not be signed; install openssh-client, or set it to false",
+            path.display()
+        )));
+    }
     let missing = action::missing_secrets(&plan);
     if !missing.is_empty() {
         let list: Vec<String> = missing.iter().map(|(a, n)| format!("{n} (action {a})")).collect();
