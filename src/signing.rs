@@ -83,7 +83,8 @@ impl Statement {
     /// newline in a reason cannot forge a field.
     pub fn text(&self) -> String {
         let quote = |s: &Option<String>| {
-            s.as_ref().map_or_else(|| "-".to_owned(), |s| serde_json::Value::from(s.as_str()).to_string())
+            s.as_ref()
+                .map_or_else(|| "-".to_owned(), |s| serde_json::Value::from(s.as_str()).to_string())
         };
         format!(
             "flightdeck signed command v1\nrelease {}\nplan {}\ncommand {}\nstep {}\nreason {}\nactor {}\nat {}\n",
@@ -159,9 +160,9 @@ pub async fn statement_for(
 /// the engine decides it (the engine then refuses it, or records exactly this).
 fn prospective_event(state: &State, command: &Command) -> Option<Event> {
     match command {
-        Command::Approve => state
-            .current()
-            .map(|s| Event::ApprovalGiven { step: s.id.clone(), signature: None }),
+        Command::Approve => {
+            state.current().map(|s| Event::ApprovalGiven { step: s.id.clone(), signature: None })
+        }
         Command::Rollback { reason, automatic: false, .. } => Some(Event::RollbackStarted {
             reason: reason.clone(),
             automatic: false,
@@ -197,7 +198,9 @@ pub async fn sign_command(
 /// Signs `text` with the agent's key (or [`KEY_ENV`]'s): blocking, runs `ssh-keygen`.
 pub fn sign_text(text: &str) -> Result<Signature, SigningError> {
     if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
-        return Err(SigningError::Unavailable("no ssh-agent is running (SSH_AUTH_SOCK is not set)".into()));
+        return Err(SigningError::Unavailable(
+            "no ssh-agent is running (SSH_AUTH_SOCK is not set)".into(),
+        ));
     }
     let public_key = match std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
         Some(path) => std::fs::read_to_string(&path).map_err(|e| {
@@ -211,9 +214,7 @@ pub fn sign_text(text: &str) -> Result<Signature, SigningError> {
     let key_file = TempFile::with(public_key.trim_end().as_bytes(), "pub")
         .map_err(|e| SigningError::Failed(format!("cannot write a temporary key file: {e}")))?;
     let out = run(
-        Process::new("ssh-keygen")
-            .args(["-Y", "sign", "-n", NAMESPACE, "-f"])
-            .arg(&key_file.path),
+        Process::new("ssh-keygen").args(["-Y", "sign", "-n", NAMESPACE, "-f"]).arg(&key_file.path),
         text.as_bytes(),
     )
     .map_err(SigningError::Failed)?;
@@ -233,7 +234,12 @@ pub fn sign_text(text: &str) -> Result<Signature, SigningError> {
 fn agent_key() -> Result<String, SigningError> {
     let out = run(Process::new("ssh-add").arg("-L"), b"").map_err(SigningError::Unavailable)?;
     let listed = String::from_utf8_lossy(&out.stdout);
-    match (out.status.code(), listed.lines().find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-") || l.starts_with("sk-"))) {
+    match (
+        out.status.code(),
+        listed
+            .lines()
+            .find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-") || l.starts_with("sk-")),
+    ) {
         (Some(0), Some(first)) => Ok(first.to_owned()),
         (Some(1), _) | (Some(0), None) => {
             Err(SigningError::Unavailable("the ssh-agent holds no key".into()))
@@ -247,12 +253,15 @@ fn agent_key() -> Result<String, SigningError> {
 
 /// `SHA256:...` of a public key file.
 fn fingerprint(public_key: &Path) -> Result<String, String> {
-    let out = run(Process::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(public_key), b"")?;
+    let out =
+        run(Process::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(public_key), b"")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .find(|w| w.starts_with("SHA256:"))
-        .map(str::to_owned)
-        .ok_or_else(|| format!("ssh-keygen -l printed no fingerprint: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    text.split_whitespace().find(|w| w.starts_with("SHA256:")).map(str::to_owned).ok_or_else(|| {
+        format!(
+            "ssh-keygen -l printed no fingerprint: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })
 }
 
 /// Whether `ssh-keygen` is on PATH (`check` refuses a plan requiring signatures without it).
@@ -265,18 +274,16 @@ pub fn ssh_keygen_installed() -> bool {
 /// Runs a program with `input` on its standard input.
 fn run(cmd: &mut Process, input: &[u8]) -> Result<std::process::Output, String> {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!("{program} is not installed (install openssh-client)")
-            } else {
-                format!("cannot run {program}: {e}")
-            }
-        })?;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(
+            |e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("{program} is not installed (install openssh-client)")
+                } else {
+                    format!("cannot run {program}: {e}")
+                }
+            },
+        )?;
     if let Some(mut stdin) = child.stdin.take() {
         // A program that exits without reading its input is judged by its exit status.
         let _ = stdin.write_all(input);

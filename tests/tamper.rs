@@ -51,9 +51,11 @@ fn to_the_gate(deck: &Deck, plan: &Path) {
 async fn attacker(deck: &Deck) -> SqliteConnection {
     let url = format!("sqlite://{}", deck.db.display());
     let mut conn = SqliteConnection::connect(&url).await.expect("raw connection");
-    conn.execute("DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;")
-        .await
-        .expect("drop triggers");
+    conn.execute(
+        "DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;",
+    )
+    .await
+    .expect("drop triggers");
     conn
 }
 
@@ -163,7 +165,11 @@ fn approvals_injected_into_the_snapshot_pass_no_gate_and_verify_says_so() {
     deck.fails(&["next", "--operator", "alice"], 3, "needs 2 approvals");
     let out = deck.run(&["verify"]).expect_code(1, "verify");
     assert!(out.stdout.contains("SNAPSHOT: the snapshot at event"), "{}", out.stdout);
-    assert!(out.stdout.contains("discarded and the state rebuilt from the events"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("discarded and the state rebuilt from the events"),
+        "{}",
+        out.stdout
+    );
 
     // Edited and resealed by someone who read the source: decisions still fold the events,
     // and verify refolds them and names the snapshot.
@@ -212,11 +218,7 @@ fn deleting_the_newest_events_is_caught_by_the_anchored_head() {
     deck.ok(&["verify"]);
     let out = deck.run(&["verify", "1", "--head", &anchor]).expect_code(1, "verify --head");
     assert!(out.stdout.contains("ANCHORED HEAD NOT REACHED"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains(&format!("the events end at {}", seq - 1)),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains(&format!("the events end at {}", seq - 1)), "{}", out.stdout);
     assert!(out.stderr.contains("the record was tampered with"), "{}", out.stderr);
     let out = deck.run(&["verify", "--head", &hash]).expect_code(1, "verify --head HASH");
     assert!(out.stdout.contains("no event has the anchored head hash"), "{}", out.stdout);
@@ -240,9 +242,13 @@ fn have_ssh(test: &str) -> bool {
         return true;
     }
     if std::env::var("FLIGHTDECK_REQUIRE_SERVERS").as_deref() == Ok("1") {
-        panic!("FLIGHTDECK_REQUIRE_SERVERS=1 but {test} has no ssh-keygen (install openssh-client)");
+        panic!(
+            "FLIGHTDECK_REQUIRE_SERVERS=1 but {test} has no ssh-keygen (install openssh-client)"
+        );
     }
-    eprintln!("skipping {test}: ssh-keygen, ssh-agent or ssh-add is not installed (openssh-client)");
+    eprintln!(
+        "skipping {test}: ssh-keygen, ssh-agent or ssh-add is not installed (openssh-client)"
+    );
     false
 }
 
@@ -362,7 +368,8 @@ fn signed_approvals_verify_and_a_forged_or_unsigned_one_is_named() {
     assert!(out.stdout.contains("intact"), "the chain itself holds: {}", out.stdout);
     assert!(out.stdout.contains(&format!("BAD SIGNATURE: event {copied}")), "{}", out.stdout);
     assert!(out.stdout.contains("does not verify"), "{}", out.stdout);
-    let json = deck.run(&["verify", "--json", "--allowed-signers", &allowed]).expect_code(1, "json");
+    let json =
+        deck.run(&["verify", "--json", "--allowed-signers", &allowed]).expect_code(1, "json");
     let v: Value = serde_json::from_str(&json.stdout).expect("JSON");
     let problems: Vec<u64> = v["releases"][0]["signatures"]["problems"]
         .as_array()

@@ -135,8 +135,9 @@ pub async fn verify(
         .map(|v| format!("release {}: {}", v.release["id"], v.problems.join("; ")))
         .collect();
     if options.json {
-        let text = serde_json::to_string_pretty(&json!({ "intact": broken.is_empty(), "releases": all }))
-            .unwrap_or_default();
+        let text =
+            serde_json::to_string_pretty(&json!({ "intact": broken.is_empty(), "releases": all }))
+                .unwrap_or_default();
         println!("{text}");
     } else {
         for v in &all {

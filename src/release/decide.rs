@@ -709,13 +709,12 @@ impl<'a> Ctx<'a> {
         }
         let first =
             steps.first().map(|s| self.action_started(&s.id, &s.action, 1, Phase::Rollback));
-        let mut events =
-            vec![Event::RollbackStarted {
-                reason: reason.to_owned(),
-                automatic,
-                steps,
-                signature: None,
-            }];
+        let mut events = vec![Event::RollbackStarted {
+            reason: reason.to_owned(),
+            automatic,
+            steps,
+            signature: None,
+        }];
         match first {
             Some(e) => events.push(e),
             None => events.push(Event::RollbackFinished),

@@ -614,12 +614,12 @@ pub enum PlanCheck {
 impl PlanCheck {
     /// Compares the stored plan text with the hash in the start event's payload.
     pub fn of(start_payload: Option<&str>, plan_toml: &str) -> Self {
-        let recorded = start_payload
-            .and_then(|p| serde_json::from_str::<Event>(p).ok())
-            .and_then(|e| match e {
+        let recorded = start_payload.and_then(|p| serde_json::from_str::<Event>(p).ok()).and_then(
+            |e| match e {
                 Event::ReleaseStarted { plan_sha256, .. } => plan_sha256,
                 _ => None,
-            });
+            },
+        );
         let stored = plan_digest(plan_toml);
         match recorded {
             None => Self::NotHashed,
@@ -664,7 +664,11 @@ impl Store {
     }
 
     /// The chain hash of event `seq`, if it exists and has one.
-    pub async fn event_hash(&self, release_id: i64, seq: u64) -> Result<Option<String>, StoreError> {
+    pub async fn event_hash(
+        &self,
+        release_id: i64,
+        seq: u64,
+    ) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT hash FROM events WHERE release_id = $1 AND seq = $2")
             .bind(release_id)
             .bind(i64::try_from(seq).unwrap_or(i64::MAX))

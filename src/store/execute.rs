@@ -155,9 +155,8 @@ async fn attach_signature(
         else {
             continue;
         };
-        let refuse = |kind, message: String| {
-            Err(ExecuteError::Rejected(Rejection { kind, message }))
-        };
+        let refuse =
+            |kind, message: String| Err(ExecuteError::Rejected(Rejection { kind, message }));
         match signed {
             Some(s) if s.statement == statement => {
                 if let Some(slot) = r.event.signature_slot() {

@@ -242,7 +242,10 @@ impl Store {
         };
         let disagrees = |detail: String| Ok((SnapshotCheck::Disagrees { seq, detail }, None));
         if sealed.seq != seq {
-            return disagrees(format!("it says it folds up to event {}, its row says {seq}", sealed.seq));
+            return disagrees(format!(
+                "it says it folds up to event {}, its row says {seq}",
+                sealed.seq
+            ));
         }
         let hash = self.event_hash(release_id, seq).await?;
         if hash.as_deref() != Some(sealed.hash.as_str()) || sealed.hash.is_empty() {
@@ -253,7 +256,9 @@ impl Store {
             ));
         }
         if sealed.digest != SealedSnapshot::digest_of(&sealed.hash, &sealed.state) {
-            return disagrees("its state was edited after it was written (its seal does not match)".into());
+            return disagrees(
+                "its state was edited after it was written (its seal does not match)".into(),
+            );
         }
         let Ok(state) = serde_json::from_str::<State>(&sealed.state) else {
             return disagrees("its state does not parse".into());
@@ -432,7 +437,8 @@ pub struct SealedSnapshot {
 impl SealedSnapshot {
     fn seal(state: &State, hash: String) -> Result<String, StoreError> {
         let text = serde_json::to_string(state).map_err(|e| StoreError::Other(e.to_string()))?;
-        let sealed = Self { seq: state.seq, digest: Self::digest_of(&hash, &text), hash, state: text };
+        let sealed =
+            Self { seq: state.seq, digest: Self::digest_of(&hash, &text), hash, state: text };
         serde_json::to_string(&sealed).map_err(|e| StoreError::Other(e.to_string()))
     }
 
