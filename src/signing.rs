@@ -460,3 +460,67 @@ pub fn verify_text(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approval(step: &str, by: &str) -> (Event, Actor) {
+        (
+            Event::ApprovalGiven { step: step.into(), signature: None },
+            Actor::person(by, "bastion", 7),
+        )
+    }
+
+    #[test]
+    fn a_statement_names_release_plan_command_step_actor_and_time_but_no_seq() {
+        let (event, actor) = approval("go", "alice");
+        let s = Statement::of(3, "ab12", &event, &actor, Timestamp(42)).expect("signable");
+        assert_eq!(
+            s.text(),
+            "flightdeck signed command v1\nrelease 3\nplan ab12\ncommand approve\nstep \"go\"\n\
+             reason -\nactor \"alice\"\nat 42\n"
+        );
+        // Another gate, person, time or release is another statement.
+        for other in [
+            Statement::of(3, "ab12", &approval("go2", "alice").0, &actor, Timestamp(42)),
+            Statement::of(3, "ab12", &event, &approval("go", "mallory").1, Timestamp(42)),
+            Statement::of(3, "ab12", &event, &actor, Timestamp(43)),
+            Statement::of(4, "ab12", &event, &actor, Timestamp(42)),
+            Statement::of(3, "cd34", &event, &actor, Timestamp(42)),
+        ] {
+            assert_ne!(other.expect("signable").text(), s.text());
+        }
+    }
+
+    #[test]
+    fn a_newline_in_a_reason_cannot_forge_a_field() {
+        let event = Event::RollbackStarted {
+            reason: "bad\nactor \"bob\"".into(),
+            automatic: false,
+            steps: Vec::new(),
+            signature: None,
+        };
+        let s = Statement::of(1, "p", &event, &Actor::person("eve", "h", 1), Timestamp(1))
+            .expect("a person's rollback is signed");
+        assert_eq!(s.text().lines().filter(|l| l.starts_with("actor ")).count(), 1);
+        assert!(s.text().contains("reason \"bad\\nactor \\\"bob\\\"\""), "{}", s.text());
+    }
+
+    #[test]
+    fn flightdecks_own_decisions_and_other_events_are_not_signed() {
+        let auto = Actor::automation("svc", "h", 1);
+        let (approve, _) = approval("go", "x");
+        assert!(Statement::of(1, "p", &approve, &auto, Timestamp(1)).is_none());
+        let automatic = Event::RollbackStarted {
+            reason: "breach".into(),
+            automatic: true,
+            steps: Vec::new(),
+            signature: None,
+        };
+        let person = Actor::person("alice", "h", 1);
+        assert!(Statement::of(1, "p", &automatic, &person, Timestamp(1)).is_none());
+        let note = Event::NoteAdded { text: "hi".into() };
+        assert!(Statement::of(1, "p", &note, &person, Timestamp(1)).is_none());
+    }
+}

@@ -706,3 +706,45 @@ impl Store {
         Ok(PlanCheck::of(start.as_deref(), &plan_toml))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anchored_head_is_seq_and_hash_or_just_the_hash() {
+        let hash = "AB".repeat(32);
+        let a = AnchoredHead::parse(&format!("12:{hash}")).expect("SEQ:HASH");
+        assert_eq!((a.seq, a.hash.as_str()), (Some(12), hash.to_lowercase().as_str()));
+        assert_eq!(AnchoredHead::parse(&hash).expect("HASH").seq, None);
+        for bad in ["12:abc".to_owned(), "x:".to_owned() + &hash, "g".repeat(64), String::new()] {
+            assert!(AnchoredHead::parse(bad.as_ref()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plan_check_tells_matching_unhashed_and_edited_plans_apart() {
+        let start = |sha: Option<String>| {
+            serde_json::to_string(&Event::ReleaseStarted {
+                service: "s".into(),
+                environment: "e".into(),
+                version: "1".into(),
+                previous_version: None,
+                sha: None,
+                image: None,
+                release_type: crate::plan::ReleaseType::Regular,
+                plan_sha256: sha,
+            })
+            .expect("json")
+        };
+        let plan = "approvals = 2";
+        let hashed = start(Some(plan_digest(plan)));
+        assert!(matches!(PlanCheck::of(Some(&hashed), plan), PlanCheck::Matches { .. }));
+        assert!(matches!(
+            PlanCheck::of(Some(&hashed), "approvals = 1"),
+            PlanCheck::Mismatch { .. }
+        ));
+        assert_eq!(PlanCheck::of(Some(&start(None)), plan), PlanCheck::NotHashed);
+        assert!(!start(None).contains("plan_sha256"), "older payloads are unchanged");
+    }
+}
