@@ -356,10 +356,17 @@ fn signed_approvals_verify_and_a_forged_or_unsigned_one_is_named() {
         e["event"]["signature"]["sig"].as_str().is_some_and(|s| s.contains("BEGIN SSH SIGNATURE"))
             && e["event"]["signature"]["key"].as_str().is_some_and(|k| k.starts_with("SHA256:"))
     }));
+    // A rollback a person starts is signed too.
+    as_signer(&deck, &agent, "bob", &["rollback", "--reason", "backup looks wrong", "--confirm"])
+        .expect_code(0, "bob rolls back");
+    assert!(
+        deck.events().iter().any(|e| e["event"]["kind"] == "rollback_started"
+            && e["event"]["signature"]["sig"].is_string())
+    );
     let out = deck.ok(&["verify", "--allowed-signers", &allowed]);
-    assert!(out.stdout.contains("signatures: 2 of 2 verified"), "{}", out.stdout);
+    assert!(out.stdout.contains("signatures: 3 of 3 verified"), "{}", out.stdout);
     let out = deck.ok(&["verify"]);
-    assert!(out.stdout.contains("2 not checked"), "{}", out.stdout);
+    assert!(out.stdout.contains("3 not checked"), "{}", out.stdout);
 
     // Someone with write access appends approvals by mallory: one carrying bob's signature,
     // one with none, each hashed into the chain as flightdeck would.
@@ -438,4 +445,28 @@ async fn forge_approvals(deck: &Deck) -> (u64, u64) {
         .expect("last_seq");
     conn.close().await.expect("close");
     (seqs[0], seqs[1])
+}
+
+/// The cockpit and any other caller of `store::execute` cannot record an unsigned approval
+/// on a plan that requires signatures: the store path refuses it, not only the CLI.
+#[test]
+fn an_unsigned_approval_is_refused_by_the_store_path_itself() {
+    let deck = Deck::new();
+    let plan = plan(&deck, "signed_approvals = true\n");
+    to_the_gate(&deck, &plan);
+    block_on(async {
+        let store = Store::open(&deck.db, false).await.expect("open");
+        let at = flightdeck::clock::now();
+        let alice = Actor::person("alice", "bastion", 1);
+        let approve = flightdeck::release::Command::Approve;
+        let err = flightdeck::store::execute(&store, 1, &approve, &alice, None, || at)
+            .await
+            .expect_err("an unsigned approval is refused");
+        assert!(err.to_string().contains("requires signed approvals"), "{err}");
+        // A note needs no signature.
+        let note = flightdeck::release::Command::Note { text: "waiting for bob".into() };
+        flightdeck::store::execute(&store, 1, &note, &alice, None, || at).await.expect("note");
+        store.close().await;
+    });
+    assert!(!deck.events().iter().any(|e| e["event"]["kind"] == "approval_given"));
 }
