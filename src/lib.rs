@@ -14,6 +14,7 @@ pub mod plan;
 pub mod probe;
 pub mod release;
 pub mod report;
+pub mod signing;
 pub mod store;
 pub mod supervisor;
 pub mod transfer;

@@ -7,7 +7,9 @@
 //! attempt and its `retries` (with backoff). Every attempt is noted in the store's
 //! `deliveries` table — never as a release event: a dead webhook changes nothing about the
 //! release. Only the process that appended an event notifies for it, so each event is
-//! delivered once however many cockpits and shells watch the release.
+//! delivered once however many cockpits and shells watch the release. Every body carries the
+//! chain head after its event (`SEQ:HASH`), so the receiver keeps a copy of the record's head
+//! outside the database.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::action::template;
 use crate::plan::{Notify, NotifyEvent, NotifyFormat, Plan, StepKind};
 use crate::release::{Event, EventRecord, ReleaseInfo, format_clock, format_date_time};
-use crate::store::{Delivery, Store};
+use crate::store::{Delivery, Head, Store};
 
 /// The first wait between attempts; it doubles after each failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -115,6 +117,24 @@ pub fn body(
             "actor": record.actor.short(),
             "sentence": sentence,
         }),
+    }
+}
+
+/// Adds the chain head after the event (its seq and hash) to a body: a copy of the record's
+/// head kept outside the database, so `flightdeck verify --head` can tell whether events
+/// were later removed or rewritten.
+pub fn add_head(format: NotifyFormat, body: &mut Value, head: &Head) {
+    match format {
+        NotifyFormat::Json => body["head"] = head.json(),
+        NotifyFormat::Slack => {
+            if let Some(text) = body.get_mut("text") {
+                *text = Value::from(format!(
+                    "{} · chain head {}",
+                    text.as_str().unwrap_or_default(),
+                    head.shown()
+                ));
+            }
+        }
     }
 }
 
@@ -253,7 +273,11 @@ fn shown_target(url: &str) -> (String, Result<(String, Vec<String>), String>) {
 }
 
 /// Delivers one job: attempts with backoff until one is accepted or retries run out.
-async fn deliver(store: Store, client: reqwest::Client, job: Job, pending: Pending) {
+async fn deliver(store: Store, client: reqwest::Client, mut job: Job, pending: Pending) {
+    // The event was committed before it was handed over, so its hash is there to read.
+    if let Ok(hash) = store.event_hash(job.release_id, job.seq).await {
+        add_head(job.hook.format, &mut job.body, &Head { seq: job.seq, hash });
+    }
     let (target, resolved) = shown_target(&job.hook.url);
     let attempts = job.hook.retries.saturating_add(1);
     let mut backoff = FIRST_BACKOFF;

@@ -6,7 +6,7 @@
 mod recorded;
 
 use flightdeck::release::{Command, Event};
-use flightdeck::store::{self, Store, StoredEvent, Tamper};
+use flightdeck::store::{self, PlanCheck, Store, StoredEvent, Tamper};
 use recorded::Rec;
 use sqlx::{Connection, Executor, SqliteConnection};
 
@@ -72,7 +72,7 @@ async fn insert_raw(conn: &mut SqliteConnection, id: i64, e: &StoredEvent) {
 
 /// An approval nobody gave, stamped like event 10.
 fn forged(like: &StoredEvent, seq: u64) -> StoredEvent {
-    let event = Event::ApprovalGiven { step: "go".into() };
+    let event = Event::ApprovalGiven { step: "go".into(), signature: None };
     StoredEvent {
         seq,
         at: like.at,
@@ -94,6 +94,15 @@ async fn an_untouched_release_verifies_and_every_event_is_chained() {
     assert_eq!(report.unchained, 0);
     assert!(events.iter().all(|e| e.hash.as_ref().is_some_and(|h| h.len() == 64)));
     assert_eq!(report.head, events.last().and_then(|e| e.hash.clone()));
+    // The start event carries the stored plan's sha256, and the head is the last event's.
+    let (plan_toml, _) = r.store.stored_plan(r.id).await.expect("plan");
+    assert_eq!(
+        r.store.check_plan(r.id).await.expect("check"),
+        PlanCheck::Matches { sha256: store::plan_digest(&plan_toml) }
+    );
+    let head = r.store.head(r.id).await.expect("head");
+    assert_eq!((head.seq, head.hash.clone()), (29, report.head.clone()));
+    assert_eq!(head.shown(), format!("29:{}", report.head.clone().expect("hash")));
     // Each hash depends on the one before: recompute the chain by hand.
     let anchor = r.store.anchor(r.id).await.expect("anchor");
     let mut prev = store::GENESIS.to_owned();
@@ -258,6 +267,11 @@ async fn pre_chain_store(dir: &tempfile::TempDir) -> (std::path::PathBuf, i64, u
     .expect("old release");
     // Everything but the abort, so the release is still running when the new version opens it.
     for e in &events[..events.len() - 1] {
+        // Start events did not carry the plan's hash then.
+        let mut payload: serde_json::Value = serde_json::from_str(&e.payload).expect("payload");
+        if let Some(fields) = payload.as_object_mut() {
+            fields.remove("plan_sha256");
+        }
         sqlx::query(
             "INSERT INTO events (release_id, seq, at, actor, account, host, pid, automatic, \
              kind, schema, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -272,7 +286,7 @@ async fn pre_chain_store(dir: &tempfile::TempDir) -> (std::path::PathBuf, i64, u
         .bind(i64::from(e.actor.automatic))
         .bind(&e.kind)
         .bind(e.schema)
-        .bind(&e.payload)
+        .bind(payload.to_string())
         .execute(&mut conn)
         .await
         .expect("old event");
@@ -292,6 +306,10 @@ async fn events_written_before_chain_support_load_and_are_reported_unchained() {
     let report = store.verify(id).await.expect("verify");
     assert!(report.intact(), "{report:?}");
     assert_eq!(report.unchained, u64::try_from(old_events).expect("count"));
+    // Its start event carries no plan hash: still valid, and said so.
+    let plan = store.check_plan(id).await.expect("check plan");
+    assert_eq!(plan, PlanCheck::NotHashed);
+    assert!(plan.summary().starts_with("plan not hashed (recorded before"), "{}", plan.summary());
     assert!(
         report.summary().contains("unchained (written before chain support)"),
         "{}",

@@ -328,6 +328,7 @@ fn planned_start_opens_the_first_step() {
             sha: Some("abc1234".into()),
             image: None,
             release_type: ReleaseType::Regular,
+            plan_sha256: None,
         }],
     );
     assert_eq!(h.state.status, Status::Running);
@@ -380,6 +381,7 @@ fn planned_start_emergency_skips_the_plans_skip_stages() {
                 sha: Some("abc1234".into()),
                 image: None,
                 release_type: ReleaseType::Emergency,
+                plan_sha256: None,
             },
             Event::StepSkipped {
                 step: "pre".into(),
@@ -507,8 +509,14 @@ fn checklist_next_with_every_item_ticked_completes_it() {
 #[test]
 fn gate_approve_by_two_people_lets_next_pass() {
     let mut h = at_gate();
-    same(&h.ok(Command::Approve, &alice()), &vec![Event::ApprovalGiven { step: "go".into() }]);
-    same(&h.ok(Command::Approve, &bob()), &vec![Event::ApprovalGiven { step: "go".into() }]);
+    same(
+        &h.ok(Command::Approve, &alice()),
+        &vec![Event::ApprovalGiven { step: "go".into(), signature: None }],
+    );
+    same(
+        &h.ok(Command::Approve, &bob()),
+        &vec![Event::ApprovalGiven { step: "go".into(), signature: None }],
+    );
     let approvers: Vec<&String> = h.step("go").approvals.keys().collect();
     assert_eq!(approvers, ["alice", "bob"]);
     same(&h.ok(next(), &carol()), &vec![completed_step("go")]);
@@ -573,7 +581,10 @@ fn gate_approve_by_the_starter_is_rejected_when_the_plan_forbids_it() {
     h.ok(start(), &alice());
     let r = h.err(Command::Approve, &alice());
     says(&r, &["you (alice) started this release", "someone else to approve `go`"]);
-    same(&h.ok(Command::Approve, &bob()), &vec![Event::ApprovalGiven { step: "go".into() }]);
+    same(
+        &h.ok(Command::Approve, &bob()),
+        &vec![Event::ApprovalGiven { step: "go".into(), signature: None }],
+    );
 }
 
 #[test]

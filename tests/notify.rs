@@ -196,6 +196,10 @@ async fn a_failing_then_hanging_hook_never_holds_up_the_release() {
     assert!(
         rollback["sentence"].as_str().is_some_and(|s| s.contains("ROLLBACK started automatically"))
     );
+    // It carries the chain head after its event, a copy of the record's head kept elsewhere.
+    let seq = rollback["seq"].as_u64().expect("seq");
+    let hash = r.store.event_hash(r.id, seq).await.expect("hash").expect("chained");
+    assert_eq!(rollback["head"]["anchor"], format!("{seq}:{hash}"));
 
     // Deliveries are not events: the record holds only what the engine decided.
     let events = r.store.events_after(r.id, 0).await.expect("events");

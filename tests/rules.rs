@@ -365,6 +365,10 @@ fn acting_verbs_print_what_they_recorded_with_json() {
         .filter_map(|e| e["event"]["kind"].as_str())
         .collect();
     assert_eq!(kinds, ["action_started", "action_finished", "step_completed"]);
+    // The chain head rides along, to be written down outside the database.
+    let head = v["head"]["anchor"].as_str().expect("head anchor");
+    let verified = deck.ok(&["verify", "--head", head]);
+    assert!(verified.code == Some(0), "{}", verified.stderr);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -192,18 +192,31 @@ async fn snapshots_give_the_same_state_and_a_stale_engine_version_is_ignored() {
     let version: i64 = row.get("engine_version");
     assert!((512..=621).contains(&snapshot_seq), "snapshot at seq {snapshot_seq}");
 
-    // The snapshot is what load reads: a doctored one (same engine version) shows through...
-    let mut doctored: serde_json::Value =
-        serde_json::from_str(&row.get::<String, _>("state")).expect("snapshot JSON");
-    doctored["notes"] = serde_json::json!(100_000);
-    sqlx::query("UPDATE snapshots SET state = ? WHERE release_id = ?")
-        .bind(doctored.to_string())
-        .bind(id)
-        .execute(&mut conn)
-        .await
-        .expect("doctor the snapshot");
+    // The snapshot is what views load: one edited and resealed (as someone who read the
+    // source could) shows through to them...
+    let mut sealed: store::SealedSnapshot =
+        serde_json::from_str(&row.get::<String, _>("state")).expect("a sealed snapshot");
+    let mut inner: serde_json::Value = serde_json::from_str(&sealed.state).expect("state JSON");
+    inner["notes"] = serde_json::json!(100_000);
+    sealed.state = inner.to_string();
+    sealed.digest = store::SealedSnapshot::digest_of(&sealed.hash, &sealed.state);
+    let write = |sealed: &store::SealedSnapshot| {
+        sqlx::query("UPDATE snapshots SET state = ? WHERE release_id = ?")
+            .bind(serde_json::to_string(sealed).expect("json"))
+            .bind(id)
+    };
+    write(&sealed).execute(&mut conn).await.expect("doctor the snapshot");
     let seen = store.load(id).await.expect("load").state;
     assert!(seen.notes >= 100_000, "load should start from the snapshot, got {} notes", seen.notes);
+    // ...never to decisions, which fold the events...
+    assert_eq!(store.load_from_events(id).await.expect("load").state.notes, 620);
+    // ...and one edited without resealing is ignored.
+    inner["notes"] = serde_json::json!(200_000);
+    sealed.state = inner.to_string();
+    write(&sealed).execute(&mut conn).await.expect("doctor the snapshot");
+    assert_eq!(store.load(id).await.expect("load").state.notes, 620);
+    sealed.digest = store::SealedSnapshot::digest_of(&sealed.hash, &sealed.state);
+    write(&sealed).execute(&mut conn).await.expect("reseal");
 
     // ...but one written by another engine version is ignored and the state is rebuilt.
     sqlx::query("UPDATE snapshots SET engine_version = ? WHERE release_id = ?")

@@ -336,10 +336,24 @@ pub enum Verb {
         #[arg(long, value_name = "OPERATOR")]
         to: Option<String>,
     },
-    /// Recompute a release's hash chain and name the first altered, inserted or removed event.
+    /// Recompute a release's hash chain and name the first altered, inserted or removed event;
+    /// check its stored plan, its snapshot, a head written down earlier and its signatures.
     Verify {
-        /// Release id or version (default: every release).
+        /// Release id or version (default: every release; with --head, the release that head
+        /// belongs to).
         release: Option<String>,
+        /// A chain head written down earlier (`SEQ:HASH` or `HASH`, from `status --json`, an
+        /// acting verb's `--json`, a webhook or the report): fail if the events end before it
+        /// or differ from it.
+        #[arg(long, value_name = "SEQ:HASH")]
+        head: Option<String>,
+        /// Check every signed approval against this `ssh-keygen` allowed_signers file
+        /// (principal = operator name).
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a release as JSON lines (row, plan, events with hashes, readings).
     Export {

@@ -12,7 +12,7 @@ use crate::plan::{self, ReleaseType};
 use crate::release::{Actor, Command, Event, EventRecord, Resolution, State, Timestamp};
 use crate::store::{self, ExecuteError, Location, Store, StoreError};
 use crate::supervisor::{Report, Submit, Supervisor};
-use crate::{action, clock, identity, notify};
+use crate::{action, clock, identity, notify, signing};
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -216,7 +216,10 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             let loaded = store.load(row.id).await?;
             let now = clock::now();
             if *json {
-                print_json(&json::status(&loaded.plan, &loaded.state, &loaded.row, now));
+                let mut value = json::status(&loaded.plan, &loaded.state, &loaded.row, now);
+                // The chain head, to keep outside the database (`verify --head`).
+                value["head"] = store.head(row.id).await?.json();
+                print_json(&value);
             } else {
                 print!("{}", summary::status_text(&loaded.plan, &loaded.state, &loaded.row, now));
             }
@@ -296,7 +299,14 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Report { release, format, output } => {
             record::report(&cli, release.as_deref(), format, output.as_deref()).await
         }
-        Verb::Verify { release } => record::verify(&cli, release.as_deref()).await,
+        Verb::Verify { release, head, allowed_signers, json } => {
+            let options = record::VerifyOptions {
+                head: head.as_deref(),
+                allowed_signers: allowed_signers.as_deref(),
+                json: *json,
+            };
+            record::verify(&cli, release.as_deref(), &options).await
+        }
         Verb::Team { release, json } => team::show(&cli, release.as_deref(), *json).await,
         Verb::Supervise { release, all } => {
             refuse_read_only(&cli, "supervise")?;
@@ -347,6 +357,13 @@ fn check(path: &Path) -> Result<(), Failure> {
     let (plan, _) =
         plan::load_file(path).map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
     print!("{}", summary::plan_summary(&plan, &path.display().to_string()));
+    if plan.policy.signed_approvals && !signing::ssh_keygen_installed() {
+        return Err(Failure::error(format!(
+            "{}: [policy] signed_approvals = true, but ssh-keygen is not installed here, so \
+             approvals could not be signed; install openssh-client, or set it to false",
+            path.display()
+        )));
+    }
     let missing = action::missing_secrets(&plan);
     if !missing.is_empty() {
         let list: Vec<String> = missing.iter().map(|(a, n)| format!("{n} (action {a})")).collect();
@@ -554,12 +571,16 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
         })
         .await;
     supervisor.finish(notify::exit_wait(&loaded.plan)).await;
-    store.close().await;
     recorded.extend(ran.iter().cloned());
     if target.json {
         let seq = recorded.last().map_or(loaded.state.seq, |r| r.seq.max(loaded.state.seq));
-        print_json(&json::acted(row.id, command.verb(), seq, &recorded, &ran));
+        let mut out = json::acted(row.id, command.verb(), seq, &recorded, &ran);
+        // The chain head to write down elsewhere: `verify --head` later proves nothing after
+        // it was removed.
+        out["head"] = store.head(row.id).await.map_or(serde_json::Value::Null, |h| h.json());
+        print_json(&out);
     }
+    store.close().await;
     match failed_runs(&ran).as_slice() {
         [] => Ok(()),
         failed => Err(Failure {

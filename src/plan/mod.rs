@@ -129,6 +129,10 @@ pub struct Policy {
     /// Operators may declare a name (`--operator`) on shared accounts; approvals then count
     /// declared names.
     pub declared_operators: bool,
+    /// Approvals and rollbacks started by a person are signed with the operator's SSH key
+    /// through their ssh-agent (`ssh-keygen -Y sign`), and refused without one;
+    /// `flightdeck verify --allowed-signers FILE` checks every signature.
+    pub signed_approvals: bool,
 }
 
 /// Which side of the fleet a health endpoint belongs to.

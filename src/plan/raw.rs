@@ -82,6 +82,8 @@ pub struct RawPolicy {
     pub forbid_self_approval: Option<bool>,
     #[serde(default)]
     pub declared_operators: Option<bool>,
+    #[serde(default)]
+    pub signed_approvals: Option<bool>,
 }
 
 /// One `[[health]]` endpoint.

@@ -275,6 +275,7 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
             .forbid_self_approval
             .unwrap_or_else(|| Plan::is_production(&service.environment)),
         declared_operators: raw.policy.declared_operators.unwrap_or(false),
+        signed_approvals: raw.policy.signed_approvals.unwrap_or(false),
     };
 
     let mut probe_ids = BTreeSet::new();

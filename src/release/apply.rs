@@ -27,6 +27,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             sha,
             image,
             release_type,
+            ..
         } => {
             state.info = Some(ReleaseInfo {
                 service: service.clone(),
@@ -52,7 +53,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                 s.ticks.remove(item);
             }
         }
-        Event::ApprovalGiven { step } => {
+        Event::ApprovalGiven { step, .. } => {
             if let Some(s) = state.step_mut(step) {
                 s.approvals.insert(record.actor.name.clone(), mark());
             }
@@ -185,7 +186,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             state.status = Status::Running;
             state.pause = None;
         }
-        Event::RollbackStarted { reason, automatic, steps } => {
+        Event::RollbackStarted { reason, automatic, steps, .. } => {
             state.status = Status::RollingBack;
             state.pause = None;
             // No rollout step advances any more: a claim on one would only mislead, and a

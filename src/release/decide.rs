@@ -202,6 +202,7 @@ impl<'a> Ctx<'a> {
             sha: sha.clone(),
             image: image.clone(),
             release_type: *release_type,
+            plan_sha256: None,
         }];
         let skip: &[String] =
             self.plan.release_types.get(release_type).map_or(&[], |p| &p.skip_stages);
@@ -303,7 +304,7 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        Ok(vec![Event::ApprovalGiven { step: r.step.id.clone() }])
+        Ok(vec![Event::ApprovalGiven { step: r.step.id.clone(), signature: None }])
     }
 
     fn revoke(&self) -> Decision {
@@ -958,8 +959,12 @@ impl<'a> Ctx<'a> {
         }
         let first =
             steps.first().map(|s| self.action_started(&s.id, &s.action, 1, Phase::Rollback));
-        let mut events =
-            vec![Event::RollbackStarted { reason: reason.to_owned(), automatic, steps }];
+        let mut events = vec![Event::RollbackStarted {
+            reason: reason.to_owned(),
+            automatic,
+            steps,
+            signature: None,
+        }];
         match first {
             _ if shifting => {}
             Some(e) => events.push(e),

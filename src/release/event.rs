@@ -111,6 +111,10 @@ pub enum Event {
         image: Option<String>,
         /// Regular, hotfix or emergency.
         release_type: ReleaseType,
+        /// SHA-256 (hex) of the plan text stored with the release, so an edit of the stored
+        /// plan is caught on load. `None` in releases recorded before flightdeck hashed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan_sha256: Option<String>,
     },
     /// A checklist item was ticked.
     ItemTicked {
@@ -130,6 +134,9 @@ pub enum Event {
     ApprovalGiven {
         /// Gate step id.
         step: String,
+        /// The approver's SSH signature, where the plan requires signed approvals.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<Signature>,
     },
     /// Someone took their approval back.
     ApprovalRevoked {
@@ -244,6 +251,9 @@ pub enum Event {
         automatic: bool,
         /// The steps it will run, in order.
         steps: Vec<RollbackStepRef>,
+        /// The person's SSH signature, where the plan requires signed approvals.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<Signature>,
     },
     /// The rollback procedure ended; traffic is on the stable version.
     RollbackFinished,
@@ -330,6 +340,17 @@ pub enum Event {
     },
 }
 
+/// An SSH signature (`ssh-keygen -Y sign`, namespace `flightdeck`) over the canonical text
+/// of a person's command (see `signing.rs`): it cannot be made without their private key, so
+/// someone who can write the database cannot forge it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The signing key's fingerprint, e.g. `SHA256:3q2+7w...`.
+    pub key: String,
+    /// The armored signature (`-----BEGIN SSH SIGNATURE-----` ...).
+    pub sig: String,
+}
+
 /// An event as stored: with its place in the release, its time and who caused it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -344,6 +365,27 @@ pub struct EventRecord {
 }
 
 impl Event {
+    /// The signature slot of an event a person may be asked to sign (an approval, a
+    /// rollback), `None` for every other event.
+    pub fn signature_slot(&mut self) -> Option<&mut Option<Signature>> {
+        match self {
+            Self::ApprovalGiven { signature, .. } | Self::RollbackStarted { signature, .. } => {
+                Some(signature)
+            }
+            _ => None,
+        }
+    }
+
+    /// The signature it carries, if any.
+    pub fn signature(&self) -> Option<&Signature> {
+        match self {
+            Self::ApprovalGiven { signature, .. } | Self::RollbackStarted { signature, .. } => {
+                signature.as_ref()
+            }
+            _ => None,
+        }
+    }
+
     /// The `kind` tag as stored.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -402,7 +444,7 @@ impl Event {
             }
             Self::ItemTicked { step, item } => format!("ticked {step}/{item}"),
             Self::ItemUnticked { step, item } => format!("unticked {step}/{item}"),
-            Self::ApprovalGiven { step } => format!("approved {step}"),
+            Self::ApprovalGiven { step, .. } => format!("approved {step}"),
             Self::ApprovalRevoked { step } => format!("revoked approval of {step}"),
             Self::GateDeclined { step, reason } => format!("declined {step} (no-go): {reason}"),
             Self::DeclineWithdrawn { step } => format!("withdrew no-go on {step}"),

@@ -13,7 +13,9 @@ mod time;
 pub use apply::apply;
 pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 pub use decide::{decide, unconfirmed_checkpoints};
-pub use event::{Breach, Event, EventRecord, Level, Phase, RollbackStepRef, SCHEMA_VERSION};
+pub use event::{
+    Breach, Event, EventRecord, Level, Phase, RollbackStepRef, SCHEMA_VERSION, Signature,
+};
 pub use evidence::{BakeEvidence, EvidenceStatus, NOBODY_WATCHED, SeriesEvidence};
 pub use state::{
     ActionRun, Decline, Drift, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status,

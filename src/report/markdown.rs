@@ -145,6 +145,9 @@ fn summary(out: &mut String, r: &Report) {
     if let Some(reason) = &s.abort_reason {
         rows.push(vec!["Aborted because".into(), cell(reason)]);
     }
+    if let Some(head) = &s.chain_head {
+        rows.push(vec!["Chain head".into(), code(head)]);
+    }
     table(out, &["", ""], &rows);
 }
 

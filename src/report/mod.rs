@@ -97,6 +97,9 @@ pub struct Summary {
     pub final_weight: u8,
     /// Why it was aborted.
     pub abort_reason: Option<String>,
+    /// The chain head this report was written at, `SEQ:HASH`: keep it with the report, and
+    /// `flightdeck verify --head SEQ:HASH` later tells whether the record still reaches it.
+    pub chain_head: Option<String>,
 }
 
 /// One row of the timeline.
@@ -507,6 +510,11 @@ fn summary(input: &Input<'_>, state: &State) -> Summary {
         duration_ms: info.zip(state.ended_at).map(|(i, end)| end.millis_since(i.started_at)),
         final_weight: state.weight,
         abort_reason: state.abort_reason.clone(),
+        chain_head: input
+            .records
+            .last()
+            .zip(input.chain.head.as_ref())
+            .map(|(last, hash)| format!("{}:{hash}", last.seq)),
     }
 }
 
@@ -1005,7 +1013,7 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::ReleaseStarted { .. } => "started the release".into(),
         Event::ItemTicked { step, .. } => format!("ticked {step}"),
         Event::ItemUnticked { step, .. } => format!("unticked {step}"),
-        Event::ApprovalGiven { step } => format!("approved {step}"),
+        Event::ApprovalGiven { step, .. } => format!("approved {step}"),
         Event::ApprovalRevoked { step } => format!("revoked approval of {step}"),
         Event::GateDeclined { step, .. } => format!("no-go at {step}"),
         Event::DeclineWithdrawn { step } => format!("withdrew no-go at {step}"),

@@ -490,3 +490,261 @@ pub(super) fn actor_of(row: &sqlx::any::AnyRow) -> Actor {
         automatic: row.get::<i64, _>("automatic") != 0,
     }
 }
+
+/// SHA-256 (hex) of a plan's text: what the start event records and loading checks.
+pub fn plan_digest(plan_toml: &str) -> String {
+    hex(&Sha256::digest(plan_toml.as_bytes()))
+}
+
+/// The newest event of a release and its chain hash: the value to keep outside the database
+/// (a ticket, a chat message, the webhook) so that removing or rewriting events is caught by
+/// `flightdeck verify --head SEQ:HASH`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// The newest event's seq (0: no events).
+    pub seq: u64,
+    /// Its hash; `None` when it was written before chain support.
+    pub hash: Option<String>,
+}
+
+impl Head {
+    /// `SEQ:HASH`, the form `verify --head` takes.
+    pub fn shown(&self) -> String {
+        format!("{}:{}", self.seq, self.hash.as_deref().unwrap_or("unchained"))
+    }
+
+    /// `{"seq": N, "hash": "...", "anchor": "N:..."}`: the `head` of every `--json` output.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({ "seq": self.seq, "hash": self.hash, "anchor": self.shown() })
+    }
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+/// A head written down earlier, as given to `verify --head`: `SEQ:HASH` or just `HASH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchoredHead {
+    /// The seq, if given.
+    pub seq: Option<u64>,
+    /// The hash (lower-case hex).
+    pub hash: String,
+}
+
+impl AnchoredHead {
+    /// Reads `SEQ:HASH` or `HASH` (64 hex digits).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (seq, hash) = match text.split_once(':') {
+            Some((seq, hash)) => {
+                let seq = seq.parse::<u64>().map_err(|_| {
+                    format!("`{text}`: the part before `:` must be an event seq (a number)")
+                })?;
+                (Some(seq), hash)
+            }
+            None => (None, text),
+        };
+        let hash = hash.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`{text}`: a head is SEQ:HASH or HASH, the hash being the 64 hex digits \
+                 `verify`, `status --json`, the report or a webhook printed"
+            ));
+        }
+        Ok(Self { seq, hash })
+    }
+
+    /// Whether the events reach this head unchanged; if not, what is wrong. Events after it
+    /// are fine: the record grew since the head was written down.
+    pub fn check(&self, events: &[StoredEvent]) -> Result<u64, String> {
+        let last = events.last().map_or(0, |e| e.seq);
+        match self.seq {
+            Some(seq) => match events.iter().find(|e| e.seq == seq) {
+                None => Err(format!(
+                    "the events end at {last}, before the anchored head {seq}:{}: the newest \
+                     events were removed",
+                    self.hash
+                )),
+                Some(e) if e.hash.as_deref() == Some(self.hash.as_str()) => Ok(seq),
+                Some(e) => Err(format!(
+                    "event {seq} has hash {}, not the anchored {}: the record up to it was \
+                     rewritten",
+                    e.hash.as_deref().unwrap_or("(none)"),
+                    self.hash
+                )),
+            },
+            None => events
+                .iter()
+                .find(|e| e.hash.as_deref() == Some(self.hash.as_str()))
+                .map(|e| e.seq)
+                .ok_or_else(|| {
+                    format!(
+                        "no event has the anchored head hash {} (the events end at {last}): the \
+                         newest events were removed, or the record was rewritten",
+                        self.hash
+                    )
+                }),
+        }
+    }
+}
+
+/// Whether the stored plan text is the one the release was started with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PlanCheck {
+    /// Its SHA-256 matches the start event's.
+    Matches {
+        /// The hash.
+        sha256: String,
+    },
+    /// The start event carries no hash: recorded before flightdeck hashed plans.
+    NotHashed,
+    /// It was changed.
+    Mismatch {
+        /// What the start event recorded.
+        recorded: String,
+        /// The stored text's hash now.
+        stored: String,
+    },
+}
+
+impl PlanCheck {
+    /// Compares the stored plan text with the hash in the start event's payload.
+    pub fn of(start_payload: Option<&str>, plan_toml: &str) -> Self {
+        let recorded = start_payload.and_then(|p| serde_json::from_str::<Event>(p).ok()).and_then(
+            |e| match e {
+                Event::ReleaseStarted { plan_sha256, .. } => plan_sha256,
+                _ => None,
+            },
+        );
+        let stored = plan_digest(plan_toml);
+        match recorded {
+            None => Self::NotHashed,
+            Some(recorded) if recorded.eq_ignore_ascii_case(&stored) => {
+                Self::Matches { sha256: stored }
+            }
+            Some(recorded) => Self::Mismatch { recorded, stored },
+        }
+    }
+
+    /// One sentence.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Matches { .. } => "plan matches the hash its start event recorded".into(),
+            Self::NotHashed => {
+                "plan not hashed (recorded before flightdeck put the plan's sha256 in the start \
+                 event): the stored plan cannot be checked"
+                    .into()
+            }
+            Self::Mismatch { recorded, stored } => format!(
+                "the stored plan (releases.plan_toml) was changed: its sha256 is {stored}, the \
+                 start event recorded {recorded}"
+            ),
+        }
+    }
+}
+
+impl Store {
+    /// The newest event's seq and hash (seq 0 when there are none).
+    pub async fn head(&self, release_id: i64) -> Result<Head, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM events WHERE release_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(release_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.map_or(Head { seq: 0, hash: None }, |r| Head {
+            seq: u64::try_from(r.get::<i64, _>("seq")).unwrap_or(0),
+            hash: r.get("hash"),
+        }))
+    }
+
+    /// The chain hash of event `seq`, if it exists and has one.
+    pub async fn event_hash(
+        &self,
+        release_id: i64,
+        seq: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT hash FROM events WHERE release_id = $1 AND seq = $2")
+            .bind(release_id)
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.and_then(|r| r.get("hash")))
+    }
+
+    /// The stored plan text and the start event's payload, for [`PlanCheck::of`].
+    pub async fn stored_plan(
+        &self,
+        release_id: i64,
+    ) -> Result<(String, Option<String>), StoreError> {
+        let plan_toml: String = sqlx::query("SELECT plan_toml FROM releases WHERE id = $1")
+            .bind(release_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::NotFound(format!("no release {release_id}")))?
+            .get(0);
+        let start: Option<String> =
+            sqlx::query("SELECT payload FROM events WHERE release_id = $1 AND seq = 1")
+                .bind(release_id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(|e| self.err(e))?
+                .map(|r| r.get(0));
+        Ok((plan_toml, start))
+    }
+
+    /// Compares the stored plan with the hash its start event recorded.
+    pub async fn check_plan(&self, release_id: i64) -> Result<PlanCheck, StoreError> {
+        let (plan_toml, start) = self.stored_plan(release_id).await?;
+        Ok(PlanCheck::of(start.as_deref(), &plan_toml))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anchored_head_is_seq_and_hash_or_just_the_hash() {
+        let hash = "AB".repeat(32);
+        let a = AnchoredHead::parse(&format!("12:{hash}")).expect("SEQ:HASH");
+        assert_eq!((a.seq, a.hash.as_str()), (Some(12), hash.to_lowercase().as_str()));
+        assert_eq!(AnchoredHead::parse(&hash).expect("HASH").seq, None);
+        for bad in ["12:abc".to_owned(), "x:".to_owned() + &hash, "g".repeat(64), String::new()] {
+            assert!(AnchoredHead::parse(bad.as_ref()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plan_check_tells_matching_unhashed_and_edited_plans_apart() {
+        let start = |sha: Option<String>| {
+            serde_json::to_string(&Event::ReleaseStarted {
+                service: "s".into(),
+                environment: "e".into(),
+                version: "1".into(),
+                previous_version: None,
+                sha: None,
+                image: None,
+                release_type: crate::plan::ReleaseType::Regular,
+                plan_sha256: sha,
+            })
+            .expect("json")
+        };
+        let plan = "approvals = 2";
+        let hashed = start(Some(plan_digest(plan)));
+        assert!(matches!(PlanCheck::of(Some(&hashed), plan), PlanCheck::Matches { .. }));
+        assert!(matches!(
+            PlanCheck::of(Some(&hashed), "approvals = 1"),
+            PlanCheck::Mismatch { .. }
+        ));
+        assert_eq!(PlanCheck::of(Some(&start(None)), plan), PlanCheck::NotHashed);
+        assert!(!start(None).contains("plan_sha256"), "older payloads are unchanged");
+    }
+}

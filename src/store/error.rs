@@ -47,6 +47,14 @@ pub enum StoreError {
         /// What was found.
         detail: String,
     },
+    /// The record of a release was changed behind flightdeck's back (e.g. its stored plan no
+    /// longer matches the hash its start event recorded): nothing may act on it.
+    Tampered {
+        /// The release.
+        release_id: i64,
+        /// What disagrees.
+        detail: String,
+    },
     /// Anything else, with context.
     Other(String),
 }
@@ -103,6 +111,13 @@ impl fmt::Display for StoreError {
                 f,
                 "{} was written by a newer flightdeck ({detail}); upgrade flightdeck to open it",
                 path.display()
+            ),
+            Self::Tampered { release_id, detail } => write!(
+                f,
+                "release {release_id} was tampered with: {detail}; nothing was done. Someone \
+                 with write access to the database changed it: `flightdeck verify \
+                 {release_id}` shows what else changed; restore the database from a backup \
+                 before acting on this release"
             ),
             Self::Other(message) => f.write_str(message),
         }

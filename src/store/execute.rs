@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use super::connect::BUSY_TIMEOUT;
 use super::{Created, Loaded, ReleaseRow, Store, StoreError};
 use crate::plan::Plan;
-use crate::release::{self, Actor, Command, EventRecord, Rejection, State, StepStatus, Timestamp};
+use crate::release::{
+    self, Actor, Command, EventRecord, Rejection, Signature, State, StepStatus, Timestamp,
+};
 
 /// At most how many times a command that does not commute is decided (after a lost race its
 /// pinned seq turns it into a refusal saying what changed, so two is the most it takes).
@@ -145,6 +147,115 @@ pub async fn execute_on_step(
     seen_step: Option<&str>,
     now: impl Fn() -> Timestamp,
 ) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
+    execute_inner(store, release_id, command, actor, expect_seq, seen_step, None, now).await
+}
+
+/// A person's command with the signature `signing::sign_command` made for it.
+#[derive(Debug, Clone)]
+pub struct SignedCommand {
+    /// What was signed: the event it must record, without its seq.
+    pub statement: crate::signing::Statement,
+    /// The signature.
+    pub signature: Signature,
+}
+
+/// Like [`execute_on_step`], for a command signed with `signing::sign_command` (`None`: not
+/// signed). The events are recorded at the statement's time, and the signature goes into the
+/// event it was made for; if the command would record anything else by now (another step
+/// became current), it is refused and nothing is recorded. Without a signature, a plan with
+/// `signed_approvals` refuses approvals and rollbacks by a person, whichever path they come by.
+#[allow(clippy::too_many_arguments)]
+pub async fn execute_signed(
+    store: &Store,
+    release_id: i64,
+    command: &Command,
+    actor: &Actor,
+    expect_seq: Option<u64>,
+    seen_step: Option<&str>,
+    signed: Option<&SignedCommand>,
+    now: impl Fn() -> Timestamp,
+) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
+    match signed {
+        Some(s) => {
+            let at = s.statement.at;
+            execute_inner(store, release_id, command, actor, expect_seq, seen_step, signed, || at)
+                .await
+        }
+        None => {
+            execute_inner(store, release_id, command, actor, expect_seq, seen_step, None, now).await
+        }
+    }
+}
+
+/// Puts the signature into the event it was made for; refuses a signable event without one
+/// where the plan requires signatures, and a signature made for another event.
+async fn attach_signature(
+    store: &Store,
+    loaded: &Loaded,
+    records: &mut [EventRecord],
+    signed: Option<&SignedCommand>,
+) -> Result<(), ExecuteError> {
+    let needed = loaded.plan.policy.signed_approvals;
+    if !needed && signed.is_none() {
+        return Ok(());
+    }
+    let plan_sha = super::plan_digest(&loaded.plan_toml);
+    let mut origin = None;
+    for r in records.iter_mut() {
+        let origin_id = match origin {
+            Some(id) => id,
+            None => *origin.insert(store.anchor(loaded.row.id).await?.origin_id),
+        };
+        let Some(statement) =
+            crate::signing::Statement::of(origin_id, &plan_sha, &r.event, &r.actor, r.at)
+        else {
+            continue;
+        };
+        let refuse =
+            |kind, message: String| Err(ExecuteError::Rejected(Rejection { kind, message }));
+        match signed {
+            Some(s) if s.statement == statement => {
+                if let Some(slot) = r.event.signature_slot() {
+                    *slot = Some(s.signature.clone());
+                }
+            }
+            Some(_) => {
+                return refuse(
+                    release::RejectionKind::Stale,
+                    format!(
+                        "the signed command no longer matches what it would record now ({}); \
+                         nothing was recorded: look again and sign again",
+                        r.event.sentence()
+                    ),
+                );
+            }
+            None => {
+                return refuse(
+                    release::RejectionKind::Rule,
+                    format!(
+                        "this plan requires signed approvals: `{}` must be signed with your SSH \
+                         key (the CLI and the cockpit sign through your ssh-agent); nothing was \
+                         recorded",
+                        r.event.sentence()
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute_inner(
+    store: &Store,
+    release_id: i64,
+    command: &Command,
+    actor: &Actor,
+    expect_seq: Option<u64>,
+    seen_step: Option<&str>,
+    signed: Option<&SignedCommand>,
+    now: impl Fn() -> Timestamp,
+) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
     let mut pinned = expect_seq;
     let mut seen_step = seen_step.map(str::to_owned);
     let mut seen_status: Option<StepStatus> = None;
@@ -181,7 +292,8 @@ pub async fn execute_on_step(
                 Err(e) => return Err(e.into()),
             }
         };
-        let mut loaded = store.load(release_id).await?;
+        // Decided on the events themselves, never on the snapshot cache.
+        let mut loaded = store.load_from_events(release_id).await?;
         // An explicit `expect_seq` that is stale is answered by `decide` in its own words.
         let seq_is_stale = expect_seq.is_some_and(|seen| seen != loaded.state.seq);
         let names_step = targets_current_step(command)
@@ -235,7 +347,8 @@ pub async fn execute_on_step(
         let events = release::decide(&loaded.plan, &loaded.state, command, actor, at, pinned)
             .map_err(ExecuteError::Rejected)?;
         let expected = loaded.state.seq;
-        let records = records_after(&loaded.state, events, actor, at);
+        let mut records = records_after(&loaded.state, events, actor, at);
+        attach_signature(store, &loaded, &mut records, signed).await?;
         for r in &records {
             release::apply(&mut loaded.state, r);
         }
@@ -340,7 +453,8 @@ pub async fn start(
     let state = State::new(plan);
     let events =
         release::decide(plan, &state, command, actor, at, None).map_err(ExecuteError::Rejected)?;
-    let records = records_after(&state, events, actor, at);
+    let mut records = records_after(&state, events, actor, at);
+    super::log::stamp_plan(&mut records, plan_toml);
     match store.create_release_unless_active(plan_path, plan_toml, &records).await? {
         Created::Release(id) => Ok((id, records)),
         Created::AlreadyActive(r) => Err(already_active(&r)),

@@ -5,6 +5,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use serde::{Deserialize, Serialize};
+
+use super::chain::PlanCheck;
 use super::{ACTIVE_STATUSES, Backend, Loaded, ReleaseRow, Store, StoreError, chain, is_active};
 use crate::plan;
 use crate::release::{self, Event, EventRecord, SCHEMA_VERSION, State, Timestamp};
@@ -80,6 +83,9 @@ impl Store {
         only_if_none_active: bool,
     ) -> Result<Created, StoreError> {
         self.refuse_if_read_only()?;
+        let mut records = records.to_vec();
+        stamp_plan(&mut records, plan_toml);
+        let records = records.as_slice();
         let Some(Event::ReleaseStarted { service, environment, version, release_type, .. }) =
             records.first().map(|r| &r.event)
         else {
@@ -216,10 +222,12 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the folded state so later opens read only the events after it.
+    /// Writes the folded state so later opens read only the events after it. The snapshot is
+    /// sealed to the chain hash of the event it folds up to (see [`SealedSnapshot`]).
     pub async fn save_snapshot(&self, release_id: i64, state: &State) -> Result<(), StoreError> {
         self.refuse_if_read_only()?;
-        let json = serde_json::to_string(state).map_err(|e| StoreError::Other(e.to_string()))?;
+        let hash = self.event_hash(release_id, state.seq).await?.unwrap_or_default();
+        let json = SealedSnapshot::seal(state, hash)?;
         sqlx::query(
             "INSERT INTO snapshots (release_id, seq, engine_version, state) VALUES ($1, $2, $3, $4) \
              ON CONFLICT(release_id) DO UPDATE SET seq = excluded.seq, \
@@ -279,7 +287,22 @@ impl Store {
     }
 
     /// Loads a release's plan and state from its snapshot and the events after it.
+    ///
+    /// Refuses (`StoreError::Tampered`) a release whose stored plan no longer matches the hash
+    /// its start event recorded. A snapshot is used only when it is sealed to the chain hash of
+    /// the event it folds up to; any other is ignored and the state is folded from the events.
     pub async fn load(&self, release_id: i64) -> Result<Loaded, StoreError> {
+        self.load_with(release_id, true).await
+    }
+
+    /// Like [`Store::load`], folding every event and never the snapshot: what decisions are
+    /// made on (`store::execute`), so a snapshot edited and resealed by someone with write
+    /// access can mislead a view until `verify` names it, but never a decision.
+    pub async fn load_from_events(&self, release_id: i64) -> Result<Loaded, StoreError> {
+        self.load_with(release_id, false).await
+    }
+
+    async fn load_with(&self, release_id: i64, use_snapshot: bool) -> Result<Loaded, StoreError> {
         let row = sqlx::query(
             "SELECT id, service, environment, version, release_type, plan_path, created_at, \
              updated_at, status, last_seq, plan_toml FROM releases WHERE id = $1",
@@ -291,23 +314,103 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("no release {release_id}")))?;
         let plan_toml: String = row.get("plan_toml");
         let release = release_row(&row);
+        let (_, start) = self.stored_plan(release_id).await?;
+        if let PlanCheck::Mismatch { .. } = PlanCheck::of(start.as_deref(), &plan_toml) {
+            return Err(StoreError::Tampered {
+                release_id,
+                detail: PlanCheck::of(start.as_deref(), &plan_toml).summary(),
+            });
+        }
         let plan = plan::parse(&plan_toml, &format!("plan of release {release_id}"))
             .map_err(|e| StoreError::Other(format!("the stored plan no longer parses: {e}")))?;
-        let snapshot =
-            sqlx::query("SELECT seq, engine_version, state FROM snapshots WHERE release_id = $1")
-                .bind(release_id)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(|e| self.err(e))?;
-        let mut state = snapshot
-            .filter(|s| s.get::<i64, _>("engine_version") == ENGINE_VERSION)
-            .and_then(|s| serde_json::from_str::<State>(&s.get::<String, _>("state")).ok())
-            .filter(|s| s.steps.len() == plan.flat_steps().len())
-            .unwrap_or_else(|| State::new(&plan));
+        let mut state = State::new(&plan);
+        if use_snapshot {
+            if let (SnapshotCheck::Agrees { .. }, Some(sealed)) =
+                self.snapshot_check(release_id, &plan, false).await?
+            {
+                state = sealed;
+            }
+        }
         for record in self.events_after(release_id, state.seq).await? {
             release::apply(&mut state, &record);
         }
         Ok(Loaded { row: release, plan, plan_toml, state })
+    }
+
+    /// Whether the release's snapshot may be used, and its state if so. With `refold`, the
+    /// events up to it are also folded afresh and compared with it (what `verify` does), so
+    /// even a snapshot whose seal was recomputed by hand is caught.
+    pub async fn snapshot_check(
+        &self,
+        release_id: i64,
+        plan: &plan::Plan,
+        refold: bool,
+    ) -> Result<(SnapshotCheck, Option<State>), StoreError> {
+        let Some(row) =
+            sqlx::query("SELECT seq, engine_version, state FROM snapshots WHERE release_id = $1")
+                .bind(release_id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(|e| self.err(e))?
+        else {
+            return Ok((SnapshotCheck::Absent, None));
+        };
+        let seq = u64::try_from(row.get::<i64, _>("seq")).unwrap_or(0);
+        if row.get::<i64, _>("engine_version") != ENGINE_VERSION {
+            return Ok((SnapshotCheck::Stale { seq }, None));
+        }
+        let text: String = row.get("state");
+        let Ok(sealed) = serde_json::from_str::<SealedSnapshot>(&text) else {
+            // Written before snapshots were sealed (a bare state), or not JSON at all.
+            return Ok((SnapshotCheck::Stale { seq }, None));
+        };
+        let disagrees = |detail: String| Ok((SnapshotCheck::Disagrees { seq, detail }, None));
+        if sealed.seq != seq {
+            return disagrees(format!(
+                "it says it folds up to event {}, its row says {seq}",
+                sealed.seq
+            ));
+        }
+        let hash = self.event_hash(release_id, seq).await?;
+        if hash.as_deref() != Some(sealed.hash.as_str()) || sealed.hash.is_empty() {
+            return disagrees(format!(
+                "it was sealed to hash {} of event {seq}, but that event's hash is {}",
+                if sealed.hash.is_empty() { "(none)" } else { &sealed.hash },
+                hash.as_deref().unwrap_or("(no such event)")
+            ));
+        }
+        if sealed.digest != SealedSnapshot::digest_of(&sealed.hash, &sealed.state) {
+            return disagrees(
+                "its state was edited after it was written (its seal does not match)".into(),
+            );
+        }
+        let Ok(state) = serde_json::from_str::<State>(&sealed.state) else {
+            return disagrees("its state does not parse".into());
+        };
+        if state.seq != seq || state.steps.len() != plan.flat_steps().len() {
+            return disagrees(format!(
+                "its state is at event {} with {} steps; it should be at {seq} with {}",
+                state.seq,
+                state.steps.len(),
+                plan.flat_steps().len()
+            ));
+        }
+        if refold {
+            let mut fresh = State::new(plan);
+            for record in self.events_after(release_id, 0).await? {
+                if record.seq > seq {
+                    break;
+                }
+                release::apply(&mut fresh, &record);
+            }
+            let as_json = |s: &State| serde_json::to_value(s).ok();
+            if as_json(&fresh) != as_json(&state) {
+                return disagrees(format!(
+                    "its state is not the fold of events 1 to {seq} (it was edited and resealed)"
+                ));
+            }
+        }
+        Ok((SnapshotCheck::Agrees { seq }, Some(state)))
     }
 
     /// Events with seq greater than `after`, in order.
@@ -389,6 +492,84 @@ fn fold_status(records: &[EventRecord]) -> &'static str {
         }
     }
     status
+}
+
+/// Puts the SHA-256 of the plan text in the start event, so an edit of the stored plan is
+/// caught when the release is loaded.
+pub(super) fn stamp_plan(records: &mut [EventRecord], plan_toml: &str) {
+    if let Some(EventRecord { event: Event::ReleaseStarted { plan_sha256, .. }, .. }) =
+        records.first_mut()
+    {
+        *plan_sha256 = Some(chain::plan_digest(plan_toml));
+    }
+}
+
+/// What the snapshot of a release is worth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SnapshotCheck {
+    /// There is none.
+    Absent,
+    /// Written by another engine version or before snapshots were sealed: ignored.
+    Stale {
+        /// The seq it claims to fold up to.
+        seq: u64,
+    },
+    /// Sealed to the events and (with a refold) their fold.
+    Agrees {
+        /// The seq it folds up to.
+        seq: u64,
+    },
+    /// It does not match the events: it is ignored and the state is folded from the events.
+    Disagrees {
+        /// The seq it claims to fold up to.
+        seq: u64,
+        /// What does not match.
+        detail: String,
+    },
+}
+
+impl SnapshotCheck {
+    /// One sentence, or `None` when there is nothing worth saying.
+    pub fn summary(&self) -> Option<String> {
+        match self {
+            Self::Absent | Self::Stale { .. } | Self::Agrees { .. } => None,
+            Self::Disagrees { seq, detail } => Some(format!(
+                "the snapshot at event {seq} disagrees with the events ({detail}): it was \
+                 discarded and the state rebuilt from the events"
+            )),
+        }
+    }
+}
+
+/// A snapshot as stored in `snapshots.state`: the state's JSON text, sealed to the chain hash
+/// of the event it folds up to. Anyone able to write the database could recompute the seal;
+/// it catches a cache that fell out of step with the events or was edited in place, and
+/// `verify` refolds the events to catch the rest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealedSnapshot {
+    /// The seq it folds up to.
+    pub seq: u64,
+    /// The chain hash of event `seq`.
+    pub hash: String,
+    /// SHA-256 over the hash and the state text.
+    pub digest: String,
+    /// The state, as JSON text (kept as text so the digest is over these exact bytes).
+    pub state: String,
+}
+
+impl SealedSnapshot {
+    fn seal(state: &State, hash: String) -> Result<String, StoreError> {
+        let text = serde_json::to_string(state).map_err(|e| StoreError::Other(e.to_string()))?;
+        let sealed =
+            Self { seq: state.seq, digest: Self::digest_of(&hash, &text), hash, state: text };
+        serde_json::to_string(&sealed).map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    /// The seal over the chain hash and the state text.
+    pub fn digest_of(hash: &str, state: &str) -> String {
+        chain::plan_digest(&format!("flightdeck snapshot v1\n{}\n{hash}\n{state}", hash.len()))
+    }
 }
 
 async fn insert_events(

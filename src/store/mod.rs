@@ -17,13 +17,18 @@ mod team;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use chain::{Anchor, ChainProblem, ChainReport, GENESIS, StoredEvent, Tamper, verify_events};
+pub use chain::{
+    Anchor, AnchoredHead, ChainProblem, ChainReport, GENESIS, Head, PlanCheck, StoredEvent, Tamper,
+    plan_digest, verify_events,
+};
 pub use connect::{Backend, ChangeWatch, SqliteReading, Store};
 pub use deliveries::Delivery;
 pub use error::StoreError;
-pub use execute::{ExecuteError, execute, execute_on_step, records_after, start};
+pub use execute::{
+    ExecuteError, SignedCommand, execute, execute_on_step, execute_signed, records_after, start,
+};
 pub use import::{ExportedRelease, ExportedSample, Importing};
-pub use log::{AppendLock, Created};
+pub use log::{AppendLock, Created, SealedSnapshot, SnapshotCheck};
 pub use samples::{SAMPLES_KEPT_PER_SERIES, SampleKind, SampleRow};
 pub use team::{Claimed, LEASE_TTL_MS, Lease, OFFERED_TO_ANYONE, PRESENCE_TTL_MS, Presence};
 

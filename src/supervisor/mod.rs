@@ -306,17 +306,7 @@ impl Supervisor {
         let (store, tx) = (self.store.clone(), self.tx.clone());
         tokio::spawn(async move {
             let automatic = submit.actor.automatic;
-            let report = match store::execute_on_step(
-                &store,
-                submit.release_id,
-                &submit.command,
-                &submit.actor,
-                submit.expect_seq,
-                submit.seen_step.as_deref(),
-                clock::now,
-            )
-            .await
-            {
+            let report = match record(&store, &submit).await {
                 Ok((records, loaded)) => Envelope {
                     report: Report::Committed {
                         release_id: submit.release_id,
@@ -348,16 +338,7 @@ impl Supervisor {
     ) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
         let id = submit.release_id;
         let mut recorded = self.mark_orphans(id).await;
-        let (records, loaded) = store::execute_on_step(
-            &self.store,
-            id,
-            &submit.command,
-            &submit.actor,
-            submit.expect_seq,
-            submit.seen_step.as_deref(),
-            clock::now,
-        )
-        .await?;
+        let (records, loaded) = record(&self.store, &submit).await?;
         self.runs.remember_plan(id, &loaded.plan);
         self.after_commit(id, &records, &loaded.state);
         recorded.extend(records);
@@ -603,6 +584,59 @@ impl Supervisor {
             }
         }
         self.notifier.finish(within).await;
+    }
+}
+
+/// Decides and records a command; where the plan requires signed approvals, a person's
+/// approval or rollback is first signed through their ssh-agent (refused, saying how to add a
+/// key, without one).
+async fn record(
+    store: &Store,
+    submit: &Submit,
+) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
+    let signed = if submit.actor.automatic {
+        None
+    } else {
+        let loaded = store.load(submit.release_id).await?;
+        if loaded.plan.policy.signed_approvals {
+            crate::signing::sign_command(
+                store,
+                &loaded,
+                &submit.command,
+                &submit.actor,
+                clock::now(),
+            )
+            .await
+            .map_err(signing_refusal)?
+        } else {
+            None
+        }
+    };
+    store::execute_signed(
+        store,
+        submit.release_id,
+        &submit.command,
+        &submit.actor,
+        submit.expect_seq,
+        submit.seen_step.as_deref(),
+        signed.as_ref(),
+        clock::now,
+    )
+    .await
+}
+
+fn signing_refusal(e: crate::signing::SigningError) -> ExecuteError {
+    match e {
+        crate::signing::SigningError::Unavailable(_) => {
+            ExecuteError::Rejected(crate::release::Rejection {
+                kind: crate::release::RejectionKind::Rule,
+                message: e.to_string(),
+            })
+        }
+        crate::signing::SigningError::Store(e) => ExecuteError::Store(e),
+        crate::signing::SigningError::Failed(_) => {
+            ExecuteError::Store(store::StoreError::Other(e.to_string()))
+        }
     }
 }
 
