@@ -463,7 +463,7 @@ pub fn rolled_back() -> Model {
 /// The shift to 100% failed (the balancer said 503); alice looks at it.
 pub fn full_shift_failed() -> Model {
     let mut h = basic_at_ten_percent();
-    h.next(3, &alice()).next(60, &alice());
+    h.next(3, &alice()).pass_bake(60, &alice());
     h.run(20, &alice(), Command::Next { confirmed: true });
     h.fail(2, "shift-100", 1, "expected HTTP 200, got 503", "503 Service Unavailable");
     let now = h.clock.plus_millis(5_000);
