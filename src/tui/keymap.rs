@@ -323,7 +323,7 @@ pub fn default_bindings() -> Vec<Binding> {
         b(
             &[K::Char('O')],
             A::OverrideBake,
-            "pass a bake without its evidence (why, then the service name)",
+            "pass a bake without evidence (type the name)",
             "",
             Global,
         ),
