@@ -354,6 +354,11 @@ fn probe_changed(model: &mut Model, words_changed: bool) {
     }
 }
 
+/// The id of the release's current step, for prompt titles.
+fn current_step_id(model: &Model) -> String {
+    model.release.as_ref().and_then(|r| r.state.current()).map(|s| s.id.clone()).unwrap_or_default()
+}
+
 fn say(model: &mut Model, text: impl Into<String>, tone: Tone) {
     model.status = Some(StatusLine { text: text.into(), tone });
 }
@@ -615,12 +620,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Skip => {
-            let step = model
-                .release
-                .as_ref()
-                .and_then(|r| r.state.current())
-                .map(|s| s.id.clone())
-                .unwrap_or_default();
+            let step = current_step_id(model);
             open_prompt(
                 model,
                 Purpose::Skip,
@@ -630,12 +630,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::OverrideBake => {
-            let step = model
-                .release
-                .as_ref()
-                .and_then(|r| r.state.current())
-                .map(|s| s.id.clone())
-                .unwrap_or_default();
+            let step = current_step_id(model);
             open_prompt(
                 model,
                 Purpose::OverrideBake,
