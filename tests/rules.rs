@@ -296,10 +296,19 @@ fn a_failed_shift_to_100_needs_confirm_again_to_retry_or_resolve() {
     deck.ok(&["next", "--operator", "alice"]); // backup runs
     deck.ok(&["next", "--operator", "alice"]); // shift-10 runs
     deck.ok(&["next", "--operator", "alice"]); // bake-10 starts (1 s)
-    // Bounded wait for the 1 s bake: `next` is refused (exit 3) until it has run its time.
+    // Bounded wait for the 1 s bake: refused (exit 3) until it has run its time. Nothing
+    // watches it in this test, so it passes only by a recorded override.
     let mut passed = false;
     for _ in 0..100 {
-        let out = deck.run(&["next", "--operator", "alice"]);
+        let out = deck.run(&[
+            "next",
+            "--override",
+            "--reason",
+            "no probes in this test",
+            "--confirm",
+            "--operator",
+            "alice",
+        ]);
         if out.code == Some(0) {
             passed = true;
             break;
