@@ -545,3 +545,46 @@ fn a_key_the_engine_would_refuse_opens_no_prompt_and_says_why() {
         assert_eq!(m.status, status, "`{key}` says nothing before asking");
     }
 }
+
+/// A footer that fits the moment (issue 13.4): only keys the engine would accept now, and
+/// `R rollback` whenever a rollback is possible, at every size.
+#[test]
+fn the_footer_offers_only_keys_that_would_be_accepted_and_always_a_possible_rollback() {
+    use flightdeck::release::Command;
+    use flightdeck::tui::update::key_command;
+    let footer = |m: &Model, w: u16, h: u16| {
+        screen(m, w, h).into_iter().find(|l| l.contains("q quit")).expect("a footer")
+    };
+    let rollback = Command::Rollback { reason: "why".into(), confirmed: true, automatic: false };
+    for (name, m) in fixtures::all() {
+        if m.overlay.is_some() || m.read_only || m.release.is_none() {
+            continue;
+        }
+        for (w, h) in SIZES {
+            let line = footer(&m, w, h);
+            let possible = m.refusal_of(&rollback).is_none();
+            assert_eq!(line.contains("R rollback"), possible, "{name} at {w}×{h}: {line}");
+            for b in &m.keymap.bindings {
+                let Some((key, _)) = b.footer.split_once(' ') else { continue };
+                let refused = key_command(&m, b.action).is_some_and(|c| m.refusal_of(&c).is_some());
+                if refused {
+                    assert!(!line.contains(&format!(" {key} ")), "{name}: `{key}` refused: {line}");
+                }
+            }
+        }
+    }
+    // The issue's case: ticking a checklist at 80×24 no longer pushes the rollback off.
+    let mut m = fixtures::checklist_partial();
+    m.focus = Pane::Detail;
+    let line = footer(&m, 80, 24);
+    assert!(line.contains("Space tick") && line.contains("R rollback"), "{line}");
+    // After the end, nothing to act on; while paused, `p` resumes; after a failure, retry.
+    let line = footer(&fixtures::completed(), 80, 24);
+    for gone in ["a approve", "n next", "s shift", "p pause", "R rollback"] {
+        assert!(!line.contains(gone), "completed offers {gone}: {line}");
+    }
+    let line = footer(&fixtures::paused(), 80, 24);
+    assert!(line.contains("p resume") && !line.contains("p pause"), "{line}");
+    let line = footer(&fixtures::action_failed(), 80, 24);
+    assert!(line.trim_start().starts_with("t retry"), "retry first after a failure: {line}");
+}
