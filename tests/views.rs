@@ -578,6 +578,11 @@ fn the_footer_offers_only_keys_that_would_be_accepted_and_always_a_possible_roll
     m.focus = Pane::Detail;
     let line = footer(&m, 80, 24);
     assert!(line.contains("Space tick") && line.contains("R rollback"), "{line}");
+    // At a gate there is nothing to tick.
+    let mut m = fixtures::gate_no_go();
+    m.focus = Pane::Detail;
+    let line = footer(&m, 80, 24);
+    assert!(!line.contains("Space tick") && line.contains("a approve"), "{line}");
     // After the end, nothing to act on; while paused, `p` resumes; after a failure, retry.
     let line = footer(&fixtures::completed(), 80, 24);
     for gone in ["a approve", "n next", "s shift", "p pause", "R rollback"] {

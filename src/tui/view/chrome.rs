@@ -18,6 +18,12 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
     // Always shown last, so the way out and the way to every key never fall off.
     let pinned = [Action::Help, Action::Quit];
     let paused = model.live().is_some_and(|(r, _)| r.state.status == Status::Paused);
+    let checklist_selected = model.release.as_ref().is_some_and(|r| {
+        r.plan
+            .flat_steps()
+            .get(model.selected_step())
+            .is_some_and(|s| matches!(s.step.kind, crate::plan::StepKind::Checklist { .. }))
+    });
     // (rank, key, label, kept whatever the width): rank orders the line, most likely first.
     let mut entries: Vec<(u8, String, String, bool)> = Vec::new();
     for b in &model.keymap.bindings {
@@ -27,6 +33,10 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
             Context::Timeline => model.focus == Pane::Timeline,
         };
         if b.footer.is_empty() || !applies || (model.read_only && b.action.acts()) {
+            continue;
+        }
+        // Space ticks only the items of a checklist.
+        if b.action == Action::ToggleTick && !checklist_selected {
             continue;
         }
         // Only keys the engine would accept now: no approve at a checklist, no pause while
