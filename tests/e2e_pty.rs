@@ -439,6 +439,39 @@ fn a_read_only_cockpit_refuses_every_acting_key() {
     quit_cleanly(&pty);
 }
 
+// ---- 4b. refuse before asking, and a footer that fits the moment (issue 13.4, 13.5) ----
+
+#[test]
+fn a_refused_key_says_why_at_once_and_the_footer_offers_what_is_accepted_at_80x24() {
+    let world = World::new();
+    world.start();
+    let before = world.events();
+    let pty = world.cockpit(&[], 80, 24);
+    wait_for_cockpit(&pty);
+    // At the checklist: no approve, no shift; a rollback is possible and stays on the line.
+    must(pty.wait_until(
+        |s| {
+            let footer = s.rows(0, 80).nth(22).unwrap_or_default();
+            footer.contains("R rollback") && !footer.contains("a approve")
+        },
+        timeout(10),
+    ));
+    let footer = pty.with_screen(|s| s.rows(0, 80).nth(22).unwrap_or_default());
+    assert!(!footer.contains("s shift"), "shift offered at a checklist: {footer:?}");
+
+    // `d` at a checklist: refused at once, no dialog asks why first.
+    pty.send_str("d");
+    must(pty.wait_for_text("decline refused: cannot decline", timeout(10)));
+    assert!(!pty.screen_text().contains("No-go at the current gate"), "{}", pty.screen_text());
+    // `m` with nothing failed: the same.
+    pty.send_str("m");
+    must(pty.wait_for_text("resolve refused: cannot resolve", timeout(10)));
+    assert!(!pty.screen_text().contains("Mark the action"), "{}", pty.screen_text());
+
+    assert_eq!(world.events(), before, "a refused key recorded something");
+    quit_cleanly(&pty);
+}
+
 // ---- 5. too small -------------------------------------------------------------------
 
 #[test]

@@ -478,3 +478,118 @@ fn the_header_says_who_drives_and_who_it_is_being_handed_to() {
     assert!(header.contains("handing over driving"), "{header}");
     assert!(!header.contains("driven by"), "{header}");
 }
+
+/// Refuse before asking (issue 13.5): a key whose command the engine would refuse opens no
+/// dialog, rings the bell and says why at once; the same key where it would be accepted
+/// still asks for its reason (and the service name).
+#[test]
+fn a_key_the_engine_would_refuse_opens_no_prompt_and_says_why() {
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::model::{Overlay, Tone};
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    // The rich plan's bake, time up but its review at T+5m never confirmed.
+    let review_missed = || {
+        let mut m = fixtures::bake_in_progress();
+        m.now = m.now.plus_millis(60 * 60 * 1000);
+        m
+    };
+    // basic.toml's one-second bake, time up: its readings were never judged.
+    let bake_over = || {
+        let mut h = fixtures::basic_at_ten_percent();
+        h.next(3, &fixtures::alice());
+        h.model(fixtures::alice(), false, h.clock.plus_millis(5_000))
+    };
+    let refused: [(char, Model, &str); 11] = [
+        ('R', fixtures::completed(), "roll"),
+        ('p', fixtures::completed(), "pause"),
+        ('p', fixtures::rolling_back(), "pause"),
+        ('m', fixtures::bake_in_progress(), "resolve"),
+        ('f', fixtures::bake_in_progress(), "resolve"),
+        ('d', fixtures::bake_in_progress(), "not a gate"),
+        ('S', fixtures::gate_no_go(), "cannot be skipped"),
+        ('S', fixtures::bake_in_progress(), "cannot be skipped until it ends"),
+        ('O', fixtures::bake_in_progress(), "to go"),
+        ('O', review_missed(), "never confirmed"),
+        ('t', fixtures::full_shift_failed_paused(), "retry"),
+    ];
+    for (key, mut m, about) in refused {
+        let effects = update(&mut m, Msg::KeyPressed(Key::Char(key)));
+        assert!(m.overlay.is_none(), "`{key}` opened a prompt for a refused command");
+        assert_eq!(effects, vec![Effect::Bell], "`{key}` rings the bell and runs nothing");
+        let status = m.status.clone().expect("a refusal in the status line");
+        assert_eq!(status.tone, Tone::Error, "`{key}`: {}", status.text);
+        assert!(
+            status.text.contains("refused:") && status.text.contains(about),
+            "`{key}` says why: {}",
+            status.text
+        );
+    }
+    let accepted: [(char, Model); 9] = [
+        ('R', fixtures::action_failed()),
+        ('R', fixtures::bake_in_progress()),
+        ('p', fixtures::bake_in_progress()),
+        ('m', fixtures::action_failed()),
+        ('f', fixtures::action_interrupted()),
+        ('d', fixtures::gate_no_go()),
+        ('S', fixtures::action_failed()),
+        ('O', bake_over()),
+        ('t', fixtures::full_shift_failed()),
+    ];
+    for (key, mut m) in accepted {
+        let status = m.status.clone();
+        let effects = update(&mut m, Msg::KeyPressed(Key::Char(key)));
+        assert!(effects.is_empty(), "`{key}` only opens a prompt: {effects:?} {:?}", m.status);
+        assert!(matches!(m.overlay, Some(Overlay::Prompt(_))), "`{key}` asks: {:?}", m.status);
+        assert_eq!(m.status, status, "`{key}` says nothing before asking");
+    }
+}
+
+/// A footer that fits the moment (issue 13.4): only keys the engine would accept now, and
+/// `R rollback` whenever a rollback is possible, at every size.
+#[test]
+fn the_footer_offers_only_keys_that_would_be_accepted_and_always_a_possible_rollback() {
+    use flightdeck::release::Command;
+    use flightdeck::tui::update::key_command;
+    let footer = |m: &Model, w: u16, h: u16| {
+        screen(m, w, h).into_iter().find(|l| l.contains("q quit")).expect("a footer")
+    };
+    let rollback = Command::Rollback { reason: "why".into(), confirmed: true, automatic: false };
+    for (name, m) in fixtures::all() {
+        if m.overlay.is_some() || m.read_only || m.release.is_none() {
+            continue;
+        }
+        for (w, h) in SIZES {
+            let line = footer(&m, w, h);
+            let possible = m.refusal_of(&rollback).is_none();
+            assert_eq!(line.contains("R rollback"), possible, "{name} at {w}×{h}: {line}");
+            for b in &m.keymap.bindings {
+                let Some((key, _)) = b.footer.split_once(' ') else { continue };
+                let refused = key_command(&m, b.action).is_some_and(|c| m.refusal_of(&c).is_some());
+                if refused {
+                    assert!(!line.contains(&format!(" {key} ")), "{name}: `{key}` refused: {line}");
+                }
+            }
+        }
+    }
+    // The issue's case: ticking a checklist at 80×24 no longer pushes the rollback off.
+    let mut m = fixtures::checklist_partial();
+    m.focus = Pane::Detail;
+    let line = footer(&m, 80, 24);
+    assert!(line.contains("Space tick") && line.contains("R rollback"), "{line}");
+    // At a gate there is nothing to tick.
+    let mut m = fixtures::gate_no_go();
+    m.focus = Pane::Detail;
+    let line = footer(&m, 80, 24);
+    assert!(!line.contains("Space tick") && line.contains("a approve"), "{line}");
+    // After the end, nothing to act on; while paused, `p` resumes; after a failure, retry.
+    let line = footer(&fixtures::completed(), 80, 24);
+    for gone in ["a approve", "n next", "s shift", "p pause", "R rollback"] {
+        assert!(!line.contains(gone), "completed offers {gone}: {line}");
+    }
+    let line = footer(&fixtures::paused(), 80, 24);
+    assert!(line.contains("p resume") && !line.contains("p pause"), "{line}");
+    let line = footer(&fixtures::action_failed(), 80, 24);
+    assert!(line.trim_start().starts_with("t retry"), "retry first after a failure: {line}");
+}

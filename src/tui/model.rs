@@ -376,6 +376,24 @@ impl Model {
         }
     }
 
+    /// Why the engine would refuse `command` on the live release now (`None`: it would be
+    /// accepted, or there is no release). Pure: a dry run of `decide`, nothing is recorded.
+    pub fn refusal_of(
+        &self,
+        command: &crate::release::Command,
+    ) -> Option<crate::release::Rejection> {
+        let (live, _) = self.live()?;
+        crate::release::decide(
+            &live.plan,
+            &live.state,
+            command,
+            &self.me,
+            self.now,
+            Some(live.state.seq),
+        )
+        .err()
+    }
+
     /// The selected step index (following the current step unless moved).
     pub fn selected_step(&self) -> usize {
         let Some(r) = &self.release else { return 0 };

@@ -430,11 +430,33 @@ fn seen_step(model: &Model) -> Option<String> {
     model.release.as_ref().and_then(|r| r.state.current()).map(|s| s.id.clone())
 }
 
-fn open_prompt(model: &mut Model, purpose: Purpose, title: String, fields: Vec<Field>) {
-    let seen_seq = model.release.as_ref().map_or(0, |r| r.state.seq);
-    // The step on screen when the prompt opened: what its command acts on (a takeover puts
-    // the selected step here instead).
+/// Opens a prompt for `purpose`, unless the engine would refuse its command anyway: then the
+/// refusal shows at once, so nobody types a reason (or the service name) only to be refused.
+fn open_prompt(
+    model: &mut Model,
+    purpose: Purpose,
+    title: String,
+    fields: Vec<Field>,
+) -> Vec<Effect> {
+    // The step on screen when the prompt opened: what its command acts on.
     let step = seen_step(model);
+    open_prompt_on(model, purpose, title, fields, step)
+}
+
+/// Opens a prompt whose command acts on `step` (a takeover names the selected step).
+fn open_prompt_on(
+    model: &mut Model,
+    purpose: Purpose,
+    title: String,
+    fields: Vec<Field>,
+    step: Option<String>,
+) -> Vec<Effect> {
+    let typed_name = fields.iter().any(|f| f.must_equal.is_some());
+    let dry_run = command_for(purpose, DRY_RUN_REASON.into(), typed_name, step.clone());
+    if let Some(refused) = dry_run.and_then(|command| refusal(model, &command)) {
+        return refused;
+    }
+    let seen_seq = model.release.as_ref().map_or(0, |r| r.state.seq);
     model.overlay = Some(Overlay::Prompt(Prompt {
         purpose,
         title,
@@ -445,6 +467,23 @@ fn open_prompt(model: &mut Model, purpose: Purpose, title: String, fields: Vec<F
         touched_at: model.now,
         error: None,
     }));
+    Vec::new()
+}
+
+/// The reason a dry run gives: any non-empty text passes the engine's reason rules.
+const DRY_RUN_REASON: &str = "(dry run)";
+
+/// If the engine would refuse `command` on the live release now, says so in the status line
+/// (with the bell, like a refusal from the store) and returns the effects; `None` if it
+/// would be accepted.
+fn refusal(model: &mut Model, command: &Command) -> Option<Vec<Effect>> {
+    let rejection = model.refusal_of(command)?;
+    model.status = Some(StatusLine {
+        text: format!("{} refused: {}", command.verb(), rejection.message),
+        tone: Tone::Error,
+    });
+    model.dirty = true;
+    Some(vec![Effect::Bell])
 }
 
 fn reason_field(label: &str) -> Field {
@@ -545,21 +584,17 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Action::Filter => {
             let mut field = reason_field("show events containing (empty shows all)");
             field.value = model.ui.filter.clone();
-            open_prompt(model, Purpose::Filter, "Filter the timeline".into(), vec![field]);
-            Vec::new()
+            open_prompt(model, Purpose::Filter, "Filter the timeline".into(), vec![field])
         }
         Action::ToggleTick => toggle_tick(model),
         Action::Approve => execute(model, Command::Approve, false),
         Action::Revoke => execute(model, Command::Revoke, false),
-        Action::Decline => {
-            open_prompt(
-                model,
-                Purpose::Decline,
-                "No-go at the current gate".into(),
-                vec![reason_field("why (recorded)")],
-            );
-            Vec::new()
-        }
+        Action::Decline => open_prompt(
+            model,
+            Purpose::Decline,
+            "No-go at the current gate".into(),
+            vec![reason_field("why (recorded)")],
+        ),
         Action::Next | Action::Shift => {
             let full = model.release.as_ref().is_some_and(|r| {
                 r.plan
@@ -571,13 +606,12 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             if full {
                 let purpose =
                     if action == Action::Shift { Purpose::FullShift } else { Purpose::FullNext };
-                open_prompt(
+                return open_prompt(
                     model,
                     purpose,
                     format!("Shift ALL traffic to {service} {version}?"),
                     vec![confirm_field(&service)],
                 );
-                return Vec::new();
             }
             // A running bake passes on the evidence the store judges (its stored readings).
             let baking = model.release.as_ref().is_some_and(|r| {
@@ -606,19 +640,15 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                     Purpose::Pause,
                     "Pause the release".into(),
                     vec![reason_field("why (recorded)")],
-                );
-                Vec::new()
+                )
             }
         }
-        Action::Rollback => {
-            open_prompt(
-                model,
-                Purpose::Rollback,
-                format!("ROLL BACK {service} {version}: traffic returns to the stable version"),
-                vec![reason_field("why (recorded)"), confirm_field(&service)],
-            );
-            Vec::new()
-        }
+        Action::Rollback => open_prompt(
+            model,
+            Purpose::Rollback,
+            format!("ROLL BACK {service} {version}: traffic returns to the stable version"),
+            vec![reason_field("why (recorded)"), confirm_field(&service)],
+        ),
         Action::Skip => {
             let step = current_step_id(model);
             open_prompt(
@@ -626,8 +656,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                 Purpose::Skip,
                 format!("SKIP step `{step}`"),
                 vec![reason_field("why (recorded)"), confirm_field(&service)],
-            );
-            Vec::new()
+            )
         }
         Action::OverrideBake => {
             let step = current_step_id(model);
@@ -636,18 +665,16 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                 Purpose::OverrideBake,
                 format!("PASS bake `{step}` WITHOUT its evidence: a manual override, flagged"),
                 vec![reason_field("why (recorded, in the report)"), confirm_field(&service)],
-            );
-            Vec::new()
+            )
         }
         Action::Retry => {
             if stuck_full_shift(model) {
-                open_prompt(
+                return open_prompt(
                     model,
                     Purpose::FullRetry,
                     format!("Retry: shift ALL traffic to {service} {version}?"),
                     vec![confirm_field(&service)],
                 );
-                return Vec::new();
             }
             execute(model, Command::Retry { confirmed: false }, true)
         }
@@ -664,33 +691,79 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                 Purpose::MarkSucceeded,
                 "Mark the action SUCCEEDED (you checked by hand)".into(),
                 fields,
-            );
-            Vec::new()
+            )
         }
-        Action::MarkFailed => {
-            open_prompt(
-                model,
-                Purpose::MarkFailed,
-                "Mark the action FAILED".into(),
-                vec![reason_field("why (recorded)")],
-            );
-            Vec::new()
-        }
-        Action::Note => {
-            open_prompt(
-                model,
-                Purpose::Note,
-                "Add a note to the record".into(),
-                vec![reason_field("note")],
-            );
-            Vec::new()
-        }
+        Action::MarkFailed => open_prompt(
+            model,
+            Purpose::MarkFailed,
+            "Mark the action FAILED".into(),
+            vec![reason_field("why (recorded)")],
+        ),
+        Action::Note => open_prompt(
+            model,
+            Purpose::Note,
+            "Add a note to the record".into(),
+            vec![reason_field("note")],
+        ),
         Action::Claim => claim(model),
         Action::Unclaim => {
             let Some(step) = selected_step_id(model) else { return Vec::new() };
             execute(model, Command::Unclaim { step }, false)
         }
     }
+}
+
+/// The command `action`'s key would ask the engine for now, given a reason and the service
+/// name where it asks for them; `None` for keys that command nothing (or whose command
+/// depends on a selection: ticks and claims). The footer offers a key only if the engine
+/// would accept this command.
+pub fn key_command(model: &Model, action: Action) -> Option<Command> {
+    let (live, _) = model.live()?;
+    let reason = || DRY_RUN_REASON.to_owned();
+    let current_kind = live.plan.flat_steps().get(live.state.cursor).map(|s| s.step.kind.clone());
+    Some(match action {
+        Action::Approve => Command::Approve,
+        Action::Revoke => Command::Revoke,
+        Action::Decline => Command::Decline { reason: reason() },
+        Action::Next | Action::Shift => {
+            let running_bake = matches!(current_kind, Some(StepKind::Bake { .. }))
+                && live.state.current().is_some_and(|c| c.status == StepStatus::Running);
+            if action == Action::Next && running_bake {
+                // The store judges the bake's readings; whether they pass is not known here,
+                // so `n` is offered once the bake's time is up and its reviews confirmed.
+                Command::PassBake {
+                    evidence: None,
+                    override_reason: Some(reason()),
+                    confirmed: true,
+                }
+            } else if action == Action::Shift {
+                Command::Shift { confirmed: true }
+            } else {
+                Command::Next { confirmed: true }
+            }
+        }
+        Action::PauseResume if live.state.status == Status::Paused => Command::Resume,
+        Action::PauseResume => Command::Pause { reason: reason() },
+        Action::Rollback => {
+            Command::Rollback { reason: reason(), confirmed: true, automatic: false }
+        }
+        Action::Skip => Command::Skip { reason: reason(), confirmed: true },
+        Action::OverrideBake => {
+            Command::PassBake { evidence: None, override_reason: Some(reason()), confirmed: true }
+        }
+        Action::Retry => Command::Retry { confirmed: true },
+        Action::MarkSucceeded => Command::Resolve {
+            resolution: Resolution::Succeeded,
+            reason: reason(),
+            confirmed: true,
+        },
+        Action::MarkFailed => {
+            Command::Resolve { resolution: Resolution::Failed, reason: reason(), confirmed: false }
+        }
+        Action::ConfirmReview => Command::ConfirmCheckpoint,
+        Action::Note => Command::Note { text: reason() },
+        _ => return None,
+    })
 }
 
 /// Whether the current step is a failed or interrupted shift to 100% of a rollout (not a
@@ -728,16 +801,9 @@ fn claim(model: &mut Model) -> Vec<Effect> {
     let Some((holder, until)) = holder else {
         return execute(model, Command::Claim { step, reason: None }, false);
     };
-    open_prompt(
-        model,
-        Purpose::TakeOver,
-        format!("TAKE OVER `{step}` from {holder} (claimed until {until} UTC)"),
-        vec![reason_field(&format!("why (recorded; {holder} sees it)"))],
-    );
-    if let Some(Overlay::Prompt(p)) = &mut model.overlay {
-        p.step = Some(step);
-    }
-    Vec::new()
+    let title = format!("TAKE OVER `{step}` from {holder} (claimed until {until} UTC)");
+    let fields = vec![reason_field(&format!("why (recorded; {holder} sees it)"))];
+    open_prompt_on(model, Purpose::TakeOver, title, fields, Some(step))
 }
 
 /// Shows the replay's current position in every pane.
@@ -905,36 +971,14 @@ fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
 
 fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
     let text = prompt.fields.first().map(|f| f.value.trim().to_owned()).unwrap_or_default();
-    let command = match prompt.purpose {
-        Purpose::Filter => {
-            model.ui.filter = text;
-            model.ui.timeline_back = 0;
-            model.focus = Pane::Timeline;
-            return Vec::new();
-        }
-        Purpose::Pause => Command::Pause { reason: text },
-        Purpose::Decline => Command::Decline { reason: text },
-        Purpose::Note => Command::Note { text },
-        Purpose::Rollback => Command::Rollback { reason: text, confirmed: true, automatic: false },
-        Purpose::Skip => Command::Skip { reason: text, confirmed: true },
-        Purpose::OverrideBake => {
-            Command::PassBake { evidence: None, override_reason: Some(text), confirmed: true }
-        }
-        Purpose::FullShift => Command::Shift { confirmed: true },
-        Purpose::FullNext => Command::Next { confirmed: true },
-        Purpose::FullRetry => Command::Retry { confirmed: true },
-        Purpose::MarkSucceeded => Command::Resolve {
-            resolution: Resolution::Succeeded,
-            reason: text,
-            // Confirmed only if the prompt asked for the service name (and got it).
-            confirmed: prompt.fields.iter().any(|f| f.must_equal.is_some()),
-        },
-        Purpose::MarkFailed => {
-            Command::Resolve { resolution: Resolution::Failed, reason: text, confirmed: false }
-        }
-        Purpose::TakeOver => {
-            Command::Claim { step: prompt.step.clone().unwrap_or_default(), reason: Some(text) }
-        }
+    let typed_name = prompt.fields.iter().any(|f| f.must_equal.is_some());
+    let Some(command) = command_for(prompt.purpose, text.clone(), typed_name, prompt.step.clone())
+    else {
+        // Only the filter has no command.
+        model.ui.filter = text;
+        model.ui.timeline_back = 0;
+        model.focus = Pane::Timeline;
+        return Vec::new();
     };
     let verb = command.verb().to_owned();
     let pinned = !command.commutes();
@@ -949,6 +993,41 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
         seen_step,
         verb,
     }]
+}
+
+/// The command a prompt for `purpose` submits with `text` typed (`typed_name`: it asked for
+/// the service name), acting on `step`; `None` for the filter, which commands nothing.
+fn command_for(
+    purpose: Purpose,
+    text: String,
+    typed_name: bool,
+    step: Option<String>,
+) -> Option<Command> {
+    Some(match purpose {
+        Purpose::Filter => return None,
+        Purpose::Pause => Command::Pause { reason: text },
+        Purpose::Decline => Command::Decline { reason: text },
+        Purpose::Note => Command::Note { text },
+        Purpose::Rollback => Command::Rollback { reason: text, confirmed: true, automatic: false },
+        Purpose::Skip => Command::Skip { reason: text, confirmed: true },
+        // No evidence: an override needs none, and without one the store judges the readings.
+        Purpose::OverrideBake => {
+            Command::PassBake { evidence: None, override_reason: Some(text), confirmed: true }
+        }
+        Purpose::FullShift => Command::Shift { confirmed: true },
+        Purpose::FullNext => Command::Next { confirmed: true },
+        Purpose::FullRetry => Command::Retry { confirmed: true },
+        // Confirmed only if the prompt asked for the service name (and got it).
+        Purpose::MarkSucceeded => Command::Resolve {
+            resolution: Resolution::Succeeded,
+            reason: text,
+            confirmed: typed_name,
+        },
+        Purpose::MarkFailed => {
+            Command::Resolve { resolution: Resolution::Failed, reason: text, confirmed: false }
+        }
+        Purpose::TakeOver => Command::Claim { step: step.unwrap_or_default(), reason: Some(text) },
+    })
 }
 
 /// The driver offers the lease to anyone; anyone else asks for it. Either way the driving

@@ -460,12 +460,25 @@ pub fn rolled_back() -> Model {
     h.model(alice(), false, now)
 }
 
-/// The shift to 100% failed (the balancer said 503); alice looks at it.
-pub fn full_shift_failed() -> Model {
+fn basic_full_shift_failed() -> History {
     let mut h = basic_at_ten_percent();
     h.next(3, &alice()).pass_bake(60, &alice());
     h.run(20, &alice(), Command::Next { confirmed: true });
     h.fail(2, "shift-100", 1, "expected HTTP 200, got 503", "503 Service Unavailable");
+    h
+}
+
+/// The shift to 100% failed (the balancer said 503); alice looks at it.
+pub fn full_shift_failed() -> Model {
+    let h = basic_full_shift_failed();
+    let now = h.clock.plus_millis(5_000);
+    h.model(alice(), false, now)
+}
+
+/// The shift to 100% failed and bob paused the release: nothing is retried until it resumes.
+pub fn full_shift_failed_paused() -> Model {
+    let mut h = basic_full_shift_failed();
+    h.run(10, &bob(), Command::Pause { reason: "the balancer is being restarted".into() });
     let now = h.clock.plus_millis(5_000);
     h.model(alice(), false, now)
 }

@@ -8,15 +8,24 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{format, theme};
-use crate::release::format_clock;
+use crate::release::{Status, format_clock};
 use crate::tui::keymap::Context;
 use crate::tui::model::{Model, Overlay, Pane, Tone};
 
 /// The keys line and the status line.
 pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, model: &Model) {
+    use crate::tui::keymap::Action;
     // Always shown last, so the way out and the way to every key never fall off.
-    let pinned = [crate::tui::keymap::Action::Help, crate::tui::keymap::Action::Quit];
-    let mut entries: Vec<(String, String, bool)> = Vec::new();
+    let pinned = [Action::Help, Action::Quit];
+    let paused = model.live().is_some_and(|(r, _)| r.state.status == Status::Paused);
+    let checklist_selected = model.release.as_ref().is_some_and(|r| {
+        r.plan
+            .flat_steps()
+            .get(model.selected_step())
+            .is_some_and(|s| matches!(s.step.kind, crate::plan::StepKind::Checklist { .. }))
+    });
+    // (rank, key, label, kept whatever the width): rank orders the line, most likely first.
+    let mut entries: Vec<(u8, String, String, bool)> = Vec::new();
     for b in &model.keymap.bindings {
         let applies = match b.context {
             Context::Global => true,
@@ -26,26 +35,49 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
         if b.footer.is_empty() || !applies || (model.read_only && b.action.acts()) {
             continue;
         }
-        let label = b.footer.split_once(' ').map_or(b.footer, |(_, word)| word).to_owned();
+        // Space ticks only the items of a checklist.
+        if b.action == Action::ToggleTick && !checklist_selected {
+            continue;
+        }
+        // Only keys the engine would accept now: no approve at a checklist, no pause while
+        // paused, nothing after the release ended.
+        let command = crate::tui::update::key_command(model, b.action);
+        if command.as_ref().is_some_and(|c| model.refusal_of(c).is_some()) {
+            continue;
+        }
+        let mut label = b.footer.split_once(' ').map_or(b.footer, |(_, word)| word).to_owned();
+        if b.action == Action::PauseResume && paused {
+            label = "resume".into();
+        }
         let key = b.keys.first().map_or_else(String::new, ToString::to_string);
-        entries.push((key, label, pinned.contains(&b.action)));
+        // The moment's commands first, then pause, then moving around; a possible rollback
+        // is always on the line, just before help and quit.
+        let rank = match b.action {
+            a if pinned.contains(&a) => 4,
+            Action::Rollback => 3,
+            Action::PauseResume if !paused => 1,
+            _ if command.is_some() || b.action == Action::ToggleTick => 0,
+            _ => 2,
+        };
+        entries.push((rank, key, label, rank >= 3));
     }
+    entries.sort_by_key(|e| e.0);
     let width = usize::from(keys_area.width);
-    let cost = |e: &(String, String, bool)| e.0.chars().count() + e.1.chars().count() + 3;
-    let mut budget = width.saturating_sub(entries.iter().filter(|e| e.2).map(cost).sum::<usize>());
+    let cost = |e: &(u8, String, String, bool)| e.1.chars().count() + e.2.chars().count() + 3;
+    let mut budget = width.saturating_sub(entries.iter().filter(|e| e.3).map(cost).sum::<usize>());
     if model.read_only {
         budget = budget.saturating_sub(10);
     }
     let mut spans = Vec::new();
     for e in &entries {
-        if !e.2 {
+        if !e.3 {
             if cost(e) > budget {
                 continue;
             }
             budget -= cost(e);
         }
-        spans.push(Span::styled(format!(" {}", e.0), theme::accent()));
-        spans.push(Span::raw(format!(" {} ", e.1)));
+        spans.push(Span::styled(format!(" {}", e.1), theme::accent()));
+        spans.push(Span::raw(format!(" {} ", e.2)));
     }
     if model.read_only {
         spans.push(Span::styled(" read-only", theme::warn()));
