@@ -475,6 +475,25 @@ fn the_header_says_who_drives_and_who_it_is_being_handed_to() {
         lease.offered_to = Some("*".into());
     }
     let header = &screen(&driving, 120, 40)[0];
-    assert!(header.contains("handing over driving"), "{header}");
+    assert!(header.contains("you drive, handing over"), "{header}");
     assert!(!header.contains("driven by"), "{header}");
+}
+
+#[test]
+fn the_header_never_says_driven_by_to_the_driver_itself() {
+    let mut model = team_handing_over();
+    let me = model.me.clone();
+    let lease = model.lease.as_mut().expect("a lease");
+    (lease.operator, lease.host, lease.pid, lease.offered_to) =
+        (me.name.clone(), me.host.clone(), me.pid, None);
+    let header = &screen(&model, 120, 40)[0];
+    assert!(header.contains("you drive"), "{header}");
+    assert!(!header.contains("driven by"), "{header}");
+    // Another process of the same person (a second cockpit, `flightdeck supervise`).
+    if let Some(lease) = model.lease.as_mut() {
+        lease.pid = me.pid + 1;
+    }
+    let header = &screen(&model, 120, 40)[0];
+    assert!(header.contains("driven by your other session"), "{header}");
+    assert!(!header.contains(&format!("driven by {}@", me.name)), "{header}");
 }

@@ -64,12 +64,15 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     if let Some(lease) = &model.lease {
         let handing = match lease.offered_to.as_deref() {
             None => "",
-            Some(_) if lease.held_by(&model.me) => "  handing over driving",
+            Some(_) if lease.held_by(&model.me) => " handing over",
             Some(to) if to == model.me.name => " → you",
             Some(_) => " (handing over)",
         };
+        // Never "driven by alice@vm" to alice@vm: this process, or another of hers.
         let text = if lease.held_by(&model.me) {
-            handing.to_owned()
+            if handing.is_empty() { "  you drive".to_owned() } else { format!("  you drive,{handing}") }
+        } else if lease.operator == model.me.name && lease.host == model.me.host {
+            format!("  driven by your other session (pid {}){handing}", lease.pid)
         } else {
             format!("  driven by {}@{}{handing}", lease.operator, lease.host)
         };
