@@ -98,7 +98,8 @@ mod tests {
 
     #[test]
     fn the_readme_example_reads_whole() {
-        let config = parse_user_config("[keys]\napprove = [\"A\"]\nnext = [\"n\", \"enter\"]\n", "c");
+        let config =
+            parse_user_config("[keys]\napprove = [\"A\"]\nnext = [\"n\", \"enter\"]\n", "c");
         assert_eq!(config.warning, None);
         assert_eq!(config.keys["approve"], vec!["A"]);
         assert_eq!(config.keys["next"], vec!["n", "enter"]);

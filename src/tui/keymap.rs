@@ -442,7 +442,8 @@ impl Keymap {
                 if accepted.iter().any(|(a, _)| *a == i) || !overlaps(other.context, context) {
                     continue;
                 }
-                let lost: Vec<Key> = other.keys.iter().copied().filter(|k| keys.contains(k)).collect();
+                let lost: Vec<Key> =
+                    other.keys.iter().copied().filter(|k| keys.contains(k)).collect();
                 if lost.is_empty() {
                     continue;
                 }

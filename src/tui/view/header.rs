@@ -70,7 +70,11 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         };
         // Never "driven by alice@vm" to alice@vm: this process, or another of hers.
         let text = if lease.held_by(&model.me) {
-            if handing.is_empty() { "  you drive".to_owned() } else { format!("  you drive,{handing}") }
+            if handing.is_empty() {
+                "  you drive".to_owned()
+            } else {
+                format!("  you drive,{handing}")
+            }
         } else if lease.operator == model.me.name && lease.host == model.me.host {
             format!("  driven by your other session (pid {}){handing}", lease.pid)
         } else {
