@@ -78,9 +78,7 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
         let _ = writeln!(out, "  {} [{}]", stage.name, stage.environment);
         for step in &stage.steps {
             let detail = match &step.kind {
-                StepKind::Checklist { items } => {
-                    format!("{} item{}", items.len(), plural(items.len()))
-                }
+                StepKind::Checklist { items } => format!("{} items", items.len()),
                 StepKind::Gate { approvals, min_wait } => {
                     let n = approvals.map_or_else(|| "per release type".into(), |n| n.to_string());
                     if min_wait.is_zero() {

@@ -386,7 +386,7 @@ fn metrics(out: &mut String, r: &Report) {
             .map(|s| {
                 vec![
                     code(&s.series),
-                    format!("{} ({} gap{})", s.samples, s.gaps, if s.gaps == 1 { "" } else { "s" }),
+                    format!("{} ({} gaps)", s.samples, s.gaps),
                     opt_num(s.min),
                     opt_num(s.mean),
                     opt_num(s.max),
