@@ -80,7 +80,10 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         } else {
             format!("  driven by {}@{}{handing}", lease.operator, lease.host)
         };
-        if !text.is_empty() {
+        if lease.held_by(&model.me) && lease.offered_to.is_none() {
+            // Driving yourself is the usual case: said quietly, given up first for room.
+            spans.push((4, Span::styled(text, theme::dim())));
+        } else {
             // Who drives matters more than the release type or the stage, even at 80 columns.
             spans.push((1, Span::styled(text, theme::warn())));
         }
