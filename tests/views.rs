@@ -493,7 +493,9 @@ fn the_header_never_says_driven_by_to_the_driver_itself() {
     if let Some(lease) = model.lease.as_mut() {
         lease.pid = me.pid + 1;
     }
-    let header = &screen(&model, 120, 40)[0];
-    assert!(header.contains("driven by your other session"), "{header}");
-    assert!(!header.contains(&format!("driven by {}@", me.name)), "{header}");
+    for (width, height) in SIZES {
+        let header = &screen(&model, width, height)[0];
+        assert!(header.contains(&format!("driven by your pid {}", me.pid + 1)), "{header}");
+        assert!(!header.contains(&format!("driven by {}@", me.name)), "{header}");
+    }
 }

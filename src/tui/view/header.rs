@@ -76,7 +76,7 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 format!("  you drive,{handing}")
             }
         } else if lease.operator == model.me.name && lease.host == model.me.host {
-            format!("  driven by your other session (pid {}){handing}", lease.pid)
+            format!("  driven by your pid {}{handing}", lease.pid)
         } else {
             format!("  driven by {}@{}{handing}", lease.operator, lease.host)
         };
