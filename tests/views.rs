@@ -499,3 +499,22 @@ fn the_header_never_says_driven_by_to_the_driver_itself() {
         assert!(!header.contains(&format!("driven by {}@", me.name)), "{header}");
     }
 }
+
+#[test]
+fn the_help_shows_the_readme_remap_and_an_action_left_without_a_key() {
+    use flightdeck::tui::keymap::Keymap;
+    let mut model = fixtures::help();
+    let overrides = [
+        ("approve".to_owned(), vec!["A".to_owned()]),
+        ("next".to_owned(), vec!["n".to_owned(), "enter".to_owned()]),
+    ]
+    .into_iter()
+    .collect();
+    model.keymap = Keymap::with_overrides(&overrides);
+    let text = screen(&model, 120, 40).join("\n");
+    let line =
+        |desc: &str| text.lines().find(|l| l.contains(desc)).map(str::to_owned).unwrap_or_default();
+    assert!(line("open the selected step's detail").contains("(none)"), "{text}");
+    assert!(line("start or finish the current step").contains("n Enter"), "{text}");
+    assert!(line("leave the cockpit").contains("q Ctrl-C"), "{text}");
+}
