@@ -9,7 +9,8 @@ use crate::analysis;
 use crate::plan::{BaselineMode, Plan, StepKind, StepRef};
 use crate::probe::{HealthState, ProbeBoard};
 use crate::release::{
-    Actor, Breach, Command, Event, Level, State, Status, StepState, StepStatus, Timestamp,
+    Actor, Breach, Command, Event, HEALTH_LAST, Level, State, Status, StepState, StepStatus,
+    Timestamp, health_threshold,
 };
 
 /// A command automation wants to issue, and the seq it decided on.
@@ -188,15 +189,20 @@ fn watch(plan: &Plan, board: &ProbeBoard, id: &str, now: Timestamp, started: Tim
             window_ms: failing_ms,
         };
         match row.state {
+            // The threshold is the plan's own rule, `down after N` (Breach::explain words it:
+            // "green: 2 failed health checks in a row (down after 3)"), plus the last error.
             HealthState::Down => {
-                let why = row.last.as_ref().and_then(|r| r.error.clone()).unwrap_or_default();
-                w.held = Some(breach(
-                    Level::Abort,
-                    format!("down ({} failed checks in a row; last: {why})", spec.down_after),
-                ));
+                let why = row.last.as_ref().and_then(|r| r.error.clone());
+                let threshold = match why {
+                    Some(why) if !why.is_empty() => {
+                        format!("{}{} {why}", health_threshold(spec.down_after), HEALTH_LAST)
+                    }
+                    _ => health_threshold(spec.down_after),
+                };
+                w.held = Some(breach(Level::Abort, threshold));
             }
             HealthState::Flapping => {
-                w.held = Some(breach(Level::Warn, "failing checks".into()));
+                w.held = Some(breach(Level::Warn, health_threshold(spec.down_after)));
             }
             HealthState::Up | HealthState::NotPolled => {}
         }

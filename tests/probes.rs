@@ -679,6 +679,43 @@ fn a_down_canary_endpoint_watched_by_the_bake_rolls_back() {
     assert_eq!(run.state.status, Status::RolledBack);
 }
 
+#[test]
+fn health_breaches_are_recorded_in_plain_words() {
+    let plan = test_plan(&Opts { probes: "\"green\"", ..Opts::default() });
+    let mut board = ProbeBoard::for_plan(&plan);
+    let mut run = Run::new(plan.clone());
+    run.start(at(0.0));
+    to_bake(&mut run, &mut board, 10.0);
+    let explained = |run: &Run| -> Vec<String> {
+        run.kinds("threshold_breached")
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::ThresholdBreached { breach, .. } => Some(breach.explain()),
+                _ => None,
+            })
+            .collect()
+    };
+    for t in [20_u8, 21, 22] {
+        let mut r = reading(Some("connection refused"), "1.4.0");
+        r.at = Timestamp(i64::from(t) * 1000);
+        board.apply(&plan, Reading::Health { index: 0, reading: r });
+        run.automate(&mut board, at(f64::from(t) + 0.5));
+    }
+    // The warning is recorded once, at the first failed check; the abort when it is down.
+    let said = explained(&run);
+    assert!(
+        said.iter().any(|s| s.starts_with("green: 1 failed health check in a row (down after 3)")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s
+            .starts_with("green is down: 3 failed health checks in a row (down after 3)")
+            && s.ends_with("; last: connection refused")),
+        "{said:?}"
+    );
+    assert!(!said.iter().any(|s| s.contains("breached")), "{said:?}");
+}
+
 #[tokio::test]
 async fn samples_are_stored_with_bounded_retention() {
     let dir = tempfile::tempdir().expect("tempdir");

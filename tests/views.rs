@@ -475,7 +475,7 @@ fn the_header_says_who_drives_and_who_it_is_being_handed_to() {
         lease.offered_to = Some("*".into());
     }
     let header = &screen(&driving, 120, 40)[0];
-    assert!(header.contains("handing over driving"), "{header}");
+    assert!(header.contains("you drive, handing over"), "{header}");
     assert!(!header.contains("driven by"), "{header}");
 }
 
@@ -592,4 +592,44 @@ fn the_footer_offers_only_keys_that_would_be_accepted_and_always_a_possible_roll
     assert!(line.contains("p resume") && !line.contains("p pause"), "{line}");
     let line = footer(&fixtures::action_failed(), 80, 24);
     assert!(line.trim_start().starts_with("t retry"), "retry first after a failure: {line}");
+}
+
+#[test]
+fn the_header_never_says_driven_by_to_the_driver_itself() {
+    let mut model = team_handing_over();
+    let me = model.me.clone();
+    let lease = model.lease.as_mut().expect("a lease");
+    (lease.operator, lease.host, lease.pid, lease.offered_to) =
+        (me.name.clone(), me.host.clone(), me.pid, None);
+    let header = &screen(&model, 120, 40)[0];
+    assert!(header.contains("you drive"), "{header}");
+    assert!(!header.contains("driven by"), "{header}");
+    // Another process of the same person (a second cockpit, `flightdeck supervise`).
+    if let Some(lease) = model.lease.as_mut() {
+        lease.pid = me.pid + 1;
+    }
+    for (width, height) in SIZES {
+        let header = &screen(&model, width, height)[0];
+        assert!(header.contains(&format!("driven by your pid {}", me.pid + 1)), "{header}");
+        assert!(!header.contains(&format!("driven by {}@", me.name)), "{header}");
+    }
+}
+
+#[test]
+fn the_help_shows_the_readme_remap_and_an_action_left_without_a_key() {
+    use flightdeck::tui::keymap::Keymap;
+    let mut model = fixtures::help();
+    let overrides = [
+        ("approve".to_owned(), vec!["A".to_owned()]),
+        ("next".to_owned(), vec!["n".to_owned(), "enter".to_owned()]),
+    ]
+    .into_iter()
+    .collect();
+    model.keymap = Keymap::with_overrides(&overrides);
+    let text = screen(&model, 120, 40).join("\n");
+    let line =
+        |desc: &str| text.lines().find(|l| l.contains(desc)).map(str::to_owned).unwrap_or_default();
+    assert!(line("open the selected step's detail").contains("(none)"), "{text}");
+    assert!(line("start or finish the current step").contains("n Enter"), "{text}");
+    assert!(line("leave the cockpit").contains("q Ctrl-C"), "{text}");
 }

@@ -9,6 +9,11 @@ use crate::release::{
 };
 use crate::store::ReleaseRow;
 
+/// `s` unless there is exactly one: `1 approval`, `2 approvals`.
+fn plural<N: TryInto<u64>>(n: N) -> &'static str {
+    if n.try_into().ok() == Some(1) { "" } else { "s" }
+}
+
 /// One screen describing a valid plan.
 pub fn plan_summary(plan: &Plan, file: &str) -> String {
     let mut out = String::new();
@@ -18,10 +23,11 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
         .release_types
         .iter()
         .map(|(t, p)| {
+            let approvals = format!("{} approval{}", p.approvals, plural(p.approvals));
             if p.skip_stages.is_empty() {
-                format!("{t} ({} approvals)", p.approvals)
+                format!("{t} ({approvals})")
             } else {
-                format!("{t} ({} approvals, skips {})", p.approvals, p.skip_stages.join(", "))
+                format!("{t} ({approvals}, skips {})", p.skip_stages.join(", "))
             }
         })
         .collect();
@@ -247,4 +253,17 @@ pub fn event_line(record: &EventRecord) -> String {
         record.actor.short(),
         record.event.sentence()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_approval_is_singular() {
+        let text = include_str!("../../config.example.toml");
+        let plan = crate::plan::parse(text, "config.example.toml").expect("the example is valid");
+        let summary = super::plan_summary(&plan, "config.example.toml");
+        assert!(summary.contains("hotfix (1 approval)"), "{summary}");
+        assert!(summary.contains("regular (2 approvals)"), "{summary}");
+        assert!(!summary.contains("(1 approvals"), "{summary}");
+    }
 }

@@ -63,9 +63,59 @@ pub struct Breach {
     pub window_ms: u64,
 }
 
+/// A health probe's threshold as recorded in a [`Breach`]: the plan's rule.
+pub fn health_threshold(down_after: u32) -> String {
+    format!("{HEALTH_RULE}{down_after}")
+}
+
+/// Starts a health breach's threshold.
+const HEALTH_RULE: &str = "down after ";
+
+/// Separates a health breach's rule from the last check's error in its threshold.
+pub const HEALTH_LAST: &str = "; last:";
+
 impl Breach {
+    /// A health probe's breach in plain words, if this is one:
+    /// `green: 2 failed health checks in a row (down after 3)`. Breaches recorded before
+    /// these words (`failing checks`, `down (3 failed checks in a row; last: …)`) read the same.
+    fn explain_health(&self) -> Option<String> {
+        let t = self.threshold.as_str();
+        let (down_after, last) = if let Some(rest) = t.strip_prefix(HEALTH_RULE) {
+            let (n, last) = rest.split_once(HEALTH_LAST).unwrap_or((rest, ""));
+            (n.trim().parse::<u32>().ok()?, last.trim())
+        } else if t == "failing checks" {
+            (self.limit.and_then(|l| format!("{l}").parse::<u32>().ok())?, "")
+        } else if let Some(rest) = t.strip_prefix("down (") {
+            let (n, rest) = rest.split_once(" failed checks in a row")?;
+            let last = rest.split_once("; last: ").map_or("", |(_, l)| l.trim_end_matches(')'));
+            (n.parse::<u32>().ok()?, last.trim())
+        } else {
+            return None;
+        };
+        let failed = self.samples;
+        let checks = if failed == 1 { "check" } else { "checks" };
+        let down = if failed >= down_after { " is down" } else { "" };
+        let mut s = format!(
+            "{}{down}: {failed} failed health {checks} in a row (down after {down_after})",
+            self.series
+        );
+        if self.window_ms > 0 {
+            s.push_str(&format!(
+                ", failing for {}",
+                crate::plan::format_duration(std::time::Duration::from_millis(self.window_ms))
+            ));
+        }
+        if !last.is_empty() {
+            s.push_str(&format!("; last: {last}"));
+        }
+        Some(s)
+    }
+
     /// `error_rate 0.081 > 0.02 (baseline 0.001, 12 samples over 30s)`.
     pub fn explain(&self) -> String {
+        if let Some(health) = self.explain_health() {
+            return health;
+        }
         let mut s =
             format!("{} {} breached {}", self.series, trim_float(self.value), self.threshold);
         if let (Some(limit), Some(_)) = (self.limit, self.baseline) {
@@ -504,8 +554,9 @@ impl Event {
                 from_version,
             } => {
                 let mut s = format!(
-                    "baseline of {series} captured: {} ({samples} samples",
-                    trim_float(*value)
+                    "baseline of {series} captured: {} ({samples} sample{}",
+                    trim_float(*value),
+                    if *samples == 1 { "" } else { "s" }
                 );
                 // Events recorded before the source was named keep their sentence.
                 if from_series.is_some() || from_version.is_some() {
@@ -546,5 +597,79 @@ impl Event {
                 "TRAFFIC DRIFT: {source} reports {actual}% on the new version, the record says {desired}%"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(level: Level, failed: u32, threshold: &str) -> Breach {
+        Breach {
+            series: "green".into(),
+            level,
+            value: f64::from(failed),
+            threshold: threshold.into(),
+            limit: Some(3.0),
+            baseline: None,
+            samples: failed,
+            window_ms: 0,
+        }
+    }
+
+    #[test]
+    fn health_breaches_are_said_in_plain_words() {
+        let flapping = health(Level::Warn, 2, &health_threshold(3));
+        assert_eq!(flapping.explain(), "green: 2 failed health checks in a row (down after 3)");
+        let down = Breach {
+            window_ms: 30_000,
+            ..health(Level::Abort, 3, &format!("{}{HEALTH_LAST} status 503", health_threshold(3)))
+        };
+        assert_eq!(
+            down.explain(),
+            "green is down: 3 failed health checks in a row (down after 3), failing for 30s; last: status 503"
+        );
+        let one = health(Level::Warn, 1, &health_threshold(3));
+        assert_eq!(one.explain(), "green: 1 failed health check in a row (down after 3)");
+    }
+
+    #[test]
+    fn health_breaches_recorded_in_the_old_words_read_the_same() {
+        let old = health(Level::Warn, 2, "failing checks");
+        assert_eq!(old.explain(), "green: 2 failed health checks in a row (down after 3)");
+        let old = health(Level::Abort, 3, "down (3 failed checks in a row; last: refused)");
+        assert_eq!(
+            old.explain(),
+            "green is down: 3 failed health checks in a row (down after 3); last: refused"
+        );
+    }
+
+    #[test]
+    fn metric_breaches_keep_their_numbers() {
+        let metric = Breach {
+            series: "error_rate".into(),
+            level: Level::Abort,
+            value: 0.081,
+            threshold: "> 0.02".into(),
+            limit: None,
+            baseline: None,
+            samples: 12,
+            window_ms: 30_000,
+        };
+        assert_eq!(metric.explain(), "error_rate 0.081 breached > 0.02 [12 samples over 30s]");
+    }
+
+    #[test]
+    fn one_sample_or_approval_is_singular() {
+        let e = Event::BaselineCaptured {
+            series: "p95".into(),
+            value: 0.2,
+            samples: 1,
+            window_ms: 60_000,
+            from_series: Some("p95".into()),
+            from_version: None,
+        };
+        assert!(e.sentence().contains("(1 sample over"), "{}", e.sentence());
+        assert_eq!(Event::NoteAdded { text: "hi".into() }.sentence(), "note: hi");
     }
 }

@@ -14,7 +14,8 @@ pub use apply::apply;
 pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 pub use decide::{decide, unconfirmed_checkpoints};
 pub use event::{
-    Breach, Event, EventRecord, Level, Phase, RollbackStepRef, SCHEMA_VERSION, Signature,
+    Breach, Event, EventRecord, HEALTH_LAST, Level, Phase, RollbackStepRef, SCHEMA_VERSION,
+    Signature, health_threshold,
 };
 pub use evidence::{BakeEvidence, EvidenceStatus, NOBODY_WATCHED, SeriesEvidence};
 pub use state::{

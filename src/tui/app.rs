@@ -394,15 +394,19 @@ impl Shell {
                 tokio::spawn(async move {
                     let msg = match crate::report::load(&store, id).await {
                         Ok(report) => {
-                            let path =
-                                std::path::PathBuf::from(format!("flightdeck-report-{id}.md"));
-                            match std::fs::write(&path, crate::report::markdown::render(&report)) {
-                                Ok(()) => Msg::Noted {
+                            let dir = std::env::current_dir()
+                                .unwrap_or_else(|_| std::path::PathBuf::from("."));
+                            let text = crate::report::markdown::render(&report);
+                            match write_new_report(&dir, id, &text) {
+                                Ok(path) => Msg::Noted {
                                     text: format!("report written to {}", path.display()),
                                     failed: false,
                                 },
                                 Err(e) => Msg::Noted {
-                                    text: format!("cannot write {}: {e}", path.display()),
+                                    text: format!(
+                                        "cannot write the report in {}: {e}",
+                                        dir.display()
+                                    ),
                                     failed: true,
                                 },
                             }
@@ -661,4 +665,61 @@ fn spawn_signal_listener(tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
         };
         let _ = tx.send(Msg::SignalReceived(name)).await;
     });
+}
+
+/// Names tried before giving up: `-2` … `-999` after the plain name.
+const REPORT_NAMES_TRIED: u32 = 999;
+
+/// Writes a report to `flightdeck-report-ID.md` in `dir`, or `-2`, `-3`, … when that exists:
+/// an earlier report (perhaps another store's release with the same id) is never replaced.
+/// `create_new` makes the check and the creation one step, so two cockpits never share a name.
+pub(crate) fn write_new_report(
+    dir: &std::path::Path,
+    id: i64,
+    text: &str,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    for n in 1..=REPORT_NAMES_TRIED {
+        let name = if n == 1 {
+            format!("flightdeck-report-{id}.md")
+        } else {
+            format!("flightdeck-report-{id}-{n}.md")
+        };
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes())?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!(
+            "flightdeck-report-{id}.md and {REPORT_NAMES_TRIED} numbered copies already exist; move some away"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_new_report;
+
+    #[test]
+    fn a_report_never_overwrites_an_earlier_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let earlier = dir.path().join("flightdeck-report-1.md");
+        std::fs::write(&earlier, "another store's release 1").expect("write");
+        let first = write_new_report(dir.path(), 1, "one").expect("written");
+        let second = write_new_report(dir.path(), 1, "two").expect("written");
+        assert_eq!(first, dir.path().join("flightdeck-report-1-2.md"));
+        assert_eq!(second, dir.path().join("flightdeck-report-1-3.md"));
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("read");
+        assert_eq!(read(&earlier), "another store's release 1");
+        assert_eq!((read(&first).as_str(), read(&second).as_str()), ("one", "two"));
+        let fresh = write_new_report(dir.path(), 7, "seven").expect("written");
+        assert_eq!(fresh, dir.path().join("flightdeck-report-7.md"));
+    }
 }

@@ -369,9 +369,9 @@ pub fn default_bindings() -> Vec<Binding> {
         b(&[K::Char('?')], A::Help, "show every key", "? help", Global),
         b(&[K::Ctrl('l')], A::Redraw, "redraw the screen", "", Global),
         b(
-            &[K::Char('q')],
+            &[K::Char('q'), K::Ctrl('c')],
             A::Quit,
-            "leave the cockpit (the release keeps its state)",
+            "leave the cockpit (the release keeps its state); Ctrl-C also cancels a dialog",
             "q quit",
             Global,
         ),
@@ -399,43 +399,96 @@ impl Default for Keymap {
 
 impl Keymap {
     /// Applies `[keys]` overrides: action name → list of keys (replacing that action's keys).
+    /// Each entry stands alone: a bad one (unknown action, unreadable key, Ctrl-C, a key
+    /// another entry already took) is skipped with a warning naming it, and the others apply.
+    /// A key given to an action is taken from the action that had it by default
+    /// (`next = ["n", "enter"]` takes Enter from `open`); an action left with no key is named.
     pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Self {
         let mut map = Self::default();
+        let mut accepted: Vec<(usize, Vec<Key>)> = Vec::new();
         for (name, keys) in overrides {
             let Some(index) = map.bindings.iter().position(|b| b.action.name() == name) else {
                 map.warnings.push(format!("[keys] unknown action `{name}` ignored"));
                 continue;
             };
-            let mut parsed = Vec::new();
-            for k in keys {
-                match Key::parse(k) {
-                    Some(key) => parsed.push(key),
-                    None => map
-                        .warnings
-                        .push(format!("[keys] {name}: cannot read key `{k}`; kept the default")),
-                }
-            }
-            if parsed.len() != keys.len() || parsed.is_empty() {
-                continue;
-            }
+            let Some(parsed) = map.parse_entry(name, keys) else { continue };
             let context = map.bindings[index].context;
-            let clash = map.bindings.iter().enumerate().find(|(i, other)| {
-                *i != index
-                    && (other.context == context
-                        || other.context == Context::Global
-                        || context == Context::Global)
-                    && other.keys.iter().any(|k| parsed.contains(k))
+            let taken = accepted.iter().find(|(other, other_keys)| {
+                overlaps(map.bindings[*other].context, context)
+                    && other_keys.iter().any(|k| parsed.contains(k))
             });
-            if let Some((_, other)) = clash {
+            if let Some((other, _)) = taken {
                 map.warnings.push(format!(
-                    "[keys] {name}: key already used by `{}`; kept the default",
-                    other.action.name()
+                    "[keys] {name}: key already given to `{}`; kept the default",
+                    map.bindings[*other].action.name()
                 ));
                 continue;
             }
-            map.bindings[index].keys = parsed;
+            accepted.push((index, parsed));
+        }
+        for (index, keys) in &accepted {
+            let binding = &mut map.bindings[*index];
+            binding.keys.clone_from(keys);
+            // Ctrl-C leaves whatever `quit` is remapped to; the help says so.
+            if binding.action == Action::Quit && !binding.keys.contains(&Key::Ctrl('c')) {
+                binding.keys.push(Key::Ctrl('c'));
+            }
+        }
+        // Defaults give up the keys an override took, in every context where they overlap.
+        for (index, keys) in &accepted {
+            let (context, taker) = (map.bindings[*index].context, map.bindings[*index].action);
+            for i in 0..map.bindings.len() {
+                let other = &mut map.bindings[i];
+                if accepted.iter().any(|(a, _)| *a == i) || !overlaps(other.context, context) {
+                    continue;
+                }
+                let lost: Vec<Key> =
+                    other.keys.iter().copied().filter(|k| keys.contains(k)).collect();
+                if lost.is_empty() {
+                    continue;
+                }
+                other.keys.retain(|k| !keys.contains(k));
+                if other.keys.is_empty() {
+                    let lost: Vec<String> = lost.iter().map(ToString::to_string).collect();
+                    let warning = format!(
+                        "[keys] {} takes {} from `{}`, which is left with no key",
+                        taker.name(),
+                        lost.join(" "),
+                        other.action.name()
+                    );
+                    map.warnings.push(warning);
+                }
+            }
         }
         map
+    }
+
+    /// The keys of one `[keys]` entry, or `None` (with a warning naming it) when it is unusable.
+    fn parse_entry(&mut self, name: &str, keys: &[String]) -> Option<Vec<Key>> {
+        if keys.is_empty() {
+            self.warnings.push(format!("[keys] {name}: no key given; kept the default"));
+            return None;
+        }
+        let mut parsed = Vec::new();
+        for k in keys {
+            match Key::parse(k) {
+                // The way out is hard-wired: it works whatever the config says.
+                Some(Key::Ctrl('c')) if name != Action::Quit.name() => {
+                    self.warnings.push(format!(
+                        "[keys] {name}: Ctrl-C always leaves the cockpit and cannot be remapped; kept the default"
+                    ));
+                    return None;
+                }
+                Some(key) if !parsed.contains(&key) => parsed.push(key),
+                Some(_) => {}
+                None => {
+                    self.warnings
+                        .push(format!("[keys] {name}: cannot read key `{k}`; kept the default"));
+                    return None;
+                }
+            }
+        }
+        Some(parsed)
     }
 
     /// The action a key triggers in a context.
@@ -464,6 +517,11 @@ impl Keymap {
             .and_then(|b| b.keys.first())
             .map_or_else(|| "?".into(), ToString::to_string)
     }
+}
+
+/// Whether bindings in these two contexts can see the same key press.
+fn overlaps(a: Context, b: Context) -> bool {
+    a == b || a == Context::Global || b == Context::Global
 }
 
 #[cfg(test)]
@@ -508,13 +566,79 @@ mod tests {
         o.insert("approve".to_owned(), vec!["A".to_owned()]);
         o.insert("launch".to_owned(), vec!["x".to_owned()]);
         o.insert("next".to_owned(), vec!["ctrl-".to_owned()]);
-        o.insert("shift".to_owned(), vec!["q".to_owned()]);
+        o.insert("shift".to_owned(), vec!["alt-s".to_owned()]);
         let map = Keymap::with_overrides(&o);
         assert_eq!(map.lookup(Key::Char('A'), false, false), Some(Action::Approve));
         assert_eq!(map.lookup(Key::Char('a'), false, false), None);
         assert_eq!(map.lookup(Key::Char('n'), false, false), Some(Action::Next));
         assert_eq!(map.lookup(Key::Char('s'), false, false), Some(Action::Shift));
         assert_eq!(map.warnings.len(), 3, "{:?}", map.warnings);
+        for name in ["launch", "next", "shift"] {
+            assert!(map.warnings.iter().any(|w| w.contains(name)), "{name}: {:?}", map.warnings);
+        }
+    }
+
+    #[test]
+    fn the_readme_remap_example_works() {
+        // README: `approve = ["A"]`, `next = ["n", "enter"]`.
+        let mut o = BTreeMap::new();
+        o.insert("approve".to_owned(), vec!["A".to_owned()]);
+        o.insert("next".to_owned(), vec!["n".to_owned(), "enter".to_owned()]);
+        let map = Keymap::with_overrides(&o);
+        assert_eq!(map.lookup(Key::Char('A'), false, false), Some(Action::Approve));
+        assert_eq!(map.lookup(Key::Char('n'), false, false), Some(Action::Next));
+        assert_eq!(map.lookup(Key::Enter, false, false), Some(Action::Next));
+        assert_eq!(map.lookup(Key::Enter, true, true), Some(Action::Next));
+        // Enter was `open`'s only key: the person is told, nothing else is refused.
+        assert_eq!(map.warnings.len(), 1, "{:?}", map.warnings);
+        assert!(map.warnings[0].contains("`open`"), "{:?}", map.warnings);
+        assert!(map.bindings.iter().any(|b| b.action == Action::Open && b.keys.is_empty()));
+    }
+
+    #[test]
+    fn an_override_takes_a_key_from_a_default_that_keeps_its_others() {
+        let mut o = BTreeMap::new();
+        o.insert("shift".to_owned(), vec!["q".to_owned()]);
+        let map = Keymap::with_overrides(&o);
+        assert_eq!(map.lookup(Key::Char('q'), false, false), Some(Action::Shift));
+        assert_eq!(map.lookup(Key::Char('s'), false, false), None);
+        assert_eq!(map.lookup(Key::Ctrl('c'), false, false), Some(Action::Quit));
+        assert!(map.warnings.is_empty(), "{:?}", map.warnings);
+    }
+
+    #[test]
+    fn one_bad_entry_discards_only_itself() {
+        let mut o = BTreeMap::new();
+        o.insert("approve".to_owned(), vec!["A".to_owned()]);
+        o.insert("decline".to_owned(), vec!["A".to_owned()]);
+        o.insert("note".to_owned(), vec!["ctrl-c".to_owned()]);
+        o.insert("pause".to_owned(), vec![]);
+        o.insert("rollback".to_owned(), vec!["X".to_owned(), "nope".to_owned()]);
+        o.insert("skip".to_owned(), vec!["K".to_owned()]);
+        let map = Keymap::with_overrides(&o);
+        assert_eq!(map.lookup(Key::Char('A'), false, false), Some(Action::Approve));
+        assert_eq!(map.lookup(Key::Char('K'), false, false), Some(Action::Skip));
+        // Each bad entry keeps its default.
+        assert_eq!(map.lookup(Key::Char('d'), false, false), Some(Action::Decline));
+        assert_eq!(map.lookup(Key::Char('o'), false, false), Some(Action::Note));
+        assert_eq!(map.lookup(Key::Char('p'), false, false), Some(Action::PauseResume));
+        assert_eq!(map.lookup(Key::Char('R'), false, false), Some(Action::Rollback));
+        assert_eq!(map.lookup(Key::Char('X'), false, false), None);
+        assert_eq!(map.lookup(Key::Ctrl('c'), false, false), Some(Action::Quit));
+        assert_eq!(map.warnings.len(), 4, "{:?}", map.warnings);
+        for name in ["decline", "note", "pause", "rollback"] {
+            assert!(map.warnings.iter().any(|w| w.contains(name)), "{name}: {:?}", map.warnings);
+        }
+    }
+
+    #[test]
+    fn quit_remapped_still_lists_ctrl_c() {
+        let mut o = BTreeMap::new();
+        o.insert("quit".to_owned(), vec!["Q".to_owned()]);
+        let map = Keymap::with_overrides(&o);
+        assert_eq!(map.lookup(Key::Char('Q'), false, false), Some(Action::Quit));
+        assert_eq!(map.lookup(Key::Ctrl('c'), false, false), Some(Action::Quit));
+        assert_eq!(map.lookup(Key::Char('q'), false, false), None);
     }
 
     #[test]

@@ -117,11 +117,43 @@ async fn open_location(
     let keymap = keymap::Keymap::with_overrides(&user_config.keys);
     let mut model = model::Model::new(release, me, read_only, keymap, clock::now());
     model.db_label = location.to_string();
-    if let Some(warning) = user_config.warning {
-        model.status = Some(model::StatusLine { text: warning, tone: model::Tone::Error });
-    }
+    model.status = with_config_warning(user_config.warning, model.status.take());
     let mut terminal = term::enter().map_err(CockpitError::Refused)?;
     let result = app::run(&mut terminal, store, model).await;
     term::restore();
     result
+}
+
+/// The first status line: the config file's problems, then the keymap's (both can be there
+/// now that a bad entry costs only itself).
+fn with_config_warning(
+    warning: Option<String>,
+    keymap: Option<model::StatusLine>,
+) -> Option<model::StatusLine> {
+    let Some(warning) = warning else { return keymap };
+    let text = match keymap {
+        Some(keys) => format!("{warning}; {}", keys.text),
+        None => warning,
+    };
+    Some(model::StatusLine { text, tone: model::Tone::Error })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_config_file_warning_does_not_hide_the_keymap_warning() {
+        let config =
+            crate::config::parse_user_config("[keys]\nnext = 5\napprove = [\"nope\"]\n", "c");
+        let keymap = super::keymap::Keymap::with_overrides(&config.keys);
+        let model = super::model::Model::new(
+            None,
+            crate::release::Actor::person("alice", "vm", 1),
+            false,
+            keymap,
+            crate::release::Timestamp(0),
+        );
+        let status = super::with_config_warning(config.warning, model.status).expect("warned");
+        assert!(status.text.contains("[keys] next"), "{}", status.text);
+        assert!(status.text.contains("[keys] approve"), "{}", status.text);
+    }
 }

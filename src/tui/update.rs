@@ -156,7 +156,7 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 r.extend_timeline(&records);
             }
             let last = records.last().map(|r| r.event.sentence()).unwrap_or_default();
-            model.status = Some(StatusLine { text: format!("{verb}: {last}"), tone: Tone::Ok });
+            model.status = Some(StatusLine { text: committed_text(&verb, &last), tone: Tone::Ok });
             model.dirty = true;
             Vec::new()
         }
@@ -351,6 +351,17 @@ fn probe_changed(model: &mut Model, words_changed: bool) {
         model.dirty = true;
     } else {
         model.probes_changed = true;
+    }
+}
+
+/// The status line after a commit: the verb, then what was recorded, unless the sentence
+/// already starts with the verb (`note: …`, `paused: …`, `approved …`), which would say it twice.
+fn committed_text(verb: &str, sentence: &str) -> String {
+    let first = sentence.split([' ', ':']).next().unwrap_or_default().to_lowercase();
+    if !verb.is_empty() && first.starts_with(&verb.to_lowercase()) {
+        sentence.to_owned()
+    } else {
+        format!("{verb}: {sentence}")
     }
 }
 

@@ -157,7 +157,11 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let area = Rect { y: area.y + 1, height: area.height.saturating_sub(3), ..area };
     let mut entries = Vec::new();
     for b in &model.keymap.bindings {
-        let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
+        let mut keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
+        if keys.is_empty() {
+            // Its key was given to another action under [keys].
+            keys.push("(none)".into());
+        }
         let context = match b.context {
             Context::Global => "",
             Context::Checklist => " (detail pane)",

@@ -64,16 +64,26 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     if let Some(lease) = &model.lease {
         let handing = match lease.offered_to.as_deref() {
             None => "",
-            Some(_) if lease.held_by(&model.me) => "  handing over driving",
+            Some(_) if lease.held_by(&model.me) => " handing over",
             Some(to) if to == model.me.name => " → you",
             Some(_) => " (handing over)",
         };
+        // Never "driven by alice@vm" to alice@vm: this process, or another of hers.
         let text = if lease.held_by(&model.me) {
-            handing.to_owned()
+            if handing.is_empty() {
+                "  you drive".to_owned()
+            } else {
+                format!("  you drive,{handing}")
+            }
+        } else if lease.operator == model.me.name && lease.host == model.me.host {
+            format!("  driven by your pid {}{handing}", lease.pid)
         } else {
             format!("  driven by {}@{}{handing}", lease.operator, lease.host)
         };
-        if !text.is_empty() {
+        if lease.held_by(&model.me) && lease.offered_to.is_none() {
+            // Driving yourself is the usual case: said quietly, given up first for room.
+            spans.push((4, Span::styled(text, theme::dim())));
+        } else {
             // Who drives matters more than the release type or the stage, even at 80 columns.
             spans.push((1, Span::styled(text, theme::warn())));
         }
