@@ -2292,3 +2292,17 @@ fn completed_and_skipped_steps_record_who_finished_them() {
     h.ok(Command::Skip { reason: "backed up by hand".into(), confirmed: true }, &bob());
     assert_eq!(h.step("backup").finished_by.as_ref().map(|a| a.name.as_str()), Some("bob"));
 }
+
+/// Found by engine_props: an action that finishes while the release is paused leaves its
+/// step done (completed on `resume`), and a claim on it has nothing left to guard.
+#[test]
+fn paused_action_finishing_releases_the_claim_on_its_step() {
+    let mut h = claiming(backup_running());
+    h.ok(claim("backup"), &bob());
+    h.ok(Command::Pause { reason: "look at the graphs".into() }, &alice());
+    h.ok(record("backup", 1, success()), &alice());
+    assert_eq!(h.step("backup").status, StepStatus::Done);
+    assert!(h.step("backup").claim.is_none(), "{:?}", h.step("backup").claim);
+    h.ok(Command::Resume, &alice());
+    assert_eq!(h.current_id(), "shift-10");
+}

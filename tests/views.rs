@@ -551,7 +551,6 @@ fn a_key_the_engine_would_refuse_opens_no_prompt_and_says_why() {
 #[test]
 fn the_footer_offers_only_keys_that_would_be_accepted_and_always_a_possible_rollback() {
     use flightdeck::release::Command;
-    use flightdeck::tui::update::key_command;
     let footer = |m: &Model, w: u16, h: u16| {
         screen(m, w, h).into_iter().find(|l| l.contains("q quit")).expect("a footer")
     };
@@ -566,7 +565,7 @@ fn the_footer_offers_only_keys_that_would_be_accepted_and_always_a_possible_roll
             assert_eq!(line.contains("R rollback"), possible, "{name} at {w}×{h}: {line}");
             for b in &m.keymap.bindings {
                 let Some((key, _)) = b.footer.split_once(' ') else { continue };
-                let refused = key_command(&m, b.action).is_some_and(|c| m.refusal_of(&c).is_some());
+                let refused = m.key_command(b.action).is_some_and(|c| m.refusal_of(&c).is_some());
                 if refused {
                     assert!(!line.contains(&format!(" {key} ")), "{name}: `{key}` refused: {line}");
                 }

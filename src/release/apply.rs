@@ -130,6 +130,9 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                     s.status = StepStatus::Done;
                     s.finished_at = Some(at);
                     s.finished_by = Some(record.actor.clone());
+                    // Its work is done (while paused, its completion waits for `resume`): a
+                    // claim on it has nothing left to guard.
+                    s.claim = None;
                 }
             }
         }
@@ -163,6 +166,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                     s.status = StepStatus::Done;
                     s.finished_at = Some(at);
                     s.finished_by = Some(record.actor.clone());
+                    s.claim = None;
                 } else {
                     s.status = StepStatus::Failed;
                 }

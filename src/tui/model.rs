@@ -3,13 +3,18 @@
 
 use std::collections::VecDeque;
 
-use super::keymap::Keymap;
-use crate::plan::Plan;
+use super::keymap::{Action, Keymap};
+use crate::plan::{Plan, StepKind};
 // The data the views draw, re-exported so that views depend on the model and the engine
 // alone, never on the store or the pollers themselves.
 pub use crate::probe::{HealthRow, HealthState, MetricRow, ProbeBoard, Verdict};
-use crate::release::{Actor, EventRecord, State, Timestamp};
+use crate::release::{
+    Actor, Command, EventRecord, Resolution, State, Status, StepStatus, Timestamp,
+};
 pub use crate::store::{Lease, Presence, ReleaseRow, SampleRow, is_active};
+
+/// The reason a dry run of a command is decided with: the real one is typed afterwards.
+pub const DRY_RUN_REASON: &str = "(dry run)";
 
 /// How many timeline entries are kept in memory; older ones are in `flightdeck events`.
 pub const TIMELINE_KEPT_EVENTS: usize = 5000;
@@ -392,6 +397,64 @@ impl Model {
             Some(live.state.seq),
         )
         .err()
+    }
+
+    /// The command `action`'s key would ask the engine for now, given a reason and the service
+    /// name where it asks for them; `None` for keys that command nothing (or whose command
+    /// depends on a selection: ticks and claims). The footer offers a key only if the engine
+    /// would accept this command.
+    pub fn key_command(&self, action: Action) -> Option<Command> {
+        let (live, _) = self.live()?;
+        let reason = || DRY_RUN_REASON.to_owned();
+        let current_kind =
+            live.plan.flat_steps().get(live.state.cursor).map(|s| s.step.kind.clone());
+        Some(match action {
+            Action::Approve => Command::Approve,
+            Action::Revoke => Command::Revoke,
+            Action::Decline => Command::Decline { reason: reason() },
+            Action::Next | Action::Shift => {
+                let running_bake = matches!(current_kind, Some(StepKind::Bake { .. }))
+                    && live.state.current().is_some_and(|c| c.status == StepStatus::Running);
+                if action == Action::Next && running_bake {
+                    // The store judges the bake's readings; whether they pass is not known here,
+                    // so `n` is offered once the bake's time is up and its reviews confirmed.
+                    Command::PassBake {
+                        evidence: None,
+                        override_reason: Some(reason()),
+                        confirmed: true,
+                    }
+                } else if action == Action::Shift {
+                    Command::Shift { confirmed: true }
+                } else {
+                    Command::Next { confirmed: true }
+                }
+            }
+            Action::PauseResume if live.state.status == Status::Paused => Command::Resume,
+            Action::PauseResume => Command::Pause { reason: reason() },
+            Action::Rollback => {
+                Command::Rollback { reason: reason(), confirmed: true, automatic: false }
+            }
+            Action::Skip => Command::Skip { reason: reason(), confirmed: true },
+            Action::OverrideBake => Command::PassBake {
+                evidence: None,
+                override_reason: Some(reason()),
+                confirmed: true,
+            },
+            Action::Retry => Command::Retry { confirmed: true },
+            Action::MarkSucceeded => Command::Resolve {
+                resolution: Resolution::Succeeded,
+                reason: reason(),
+                confirmed: true,
+            },
+            Action::MarkFailed => Command::Resolve {
+                resolution: Resolution::Failed,
+                reason: reason(),
+                confirmed: false,
+            },
+            Action::ConfirmReview => Command::ConfirmCheckpoint,
+            Action::Note => Command::Note { text: reason() },
+            _ => return None,
+        })
     }
 
     /// The selected step index (following the current step unless moved).

@@ -5,8 +5,8 @@
 use super::effect::Effect;
 use super::keymap::{Action, Key};
 use super::model::{
-    Field, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt, Purpose, ReleaseList, ReleaseView,
-    Replay, StatusLine, Tone,
+    DRY_RUN_REASON, Field, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt, Purpose, ReleaseList,
+    ReleaseView, Replay, StatusLine, Tone,
 };
 use super::msg::Msg;
 use crate::plan::StepKind;
@@ -481,9 +481,6 @@ fn open_prompt_on(
     Vec::new()
 }
 
-/// The reason a dry run gives: any non-empty text passes the engine's reason rules.
-const DRY_RUN_REASON: &str = "(dry run)";
-
 /// If the engine would refuse `command` on the live release now, says so in the status line
 /// (with the bell, like a refusal from the store) and returns the effects; `None` if it
 /// would be accepted.
@@ -722,59 +719,6 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             execute(model, Command::Unclaim { step }, false)
         }
     }
-}
-
-/// The command `action`'s key would ask the engine for now, given a reason and the service
-/// name where it asks for them; `None` for keys that command nothing (or whose command
-/// depends on a selection: ticks and claims). The footer offers a key only if the engine
-/// would accept this command.
-pub fn key_command(model: &Model, action: Action) -> Option<Command> {
-    let (live, _) = model.live()?;
-    let reason = || DRY_RUN_REASON.to_owned();
-    let current_kind = live.plan.flat_steps().get(live.state.cursor).map(|s| s.step.kind.clone());
-    Some(match action {
-        Action::Approve => Command::Approve,
-        Action::Revoke => Command::Revoke,
-        Action::Decline => Command::Decline { reason: reason() },
-        Action::Next | Action::Shift => {
-            let running_bake = matches!(current_kind, Some(StepKind::Bake { .. }))
-                && live.state.current().is_some_and(|c| c.status == StepStatus::Running);
-            if action == Action::Next && running_bake {
-                // The store judges the bake's readings; whether they pass is not known here,
-                // so `n` is offered once the bake's time is up and its reviews confirmed.
-                Command::PassBake {
-                    evidence: None,
-                    override_reason: Some(reason()),
-                    confirmed: true,
-                }
-            } else if action == Action::Shift {
-                Command::Shift { confirmed: true }
-            } else {
-                Command::Next { confirmed: true }
-            }
-        }
-        Action::PauseResume if live.state.status == Status::Paused => Command::Resume,
-        Action::PauseResume => Command::Pause { reason: reason() },
-        Action::Rollback => {
-            Command::Rollback { reason: reason(), confirmed: true, automatic: false }
-        }
-        Action::Skip => Command::Skip { reason: reason(), confirmed: true },
-        Action::OverrideBake => {
-            Command::PassBake { evidence: None, override_reason: Some(reason()), confirmed: true }
-        }
-        Action::Retry => Command::Retry { confirmed: true },
-        Action::MarkSucceeded => Command::Resolve {
-            resolution: Resolution::Succeeded,
-            reason: reason(),
-            confirmed: true,
-        },
-        Action::MarkFailed => {
-            Command::Resolve { resolution: Resolution::Failed, reason: reason(), confirmed: false }
-        }
-        Action::ConfirmReview => Command::ConfirmCheckpoint,
-        Action::Note => Command::Note { text: reason() },
-        _ => return None,
-    })
 }
 
 /// Whether the current step is a failed or interrupted shift to 100% of a rollout (not a

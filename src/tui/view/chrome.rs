@@ -41,7 +41,7 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
         }
         // Only keys the engine would accept now: no approve at a checklist, no pause while
         // paused, nothing after the release ended.
-        let command = crate::tui::update::key_command(model, b.action);
+        let command = model.key_command(b.action);
         if command.as_ref().is_some_and(|c| model.refusal_of(c).is_some()) {
             continue;
         }
