@@ -16,7 +16,7 @@ use super::{Location, StoreError};
 /// How long a SQLite writer waits for another's lock before giving up (also spelled out in
 /// the `PRAGMA busy_timeout` each pooled connection runs), and how long an append that
 /// commutes keeps retrying after lost races.
-pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long connecting to PostgreSQL may take before the open fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -540,7 +540,7 @@ fn lazy_sqlite_live_pool(path: &Path) -> Result<AnyPool, sqlx::Error> {
 fn sqlite_pool_options(read_only: bool) -> AnyPoolOptions {
     AnyPoolOptions::new().after_connect(move |conn, _| {
         Box::pin(async move {
-            conn.execute("PRAGMA busy_timeout = 10000").await?;
+            conn.execute("PRAGMA busy_timeout = 20000").await?;
             conn.execute("PRAGMA foreign_keys = ON").await?;
             // A read-only connection must not try to switch the journal mode.
             if !read_only {
