@@ -278,7 +278,12 @@ impl Supervisor {
     }
 
     fn reconcile(&mut self, release_id: i64, plan: &Plan, state: &State) {
-        self.runs.cancel_preempted(release_id, plan, state);
+        self.runs.cancel_preempted(release_id, state);
+        // A driver that is quitting starts nothing new: what it claimed and did not start is
+        // left in flight, and the next driver marks it interrupted for a person.
+        if self.cancel.is_cancelled() {
+            return;
+        }
         for claim in crate::action::claims_of(plan, state, &self.me) {
             let key = RunKey { release_id, step: claim.step.clone(), attempt: claim.attempt };
             if self.runs.is_known(&key) {
@@ -304,9 +309,10 @@ impl Supervisor {
     /// Decides and records a command in the background; the outcome comes back as a report.
     pub fn submit(&mut self, submit: Submit) {
         let (store, tx) = (self.store.clone(), self.tx.clone());
+        let plan = self.runs.plan(submit.release_id);
         tokio::spawn(async move {
             let automatic = submit.actor.automatic;
-            let report = match record(&store, &submit).await {
+            let report = match record(&store, &submit, plan.as_deref()).await {
                 Ok((records, loaded)) => Envelope {
                     report: Report::Committed {
                         release_id: submit.release_id,
@@ -338,7 +344,8 @@ impl Supervisor {
     ) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
         let id = submit.release_id;
         let mut recorded = self.mark_orphans(id).await;
-        let (records, loaded) = record(&self.store, &submit).await?;
+        let plan = self.runs.plan(id);
+        let (records, loaded) = record(&self.store, &submit, plan.as_deref()).await?;
         self.runs.remember_plan(id, &loaded.plan);
         self.after_commit(id, &records, &loaded.state);
         recorded.extend(records);
@@ -493,11 +500,9 @@ impl Supervisor {
         if !matches!(state.status, Status::Running | Status::Paused) {
             return;
         }
-        let shifting = state.runs_in_flight().into_iter().any(|(step, _)| {
-            plan.step(step)
-                .is_some_and(|r| matches!(r.step.kind, crate::plan::StepKind::Traffic { .. }))
-                || step.ends_with("-traffic")
-        });
+        // A rollout shift and the rollback's shift to 0% both run the set action.
+        let shifting =
+            state.runs_in_flight().into_iter().any(|(_, run)| run.action == traffic.set_action);
         if shifting {
             return;
         }
@@ -569,9 +574,10 @@ impl Supervisor {
         });
     }
 
-    /// Stops every run (recording each as cancelled) and waits at most `within` for webhooks
-    /// under way. Runs still going when a driver quits are cancelled only by a signal; `q`
-    /// leaves them to finish first.
+    /// Stops every run this process still has (each is recorded as cancelled, within about
+    /// 10 s), starts no new one, and waits at most `within` for webhooks under way. Drivers
+    /// that should let actions finish (`supervise` on SIGTERM, a CLI verb) wait for them
+    /// before calling this.
     pub async fn finish(mut self, within: Duration) {
         self.cancel.cancel();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -590,11 +596,15 @@ impl Supervisor {
 /// Decides and records a command; where the plan requires signed approvals, a person's
 /// approval or rollback is first signed through their ssh-agent (refused, saying how to add a
 /// key, without one).
+/// `plan` is the release's plan when the supervisor knows it: a plan without signed
+/// approvals then costs no extra load.
 async fn record(
     store: &Store,
     submit: &Submit,
+    plan: Option<&Plan>,
 ) -> Result<(Vec<EventRecord>, Loaded), ExecuteError> {
-    let signed = if submit.actor.automatic {
+    let unsigned_plan = plan.is_some_and(|p| !p.policy.signed_approvals);
+    let signed = if submit.actor.automatic || unsigned_plan {
         None
     } else {
         let loaded = store.load(submit.release_id).await?;

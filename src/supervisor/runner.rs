@@ -100,7 +100,7 @@ impl Runs {
     }
 
     /// Once a release rolls back (or ended), its rollout actions still running here stop.
-    pub(super) fn cancel_preempted(&mut self, release_id: i64, _plan: &Plan, state: &State) {
+    pub(super) fn cancel_preempted(&mut self, release_id: i64, state: &State) {
         let over = state.status == Status::RollingBack || state.status.is_terminal();
         if !over {
             return;
