@@ -12,6 +12,7 @@ pub mod identity;
 pub mod notify;
 pub mod plan;
 pub mod probe;
+pub mod provider;
 pub mod release;
 pub mod report;
 pub mod signing;

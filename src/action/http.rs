@@ -182,7 +182,10 @@ pub fn describe(e: &reqwest::Error) -> String {
     } else if e.is_connect() {
         let text = format!("{e:?}").to_lowercase();
         if text.contains("dns") || text.contains("resolve") || text.contains("lookup") {
-            "DNS lookup failed".into()
+            match e.url().and_then(|u| u.host_str()) {
+                Some(host) => format!("DNS lookup failed for host {host}"),
+                None => "DNS lookup failed".into(),
+            }
         } else if text.contains("certificate") || text.contains("tls") {
             "TLS handshake failed".into()
         } else if text.contains("refused") {

@@ -151,9 +151,24 @@ fn fill_json(
     })
 }
 
-/// Every `${env:NAME}` an action of the plan needs that is not set now.
+/// Every `${env:NAME}` the plan needs (actions, probes, webhooks) that is not set now,
+/// with what needs it (`action deploy`, `health probe api`).
 pub fn missing_secrets(plan: &Plan) -> Vec<(String, String)> {
-    let mut missing = Vec::new();
+    let mut missing: Vec<(String, String)> = Vec::new();
+    for (user, texts) in secret_users(plan) {
+        for name in texts.iter().flat_map(|t| template::secret_names(t)) {
+            if std::env::var_os(&name).is_none() && !missing.iter().any(|(_, n)| n == &name) {
+                missing.push((user.clone(), name));
+            }
+        }
+    }
+    missing
+}
+
+/// Every part of a plan that may hold `${env:NAME}`, with the texts it holds: its actions,
+/// health probes, metric sources and webhooks.
+pub fn secret_users(plan: &Plan) -> Vec<(String, Vec<String>)> {
+    let mut users = Vec::new();
     for (id, spec) in &plan.actions {
         let texts: Vec<String> = match &spec.kind {
             ActionKind::Command { argv, env, .. } => {
@@ -166,13 +181,23 @@ pub fn missing_secrets(plan: &Plan) -> Vec<(String, String)> {
                 t
             }
         };
-        for name in texts.iter().flat_map(|t| template::secret_names(t)) {
-            if std::env::var_os(&name).is_none() && !missing.iter().any(|(_, n)| n == &name) {
-                missing.push((id.clone(), name));
-            }
-        }
+        users.push((format!("action {id}"), texts));
     }
-    missing
+    for h in &plan.health {
+        let texts = std::iter::once(h.url.clone()).chain(h.headers.values().cloned()).collect();
+        users.push((format!("health probe {}", h.id), texts));
+    }
+    for m in &plan.metrics {
+        let url = match &m.source {
+            crate::plan::MetricSource::Prometheus { url, .. }
+            | crate::plan::MetricSource::Scrape { url, .. } => url.clone(),
+        };
+        users.push((format!("metric {}", m.id), vec![url]));
+    }
+    for (i, n) in plan.notify.iter().enumerate() {
+        users.push((format!("webhook notify[{i}]"), vec![n.url.clone()]));
+    }
+    users
 }
 
 /// The result of running one claimed action.

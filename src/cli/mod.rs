@@ -2,6 +2,7 @@
 //! the supervisor, the same path the cockpit's keys use.
 
 mod json;
+mod live;
 mod record;
 pub mod summary;
 mod team;
@@ -102,6 +103,11 @@ pub enum Verb {
     Check {
         /// The plan file.
         plan: PathBuf,
+        /// Also try what the plan needs once: resolve every secret, poll each health
+        /// endpoint, read each metric, read the traffic weight back, reach each webhook's
+        /// host. Fails when something does not answer. Runs no action.
+        #[arg(long)]
+        live: bool,
     },
     /// Start a release of a plan.
     Start {

@@ -169,7 +169,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             Err(Failure { code: EXIT_USAGE, message: "handled before the verbs".into() })
         }
         Verb::Init { path } => init(path),
-        Verb::Check { plan } => check(plan),
+        Verb::Check { plan, live } => check(plan, *live).await,
         Verb::Start { plan, version, previous_version, sha, image, release_type, json } => {
             let release_type = ReleaseType::parse(release_type).ok_or_else(|| Failure {
                 code: EXIT_USAGE,
@@ -353,7 +353,7 @@ fn init(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn check(path: &Path) -> Result<(), Failure> {
+async fn check(path: &Path, live: bool) -> Result<(), Failure> {
     let (plan, _) =
         plan::load_file(path).map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
     print!("{}", summary::plan_summary(&plan, &path.display().to_string()));
@@ -366,10 +366,24 @@ fn check(path: &Path) -> Result<(), Failure> {
     }
     let missing = action::missing_secrets(&plan);
     if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().map(|(a, n)| format!("{n} (action {a})")).collect();
+        let list: Vec<String> = missing.iter().map(|(a, n)| format!("{n} ({a})")).collect();
         println!("note: not set in this environment: {}", list.join(", "));
         println!("      set them before `flightdeck start`, which refuses to start without them");
     }
+    if !live {
+        return Ok(());
+    }
+    println!("\nlive check (each once; no action is run):");
+    let rows = super::live::run(&plan).await;
+    print!("{}", super::live::table(&rows));
+    let failed = rows.iter().filter(|r| !r.answered).count();
+    if failed > 0 {
+        return Err(Failure::error(format!(
+            "{failed} of {} did not answer; the release would meet them mid-way: fix them first",
+            rows.len()
+        )));
+    }
+    println!("everything the plan needs answered");
     Ok(())
 }
 
@@ -400,8 +414,7 @@ async fn start(cli: &Cli, plan_path: &Path, command: &Command, json: bool) -> Re
         .map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
     let missing = action::missing_secrets(&plan);
     if !missing.is_empty() {
-        let list: Vec<String> =
-            missing.iter().map(|(a, n)| format!("{n} (used by action {a})")).collect();
+        let list: Vec<String> = missing.iter().map(|(a, n)| format!("{n} (used by {a})")).collect();
         return Err(Failure::error(format!(
             "environment variables the plan needs are not set: {}; set them and start again (nothing was recorded)",
             list.join(", ")

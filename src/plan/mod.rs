@@ -2,6 +2,7 @@
 //! validation never touch the clock or the network; only `load_file` reads a file.
 
 mod duration;
+pub mod provider;
 mod raw;
 mod size;
 mod threshold;
@@ -359,7 +360,8 @@ pub enum ActionKind {
 /// `[traffic]`: the provider that moves traffic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Traffic {
-    /// Action that sets the new version's weight (receives `{weight}`).
+    /// Action that sets the new version's weight (receives `{weight}`); with a built-in
+    /// `provider`, the provider's name (events record it as the action that ran).
     pub set_action: String,
     /// Action that reads the weight back, if the provider can: after every shift (until it
     /// matches or the shift's timeout ends) and every `check_every` while traffic is on the
@@ -373,6 +375,9 @@ pub struct Traffic {
     pub stable_label: String,
     /// Name of the new side, e.g. `green`.
     pub canary_label: String,
+    /// A built-in provider (`provider = "haproxy"`) that sets and reads the weight itself,
+    /// instead of the set and read actions.
+    pub provider: Option<provider::ProviderSpec>,
 }
 
 /// What flightdeck does when the provider's weight differs from the recorded one.

@@ -247,7 +247,8 @@ pub struct RawAction {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTraffic {
-    pub set: Spanned<String>,
+    #[serde(default)]
+    pub set: Option<Spanned<String>>,
     #[serde(default)]
     pub read: Option<Spanned<String>>,
     #[serde(default)]
@@ -258,6 +259,18 @@ pub struct RawTraffic {
     pub stable_label: Option<String>,
     #[serde(default)]
     pub canary_label: Option<String>,
+    #[serde(default)]
+    pub provider: Option<Spanned<String>>,
+    #[serde(default)]
+    pub socket: Option<Spanned<String>>,
+    #[serde(default)]
+    pub address: Option<Spanned<String>>,
+    #[serde(default)]
+    pub backend: Option<Spanned<String>>,
+    #[serde(default)]
+    pub stable_server: Option<Spanned<String>>,
+    #[serde(default)]
+    pub canary_server: Option<Spanned<String>>,
 }
 
 /// `[rollback]`

@@ -315,18 +315,30 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
     };
 
     let traffic = raw.traffic.map(|t| {
+        let table = t.span();
         let t = t.into_inner();
-        known_action(c, &t.set, "traffic.set", &actions);
-        if let Some(read) = &t.read {
+        let provider = check_provider(c, &t, table.clone(), &actions);
+        match (&t.set, &provider) {
+            (Some(set), None) => known_action(c, set, "traffic.set", &actions),
+            (None, None) if t.provider.is_none() => c.problem(
+                table,
+                "traffic.set",
+                "[traffic] needs `set` (the action that sets the weight) or a `provider`".into(),
+                "add set = \"ACTION\", or provider = \"haproxy\" with its socket, backend and servers",
+            ),
+            _ => {}
+        }
+        if let (Some(read), None) = (&t.read, &provider) {
             known_action(c, read, "traffic.read", &actions);
         }
+        let reads_back = t.read.is_some() || provider.is_some();
         let check_every = c.duration(
             t.check_every.as_ref(),
             "traffic.check_every",
             crate::plan::DEFAULT_TRAFFIC_CHECK_EVERY,
         );
         if let Some(v) = &t.check_every {
-            if t.read.is_none() {
+            if !reads_back {
                 c.problem(
                     v.span(),
                     "traffic.check_every",
@@ -355,7 +367,7 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                 crate::plan::OnDrift::Pause
             }
         };
-        if let (Some(v), None) = (&t.on_drift, &t.read) {
+        if let (Some(v), false) = (&t.on_drift, reads_back) {
             c.problem(
                 v.span(),
                 "traffic.on_drift",
@@ -363,15 +375,38 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                 "name a read-back action with read = \"ACTION\", or remove on_drift",
             );
         }
+        let by_provider = provider.as_ref().map(|p| p.name().to_owned());
         Traffic {
-            set_action: t.set.into_inner(),
-            read_action: t.read.map(Spanned::into_inner),
+            set_action: by_provider
+                .clone()
+                .or_else(|| t.set.map(Spanned::into_inner))
+                .unwrap_or_default(),
+            read_action: by_provider.or_else(|| t.read.map(Spanned::into_inner)),
             check_every,
             on_drift,
             stable_label: t.stable_label.unwrap_or_else(|| "stable".into()),
             canary_label: t.canary_label.unwrap_or_else(|| "canary".into()),
+            provider,
         }
     });
+    // A provider's servers show in the Health pane beside the plan's own endpoints.
+    let mut health = health;
+    if let Some(spec) = traffic.as_ref().and_then(|t| t.provider.as_ref()) {
+        let interval = traffic.as_ref().map_or(crate::plan::DEFAULT_TRAFFIC_CHECK_EVERY, |t| {
+            t.check_every.min(Duration::from_secs(5))
+        });
+        for probe in spec.server_probes(interval) {
+            if !probe_ids.insert(probe.id.clone()) {
+                c.problem(
+                    0..0,
+                    "health",
+                    format!("probe id `{}` is taken by the traffic provider's server", probe.id),
+                    "rename that probe",
+                );
+            }
+            health.push(probe);
+        }
+    }
 
     let has_rollback = raw.rollback.is_some();
     let rollback = match raw.rollback {
@@ -1274,4 +1309,48 @@ fn check_step(
         runbook: s.runbook,
         kind,
     })
+}
+
+/// The `[traffic]` provider fields, checked; a provider refuses the set and read actions it
+/// replaces.
+fn check_provider(
+    c: &mut Checker<'_>,
+    t: &super::raw::RawTraffic,
+    table: Range<usize>,
+    actions: &BTreeMap<String, ActionSpec>,
+) -> Option<super::provider::ProviderSpec> {
+    let raw = super::provider::RawProvider {
+        provider: t.provider.as_ref(),
+        socket: t.socket.as_ref(),
+        address: t.address.as_ref(),
+        backend: t.backend.as_ref(),
+        stable_server: t.stable_server.as_ref(),
+        canary_server: t.canary_server.as_ref(),
+        table,
+    };
+    let mut problems = Vec::new();
+    let spec = super::provider::check(&raw, &mut problems);
+    for p in problems {
+        c.problem(p.span, &p.field, p.message, &p.hint);
+    }
+    let spec = spec?;
+    for (field, value) in [("set", &t.set), ("read", &t.read)] {
+        if let Some(v) = value {
+            c.problem(
+                v.span(),
+                &format!("traffic.{field}"),
+                format!("`provider = \"{}\"` sets and reads the weight itself", spec.name()),
+                &format!("remove {field} = \"{}\" (or the provider, to keep driving traffic with actions)", v.get_ref()),
+            );
+        }
+    }
+    if actions.contains_key(spec.name()) {
+        c.problem(
+            t.provider.as_ref().map_or(0..0, Spanned::span),
+            "traffic.provider",
+            format!("an action is also named `{}`, the name events give the provider", spec.name()),
+            "rename that action",
+        );
+    }
+    Some(spec)
 }

@@ -496,6 +496,8 @@ pub fn spawn_health_pollers(
 ) {
     let client = crate::action::http_client(std::time::Duration::from_secs(30));
     for (index, probe) in plan.health.iter().cloned().enumerate() {
+        // A traffic provider's server is asked of the provider, not over HTTP.
+        let server = crate::provider::server_probe(plan, &probe);
         let client = client.clone();
         let tx = tx.clone();
         let cancel = cancel.clone();
@@ -513,7 +515,14 @@ pub fn spawn_health_pollers(
                 }
                 let reading = tokio::select! {
                     () = cancel.cancelled() => return,
-                    r = health::check(&client, &probe, crate::clock::now) => r,
+                    r = async {
+                        match &server {
+                            Some((provider, server)) => {
+                                crate::provider::check_server(provider.as_ref(), server, crate::clock::now).await
+                            }
+                            None => health::check(&client, &probe, crate::clock::now).await,
+                        }
+                    } => r,
                 };
                 if tx.send(Reading::Health { index, reading }).await.is_err() {
                     return;

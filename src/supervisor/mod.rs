@@ -496,7 +496,8 @@ impl Supervisor {
     /// difference is recorded as drift (and pauses or rolls back, as the plan says).
     fn maybe_read_back(&mut self, release_id: i64, plan: &Plan, state: &State) {
         let Some(traffic) = &plan.traffic else { return };
-        let Some(read) = traffic.read_action.clone() else { return };
+        let Some(source) = readback::Source::of(plan) else { return };
+        let read = source.name().to_owned();
         if !matches!(state.status, Status::Running | Status::Paused) {
             return;
         }
@@ -506,9 +507,7 @@ impl Supervisor {
         if shifting {
             return;
         }
-        let (Some(spec), Some(info)) = (plan.action(&read).cloned(), state.info.clone()) else {
-            return;
-        };
+        let Some(info) = state.info.clone() else { return };
         let w = self.watching.entry(release_id).or_default();
         let due = w.last_readback.is_none_or(|t| t.elapsed() >= traffic.check_every);
         let pending = w.readback_pending.clone();
@@ -523,7 +522,7 @@ impl Supervisor {
         let actor = self.automation.clone();
         let seq = state.seq;
         tokio::spawn(async move {
-            let result = readback::read(&spec, &info, release_id, &client).await;
+            let result = readback::read(&source, &info, release_id, &client).await;
             let report = match result {
                 Ok(actual) if actual == desired && !drifting => None,
                 Ok(actual) => {

@@ -1,6 +1,7 @@
-//! Reading the traffic weight back from the provider (`traffic.read`): an HTTP call whose
-//! body is the weight, or a command whose output is; either plain (`30`, `30%`) or JSON read
-//! with the action's `weight_pointer`. Used after every shift and between shifts.
+//! Reading the traffic weight back from the provider: a built-in provider asked directly,
+//! or the `traffic.read` action (an HTTP call whose body is the weight, or a command whose
+//! output is; either plain (`30`, `30%`) or JSON read with the action's `weight_pointer`).
+//! Used after every shift, between shifts, and by `check --live`.
 
 use std::time::{Duration, Instant};
 
@@ -8,23 +9,71 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::action;
-use crate::plan::{ActionKind, ActionSpec};
+use crate::plan::provider::ProviderSpec;
+use crate::plan::{ActionKind, ActionSpec, Plan};
 use crate::release::{Outcome, ReleaseInfo};
+
+/// Where the weight is read from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The `traffic.read` action.
+    Action(ActionSpec),
+    /// A built-in provider.
+    Provider(ProviderSpec),
+}
+
+impl Source {
+    /// How a plan reads its weight back, if it can.
+    pub fn of(plan: &Plan) -> Option<Self> {
+        let traffic = plan.traffic.as_ref()?;
+        if let Some(provider) = &traffic.provider {
+            return Some(Self::Provider(provider.clone()));
+        }
+        plan.action(traffic.read_action.as_deref()?).cloned().map(Self::Action)
+    }
+
+    /// Its name in messages: the action id or the provider's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Action(spec) => &spec.id,
+            Self::Provider(spec) => spec.name(),
+        }
+    }
+}
 
 /// How long to wait between two read-backs while a shift has not shown up yet.
 const CONFIRM_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Reads the weight the provider reports now.
 pub async fn read(
-    spec: &ActionSpec,
+    source: &Source,
     info: &ReleaseInfo,
     release_id: i64,
     client: &reqwest::Client,
 ) -> Result<u8, String> {
-    read_cancellable(spec, info, release_id, client, &CancellationToken::new()).await
+    read_cancellable(source, info, release_id, client, &CancellationToken::new()).await
 }
 
 async fn read_cancellable(
+    source: &Source,
+    info: &ReleaseInfo,
+    release_id: i64,
+    client: &reqwest::Client,
+    cancel: &CancellationToken,
+) -> Result<u8, String> {
+    match source {
+        Source::Action(spec) => read_by_action(spec, info, release_id, client, cancel).await,
+        Source::Provider(spec) => {
+            let provider = crate::provider::connect(spec);
+            tokio::select! {
+                read = provider.read_weight() => read,
+                () = cancel.cancelled() => Err(format!("{}: reading the weight was cancelled", provider.describe())),
+            }
+        }
+    }
+}
+
+async fn read_by_action(
     spec: &ActionSpec,
     info: &ReleaseInfo,
     release_id: i64,
@@ -49,7 +98,7 @@ async fn read_cancellable(
 /// Reads back until the provider reports `weight`, `deadline` passes, or `cancel`. Returns
 /// the line to show on success, or why the shift did not take.
 pub async fn confirm(
-    spec: &ActionSpec,
+    source: &Source,
     info: &ReleaseInfo,
     release_id: i64,
     weight: u8,
@@ -59,9 +108,9 @@ pub async fn confirm(
 ) -> Result<String, String> {
     let mut last;
     loop {
-        last = read_cancellable(spec, info, release_id, client, cancel).await;
+        last = read_cancellable(source, info, release_id, client, cancel).await;
         if last == Ok(weight) {
-            return Ok(format!("read back {weight}% from {}", spec.id));
+            return Ok(format!("read back {weight}% from {}", source.name()));
         }
         let left = deadline.saturating_duration_since(crate::clock::instant());
         if left.is_zero() || cancel.is_cancelled() {
@@ -75,9 +124,11 @@ pub async fn confirm(
     Err(match last {
         Ok(actual) => format!(
             "the provider reports {actual}% after the shift to {weight}% (read back by {} until the shift's timeout)",
-            spec.id
+            source.name()
         ),
-        Err(e) => format!("the shift to {weight}% could not be read back by {}: {e}", spec.id),
+        Err(e) => {
+            format!("the shift to {weight}% could not be read back by {}: {e}", source.name())
+        }
     })
 }
 

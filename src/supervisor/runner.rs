@@ -17,6 +17,9 @@ use crate::release::{Command, Outcome, State, Status};
 use crate::store::{self, Store};
 use crate::{clock, release};
 
+/// How long a built-in provider's shift may take to show up in its read-back.
+const PROVIDER_SHIFT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One run of one action: which release, step and attempt.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RunKey {
@@ -188,54 +191,36 @@ async fn run_and_record(
     let loaded = store.load(key.release_id).await.map_err(|e| e.to_string())?;
     let (plan, state) = (&loaded.plan, &loaded.state);
     let started = clock::instant();
-    let mut secrets = Vec::new();
     let spec = plan.action(&claim.action);
-    let prepared = match (spec, &state.info) {
-        (Some(spec), Some(info)) => {
-            action::prepare(spec, info, key.release_id, claim.weight, &mut secrets)
+    // A built-in provider stands for the set action: it moves the traffic itself.
+    let provider = plan
+        .traffic
+        .as_ref()
+        .filter(|t| t.set_action == claim.action)
+        .and_then(|t| t.provider.as_ref());
+    let mut outcome = match (provider, claim.weight) {
+        (Some(provider), Some(weight)) => {
+            shift_by_provider(provider, weight, lines, &stop.token).await
         }
-        (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
-        (_, None) => Err("the release has not started".into()),
-    };
-    let mut outcome = match prepared {
-        Ok(prepared) => {
-            action::run_prepared(&prepared, &secrets, client, lines, &stop.token).await.outcome
-        }
-        Err(error) => {
-            let _ = lines.send(format!("cannot run {}: {error}", claim.action));
-            Outcome::Failed { error, exit_code: None, output_tail: None }
-        }
+        _ => run_action(spec, state, key, claim, client, lines, stop).await,
     };
     // A shift counts only once the provider says it took: read the weight back until it
     // matches or the shift's own timeout is over.
-    if let (Some(weight), Outcome::Succeeded { .. }, Some(info), Some(spec)) =
-        (claim.weight, &outcome, &state.info, spec)
+    let shift_timeout = spec.map_or(PROVIDER_SHIFT_TIMEOUT, |s| s.timeout);
+    if let (Some(weight), Outcome::Succeeded { .. }, Some(info), Some(source)) =
+        (claim.weight, &outcome, &state.info, readback::Source::of(plan))
     {
-        let reader = plan
-            .traffic
-            .as_ref()
-            .and_then(|t| t.read_action.as_deref())
-            .and_then(|r| plan.action(r));
-        if let Some(reader) = reader {
-            let deadline = started + spec.timeout;
-            let confirmed = readback::confirm(
-                reader,
-                info,
-                key.release_id,
-                weight,
-                client,
-                deadline,
-                &stop.token,
-            )
-            .await;
-            match confirmed {
-                Ok(line) => {
-                    let _ = lines.send(line);
-                }
-                Err(error) => {
-                    let _ = lines.send(error.clone());
-                    outcome = Outcome::Failed { error, exit_code: None, output_tail: None };
-                }
+        let deadline = started + shift_timeout;
+        let confirmed =
+            readback::confirm(&source, info, key.release_id, weight, client, deadline, &stop.token)
+                .await;
+        match confirmed {
+            Ok(line) => {
+                let _ = lines.send(line);
+            }
+            Err(error) => {
+                let _ = lines.send(error.clone());
+                outcome = Outcome::Failed { error, exit_code: None, output_tail: None };
             }
         }
     }
@@ -273,4 +258,57 @@ async fn run_and_record(
             plan: Some(Box::new(after.plan)),
         },
     ))
+}
+
+/// Runs the claimed action itself (anything but a built-in provider's shift).
+async fn run_action(
+    spec: Option<&crate::plan::ActionSpec>,
+    state: &State,
+    key: &RunKey,
+    claim: &Claim,
+    client: &reqwest::Client,
+    lines: &mpsc::UnboundedSender<String>,
+    stop: &Stop,
+) -> Outcome {
+    let mut secrets = Vec::new();
+    let prepared = match (spec, &state.info) {
+        (Some(spec), Some(info)) => {
+            action::prepare(spec, info, key.release_id, claim.weight, &mut secrets)
+        }
+        (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
+        (_, None) => Err("the release has not started".into()),
+    };
+    match prepared {
+        Ok(prepared) => {
+            action::run_prepared(&prepared, &secrets, client, lines, &stop.token).await.outcome
+        }
+        Err(error) => {
+            let _ = lines.send(format!("cannot run {}: {error}", claim.action));
+            Outcome::Failed { error, exit_code: None, output_tail: None }
+        }
+    }
+}
+
+/// Sets the weight through the plan's built-in provider; the read-back then confirms it.
+async fn shift_by_provider(
+    spec: &crate::plan::provider::ProviderSpec,
+    weight: u8,
+    lines: &mpsc::UnboundedSender<String>,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let provider = crate::provider::connect(spec);
+    let set = tokio::select! {
+        set = provider.set_weight(weight) => set,
+        () = cancel.cancelled() => Err(format!("{}: the shift to {weight}% was cancelled", provider.describe())),
+    };
+    match set {
+        Ok(done) => {
+            let _ = lines.send(done.clone());
+            Outcome::Succeeded { exit_code: None, output_tail: Some(done) }
+        }
+        Err(error) => {
+            let _ = lines.send(error.clone());
+            Outcome::Failed { error, exit_code: None, output_tail: None }
+        }
+    }
 }
