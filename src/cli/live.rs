@@ -80,7 +80,8 @@ pub async fn run(plan: &Plan) -> Vec<LiveRow> {
         let what = format!("metric {}", probe.id);
         rows.push(match reader.read(&client, clock::now()).await {
             Some(Ok(Some(value))) => {
-                LiveRow::ok(what, url, format!("{} {}", trim_number(value), probe.unit))
+                let value = format!("{} {}", trim_number(value), probe.unit);
+                LiveRow::ok(what, url, value.trim_end().to_owned())
             }
             Some(Ok(None)) => LiveRow::ok(what, url, "answered, no data yet".into()),
             None => LiveRow::ok(what, url, "scraped (a rate needs a second scrape)".into()),

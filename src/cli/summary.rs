@@ -50,6 +50,16 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
     let metrics: Vec<&str> = plan.metrics.iter().map(|m| m.id.as_str()).collect();
     let _ = writeln!(out, "probes       health: {}; metrics: {}", list(&health), list(&metrics));
     match &plan.traffic {
+        Some(t) if t.provider.is_some() => {
+            let provider = t.provider.as_ref().map(crate::provider::connect);
+            let _ = writeln!(
+                out,
+                "traffic      {} → {} set and read back by {}",
+                t.stable_label,
+                t.canary_label,
+                provider.map_or_else(String::new, |p| p.describe())
+            );
+        }
         Some(t) => {
             let read =
                 t.read_action.as_deref().map_or(String::new(), |r| format!(", read back by {r}"));
