@@ -98,7 +98,17 @@ pub async fn run(plan: &Plan) -> Vec<LiveRow> {
         };
         let what = "traffic read-back".to_owned();
         rows.push(match readback::read(&source, &placeholder_info(plan), 0, &client).await {
-            Ok(weight) => LiveRow::ok(what, target, format!("{weight}% on the new version")),
+            Ok(0) => LiveRow::ok(what, target, "0% on the new version".into()),
+            // A release starts at 0%: any other weight is drift at the first read-back.
+            Ok(weight) => LiveRow {
+                what,
+                target,
+                answered: false,
+                value: format!("{weight}% on the new version"),
+                failure: format!(
+                    "a release starts with 0% on the new version: the provider says {weight}% (set it to 0 first, or the first read-back is drift)"
+                ),
+            },
             Err(e) => LiveRow::failed(what, target, e),
         });
     }

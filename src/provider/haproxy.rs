@@ -74,6 +74,10 @@ impl HaProxy {
 }
 
 impl TrafficProvider for HaProxy {
+    fn name(&self) -> &'static str {
+        "haproxy"
+    }
+
     fn describe(&self) -> String {
         format!("haproxy at {}", self.spec.endpoint)
     }

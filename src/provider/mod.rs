@@ -29,6 +29,9 @@ pub struct ServerState {
 
 /// What every provider does. Errors are sentences that name the provider's address.
 pub trait TrafficProvider: Send + Sync {
+    /// The provider's name as plans write it: `haproxy`.
+    fn name(&self) -> &'static str;
+
     /// The provider and where it is, for messages: `haproxy at unix socket /run/h.sock`.
     fn describe(&self) -> String;
 
@@ -75,11 +78,14 @@ pub async fn check_server(
     let started = crate::clock::instant();
     let state = provider.server_state(server).await;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // The provider's word for the state, lower case: the Health pane shows a check whose
+    // value is not `up` (or `ok`) beside the row, so `no check` or `up 1/3` stay visible.
     let (checks, error) = match state {
-        Ok(s) if s.up => (vec![("state".to_owned(), s.status)], None),
+        Ok(s) if s.up => (vec![(provider.name().to_owned(), s.status.to_lowercase())], None),
         Ok(s) => {
-            let error = format!("{} says server {server} is {}", provider.describe(), s.status);
-            (vec![("state".to_owned(), s.status)], Some(error))
+            // What matters first: the Health pane cuts the end of a long line.
+            let error = format!("server {server} is {} ({})", s.status, provider.describe());
+            (vec![(provider.name().to_owned(), s.status.to_lowercase())], Some(error))
         }
         Err(e) => (Vec::new(), Some(e)),
     };
