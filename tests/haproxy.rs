@@ -384,3 +384,31 @@ name = "S"
         );
     }
 }
+
+#[test]
+fn check_names_a_traffic_table_without_set_or_provider_and_an_unknown_provider() {
+    let deck = Deck::new();
+    let plan_with = |traffic: &str| {
+        deck.write(
+            "t.toml",
+            &format!(
+                "[service]\nname = \"api\"\nenvironment = \"production\"\n\n[traffic]\n{traffic}\n\n[rollback]\nsteps = []\n\n[[stages]]\nid = \"s\"\nname = \"S\"\n\n  [[stages.steps]]\n  id = \"shift\"\n  kind = \"traffic\"\n  weight = 10\n"
+            ),
+        )
+    };
+    for (traffic, line, field, says) in [
+        ("stable_label = \"blue\"", 5, "traffic.set", "needs `set`"),
+        ("provider = \"nginx\"", 6, "traffic.provider", "`nginx` is not a provider"),
+        ("backend = \"web\"", 6, "traffic.backend", "there is no `provider`"),
+    ] {
+        let plan = plan_with(traffic);
+        let out = deck.run(&["check", &plan.display().to_string()]);
+        assert_eq!(out.code, Some(1), "{traffic}: {out:?}");
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!(":{line}:")) && l.contains(field) && l.contains(says)),
+            "{traffic}: line {line}, {field}: {says}\n{text}"
+        );
+    }
+}

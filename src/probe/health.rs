@@ -52,7 +52,8 @@ pub async fn check(
     let response = match response {
         Ok(r) => r,
         Err(e) => {
-            reading.error = Some(describe(&e));
+            // The error names the host, which a secret may be part of.
+            reading.error = Some(template::redact(&describe(&e), &secrets));
             return reading;
         }
     };

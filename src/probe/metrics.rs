@@ -94,7 +94,8 @@ impl MetricReader {
                             self.versions.old.as_deref(),
                         )
                     });
-                Some(result.map(|p| p.value))
+                // An error names the host, which a secret may be part of.
+                Some(result.map(|p| p.value).map_err(|e| template::redact(&e, &secrets)))
             }
             MetricSource::Scrape { url, .. } => {
                 let compiled = match &self.compiled {
@@ -108,7 +109,7 @@ impl MetricReader {
                 };
                 let text = match scrape::fetch(client, &url, timeout, self.probe.max_body).await {
                     Ok(t) => t,
-                    Err(e) => return Some(Err(e)),
+                    Err(e) => return Some(Err(template::redact(&e, &secrets))),
                 };
                 // Parsing a page of up to `max_body` and comparing it with the previous one
                 // takes long enough to be felt on the thread that draws: a blocking thread
