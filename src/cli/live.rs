@@ -259,6 +259,56 @@ mod tests {
     }
 
     #[test]
+    fn secrets_of_probes_metrics_and_webhooks_are_listed_once_with_every_user() {
+        let plan = crate::plan::parse(
+            r#"[service]
+name = "api"
+environment = "staging"
+
+[[health]]
+id = "api"
+url = "http://h/health"
+headers = { Authorization = "Bearer ${env:FD_UNIT_UNSET_TOKEN}" }
+
+[[metrics]]
+id = "m"
+prometheus = { url = "http://${env:FD_UNIT_UNSET_TOKEN}@p:9090", query = "up" }
+
+[[notify]]
+url = "https://hooks.example.com/${env:FD_UNIT_UNSET_HOOK}"
+
+[actions.a]
+kind = "command"
+argv = ["true"]
+
+[[stages]]
+id = "s"
+name = "S"
+
+  [[stages.steps]]
+  id = "a"
+  kind = "action"
+  action = "a"
+"#,
+            "unit.toml",
+        )
+        .expect("plan");
+        let rows = secrets(&plan);
+        let shown: Vec<(&str, &str, bool)> =
+            rows.iter().map(|r| (r.what.as_str(), r.target.as_str(), r.answered)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("secret FD_UNIT_UNSET_TOKEN", "health probe api, metric m", false),
+                ("secret FD_UNIT_UNSET_HOOK", "webhook notify[0]", false),
+            ]
+        );
+        let missing = crate::action::missing_secrets(&plan);
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert_eq!(missing[1], ("webhook notify[0]".into(), "FD_UNIT_UNSET_HOOK".into()));
+    }
+
+    #[test]
     fn the_table_lines_up() {
         let rows = vec![
             LiveRow::ok("health api".into(), "http://x".into(), "HTTP 200 in 3 ms".into()),
