@@ -82,6 +82,16 @@ pub fn render_output(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     );
 }
 
+/// The width the output pane wants: its longest line (or its hint when empty), whole.
+pub fn output_width_wanted(model: &Model, release: &ReleaseView) -> usize {
+    let lines = if model.output.is_empty() {
+        recorded_tail(model, release).1
+    } else {
+        model.output.iter().cloned().collect()
+    };
+    lines.iter().map(|l| l.chars().count() + 1).max().unwrap_or(0)
+}
+
 /// The stored output tail of the selected step's last run (from whichever process ran it).
 fn recorded_tail(model: &Model, release: &ReleaseView) -> (String, Vec<String>) {
     let index = model.selected_step();
