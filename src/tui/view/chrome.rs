@@ -173,7 +173,13 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         let style = if b.destructive { theme::warn() } else { Style::new() };
         entries.push((keys.join(" "), format!("{}{context}{disabled}", b.desc), style));
     }
-    // One column, each description wrapped under itself; where it does not fit it scrolls.
+    let one_column = u16::try_from(entries.len() + 2).unwrap_or(u16::MAX);
+    if one_column > area.height && area.width >= 100 {
+        render_help_two_columns(frame, area, &entries);
+        return;
+    }
+    // One column, each description wrapped under itself; where it does not fit (80×24) it
+    // scrolls.
     let popup_width = area.width.min(84);
     let inner_width = usize::from(popup_width.saturating_sub(2));
     let key_width = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0).min(14);
@@ -211,6 +217,64 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let shown: Vec<Line<'static>> = lines.into_iter().skip(offset).take(visible).collect();
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(shown).block(block), popup);
+}
+
+fn render_help_two_columns(frame: &mut Frame<'_>, area: Rect, entries: &[(String, String, Style)]) {
+    let block = Block::bordered().title(" Help: every key (any key closes this) ").title_bottom(
+        Line::styled(" keys can be remapped under [keys] in the config ", theme::dim()),
+    );
+    // Too short for one column but wide (120×40): two columns, descriptions wrapped under
+    // themselves.
+    let columns_in = |popup: Rect| {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(block.inner(popup));
+        (left, right)
+    };
+    let (left, right) = columns_in(centered(area, 120, area.height));
+    // Descriptions wrap under themselves while that fits; with more bindings than that
+    // (the table grows), one line each, cut with `…`, so every key stays on screen.
+    let column = |entries: &[(String, String, Style)], width: u16, wrap: bool| {
+        let key_width = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0);
+        let desc_width = usize::from(width).saturating_sub(key_width + 2).max(8);
+        let mut lines: Vec<Line<'static>> = Vec::new();
+        for (keys, desc, style) in entries {
+            let texts = if wrap {
+                format::wrap(desc, desc_width)
+            } else {
+                vec![format::fit(desc, desc_width)]
+            };
+            for (i, text) in texts.into_iter().enumerate() {
+                let keys = if i == 0 { keys.as_str() } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(format!(" {keys:<key_width$} "), theme::accent()),
+                    Span::styled(text, *style),
+                ]));
+            }
+        }
+        lines
+    };
+    // The split point that makes the taller column shortest.
+    let split = |wrap: bool| {
+        (0..=entries.len())
+            .map(|k| {
+                (column(&entries[..k], left.width, wrap), column(&entries[k..], right.width, wrap))
+            })
+            .min_by_key(|(a, b)| a.len().max(b.len()))
+            .unwrap_or_default()
+    };
+    let (mut first, mut second) = split(true);
+    if first.len().max(second.len()) > usize::from(left.height) {
+        (first, second) = split(false);
+    }
+    // As tall as the longer column, no taller: the panes stay visible above and below.
+    let rows = u16::try_from(first.len().max(second.len())).unwrap_or(u16::MAX);
+    let popup = centered(area, 120, rows.saturating_add(2).min(area.height));
+    let (left, right) = columns_in(popup);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(block, popup);
+    frame.render_widget(Paragraph::new(first), left);
+    frame.render_widget(Paragraph::new(second), right);
 }
 
 fn render_history(frame: &mut Frame<'_>, area: Rect, model: &Model) {

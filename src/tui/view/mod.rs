@@ -92,14 +92,16 @@ fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
     let [top, bottom] =
         Layout::vertical([Constraint::Length(top_height), Constraint::Min(4)]).areas(body);
     // Widths follow content: steps as wide as their rows (up to a third), detail as wide as
-    // its lines (an empty one shrinks), and the probes everything else, at least 45%.
+    // its lines (an empty one shrinks), and the probes as wide as their rows (30% to 55%) and everything left.
     let w = usize::from(top.width);
-    let probes_want = (probes::health_width(model).max(probes::metrics_width(model)) + 12)
-        .clamp(w * 45 / 100, w * 60 / 100);
+    let probes_want = (probes::health_width(model).max(probes::metrics_width(model)) + 4)
+        .clamp(w * 30 / 100, w * 55 / 100);
+    // The detail pane keeps up to 28 columns of its content; longer lines wrap under their indent.
+    let detail_want = steps::detail_width_wanted(model, release).min(w * 33 / 100) + 2;
     let (steps_width, detail_width) = top_widths(
         w,
         (steps::width_wanted(model, release).min(w * 34 / 100) + 2, 30),
-        (steps::detail_width_wanted(model, release).min(w * 33 / 100) + 2, 26),
+        (detail_want, detail_want.clamp(20, 30)),
         probes_want,
     );
     let [steps_area, detail_area, probes_area] = Layout::horizontal([

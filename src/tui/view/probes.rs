@@ -125,7 +125,11 @@ pub fn metric_state(row: &MetricRow, now: Timestamp, interval: Duration) -> RowS
             state("▲", format!("warn {}/{}", span(so_far), span(needed)), Severity::Warn)
         }
         Verdict::Inconclusive | Verdict::NotPolled => {
-            state("?", "inconclusive".into(), Severity::Unknown)
+            // A relative level with no baseline to apply it to says so in a word.
+            let unjudged =
+                rules.abort.or(rules.warn).is_some_and(|t| t.limit(row.baseline).is_none());
+            let word = if unjudged { "no baseline" } else { "inconclusive" };
+            state("?", word.into(), Severity::Unknown)
         }
         Verdict::Pass if stale.is_some() => state("?", String::new(), Severity::Unknown),
         Verdict::Pass => state("✓", "ok".into(), Severity::Fine),
@@ -203,7 +207,7 @@ fn value_and_limit(row: &MetricRow) -> (String, String) {
             format!("{word} {op} {l} (baseline {} × {f})", units.level(b))
         }
         (_, _, Some(l)) => format!("{word} {op} {l}"),
-        (_, _, None) => format!("{word} {t} (no baseline yet)"),
+        (_, _, None) => format!("{word} {t}"),
     };
     (value_text, limit)
 }
@@ -266,7 +270,9 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let width = usize::from(area.width.saturating_sub(2));
     let now = model.display_now();
     let longest = model.probes.health.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
-    let name_width = longest.min(width.saturating_sub(30)).max(8);
+    let longest_id = model.probes.health.iter().map(|r| r.id.chars().count()).max().unwrap_or(0);
+    // Names while the state, age and reason still fit; else ids (short and unique).
+    let name_width = longest.min(width.saturating_sub(48)).max(longest_id.min(16)).max(4);
     let mut lines = Vec::new();
     for (i, row) in model.probes.health.iter().enumerate() {
         let (mark, word) = row.state.label();
@@ -363,8 +369,14 @@ fn metric_texts_within(model: &Model, width: usize) -> Vec<String> {
     let numbers: Vec<(String, String)> = rows.iter().map(value_and_limit).collect();
     let word_width = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
     let value_width = numbers.iter().map(|(v, _)| v.chars().count()).max().unwrap_or(0);
+    let limit_width = numbers.iter().map(|(_, l)| l.chars().count()).max().unwrap_or(0);
+    // Names as long as the longest while the numbers still fit, else ids (short, unique).
     let longest = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
-    let name_width = longest.min(width.saturating_sub(word_width + value_width + 8).max(12)).max(4);
+    let longest_id = rows.iter().map(|r| r.id.chars().count()).max().unwrap_or(0);
+    let name_width = longest
+        .min(width.saturating_sub(word_width + value_width + limit_width + 8))
+        .max(longest_id.min(16))
+        .max(4);
     rows.iter()
         .zip(&states)
         .zip(words.iter().zip(&numbers))
@@ -379,7 +391,18 @@ fn metric_texts_within(model: &Model, width: usize) -> Vec<String> {
             }
             let error =
                 row.error.as_ref().map_or(String::new(), |e| format!("  read failed: {e}"));
-            format!(" {mark} {name:<name_width$} {word:<word_width$} {value:>value_width$}  {limit}{error}")
+            let row = |limit: &str| {
+                format!(
+                    " {mark} {name:<name_width$} {word:<word_width$} {value:>value_width$}  {limit}{error}"
+                )
+            };
+            // Short of room, a level drops its `abort`/`warn` word before anything is cut.
+            let text = row(limit);
+            if text.chars().count() > width {
+                row(limit.split_once(' ').map_or(limit.as_str(), |(_, rest)| rest))
+            } else {
+                text
+            }
         })
         .collect()
 }
@@ -420,53 +443,55 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     frame.render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Metrics, "")), area);
 }
 
-/// The compact layout's one-line summary, shown on every tab: endpoints up and down, series
-/// breached, breaching and unknown, and the worst series with its value and level.
+/// The compact layout's one-line summary, shown on every tab: the worst series first (its
+/// verdict, value and level), then endpoints by state and series by mark.
 pub fn render_strip(frame: &mut Frame<'_>, area: Rect, model: &Model, states: &[RowState]) {
     let mut spans = Vec::new();
-    let count_health =
-        |state: HealthState| model.probes.health.iter().filter(|h| h.state == state).count();
+    let worst = model
+        .probes
+        .metrics
+        .iter()
+        .zip(states)
+        .filter(|(_, s)| s.severity > Severity::Unknown || s.stale.is_some())
+        .max_by_key(|(_, s)| (s.severity, s.stale.is_some()));
+    if let Some((row, state)) = worst {
+        let (value, limit) = value_and_limit(row);
+        let limit = limit.split_once(' ').map_or(limit.clone(), |(_, l)| l.to_owned());
+        let stale = state.stale.as_ref().map_or(String::new(), |s| format!(" {s}"));
+        let word = if state.word.is_empty() { String::new() } else { format!(" {}", state.word) };
+        spans.push(Span::styled(
+            format!(" {} {}{word}{stale} {value} {limit} ·", state.mark, row.id),
+            state.severity.style().patch(theme::bold()),
+        ));
+    }
     if !model.probes.health.is_empty() {
-        spans.push(Span::styled(" health", theme::bold()));
+        spans.push(Span::styled(" health", theme::dim()));
         for (state, word) in [
             (HealthState::Down, "DOWN"),
             (HealthState::Flapping, "FLAKY"),
             (HealthState::Up, "UP"),
             (HealthState::NotPolled, "not polled"),
         ] {
-            let n = count_health(state);
+            let n = model.probes.health.iter().filter(|h| h.state == state).count();
             if n > 0 {
                 spans.push(Span::styled(format!(" {n} {word}"), health_style(state)));
             }
         }
     }
     if !states.is_empty() {
-        spans.push(Span::styled(" · metrics", theme::bold()));
-        for (severity, word) in [
+        spans.push(Span::styled(" · metrics", theme::dim()));
+        for (severity, mark) in [
             (Severity::Breached, "✗"),
-            (Severity::Breaching, "breaching"),
-            (Severity::Warn, "warn"),
+            (Severity::Breaching, "▲"),
+            (Severity::Warn, "▲"),
             (Severity::Unknown, "?"),
-            (Severity::Fine, "ok"),
+            (Severity::NotPolled, "○"),
+            (Severity::Fine, "✓"),
         ] {
             let n = states.iter().filter(|s| s.severity == severity).count();
             if n > 0 {
-                spans.push(Span::styled(format!(" {n} {word}"), severity.style()));
+                spans.push(Span::styled(format!(" {n}{mark}"), severity.style()));
             }
-        }
-        let worst = model
-            .probes
-            .metrics
-            .iter()
-            .zip(states)
-            .filter(|(_, s)| s.severity > Severity::Unknown)
-            .max_by_key(|(_, s)| s.severity);
-        if let Some((row, state)) = worst {
-            let (value, limit) = value_and_limit(row);
-            spans.push(Span::styled(
-                format!(" · {} {} {} {value} {limit}", state.mark, row.id, state.word),
-                state.severity.style(),
-            ));
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -141,7 +141,7 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
             format!(" [{}]", stage.environment)
         };
         lines.push(Line::styled(
-            format!(" {}{env}", format::fit(&stage.name, inner_width.saturating_sub(2))),
+            format::fit(&format!(" {}{env}", stage.name), inner_width),
             theme::bold(),
         ));
         for step in &stage.steps {
@@ -187,7 +187,11 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
             ));
         }
     }
-    let offset = selected_line.saturating_sub(height.saturating_sub(2));
+    // The selected step with two lines under it: the next step stays in view even below a
+    // stage header.
+    let offset = selected_line
+        .saturating_sub(height.saturating_sub(3))
+        .min(lines.len().saturating_sub(height));
     let below = lines.len().saturating_sub(offset + height);
     // Nothing is cut off silently: the title says how many lines are out of view.
     let mut extra = String::new();
@@ -240,7 +244,17 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         }
         // A hanging indent: the continuation starts under the line's text (past `✓ `, `#2 `).
         let lead = text.len() - text.trim_start_matches(' ').len();
-        let indent = lead + if text[lead..].starts_with("runbook: ") { 9 } else { 0 };
+        let rest = &text[lead..];
+        let mut chars = rest.chars();
+        let marked =
+            matches!((chars.next(), chars.next()), (Some(c), Some(' ')) if !c.is_alphanumeric());
+        let indent = lead
+            + match rest {
+                _ if marked => 2,
+                _ if rest.starts_with("runbook: ") => 9,
+                _ if rest.starts_with("probes: ") => 8,
+                _ => 0,
+            };
         for part in format::wrap_hanging(&text, width, indent) {
             wrapped.push(Line::styled(part, line.style));
         }
