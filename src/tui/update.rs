@@ -381,7 +381,9 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
         Some(Overlay::Help) => {
             // Where the help does not fit (80×24) it scrolls; any other key closes it. The
             // view clamps the offset to the lines there are.
-            let lines = model.keymap.bindings.len();
+            // About a line per binding (a few wrap), less the rows the overlay shows.
+            let visible = usize::from(model.size.1).saturating_sub(6);
+            let lines = (model.keymap.bindings.len() + 4).saturating_sub(visible);
             match key {
                 Key::Char('j') | Key::Down => {
                     model.ui.help_scroll = (model.ui.help_scroll + 1).min(lines)

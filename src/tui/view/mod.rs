@@ -92,10 +92,13 @@ fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
     let [top, bottom] =
         Layout::vertical([Constraint::Length(top_height), Constraint::Min(4)]).areas(body);
     // Widths follow content: steps as wide as their rows (up to a third), detail as wide as
-    // its lines (an empty one shrinks), and the probes as wide as their rows (30% to 55%) and everything left.
+    // its lines (an empty one shrinks), and the probes as wide as their rows plus a sparkline
+    // (30% to 55%) and whatever is left.
     let w = usize::from(top.width);
-    let probes_want = (probes::health_width(model).max(probes::metrics_width(model)) + 4)
-        .clamp(w * 30 / 100, w * 55 / 100);
+    let metrics_want =
+        if model.probes.metrics.is_empty() { 0 } else { probes::metrics_width(model) + 16 };
+    let probes_want =
+        (probes::health_width(model) + 4).max(metrics_want).clamp(w * 30 / 100, w * 55 / 100);
     // The detail pane keeps up to 28 columns of its content; longer lines wrap under their indent.
     let detail_want = steps::detail_width_wanted(model, release).min(w * 33 / 100) + 2;
     let (steps_width, detail_width) = top_widths(
@@ -116,7 +119,7 @@ fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
     let [health_area, metrics_area] =
         Layout::vertical([Constraint::Length(health_height), Constraint::Min(3)])
             .areas(probes_area);
-    // The output pane is as wide as its longest line, between 30 columns and 45%.
+    // The output pane is as wide as its longest line, between 32 columns and 38%.
     let output_width =
         u16::try_from((timeline::output_width_wanted(model, release) + 2).clamp(32, w * 45 / 100))
             .unwrap_or(u16::MAX);

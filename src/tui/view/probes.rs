@@ -452,7 +452,7 @@ pub fn render_strip(frame: &mut Frame<'_>, area: Rect, model: &Model, states: &[
         .metrics
         .iter()
         .zip(states)
-        .filter(|(_, s)| s.severity > Severity::Unknown || s.stale.is_some())
+        .filter(|(_, s)| s.severity >= Severity::Unknown || s.stale.is_some())
         .max_by_key(|(_, s)| (s.severity, s.stale.is_some()));
     if let Some((row, state)) = worst {
         let (value, limit) = value_and_limit(row);
