@@ -374,7 +374,7 @@ fn the_help_at_80x24_scrolls() {
     insta::assert_snapshot!("help_scrolled_80x24", terminal.backend());
     let text = rows(terminal.backend().buffer());
     assert!(text[1].contains("traffic"), "the traffic bar stays in view:\n{text:#?}");
-    assert!(text.iter().any(|l| l.contains("Help 4-")), "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("Help: every key, 4-21 of")), "{text:#?}");
     assert!(text.iter().all(|l| !l.contains('…')), "no line is cut:\n{text:#?}");
 }
 

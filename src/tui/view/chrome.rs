@@ -200,7 +200,7 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let scrolls = last_offset > 0;
     let title = if scrolls {
         format!(
-            " Help {}-{} of {}: j/k scroll, any other key closes ",
+            " Help: every key, {}-{} of {} (j/k scroll, any other key closes) ",
             offset + 1,
             (offset + visible).min(lines.len()),
             lines.len()
