@@ -138,8 +138,8 @@ pub fn metric_state(row: &MetricRow, now: Timestamp, interval: Duration) -> RowS
     out
 }
 
-/// A health row's state, and `STALE 40s` when its last check is older than a few intervals.
-pub fn health_state(row: &HealthRow, now: Timestamp, interval: Duration) -> Option<String> {
+/// `STALE 40s` when a health row's last check is older than a few intervals (at least 30 s).
+pub fn health_stale(row: &HealthRow, now: Timestamp, interval: Duration) -> Option<String> {
     let at = row.last.as_ref()?.at;
     let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
     let age = now.millis_since(at);
@@ -276,7 +276,7 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let mut lines = Vec::new();
     for (i, row) in model.probes.health.iter().enumerate() {
         let (mark, word) = row.state.label();
-        let stale = health_state(row, now, health_interval(model, &row.id));
+        let stale = health_stale(row, now, health_interval(model, &row.id));
         // The age comes right after the state, before the details that may be cut.
         let (age, detail) = match &row.last {
             None => (String::new(), row.url.clone()),
@@ -309,11 +309,12 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         let name = label(&row.name, &row.id, name_width);
         let word = if row.last.is_none() { word.to_owned() } else { format!("{word:<5} {age}") };
         let text = format!(" {mark} {name:<name_width$} {word} {detail}");
-        let mut style = health_style(row.state);
-        if model.focus == Pane::Health && i == model.ui.health {
-            style = style.patch(theme::selected());
-        }
         let highlight = model.focus == Pane::Health && i == model.ui.health;
+        let style = if highlight {
+            health_style(row.state).patch(theme::selected())
+        } else {
+            health_style(row.state)
+        };
         if highlight && text.chars().count() > width {
             // The selected row is shown whole, wrapped under its name.
             for line in format::wrap_hanging(&text, width, 3 + name_width + 1) {
@@ -396,13 +397,19 @@ fn metric_texts_within(model: &Model, width: usize) -> Vec<String> {
                     " {mark} {name:<name_width$} {word:<word_width$} {value:>value_width$}  {limit}{error}"
                 )
             };
-            // Short of room, a level drops its `abort`/`warn` word before anything is cut.
+            // Short of room, a level drops its `abort`/`warn` word, then the row its column
+            // padding, before anything is cut (a read error at the end may be cut).
+            let fits = |text: &String| text.chars().count() - error.chars().count() <= width;
             let text = row(limit);
-            if text.chars().count() > width {
-                row(limit.split_once(' ').map_or(limit.as_str(), |(_, rest)| rest))
-            } else {
-                text
+            if fits(&text) {
+                return text;
             }
+            let short = limit.split_once(' ').map_or(limit.as_str(), |(_, rest)| rest);
+            let text = row(short);
+            if fits(&text) {
+                return text;
+            }
+            format!(" {mark} {name} {word} {value}  {short}{error}")
         })
         .collect()
 }
