@@ -121,7 +121,7 @@ fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
             .areas(probes_area);
     // The output pane is as wide as its longest line, between 32 columns and 38%.
     let output_width =
-        u16::try_from((timeline::output_width_wanted(model, release) + 2).clamp(32, w * 45 / 100))
+        u16::try_from((timeline::output_width_wanted(model, release) + 2).clamp(32, w * 38 / 100))
             .unwrap_or(u16::MAX);
     let [timeline_area, output_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(output_width)]).areas(bottom);
