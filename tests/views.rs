@@ -340,6 +340,20 @@ fn a_stale_source() {
     }
 }
 
+/// Endpoints whose checks stopped arriving say `STALE` with the age of their last check, in
+/// place of a fresh-looking age; the metrics' last values go stale too.
+#[test]
+fn checks_that_stopped_arriving_are_stale() {
+    let mut model = fixtures::stale_source();
+    model.now = model.now.plus_millis(120_000);
+    model.focus = Pane::Health;
+    for (width, height) in THREE_SIZES {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("STALE 2m 200 41ms"), "at {width}×{height}:\n{text}");
+        assert!(!text.contains("✓ db_connections"), "an old value is not ✓:\n{text}");
+    }
+}
+
 /// After an automatic rollback the breach that caused it is on screen, and the series'
 /// verdict is what its numbers say now.
 #[test]
