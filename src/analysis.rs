@@ -192,7 +192,20 @@ impl Verdict {
 
     /// One line: `fail: value 0.031, threshold > 0.02, 7 samples over 1m`.
     pub fn explain(&self) -> String {
-        format!("{}: {}", self.status.word(), self.explanation)
+        format!("{}: {}", self.word(), self.explanation)
+    }
+
+    /// The verdict's word: `breaching` rather than `pass` while the newest value is past the
+    /// threshold shown but not yet for its `for`, so the line never reads
+    /// `pass: value 0.06, threshold > 0.05`.
+    pub fn word(&self) -> &'static str {
+        let e = &self.explanation;
+        match (self.status, e.value, e.threshold) {
+            (Status::Pass, Some(v), Some(t)) if t.breached_by(v, e.baseline) == Some(true) => {
+                "breaching"
+            }
+            _ => self.status.word(),
+        }
     }
 }
 
@@ -408,6 +421,12 @@ mod tests {
         assert!(v.explanation.note.as_deref().unwrap().contains("past abort for 10s of 30s"));
         let v = evaluate(&r, &Observed { samples: &s, no_data_since: None }, None, t(30));
         assert_eq!(v.status, Status::Pass, "20s of 30s");
+        // Not yet a breach, but never `pass` beside a value past its threshold.
+        assert!(
+            v.explain().starts_with("breaching: value 0.05, threshold > 0.02"),
+            "{}",
+            v.explain()
+        );
         let mut s = s;
         s.push((t(40), 0.06));
         let v = evaluate(&r, &Observed { samples: &s, no_data_since: None }, None, t(40));
@@ -423,6 +442,9 @@ mod tests {
         let s = series(&[0.05, 0.05, 0.01, 0.05]);
         let v = evaluate(&r, &Observed { samples: &s, no_data_since: None }, None, t(30));
         assert_eq!(v.status, Status::Pass);
+        let s = series(&[0.05, 0.01]);
+        let v = evaluate(&r, &Observed { samples: &s, no_data_since: None }, None, t(10));
+        assert!(v.explain().starts_with("pass: value 0.01"), "{}", v.explain());
     }
 
     #[test]

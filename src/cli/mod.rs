@@ -47,6 +47,10 @@ pub struct Cli {
     /// Colour: auto (respects NO_COLOR), always or never.
     #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+    /// Draw the cockpit in ASCII only (marks, traffic bar, sparklines, borders); on by
+    /// itself when the locale (LC_ALL, LC_CTYPE, LANG) is not UTF-8.
+    #[arg(long, global = true)]
+    pub ascii: bool,
     /// What to do; without one, the cockpit opens.
     #[command(subcommand)]
     pub verb: Option<Verb>,

@@ -61,7 +61,7 @@ pub async fn open_at(
         return crate::cli::EXIT_USAGE;
     }
     let location = crate::store::Location::Sqlite(path.to_path_buf());
-    exit_code(open_location(&location, read_only, operator, selector).await)
+    exit_code(open_location(&location, read_only, operator, selector, cli.ascii).await)
 }
 
 fn exit_code(result: Result<app::Exit, CockpitError>) -> u8 {
@@ -83,7 +83,7 @@ fn exit_code(result: Result<app::Exit, CockpitError>) -> u8 {
 
 async fn open_inner(cli: &Cli, selector: Option<&str>) -> Result<app::Exit, CockpitError> {
     let location = crate::cli::db_location(cli.db.as_deref())?;
-    open_location(&location, cli.read_only, cli.operator.as_deref(), selector).await
+    open_location(&location, cli.read_only, cli.operator.as_deref(), selector, cli.ascii).await
 }
 
 async fn open_location(
@@ -91,6 +91,7 @@ async fn open_location(
     read_only: bool,
     operator: Option<&str>,
     selector: Option<&str>,
+    ascii: bool,
 ) -> Result<app::Exit, CockpitError> {
     let store = if read_only && !location.may_exist() {
         return Err(CockpitError::Refused(format!(
@@ -117,6 +118,7 @@ async fn open_location(
     let keymap = keymap::Keymap::with_overrides(&user_config.keys);
     let mut model = model::Model::new(release, me, read_only, keymap, clock::now());
     model.db_label = location.to_string();
+    model.ascii = view::glyphs::ascii_wanted(ascii);
     model.status = with_config_warning(user_config.warning, model.status.take());
     let mut terminal = term::enter().map_err(CockpitError::Refused)?;
     let result = app::run(&mut terminal, store, model).await;

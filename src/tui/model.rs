@@ -271,6 +271,8 @@ pub struct Ui {
     pub metric: usize,
     /// Timeline filter.
     pub filter: String,
+    /// Lines the help overlay is scrolled down by (it scrolls where it does not fit).
+    pub help_scroll: usize,
 }
 
 /// Everything the cockpit shows.
@@ -314,6 +316,8 @@ pub struct Model {
     pub lease: Option<Lease>,
     /// Database path shown on the welcome screen.
     pub db_label: String,
+    /// Draw in ASCII only (`--ascii`, or a locale that is not UTF-8).
+    pub ascii: bool,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     /// Probe readings moved numbers on screen; drawn with the next tick's frame.
@@ -358,6 +362,7 @@ impl Model {
             others: Vec::new(),
             lease: None,
             db_label: String::new(),
+            ascii: false,
             dirty: true,
             probes_changed: false,
             quit: false,

@@ -378,7 +378,29 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
     match &model.overlay {
         Some(Overlay::Prompt(_)) => return on_prompt_key(model, key),
         Some(Overlay::Releases(_)) => return on_releases_key(model, key),
-        Some(Overlay::Help | Overlay::TrafficHistory) => {
+        Some(Overlay::Help) => {
+            // Where the help does not fit (80×24) it scrolls; any other key closes it. The
+            // view clamps the offset to the lines there are.
+            // About a line per binding (a few wrap), less the rows the overlay shows.
+            let visible = usize::from(model.size.1).saturating_sub(6);
+            let lines = (model.keymap.bindings.len() + 4).saturating_sub(visible);
+            match key {
+                Key::Char('j') | Key::Down => {
+                    model.ui.help_scroll = (model.ui.help_scroll + 1).min(lines)
+                }
+                Key::Char('k') | Key::Up => {
+                    model.ui.help_scroll = model.ui.help_scroll.saturating_sub(1)
+                }
+                Key::PageDown => model.ui.help_scroll = (model.ui.help_scroll + 10).min(lines),
+                Key::PageUp => model.ui.help_scroll = model.ui.help_scroll.saturating_sub(10),
+                _ => {
+                    model.overlay = None;
+                    model.ui.help_scroll = 0;
+                }
+            }
+            return Vec::new();
+        }
+        Some(Overlay::TrafficHistory) => {
             model.overlay = None;
             return Vec::new();
         }

@@ -649,6 +649,107 @@ pub fn resolved_by_hand() -> Model {
     m
 }
 
+/// Feeds metric `index` one reading per value, `step` seconds apart, the last `last_ago`
+/// seconds before the model's `now`.
+fn sample(m: &mut Model, index: usize, values: &[f64], step: u64, last_ago: u64) {
+    let now = m.now;
+    let n = values.len() as u64;
+    for (i, v) in values.iter().enumerate() {
+        let ago = last_ago + step * (n - 1 - i as u64);
+        let at = Timestamp(now.0 - i64::try_from(ago * 1000).unwrap_or(0));
+        update(m, Msg::MetricSampled { index, at, result: Ok(Some(*v)) });
+    }
+}
+
+/// A health check of endpoint `index` `ago` seconds before `now`: a 200, or `error`.
+fn check(m: &mut Model, index: usize, ago: u64, error: Option<&str>) {
+    let at = Timestamp(m.now.0 - i64::try_from(ago * 1000).unwrap_or(0));
+    let reading = HealthReading {
+        at,
+        status_code: Some(if error.is_some() { 503 } else { 200 }),
+        latency_ms: 41,
+        version: Some(if index == 0 { "1.3.2" } else { "1.4.0" }.into()),
+        checks: Vec::new(),
+        error: error.map(str::to_owned),
+    };
+    update(m, Msg::HealthChecked { index, reading });
+}
+
+/// The first bake with the 5xx ratio past its abort level (> 0.02) for 20s of its 1m `for`:
+/// counting toward a rollback, not yet one. p95 latency sits just under 0.5 s; green is FLAKY.
+pub fn breaching() -> Model {
+    let mut m = bake_in_progress();
+    check(&mut m, 0, 4, None);
+    check(&mut m, 1, 3, Some("status 503, expected 200"));
+    check(&mut m, 2, 2, None);
+    sample(&mut m, 0, &[0.0011, 0.0012, 0.0010, 0.0013, 0.021, 0.034, 0.085], 10, 0);
+    sample(&mut m, 1, &[0.212, 0.3, 0.41, 0.4969], 10, 2);
+    sample(&mut m, 2, &[41.0, 43.5, 42.2], 10, 1);
+    sample(&mut m, 3, &[21.0, 22.0, 24.0], 10, 5);
+    sample(&mut m, 4, &[0.0], 10, 6);
+    while m.focus != Pane::Metrics {
+        press(&mut m, &[Key::Tab]);
+    }
+    m
+}
+
+/// The first bake with the metrics source gone: the 5xx ratio's last good value is 40s old and
+/// the reads since have failed, so it shows STALE, never ✓.
+pub fn stale_source() -> Model {
+    let mut m = bake_in_progress();
+    check(&mut m, 0, 4, None);
+    check(&mut m, 1, 3, None);
+    check(&mut m, 2, 2, None);
+    sample(&mut m, 0, &[0.0011, 0.0012, 0.0010], 10, 40);
+    for ago in [30, 20, 10] {
+        let at = Timestamp(m.now.0 - ago * 1000);
+        let result = Err("prometheus.monitoring.internal:9090: connection refused".to_owned());
+        update(&mut m, Msg::MetricSampled { index: 0, at, result });
+    }
+    sample(&mut m, 3, &[21.0, 22.0, 24.0], 10, 5);
+    m
+}
+
+/// The first bake breached: flightdeck recorded the 5xx ratio past its abort level for its 1m
+/// and rolled back by itself; both rollback steps ran. The ratio has come down since.
+pub fn rolled_back_automatically() -> Model {
+    let mut h = rich_at_bake();
+    let breach = flightdeck::release::Breach {
+        series: "error_rate".into(),
+        level: flightdeck::release::Level::Abort,
+        value: 0.085,
+        threshold: "> 0.02".into(),
+        limit: Some(0.02),
+        baseline: None,
+        samples: 7,
+        window_ms: 60_000,
+    };
+    h.run(150, &auto(), Command::RecordBreach { step: "bake-10".into(), breach });
+    h.succeed(2, "rollback-1-traffic", 1, "{\"canary_weight\": 0}");
+    h.succeed(20, "rollback-2-scale_down_green", 1, "deployment scaled to 0");
+    h.succeed(1, "rollback-3-notify_rollback", 1, "");
+    let now = h.clock.plus_millis(90_000);
+    let mut m = h.model(alice(), false, now);
+    sample(&mut m, 0, &[0.085, 0.06, 0.031, 0.004, 0.0012], 10, 3);
+    check(&mut m, 0, 4, None);
+    check(&mut m, 1, 3, Some("connection refused"));
+    m
+}
+
+/// The breach fixture drawn in ASCII (as `--ascii` or a non-UTF-8 locale does).
+pub fn ascii() -> Model {
+    let mut m = breaching();
+    m.ascii = true;
+    m
+}
+
+/// The help overlay over the breach fixture, scrolled down three lines.
+pub fn help_scrolled() -> Model {
+    let mut m = breaching();
+    press(&mut m, &[Key::Char('?'), Key::Char('j'), Key::Char('j'), Key::Char('j')]);
+    m
+}
+
 /// Every fixture with a release or without, by snapshot name.
 pub fn all() -> Vec<(&'static str, Model)> {
     vec![
@@ -673,6 +774,10 @@ pub fn all() -> Vec<(&'static str, Model)> {
         ("metrics", metrics()),
         ("resolved_by_hand", resolved_by_hand()),
         ("claimed", claimed()),
+        ("breaching", breaching()),
+        ("stale_source", stale_source()),
+        ("rolled_back_automatically", rolled_back_automatically()),
+        ("ascii", ascii()),
         ("welcome", welcome()),
     ]
 }

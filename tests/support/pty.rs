@@ -34,7 +34,7 @@ const RAW_TAIL_IN_ERRORS: usize = 2048;
 /// Environment variables removed from the child's inherited environment
 /// (besides every `FLIGHTDECK_*`), so the terminal the child sees is only
 /// the one the harness describes.
-const SCRUBBED_ENV: &[&str] = &["COLUMNS", "LINES", "COLORTERM"];
+const SCRUBBED_ENV: &[&str] = &["COLUMNS", "LINES", "COLORTERM", "LC_ALL", "LC_CTYPE"];
 
 /// Key sequences, as the bytes a terminal sends.
 pub mod keys {
@@ -115,8 +115,9 @@ impl Pty {
     /// Spawns `program` at `cols`×`rows`, in the current directory.
     ///
     /// The child inherits the environment minus every `FLIGHTDECK_*` variable
-    /// (and `COLUMNS`, `LINES`, `COLORTERM`), gets `TERM=xterm-256color` and
-    /// `NO_COLOR=1`, then `env`, which overrides all of those.
+    /// (and `COLUMNS`, `LINES`, `COLORTERM`, `LC_ALL`, `LC_CTYPE`), gets
+    /// `TERM=xterm-256color`, `NO_COLOR=1` and `LANG=C.UTF-8`, then `env`, which overrides
+    /// all of those.
     pub fn spawn_program(
         program: &Path,
         args: &[&str],
@@ -154,6 +155,8 @@ impl Pty {
         }
         cmd.env("TERM", "xterm-256color");
         cmd.env("NO_COLOR", "1");
+        // A UTF-8 locale whatever the host's: without one the cockpit draws in ASCII.
+        cmd.env("LANG", "C.UTF-8");
         for (key, value) in env {
             cmd.env(OsStr::new(key), OsStr::new(value));
         }

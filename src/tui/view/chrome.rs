@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{format, theme};
 use crate::release::{Status, format_clock};
@@ -153,8 +153,10 @@ pub fn render_overlay(frame: &mut Frame<'_>, area: Rect, model: &Model) {
 }
 
 fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
-    // The header (which environment) and the footer (the way out) stay visible around it.
-    let area = Rect { y: area.y + 1, height: area.height.saturating_sub(3), ..area };
+    // The header and traffic bar (which environment, where traffic stands) and the footer
+    // (the way out) stay visible around it.
+    let top = if model.release.is_some() { 2 } else { 1 };
+    let area = Rect { y: area.y + top, height: area.height.saturating_sub(top + 2), ..area };
     let mut entries = Vec::new();
     for b in &model.keymap.bindings {
         let mut keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
@@ -171,26 +173,58 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         let style = if b.destructive { theme::warn() } else { Style::new() };
         entries.push((keys.join(" "), format!("{}{context}{disabled}", b.desc), style));
     }
-    // The title and the remapping note sit in the border, so every row inside is a key.
+    let one_column = u16::try_from(entries.len() + 2).unwrap_or(u16::MAX);
+    if one_column > area.height && area.width >= 100 {
+        render_help_two_columns(frame, area, &entries);
+        return;
+    }
+    // One column, each description wrapped under itself; where it does not fit (80×24) it
+    // scrolls.
+    let popup_width = area.width.min(84);
+    let inner_width = usize::from(popup_width.saturating_sub(2));
+    let key_width = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0).min(14);
+    let desc_width = inner_width.saturating_sub(key_width + 2).max(8);
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    for (keys, desc, style) in entries {
+        for (i, text) in format::wrap(&desc, desc_width).into_iter().enumerate() {
+            let keys = if i == 0 { format::fit(&keys, key_width) } else { String::new() };
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {keys:<key_width$} "), theme::accent()),
+                Span::styled(text, style),
+            ]));
+        }
+    }
+    let visible = usize::from(area.height.saturating_sub(2));
+    let last_offset = lines.len().saturating_sub(visible);
+    let offset = model.ui.help_scroll.min(last_offset);
+    let scrolls = last_offset > 0;
+    let title = if scrolls {
+        format!(
+            " Help: every key, {}-{} of {} (j/k scroll, any other key closes) ",
+            offset + 1,
+            (offset + visible).min(lines.len()),
+            lines.len()
+        )
+    } else {
+        " Help: every key (any key closes this) ".to_owned()
+    };
+    let block = Block::bordered().title(title).title_bottom(Line::styled(
+        " keys can be remapped under [keys] in the config ",
+        theme::dim(),
+    ));
+    let height = u16::try_from(lines.len().min(visible) + 2).unwrap_or(u16::MAX);
+    let popup = centered(area, popup_width, height);
+    let shown: Vec<Line<'static>> = lines.into_iter().skip(offset).take(visible).collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(shown).block(block), popup);
+}
+
+fn render_help_two_columns(frame: &mut Frame<'_>, area: Rect, entries: &[(String, String, Style)]) {
     let block = Block::bordered().title(" Help: every key (any key closes this) ").title_bottom(
         Line::styled(" keys can be remapped under [keys] in the config ", theme::dim()),
     );
-    let one_column = u16::try_from(entries.len() + 2).unwrap_or(u16::MAX);
-    if one_column <= area.height || area.width < 60 {
-        let mut lines = Vec::new();
-        for (keys, desc, style) in entries {
-            lines.push(Line::from(vec![
-                Span::styled(format!(" {keys:<12}"), theme::accent()),
-                Span::styled(desc, style),
-            ]));
-        }
-        let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-        let popup = centered(area, 76, height);
-        frame.render_widget(Clear, popup);
-        frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
-        return;
-    }
-    // Too short for one column (80×24): two columns, descriptions wrapped under themselves.
+    // Too short for one column but wide (120×40): two columns, descriptions wrapped under
+    // themselves.
     let columns_in = |popup: Rect| {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])

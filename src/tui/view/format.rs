@@ -53,30 +53,96 @@ pub fn age(ms: u64) -> String {
     }
 }
 
-/// A value with its unit: ratios as percent, milliseconds whole, others to 3 significant digits.
-pub fn value(v: f64, unit: &str) -> String {
-    match unit {
-        "%" | "percent" => format!("{:.2}%", v * 100.0),
-        "ms" => format!("{v:.0}ms"),
-        "s" => format!("{v:.2}s"),
-        "" => compact(v),
-        other => format!("{} {other}", compact(v)),
+/// How a row's numbers are shown: its value, thresholds and baseline in one unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Units {
+    /// What a stored value is multiplied by for display (100 for a ratio shown as %).
+    factor: f64,
+    /// Written after the number: `%`, `ms`, `s`, ` req/s`.
+    suffix: String,
+}
+
+impl Units {
+    /// The display units of a series with plan unit `unit` whose numbers on screen are about
+    /// `largest` (the larger of value and threshold): ratios as %, seconds below 1 s as ms.
+    pub fn of(unit: &str, largest: f64) -> Self {
+        let (factor, suffix) = match unit {
+            "ratio" | "%" | "percent" => (100.0, "%".to_owned()),
+            "s" if largest.abs() < 1.0 => (1000.0, "ms".to_owned()),
+            "ms" | "s" | "" => (1.0, unit.to_owned()),
+            other => (1.0, format!(" {other}")),
+        };
+        Self { factor, suffix }
+    }
+
+    /// A measured value, to the usual precision.
+    pub fn value(&self, v: f64) -> String {
+        let x = v * self.factor;
+        format!("{}{}", fixed(x, decimals(x)), self.suffix)
+    }
+
+    /// A threshold or baseline: trailing zeros dropped (`5%`, `500ms`).
+    pub fn level(&self, v: f64) -> String {
+        let x = v * self.factor;
+        format!("{}{}", trimmed(x, decimals(x).max(4)), self.suffix)
+    }
+
+    /// A value beside the level it is judged by, with enough decimals that the two never
+    /// print alike when they differ (0.4969 next to 0.5 is `496.9ms`/`500ms`, never both
+    /// `0.50s`): rounding can then never carry a value across its threshold.
+    pub fn value_and_level(&self, v: f64, level: f64) -> (String, String) {
+        let (x, l) = (v * self.factor, level * self.factor);
+        let mut d = decimals(x);
+        while x != l && d < 9 && round_to(x, d) == round_to(l, d) {
+            d += 1;
+        }
+        (
+            format!("{}{}", fixed(x, d), self.suffix),
+            format!("{}{}", trimmed(l, d.max(decimals(l))), self.suffix),
+        )
     }
 }
 
-fn compact(v: f64) -> String {
-    let a = v.abs();
+/// Decimals that show three significant digits (at least two, so 8.5% reads `8.50%`).
+fn decimals(x: f64) -> usize {
+    let a = x.abs();
     if a >= 100.0 {
-        format!("{v:.0}")
+        0
     } else if a >= 10.0 {
-        format!("{v:.1}")
+        1
     } else if !(1e-6..1.0).contains(&a) {
-        format!("{v:.2}")
+        2
     } else {
-        // Three significant digits below 1 too, so 0.0012 does not read as 0.00.
-        let decimals = (2.0 - a.log10().floor()).clamp(2.0, 8.0) as usize;
-        format!("{v:.decimals$}")
+        (2.0 - a.log10().floor()).clamp(2.0, 8.0) as usize
     }
+}
+
+fn round_to(x: f64, decimals: usize) -> f64 {
+    let scale = 10f64.powi(i32::try_from(decimals).unwrap_or(9));
+    (x * scale).round() / scale
+}
+
+fn fixed(x: f64, decimals: usize) -> String {
+    format!("{x:.decimals$}")
+}
+
+fn trimmed(x: f64, decimals: usize) -> String {
+    let text = fixed(x, decimals);
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+/// A value with its unit, as [`Units`] shows it.
+pub fn value(v: f64, unit: &str) -> String {
+    Units::of(unit, v).value(v)
+}
+
+/// An age without `ago`, for columns: `3s`, `2m`, `1h`.
+pub fn short_age(ms: u64) -> String {
+    remaining(ms)
 }
 
 /// A sparkline of the last `width` values, scaled between their min and max.
@@ -113,6 +179,33 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
             line.push(' ');
         }
         line.push_str(&fit(word, width));
+    }
+    lines.push(line);
+    lines
+}
+
+/// Splits `text` into lines of at most `width` characters at spaces, keeping its leading
+/// spaces on the first line and starting every further line `indent` spaces in (a hanging
+/// indent), so a wrapped line stays under the text it continues.
+pub fn wrap_hanging(text: &str, width: usize, indent: usize) -> Vec<String> {
+    let indent = indent.min(width / 2);
+    let lead = text.len() - text.trim_start_matches(' ').len();
+    let mut lines = Vec::new();
+    let mut line = text[..lead].to_owned();
+    let mut has_word = false;
+    for word in text[lead..].split(' ') {
+        let needed = line.chars().count() + usize::from(has_word) + word.chars().count();
+        if has_word && needed > width {
+            lines.push(std::mem::take(&mut line));
+            line = " ".repeat(indent);
+            has_word = false;
+        }
+        if has_word {
+            line.push(' ');
+        }
+        let room = width.saturating_sub(line.chars().count()).max(1);
+        line.push_str(&fit(word, room));
+        has_word = true;
     }
     lines.push(line);
     lines
@@ -160,12 +253,27 @@ mod tests {
     }
 
     #[test]
+    fn a_value_and_its_threshold_share_a_unit_and_never_round_alike() {
+        let ratio = Units::of("ratio", 0.085);
+        assert_eq!(ratio.value_and_level(0.085, 0.05), ("8.50%".into(), "5%".into()));
+        let secs = Units::of("s", 0.5);
+        assert_eq!(secs.value_and_level(0.4969, 0.5), ("497ms".into(), "500ms".into()));
+        assert_eq!(secs.value_and_level(0.49996, 0.5), ("499.96ms".into(), "500ms".into()));
+        let plain = Units::of("", 0.5);
+        assert_eq!(plain.value_and_level(0.4969, 0.5), ("0.497".into(), "0.5".into()));
+        assert_eq!(plain.value_and_level(0.5, 0.5), ("0.500".into(), "0.5".into()));
+        assert_eq!(Units::of("s", 2.0).value_and_level(2.4, 2.0), ("2.40s".into(), "2s".into()));
+        assert_eq!(ratio.level(0.315), "31.5%");
+    }
+
+    #[test]
     fn values_ages_and_sparklines() {
-        assert_eq!(value(0.003, "%"), "0.30%");
+        assert_eq!(value(0.003, "%"), "0.300%");
         assert_eq!(value(182.4, "ms"), "182ms");
         assert_eq!(value(45.0, "req/s"), "45.0 req/s");
-        assert_eq!(value(0.0012, "ratio"), "0.00120 ratio");
-        assert_eq!(value(0.031, "ratio"), "0.0310 ratio");
+        assert_eq!(value(0.085, "ratio"), "8.50%");
+        assert_eq!(value(0.00475, "s"), "4.75ms");
+        assert_eq!(value(1.25, "s"), "1.25s");
         assert_eq!(value(0.5, ""), "0.500");
         assert_eq!(value(0.0, ""), "0.00");
         assert_eq!(age(3_000), "3s ago");
@@ -175,5 +283,10 @@ mod tests {
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(wrap("say no-go at the gate", 10), ["say no-go", "at the", "gate"]);
         assert_eq!(wrap("", 10), [""]);
+        assert_eq!(
+            wrap_hanging(" probes: green, lb, error_rate", 20, 9),
+            [" probes: green, lb,", "         error_rate"]
+        );
+        assert_eq!(wrap_hanging("   a b", 10, 3), ["   a b"]);
     }
 }

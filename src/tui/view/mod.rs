@@ -4,6 +4,7 @@
 
 mod chrome;
 pub mod format;
+pub mod glyphs;
 mod header;
 mod probes;
 mod steps;
@@ -22,8 +23,15 @@ pub const MIN_WIDTH: u16 = 60;
 /// Smallest usable terminal.
 pub const MIN_HEIGHT: u16 = 16;
 
-/// Draws the whole screen.
+/// Draws the whole screen; in ASCII when the model asks for it.
 pub fn render(frame: &mut Frame<'_>, model: &Model) {
+    render_screen(frame, model);
+    if model.ascii {
+        glyphs::to_ascii(frame.buffer_mut());
+    }
+}
+
+fn render_screen(frame: &mut Frame<'_>, model: &Model) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
@@ -56,16 +64,53 @@ pub fn render(frame: &mut Frame<'_>, model: &Model) {
     chrome::render_overlay(frame, area, model);
 }
 
+/// The widths of the steps and detail panes: each asks for its content's width; when the
+/// probes are short of what they ask for, the detail pane gives back first, then the steps,
+/// each down to its minimum. The probes take the rest.
+fn top_widths(
+    total: usize,
+    steps: (usize, usize),
+    detail: (usize, usize),
+    probes: usize,
+) -> (u16, u16) {
+    let (mut steps_w, mut detail_w) = (steps.0.max(steps.1), detail.0.max(detail.1));
+    let mut over = (steps_w + detail_w + probes).saturating_sub(total);
+    for (width, min) in [(&mut detail_w, detail.1), (&mut steps_w, steps.1)] {
+        let give = over.min(width.saturating_sub(min));
+        *width -= give;
+        over -= give;
+    }
+    let cell = |w: usize| u16::try_from(w).unwrap_or(u16::MAX);
+    (cell(steps_w), cell(detail_w))
+}
+
 fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
-    let step_lines = model.release.as_ref().map_or(0, steps::line_count);
+    let Some(release) = &model.release else { return };
+    let step_lines = steps::line_count(release);
     let top_height =
         u16::try_from(step_lines + 2).unwrap_or(u16::MAX).clamp(10, body.height * 11 / 20);
     let [top, bottom] =
         Layout::vertical([Constraint::Length(top_height), Constraint::Min(4)]).areas(body);
+    // Widths follow content: steps as wide as their rows (up to a third), detail as wide as
+    // its lines (an empty one shrinks), and the probes as wide as their rows plus a sparkline
+    // (30% to 55%) and whatever is left.
+    let w = usize::from(top.width);
+    let metrics_want =
+        if model.probes.metrics.is_empty() { 0 } else { probes::metrics_width(model) + 16 };
+    let probes_want =
+        (probes::health_width(model) + 4).max(metrics_want).clamp(w * 30 / 100, w * 55 / 100);
+    // The detail pane keeps up to 28 columns of its content; longer lines wrap under their indent.
+    let detail_want = steps::detail_width_wanted(model, release).min(w * 33 / 100) + 2;
+    let (steps_width, detail_width) = top_widths(
+        w,
+        (steps::width_wanted(model, release).min(w * 34 / 100) + 2, 30),
+        (detail_want, detail_want.clamp(20, 30)),
+        probes_want,
+    );
     let [steps_area, detail_area, probes_area] = Layout::horizontal([
-        Constraint::Percentage(34),
-        Constraint::Percentage(33),
-        Constraint::Percentage(33),
+        Constraint::Length(steps_width),
+        Constraint::Length(detail_width),
+        Constraint::Fill(1),
     ])
     .areas(top);
     let health_height = u16::try_from(model.probes.health.len() + 2)
@@ -74,8 +119,12 @@ fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
     let [health_area, metrics_area] =
         Layout::vertical([Constraint::Length(health_height), Constraint::Min(3)])
             .areas(probes_area);
+    // The output pane is as wide as its longest line, between 32 columns and 38%.
+    let output_width =
+        u16::try_from((timeline::output_width_wanted(model, release) + 2).clamp(32, w * 38 / 100))
+            .unwrap_or(u16::MAX);
     let [timeline_area, output_area] =
-        Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(bottom);
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(output_width)]).areas(bottom);
     render_pane(frame, steps_area, model, Pane::Steps);
     render_pane(frame, detail_area, model, Pane::Detail);
     render_pane(frame, health_area, model, Pane::Health);
@@ -84,17 +133,64 @@ fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
     render_pane(frame, output_area, model, Pane::Output);
 }
 
+/// A tab's mark when it holds a failure: a failed step, an endpoint down, a breach.
+fn tab_mark(model: &Model, pane: Pane, states: &[probes::RowState]) -> &'static str {
+    use crate::release::StepStatus;
+    let Some(release) = &model.release else { return "" };
+    let worst = states.iter().map(|s| s.severity).max();
+    match pane {
+        Pane::Steps
+            if release
+                .state
+                .steps
+                .iter()
+                .any(|s| matches!(s.status, StepStatus::Failed | StepStatus::Interrupted)) =>
+        {
+            "✗"
+        }
+        Pane::Health
+            if model
+                .probes
+                .health
+                .iter()
+                .any(|h| h.state == crate::tui::model::HealthState::Down) =>
+        {
+            "✗"
+        }
+        Pane::Metrics if worst == Some(probes::Severity::Breached) => "✗",
+        Pane::Metrics if worst == Some(probes::Severity::Breaching) => "▲",
+        _ => "",
+    }
+}
+
 fn render_compact(frame: &mut Frame<'_>, body: Rect, model: &Model) {
-    let [tabs_area, main] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(body);
+    let states = probes::metric_states(model);
+    let has_probes = !model.probes.health.is_empty() || !model.probes.metrics.is_empty();
+    let [tabs_area, strip_area, main] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(has_probes)),
+        Constraint::Min(1),
+    ])
+    .areas(body);
     let mut spans = Vec::new();
     for pane in Pane::ALL {
         let style = if pane == model.focus { theme::selected() } else { theme::dim() };
-        spans.push(Span::styled(format!(" {} ", pane.title()), style));
+        let mark = tab_mark(model, pane, &states);
+        spans.push(Span::styled(format!(" {}", pane.title()), style));
+        if !mark.is_empty() {
+            spans.push(Span::styled(
+                mark,
+                if mark == "✗" { theme::breach() } else { theme::warn() },
+            ));
+        }
+        spans.push(Span::styled(" ", style));
         spans.push(Span::raw(" "));
     }
     spans.push(Span::styled("Tab switches", theme::dim()));
     frame.render_widget(Paragraph::new(Line::from(spans)), tabs_area);
+    if has_probes {
+        probes::render_strip(frame, strip_area, model, &states);
+    }
     match model.focus {
         Pane::Steps | Pane::Detail => {
             let [left, right] =

@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
 use super::{format, pane_block, theme};
 use crate::plan::{ActionKind, StepKind, format_duration};
@@ -141,7 +141,7 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
             format!(" [{}]", stage.environment)
         };
         lines.push(Line::styled(
-            format!(" {}{env}", format::fit(&stage.name, inner_width.saturating_sub(2))),
+            format::fit(&format!(" {}{env}", stage.name), inner_width),
             theme::bold(),
         ));
         for step in &stage.steps {
@@ -187,7 +187,11 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
             ));
         }
     }
-    let offset = selected_line.saturating_sub(height.saturating_sub(2));
+    // The selected step with two lines under it: the next step stays in view even below a
+    // stage header.
+    let offset = selected_line
+        .saturating_sub(height.saturating_sub(3))
+        .min(lines.len().saturating_sub(height));
     let below = lines.len().saturating_sub(offset + height);
     // Nothing is cut off silently: the title says how many lines are out of view.
     let mut extra = String::new();
@@ -205,12 +209,68 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
     frame.render_widget(Paragraph::new(visible).block(block), area);
 }
 
-/// The detail pane for the selected step.
+/// The width the steps pane wants: its longest row whole.
+pub fn width_wanted(model: &Model, release: &ReleaseView) -> usize {
+    let mut widest = 0;
+    for (index, r) in release.plan.flat_steps().iter().enumerate() {
+        let name = r.step.name.chars().count() + 2;
+        let right = progress(model, release, index).chars().count();
+        let claim = release
+            .state
+            .steps
+            .get(index)
+            .and_then(|s| claim_tag(model, release, s))
+            .map_or(0, |t| t.chars().count() + 1);
+        widest = widest.max(4 + name + 1 + right + claim + 1);
+        widest = widest.max(r.stage.name.chars().count() + 14);
+    }
+    widest
+}
+
+/// The width the detail pane wants: its longest line whole (long help text wraps anyway).
+pub fn detail_width_wanted(model: &Model, release: &ReleaseView) -> usize {
+    detail_lines(model, release, usize::MAX).iter().map(Line::width).max().unwrap_or(0)
+}
+
+/// The detail pane for the selected step. Long lines wrap under their own indent.
 pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut wrapped = Vec::new();
+    for line in detail_lines(model, release, width) {
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        if text.chars().count() <= width {
+            wrapped.push(line);
+            continue;
+        }
+        // A hanging indent: the continuation starts under the line's text (past `✓ `, `#2 `).
+        let lead = text.len() - text.trim_start_matches(' ').len();
+        let rest = &text[lead..];
+        let mut chars = rest.chars();
+        let marked =
+            matches!((chars.next(), chars.next()), (Some(c), Some(' ')) if !c.is_alphanumeric());
+        let indent = lead
+            + match rest {
+                _ if marked => 2,
+                _ if rest.starts_with("runbook: ") => 9,
+                _ if rest.starts_with("probes: ") => 8,
+                _ => 0,
+            };
+        for part in format::wrap_hanging(&text, width, indent) {
+            wrapped.push(Line::styled(part, line.style));
+        }
+    }
+    let block = pane_block(model, Pane::Detail, "");
+    frame.render_widget(Paragraph::new(wrapped).block(block), area);
+}
+
+/// The detail pane's lines, unwrapped; `width` only decides how much of an unselected
+/// checklist item is shown.
+fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<'static>> {
     let index = model.selected_step();
     let steps = release.plan.flat_steps();
-    let (Some(r), Some(s)) = (steps.get(index), release.state.steps.get(index)) else { return };
-    let width = usize::from(area.width.saturating_sub(2));
+    let (Some(r), Some(s)) = (steps.get(index), release.state.steps.get(index)) else {
+        return Vec::new();
+    };
     // The step current when the release ended was never reached, as the steps pane shows.
     let (mark, word, step_style) = if s.status == StepStatus::Waiting && rollout_over(release) {
         ("·", "not reached", status_style(StepStatus::Pending))
@@ -373,8 +433,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     if let Some(reason) = &s.skip_reason {
         lines.push(Line::styled(format!(" skipped: {reason}"), theme::warn()));
     }
-    let block = pane_block(model, Pane::Detail, "");
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    lines
 }
 
 /// Who is on the selected step, until when, and what the keys do about it.

@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
 use super::{format, pane_block, theme};
 use crate::release::{RunOutcome, format_clock};
@@ -71,15 +71,23 @@ pub fn render_output(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         .map(|l| Line::raw(format!(" {}", format::fit(l, width.saturating_sub(1)))))
         .collect();
     if rows.is_empty() {
-        rows.push(Line::styled(" no output yet: actions print here as they run", theme::dim()));
+        for line in format::wrap_hanging(" no output yet: actions print here as they run", width, 1)
+        {
+            rows.push(Line::styled(line, theme::dim()));
+        }
     }
-    // Output rows are cut to the width already; the wrap keeps the empty-pane hint readable.
-    frame.render_widget(
-        Paragraph::new(rows)
-            .block(pane_block(model, Pane::Output, &title))
-            .wrap(Wrap { trim: false }),
-        area,
-    );
+    // Output rows are cut to the width already; the empty-pane hint is wrapped above.
+    frame.render_widget(Paragraph::new(rows).block(pane_block(model, Pane::Output, &title)), area);
+}
+
+/// The width the output pane wants: its longest line (or its hint when empty), whole.
+pub fn output_width_wanted(model: &Model, release: &ReleaseView) -> usize {
+    let lines = if model.output.is_empty() {
+        recorded_tail(model, release).1
+    } else {
+        model.output.iter().cloned().collect()
+    };
+    lines.iter().map(|l| l.chars().count() + 1).max().unwrap_or(0)
 }
 
 /// The stored output tail of the selected step's last run (from whichever process ran it).
