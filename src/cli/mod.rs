@@ -46,6 +46,11 @@ pub struct Cli {
     /// Colour: auto (respects NO_COLOR), always or never.
     #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+    /// The cockpit takes the mouse: a click focuses a pane and selects a row, the wheel
+    /// scrolls (also `mouse = true` in the user config). Off by default: the terminal keeps
+    /// text selection.
+    #[arg(long, global = true)]
+    pub mouse: bool,
     /// What to do; without one, the cockpit opens.
     #[command(subcommand)]
     pub verb: Option<Verb>,

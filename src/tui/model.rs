@@ -82,6 +82,9 @@ pub struct TimelineEntry {
     pub text: String,
     /// Worth attention: failures, rollbacks, interruptions.
     pub alarming: bool,
+    /// A decision flightdeck made by itself (an automatic rollback or pause, a traffic drift,
+    /// a warning, an orphaned run marked interrupted): raised as a banner until acknowledged.
+    pub decision: bool,
 }
 
 impl TimelineEntry {
@@ -104,7 +107,24 @@ impl TimelineEntry {
             automatic: r.actor.automatic,
             text: r.event.sentence(),
             alarming,
+            decision: is_decision(r),
         }
+    }
+}
+
+/// Whether a recorded event is a decision flightdeck made by itself that a person must see:
+/// what it did on its own (rollback, pause, an orphaned run marked interrupted), what it
+/// found (a traffic drift, a warn-level breach). An abort-level breach is not one of its own:
+/// the pause or rollback recorded with it carries the same words.
+pub fn is_decision(r: &EventRecord) -> bool {
+    use crate::release::{Event as E, Level};
+    match &r.event {
+        E::TrafficDrift { desired, actual, .. } => desired != actual,
+        E::ThresholdBreached { breach, .. } => r.actor.automatic && breach.level == Level::Warn,
+        E::Paused { .. } | E::RollbackStarted { .. } | E::ActionInterrupted { .. } => {
+            r.actor.automatic
+        }
+        _ => false,
     }
 }
 
@@ -161,8 +181,6 @@ pub enum Purpose {
     MarkFailed,
     /// Take over someone else's live claim on a step: reason.
     TakeOver,
-    /// Timeline filter text.
-    Filter,
 }
 
 /// One text field of a prompt.
@@ -232,6 +250,8 @@ pub enum Overlay {
     TrafficHistory,
     /// A form.
     Prompt(Prompt),
+    /// A row of Timeline, Health, Metrics or Output in full.
+    Row(RowOverlay),
 }
 
 /// How the status line is coloured.
@@ -271,6 +291,89 @@ pub struct Ui {
     pub metric: usize,
     /// Timeline filter.
     pub filter: String,
+    /// Steps filter (step names and ids).
+    pub steps_filter: String,
+    /// Health filter.
+    pub health_filter: String,
+    /// Metrics filter.
+    pub metrics_filter: String,
+    /// Output filter.
+    pub output_filter: String,
+    /// The decision banners this screen acknowledged (their event seqs): per screen, so
+    /// another operator's cockpit still shows them.
+    pub acked: Vec<u64>,
+}
+
+impl Ui {
+    /// The filter typed for `pane` (the detail pane has none).
+    pub fn filter_for(&self, pane: Pane) -> &str {
+        match pane {
+            Pane::Steps => &self.steps_filter,
+            Pane::Detail => "",
+            Pane::Health => &self.health_filter,
+            Pane::Metrics => &self.metrics_filter,
+            Pane::Timeline => &self.filter,
+            Pane::Output => &self.output_filter,
+        }
+    }
+
+    /// The filter of `pane`, to edit; `None` for the detail pane, which has no rows to filter.
+    pub fn filter_mut(&mut self, pane: Pane) -> Option<&mut String> {
+        match pane {
+            Pane::Steps => Some(&mut self.steps_filter),
+            Pane::Detail => None,
+            Pane::Health => Some(&mut self.health_filter),
+            Pane::Metrics => Some(&mut self.metrics_filter),
+            Pane::Timeline => Some(&mut self.filter),
+            Pane::Output => Some(&mut self.output_filter),
+        }
+    }
+}
+
+/// Whether `text` matches a pane filter: a case-insensitive substring; an empty filter
+/// matches everything.
+pub fn matches_filter(filter: &str, text: &str) -> bool {
+    filter.is_empty() || text.to_lowercase().contains(&filter.to_lowercase())
+}
+
+/// What the bottom line is being typed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// `/`: the focused pane's filter, applied as it is typed.
+    Filter(Pane),
+    /// `:`: a command (`note text`, `pause reason`, `rollback reason`, `report`, …).
+    Command,
+}
+
+/// A line typed at the bottom of the screen, vi- and k9s-style.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineEdit {
+    /// What for.
+    pub kind: LineKind,
+    /// What was typed.
+    pub text: String,
+}
+
+/// The row an `Enter` opened in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowRef {
+    /// A timeline entry, by event seq.
+    Event(u64),
+    /// A health row, by index.
+    Health(usize),
+    /// A metric row, by index.
+    Metric(usize),
+    /// The output, from this line (an index into the lines the output pane shows).
+    Output(usize),
+}
+
+/// One row shown in full: wrapped, scrollable, Esc closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowOverlay {
+    /// Which row.
+    pub row: RowRef,
+    /// Lines scrolled down.
+    pub scroll: usize,
 }
 
 /// Everything the cockpit shows.
@@ -296,6 +399,8 @@ pub struct Model {
     pub overlay: Option<Overlay>,
     /// Result of the last key.
     pub status: Option<StatusLine>,
+    /// A filter or a command being typed on the bottom line.
+    pub line: Option<LineEdit>,
     /// A command being committed.
     pub pending: Option<String>,
     /// Live output of actions run by this cockpit.
@@ -314,6 +419,11 @@ pub struct Model {
     pub lease: Option<Lease>,
     /// Database path shown on the welcome screen.
     pub db_label: String,
+    /// The mouse is captured (`--mouse` or `mouse = true`): clicks and the wheel are read.
+    pub mouse: bool,
+    /// The terminal bell rings on failures, a probe going down and flightdeck's own
+    /// decisions (`bell = false` in the user config silences it).
+    pub bell: bool,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     /// Probe readings moved numbers on screen; drawn with the next tick's frame.
@@ -349,6 +459,7 @@ impl Model {
             ui: Ui::default(),
             overlay: None,
             status,
+            line: None,
             pending: None,
             output: VecDeque::new(),
             running_here: false,
@@ -358,6 +469,8 @@ impl Model {
             others: Vec::new(),
             lease: None,
             db_label: String::new(),
+            mouse: false,
+            bell: true,
             dirty: true,
             probes_changed: false,
             quit: false,
@@ -461,7 +574,159 @@ impl Model {
     pub fn selected_step(&self) -> usize {
         let Some(r) = &self.release else { return 0 };
         let last = r.state.steps.len().saturating_sub(1);
+        if self.selected_rollback_step().is_some() {
+            return last;
+        }
         self.ui.step.unwrap_or(r.state.cursor).min(last)
+    }
+
+    /// The decision banners not acknowledged on this screen, newest first.
+    pub fn banners(&self) -> Vec<&TimelineEntry> {
+        let Some(r) = &self.release else { return Vec::new() };
+        r.timeline.iter().rev().filter(|e| e.decision && !self.ui.acked.contains(&e.seq)).collect()
+    }
+
+    /// The timeline entries the timeline pane lists (its filter applied), oldest first.
+    pub fn timeline_rows(&self) -> Vec<&TimelineEntry> {
+        let Some(r) = &self.release else { return Vec::new() };
+        let filter = &self.ui.filter;
+        r.timeline
+            .iter()
+            .filter(|e| matches_filter(filter, &e.text) || matches_filter(filter, &e.actor))
+            .collect()
+    }
+
+    /// The entry at the bottom of the timeline pane: the one `Enter` opens.
+    pub fn selected_event(&self) -> Option<&TimelineEntry> {
+        let rows = self.timeline_rows();
+        rows.len().checked_sub(1 + self.ui.timeline_back).and_then(|i| rows.get(i).copied())
+    }
+
+    /// What the output pane shows: its title, and every line (live output of actions run
+    /// here, else the stored tail of the selected step's last run).
+    pub fn output_lines(&self) -> (String, Vec<String>) {
+        if self.output.is_empty() {
+            return self.recorded_tail();
+        }
+        let title = if self.running_here { " live" } else { " last run here" };
+        (title.into(), self.output.iter().cloned().collect())
+    }
+
+    /// The output lines its filter keeps, with their index among every line.
+    pub fn output_rows(&self) -> Vec<(usize, String)> {
+        let filter = &self.ui.output_filter;
+        self.output_lines()
+            .1
+            .into_iter()
+            .enumerate()
+            .filter(|(_, l)| matches_filter(filter, l))
+            .collect()
+    }
+
+    /// The stored output tail of the selected step's last run (from whichever process ran it).
+    fn recorded_tail(&self) -> (String, Vec<String>) {
+        use crate::release::RunOutcome;
+        let Some(release) = &self.release else { return (String::new(), Vec::new()) };
+        let index = self.selected_step();
+        let Some(step) = release.state.steps.get(index) else {
+            return (String::new(), Vec::new());
+        };
+        let Some(run) = step.last_run() else { return (String::new(), Vec::new()) };
+        let text = match &run.outcome {
+            Some(RunOutcome::Failed { error, .. }) => format!("{} failed: {error}", step.id),
+            Some(RunOutcome::Interrupted { reason, .. }) => {
+                format!("{} interrupted: {reason}", step.id)
+            }
+            Some(RunOutcome::Succeeded { .. }) => format!("{} succeeded", step.id),
+            None => format!("{} running on {}", step.id, run.started.by.host),
+        };
+        let mut lines = vec![text];
+        if let Some(output) = &run.output_tail {
+            lines.extend(output.lines().map(str::to_owned));
+        }
+        (format!(" {} #{}", step.id, run.attempt), lines)
+    }
+
+    /// The rollout steps the steps pane lists (its filter applied, by name or id), by index.
+    pub fn step_rows(&self) -> Vec<usize> {
+        let Some(r) = &self.release else { return Vec::new() };
+        let filter = &self.ui.steps_filter;
+        r.plan
+            .flat_steps()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                matches_filter(filter, &s.step.name) || matches_filter(filter, &s.step.id)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The steps pane's lines as it draws them: `None` for a stage's or the rollback's
+    /// heading, else the step (rollback steps numbered after the rollout's).
+    pub fn step_lines(&self) -> Vec<Option<usize>> {
+        let Some(r) = &self.release else { return Vec::new() };
+        let shown = self.step_rows();
+        let mut lines = Vec::new();
+        let mut index = 0;
+        for stage in &r.plan.stages {
+            let steps: Vec<usize> =
+                (index..index + stage.steps.len()).filter(|i| shown.contains(i)).collect();
+            index += stage.steps.len();
+            if !steps.is_empty() {
+                lines.push(None);
+                lines.extend(steps.into_iter().map(Some));
+            }
+        }
+        if let Some(rb) = &r.state.rollback {
+            lines.push(None);
+            lines.extend((0..rb.steps.len()).map(|i| Some(r.state.steps.len() + i)));
+        }
+        lines
+    }
+
+    /// The health rows the health pane lists (its filter applied), by index.
+    pub fn health_rows(&self) -> Vec<usize> {
+        let filter = &self.ui.health_filter;
+        self.probes
+            .health
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| matches_filter(filter, &health_text(h)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The metric rows the metrics pane lists (its filter applied), by index.
+    pub fn metric_rows(&self) -> Vec<usize> {
+        let filter = &self.ui.metrics_filter;
+        self.probes
+            .metrics
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| matches_filter(filter, &metric_text(m)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The rollback procedure's step selected in the steps pane, if one is (selections past
+    /// the last rollout step move through the rollback's steps).
+    pub fn selected_rollback_step(&self) -> Option<usize> {
+        let r = self.release.as_ref()?;
+        let rb = r.state.rollback.as_ref()?;
+        let first = r.state.steps.len();
+        match self.ui.step {
+            Some(i) if i >= first => Some((i - first).min(rb.steps.len().saturating_sub(1))),
+            // Following the release: while it rolls back, the rollback step under way (or
+            // the last one) is in view.
+            None if r.state.status == Status::RollingBack => Some(
+                rb.steps
+                    .iter()
+                    .position(|s| s.status != StepStatus::Done && s.status != StepStatus::Skipped)
+                    .unwrap_or(rb.steps.len().saturating_sub(1)),
+            ),
+            _ => None,
+        }
     }
 
     /// Adds a line of live output, bounded.
@@ -471,4 +736,14 @@ impl Model {
             self.output.pop_front();
         }
     }
+}
+
+/// What a health row's filter looks through: its id, URL and state.
+pub fn health_text(h: &HealthRow) -> String {
+    format!("{} {} {} {:?}", h.id, h.name, h.url, h.state)
+}
+
+/// What a metric row's filter looks through: its id and verdict.
+pub fn metric_text(m: &MetricRow) -> String {
+    format!("{} {} {:?}", m.id, m.name, m.verdict)
 }

@@ -5,8 +5,8 @@
 use super::effect::Effect;
 use super::keymap::{Action, Key};
 use super::model::{
-    DRY_RUN_REASON, Field, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt, Purpose, ReleaseList,
-    ReleaseView, Replay, StatusLine, Tone,
+    DRY_RUN_REASON, Field, LineEdit, LineKind, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt,
+    Purpose, ReleaseList, ReleaseView, Replay, RowOverlay, RowRef, StatusLine, Tone,
 };
 use super::msg::Msg;
 use crate::plan::StepKind;
@@ -118,6 +118,26 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
             model.dirty = true;
             on_key(model, key)
         }
+        Msg::Clicked { pane, row, height } => {
+            model.dirty = true;
+            if model.overlay.is_none() && model.line.is_none() {
+                model.focus = pane;
+                if let Some(row) = row {
+                    click_row(model, pane, row, height);
+                }
+            }
+            Vec::new()
+        }
+        Msg::Scrolled { pane, up } => {
+            model.dirty = true;
+            if model.overlay.is_none() && model.line.is_none() {
+                model.focus = pane;
+                for _ in 0..3 {
+                    navigate(model, if up { Action::Up } else { Action::Down });
+                }
+            }
+            Vec::new()
+        }
         Msg::Resized { width, height } => {
             model.size = (width, height);
             model.dirty = true;
@@ -126,6 +146,10 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Tick { now } => on_tick(model, now),
         Msg::ReleaseChanged { id, plan, state, records } => {
             let same = model.release.as_ref().is_some_and(|r| r.id == id);
+            let mut effects = Vec::new();
+            if same && action_failed_in(model, &records) {
+                effects.push(Effect::Bell);
+            }
             if same {
                 if let Some(r) = &mut model.release {
                     if state.seq >= r.state.seq {
@@ -144,9 +168,10 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 model.release = Some(view);
                 model.dirty = true;
             }
-            Vec::new()
+            effects
         }
         Msg::Committed { verb, records, state } => {
+            let failed = action_failed_in(model, &records);
             model.pending = None;
             if let Some(r) = &mut model.release {
                 if state.seq >= r.state.seq {
@@ -158,7 +183,7 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
             let last = records.last().map(|r| r.event.sentence()).unwrap_or_default();
             model.status = Some(StatusLine { text: committed_text(&verb, &last), tone: Tone::Ok });
             model.dirty = true;
-            Vec::new()
+            if failed { vec![Effect::Bell] } else { Vec::new() }
         }
         Msg::ReplayLoaded { id, records, samples } => {
             let Some(live) = model.release.clone().filter(|r| r.id == id) else {
@@ -250,11 +275,12 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::ActionsFinished { error } => {
             model.running_here = false;
+            model.dirty = true;
             if let Some(e) = error {
                 model.status =
                     Some(StatusLine { text: format!("action runner: {e}"), tone: Tone::Error });
+                return vec![Effect::Bell];
             }
-            model.dirty = true;
             Vec::new()
         }
         Msg::HealthChecked { index, reading } => {
@@ -263,8 +289,14 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 if let Some(spec) = plan.health.get(index) {
                     let before = health_words(row);
                     row.record(reading, spec.down_after, spec.up_after);
+                    let went_down = before.0 != crate::probe::HealthState::Down
+                        && row.state == crate::probe::HealthState::Down;
                     let words_changed = before != health_words(row);
                     probe_changed(model, words_changed);
+                    // A probe going DOWN rings the bell: someone may be looking elsewhere.
+                    if went_down {
+                        return vec![Effect::Bell];
+                    }
                 }
             }
             Vec::new()
@@ -317,6 +349,14 @@ fn on_tick(model: &mut Model, now: crate::release::Timestamp) -> Vec<Effect> {
         model.dirty = true;
     }
     Vec::new()
+}
+
+/// Whether `records` hold an action failure the screen has not shown yet.
+fn action_failed_in(model: &Model, records: &[crate::release::EventRecord]) -> bool {
+    let last = model.release.as_ref().and_then(|r| r.timeline.back()).map_or(0, |e| e.seq);
+    records
+        .iter()
+        .any(|r| r.seq > last && matches!(r.event, crate::release::Event::ActionFailed { .. }))
 }
 
 /// What a health row says in words: its state, error, status, version and failing checks.
@@ -375,9 +415,13 @@ fn say(model: &mut Model, text: impl Into<String>, tone: Tone) {
 }
 
 fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
+    if model.line.is_some() && model.overlay.is_none() {
+        return on_line_key(model, key);
+    }
     match &model.overlay {
         Some(Overlay::Prompt(_)) => return on_prompt_key(model, key),
         Some(Overlay::Releases(_)) => return on_releases_key(model, key),
+        Some(Overlay::Row(_)) => return on_row_key(model, key),
         Some(Overlay::Help | Overlay::TrafficHistory) => {
             model.overlay = None;
             return Vec::new();
@@ -394,6 +438,13 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
         say(model, format!("{key} does nothing here; press ? for every key"), Tone::Info);
         return Vec::new();
     };
+    perform(model, action, &key.to_string())
+}
+
+/// Does what `action` means, from a key or a typed command (`how` names it in messages),
+/// unless this screen may not act: replay, a finished release, read-only, no release.
+fn perform(model: &mut Model, action: Action, how: &str) -> Vec<Effect> {
+    let key = how;
     if action.acts() {
         if model.replay.is_some() {
             say(
@@ -464,7 +515,7 @@ fn open_prompt_on(
 ) -> Vec<Effect> {
     let typed_name = fields.iter().any(|f| f.must_equal.is_some());
     let dry_run = command_for(purpose, DRY_RUN_REASON.into(), typed_name, step.clone());
-    if let Some(refused) = dry_run.and_then(|command| refusal(model, &command)) {
+    if let Some(refused) = refusal(model, &dry_run) {
         return refused;
     }
     let seen_seq = model.release.as_ref().map_or(0, |r| r.state.seq);
@@ -572,12 +623,20 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Open => {
-            model.focus = match model.focus {
-                Pane::Steps => Pane::Detail,
-                Pane::Detail => Pane::Steps,
-                other => other,
-            };
+            match model.focus {
+                Pane::Steps => model.focus = Pane::Detail,
+                Pane::Detail => model.focus = Pane::Steps,
+                _ => open_row(model),
+            }
             model.ui.item = 0;
+            Vec::new()
+        }
+        Action::Acknowledge => {
+            acknowledge(model);
+            Vec::new()
+        }
+        Action::CommandLine => {
+            model.line = Some(LineEdit { kind: LineKind::Command, text: String::new() });
             Vec::new()
         }
         Action::Up
@@ -590,9 +649,8 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Filter => {
-            let mut field = reason_field("show events containing (empty shows all)");
-            field.value = model.ui.filter.clone();
-            open_prompt(model, Purpose::Filter, "Filter the timeline".into(), vec![field])
+            start_filter(model);
+            Vec::new()
         }
         Action::ToggleTick => toggle_tick(model),
         Action::Approve => execute(model, Command::Approve, false),
@@ -830,9 +888,20 @@ fn navigate(model: &mut Model, action: Action) {
     let Some(r) = &model.release else { return };
     match model.focus {
         Pane::Steps => {
-            let n = r.state.steps.len();
-            let next = model.selected_step().saturating_add_signed(delta).min(n.saturating_sub(1));
-            model.ui.step = Some(next);
+            // The rollout steps the filter keeps, then the rollback procedure's steps: the
+            // selection moves through both, so the rollback's steps are reachable.
+            let rollback = r.state.rollback.as_ref().map_or(0, |rb| rb.steps.len());
+            let first_rollback = r.state.steps.len();
+            let mut rows = model.step_rows();
+            rows.extend(first_rollback..first_rollback + rollback);
+            let here = match model.selected_rollback_step() {
+                Some(i) => first_rollback + i,
+                None => model.selected_step(),
+            };
+            let at = rows.iter().position(|i| *i >= here).unwrap_or(rows.len().saturating_sub(1));
+            if let Some(next) = moved(at, delta, rows.len()).and_then(|i| rows.get(i)) {
+                model.ui.step = Some(*next);
+            }
             model.ui.item = 0;
         }
         Pane::Detail => {
@@ -844,25 +913,304 @@ fn navigate(model: &mut Model, action: Action) {
             model.ui.item = model.ui.item.saturating_add_signed(delta).min(n.saturating_sub(1));
         }
         Pane::Health => {
-            let n = model.probes.health.len();
-            model.ui.health = model.ui.health.saturating_add_signed(delta).min(n.saturating_sub(1));
+            let rows = model.health_rows();
+            let at = rows.iter().position(|i| *i >= model.ui.health).unwrap_or(0);
+            if let Some(next) = moved(at, delta, rows.len()).and_then(|i| rows.get(i)) {
+                model.ui.health = *next;
+            }
         }
         Pane::Metrics => {
-            let n = model.probes.metrics.len();
-            model.ui.metric = model.ui.metric.saturating_add_signed(delta).min(n.saturating_sub(1));
+            let rows = model.metric_rows();
+            let at = rows.iter().position(|i| *i >= model.ui.metric).unwrap_or(0);
+            if let Some(next) = moved(at, delta, rows.len()).and_then(|i| rows.get(i)) {
+                model.ui.metric = *next;
+            }
         }
         Pane::Timeline => {
             // Up scrolls back in time: the offset counts lines from the newest.
-            let n = r.timeline.len();
+            let n = model.timeline_rows().len();
             model.ui.timeline_back =
                 model.ui.timeline_back.saturating_add_signed(-delta).min(n.saturating_sub(1));
         }
         Pane::Output => {
-            let n = model.output.len();
+            let n = model.output_rows().len();
             model.ui.output_back =
                 model.ui.output_back.saturating_add_signed(-delta).min(n.saturating_sub(1));
         }
     }
+}
+
+/// A click on `row` (inside the border) of `pane`, which shows `height` rows, selects what
+/// is drawn there.
+fn click_row(model: &mut Model, pane: Pane, row: usize, height: usize) {
+    // Timeline and output are drawn from the bottom: the last row is the one selected.
+    let bottom_anchored = |len: usize, back: usize| {
+        let end = len.saturating_sub(back);
+        let start = end.saturating_sub(height);
+        (start + row < end).then(|| len - 1 - (start + row))
+    };
+    match pane {
+        Pane::Health => {
+            if let Some(i) = model.health_rows().get(row) {
+                model.ui.health = *i;
+            }
+        }
+        Pane::Metrics => {
+            if let Some(i) = model.metric_rows().get(row) {
+                model.ui.metric = *i;
+            }
+        }
+        Pane::Timeline => {
+            if let Some(back) = bottom_anchored(model.timeline_rows().len(), model.ui.timeline_back)
+            {
+                model.ui.timeline_back = back;
+            }
+        }
+        Pane::Output => {
+            if let Some(back) = bottom_anchored(model.output_rows().len(), model.ui.output_back) {
+                model.ui.output_back = back;
+            }
+        }
+        Pane::Steps => {
+            let lines = model.step_lines();
+            let here = model.selected_rollback_step().map_or_else(
+                || model.selected_step(),
+                |i| model.release.as_ref().map_or(0, |r| r.state.steps.len()) + i,
+            );
+            let selected_line = lines.iter().position(|l| *l == Some(here)).unwrap_or(0);
+            let offset = selected_line.saturating_sub(height.saturating_sub(2));
+            if let Some(Some(step)) = lines.get(offset + row) {
+                model.ui.step = Some(*step);
+                model.ui.item = 0;
+            }
+        }
+        Pane::Detail => {}
+    }
+}
+
+/// Position `at` of `len` rows moved by `delta`, kept in range; `None` when there are none.
+fn moved(at: usize, delta: isize, len: usize) -> Option<usize> {
+    (len > 0).then(|| at.saturating_add_signed(delta).min(len - 1))
+}
+
+/// `Enter` on Timeline, Health, Metrics or Output: the selected row in full.
+fn open_row(model: &mut Model) {
+    let row = match model.focus {
+        Pane::Timeline => model.selected_event().map(|e| RowRef::Event(e.seq)),
+        Pane::Health => model
+            .health_rows()
+            .contains(&model.ui.health)
+            .then_some(RowRef::Health(model.ui.health)),
+        Pane::Metrics => model
+            .metric_rows()
+            .contains(&model.ui.metric)
+            .then_some(RowRef::Metric(model.ui.metric)),
+        Pane::Output => {
+            let rows = model.output_rows();
+            rows.len()
+                .checked_sub(1 + model.ui.output_back)
+                .and_then(|i| rows.get(i))
+                .map(|(index, _)| RowRef::Output(*index))
+        }
+        Pane::Steps | Pane::Detail => None,
+    };
+    match row {
+        Some(row) => model.overlay = Some(Overlay::Row(RowOverlay { row, scroll: 0 })),
+        None => say(model, format!("nothing to open in {}", model.focus.title()), Tone::Info),
+    }
+}
+
+/// Keys while a row is open in full: scroll, Esc (or Enter, q) closes.
+fn on_row_key(model: &mut Model, key: Key) -> Vec<Effect> {
+    let page = usize::from(model.size.1 / 2).max(1);
+    let Some(Overlay::Row(open)) = &mut model.overlay else { return Vec::new() };
+    match key {
+        Key::Up | Key::Char('k') => open.scroll = open.scroll.saturating_sub(1),
+        Key::Down | Key::Char('j') => open.scroll += 1,
+        Key::PageUp => open.scroll = open.scroll.saturating_sub(page),
+        Key::PageDown | Key::Char(' ') => open.scroll += page,
+        Key::Home | Key::Char('g') => open.scroll = 0,
+        Key::Ctrl('c') => {
+            model.quit = true;
+            return vec![Effect::Quit];
+        }
+        // The view stops the scroll at the last line; anything else closes.
+        _ => model.overlay = None,
+    }
+    Vec::new()
+}
+
+/// `x`: the newest decision banner is acknowledged on this screen.
+fn acknowledge(model: &mut Model) {
+    let banners = model.banners();
+    let Some(newest) = banners.first().map(|e| e.seq) else {
+        say(model, "no decision to acknowledge", Tone::Info);
+        return;
+    };
+    let left = banners.len() - 1;
+    model.ui.acked.push(newest);
+    let more = match left {
+        0 => String::new(),
+        1 => "; 1 more below".into(),
+        n => format!("; {n} more below"),
+    };
+    say(model, format!("acknowledged on this screen (still in the timeline){more}"), Tone::Info);
+}
+
+/// `/`: the focused pane's filter is typed on the bottom line, applied as it is typed.
+fn start_filter(model: &mut Model) {
+    let pane = model.focus;
+    if model.ui.filter_mut(pane).is_none() {
+        say(model, "the detail pane has no rows to filter; Tab to another pane", Tone::Info);
+        return;
+    }
+    let text = model.ui.filter_for(pane).to_owned();
+    model.line = Some(LineEdit { kind: LineKind::Filter(pane), text });
+}
+
+/// Keys while the bottom line is typed: a filter applies at each key; a command runs on
+/// Enter. Esc closes it (and clears a filter).
+fn on_line_key(model: &mut Model, key: Key) -> Vec<Effect> {
+    let Some(line) = &mut model.line else { return Vec::new() };
+    let kind = line.kind;
+    match key {
+        Key::Ctrl('c') => {
+            model.quit = true;
+            return vec![Effect::Quit];
+        }
+        Key::Esc => {
+            model.line = None;
+            if let LineKind::Filter(pane) = kind {
+                set_filter(model, pane, String::new());
+                say(model, format!("{} filter cleared", pane.title()), Tone::Info);
+            }
+            return Vec::new();
+        }
+        Key::Enter => {
+            let text = line.text.clone();
+            model.line = None;
+            return match kind {
+                LineKind::Filter(pane) => {
+                    let kept = if text.is_empty() {
+                        "cleared"
+                    } else {
+                        "kept (/ edits, Esc there clears)"
+                    };
+                    say(model, format!("{} filter {kept}", pane.title()), Tone::Info);
+                    Vec::new()
+                }
+                LineKind::Command => run_command(model, &text),
+            };
+        }
+        Key::Backspace => {
+            if line.text.pop().is_none() && kind == LineKind::Command {
+                // Backspace on an empty command line leaves it, as in vi.
+                model.line = None;
+                return Vec::new();
+            }
+        }
+        Key::Tab if kind == LineKind::Command => {
+            let (text, choices) = super::command_line::complete(&line.text);
+            line.text = text;
+            if choices.len() > 1 {
+                say(model, choices.join(" "), Tone::Info);
+            }
+            return Vec::new();
+        }
+        Key::Char(c) => {
+            if line.text.chars().count() < 200 {
+                line.text.push(c);
+            }
+        }
+        _ => return Vec::new(),
+    }
+    if let (LineKind::Filter(pane), Some(line)) = (kind, &model.line) {
+        let text = line.text.clone();
+        set_filter(model, pane, text);
+    }
+    Vec::new()
+}
+
+/// Sets a pane's filter; its selection goes back to the newest or first matching row.
+fn set_filter(model: &mut Model, pane: Pane, text: String) {
+    if let Some(filter) = model.ui.filter_mut(pane) {
+        *filter = text;
+    }
+    match pane {
+        Pane::Timeline => model.ui.timeline_back = 0,
+        Pane::Output => model.ui.output_back = 0,
+        Pane::Health => {
+            if let Some(first) = model.health_rows().first() {
+                model.ui.health = *first;
+            }
+        }
+        Pane::Metrics => {
+            if let Some(first) = model.metric_rows().first() {
+                model.ui.metric = *first;
+            }
+        }
+        Pane::Steps => {
+            let rows = model.step_rows();
+            if !rows.contains(&model.selected_step()) {
+                model.ui.step = rows.first().copied();
+            }
+        }
+        Pane::Detail => {}
+    }
+}
+
+/// Runs a typed command: its verb is a key's action, done exactly as the key does it (the
+/// same refusals, the same dialog); text typed after the verb fills the dialog's first field,
+/// and a dialog that asks nothing more is submitted at once (a typed confirmation is still
+/// typed in the dialog).
+fn run_command(model: &mut Model, line: &str) -> Vec<Effect> {
+    let parsed = match super::command_line::parse(line) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            say(model, e, Tone::Error);
+            return vec![Effect::Bell];
+        }
+    };
+    let (verb, text) = (parsed.verb, parsed.text);
+    let paused = model.live().is_some_and(|(r, _)| r.state.status == Status::Paused);
+    match verb.name {
+        "pause" if paused => {
+            say(model, "the release is already paused; `:resume` resumes it", Tone::Error);
+            return vec![Effect::Bell];
+        }
+        "resume" if !paused => {
+            say(model, "the release is not paused; nothing to resume", Tone::Error);
+            return vec![Effect::Bell];
+        }
+        "filter" => {
+            if model.ui.filter_mut(model.focus).is_none() {
+                say(
+                    model,
+                    "the detail pane has no rows to filter; Tab to another pane",
+                    Tone::Info,
+                );
+            } else {
+                let pane = model.focus;
+                set_filter(model, pane, text);
+            }
+            return Vec::new();
+        }
+        _ => {}
+    }
+    let how = format!(":{}", verb.name);
+    let mut effects = perform(model, verb.action, &how);
+    if text.is_empty() {
+        return effects;
+    }
+    let Some(Overlay::Prompt(prompt)) = &mut model.overlay else {
+        return effects;
+    };
+    if let Some(first) = prompt.fields.first_mut().filter(|f| f.must_equal.is_none()) {
+        first.value = text;
+        // The reason is given: Enter moves to the confirmation, or submits.
+        effects.extend(on_prompt_key(model, Key::Enter));
+    }
+    effects
 }
 
 fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
@@ -900,8 +1248,7 @@ fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
         }
         Key::Enter => {
             let field = &prompt.fields[prompt.active];
-            let needs_text = prompt.purpose != Purpose::Filter;
-            if needs_text && field.value.trim().is_empty() {
+            if field.value.trim().is_empty() {
                 prompt.error = Some(format!("{} is required", field.label));
                 return Vec::new();
             }
@@ -927,14 +1274,7 @@ fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
 fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
     let text = prompt.fields.first().map(|f| f.value.trim().to_owned()).unwrap_or_default();
     let typed_name = prompt.fields.iter().any(|f| f.must_equal.is_some());
-    let Some(command) = command_for(prompt.purpose, text.clone(), typed_name, prompt.step.clone())
-    else {
-        // Only the filter has no command.
-        model.ui.filter = text;
-        model.ui.timeline_back = 0;
-        model.focus = Pane::Timeline;
-        return Vec::new();
-    };
+    let command = command_for(prompt.purpose, text, typed_name, prompt.step.clone());
     let verb = command.verb().to_owned();
     let pinned = !command.commutes();
     model.pending = Some(verb.clone());
@@ -951,15 +1291,9 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
 }
 
 /// The command a prompt for `purpose` submits with `text` typed (`typed_name`: it asked for
-/// the service name), acting on `step`; `None` for the filter, which commands nothing.
-fn command_for(
-    purpose: Purpose,
-    text: String,
-    typed_name: bool,
-    step: Option<String>,
-) -> Option<Command> {
-    Some(match purpose {
-        Purpose::Filter => return None,
+/// the service name), acting on `step`.
+fn command_for(purpose: Purpose, text: String, typed_name: bool, step: Option<String>) -> Command {
+    match purpose {
         Purpose::Pause => Command::Pause { reason: text },
         Purpose::Decline => Command::Decline { reason: text },
         Purpose::Note => Command::Note { text },
@@ -982,7 +1316,7 @@ fn command_for(
             Command::Resolve { resolution: Resolution::Failed, reason: text, confirmed: false }
         }
         Purpose::TakeOver => Command::Claim { step: step.unwrap_or_default(), reason: Some(text) },
-    })
+    }
 }
 
 /// The driver offers the lease to anyone; anyone else asks for it. Either way the driving

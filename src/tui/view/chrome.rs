@@ -39,6 +39,13 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
         if b.action == Action::ToggleTick && !checklist_selected {
             continue;
         }
+        // The acknowledge key only while a banner shows; `/` only on a pane with rows.
+        let banner = !model.banners().is_empty();
+        if (b.action == Action::Acknowledge && !banner)
+            || (b.action == Action::Filter && model.focus == Pane::Detail)
+        {
+            continue;
+        }
         // Only keys the engine would accept now: no approve at a checklist, no pause while
         // paused, nothing after the release ended.
         let command = model.key_command(b.action);
@@ -54,7 +61,8 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
         // is always on the line, just before help and quit.
         let rank = match b.action {
             a if pinned.contains(&a) => 4,
-            Action::Rollback => 3,
+            Action::Rollback | Action::Acknowledge => 3,
+            Action::Filter | Action::CommandLine => 2,
             Action::PauseResume if !paused => 1,
             _ if command.is_some() || b.action == Action::ToggleTick => 0,
             _ => 2,
@@ -123,6 +131,7 @@ pub fn render_overlay(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         Some(Overlay::Help) => render_help(frame, area, model),
         Some(Overlay::TrafficHistory) => render_history(frame, area, model),
         Some(Overlay::Releases(list)) => render_releases(frame, area, list, model),
+        Some(Overlay::Row(open)) => super::row::render_row(frame, area, model, open),
         Some(Overlay::Prompt(p)) => {
             let popup = centered(area, 72, u16::try_from(p.fields.len() * 2 + 5).unwrap_or(9));
             let mut lines =

@@ -90,13 +90,19 @@ fn stale_text(row: &MetricRow, error: &str, model: &Model) -> String {
     format!(" STALE{age}: {error}{times}")
 }
 
+/// A pane title's note of its filter: ` /text`, or nothing.
+fn filter_title(filter: &str) -> String {
+    if filter.is_empty() { String::new() } else { format!(" /{filter}") }
+}
+
 /// The health pane.
 pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let width = usize::from(area.width.saturating_sub(2));
     let longest = model.probes.health.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
     let name_width = label_width(longest, width, 36, 8);
     let mut lines = Vec::new();
-    for (i, row) in model.probes.health.iter().enumerate() {
+    let shown = model.health_rows();
+    for (i, row) in model.probes.health.iter().enumerate().filter(|(i, _)| shown.contains(i)) {
         let (mark, word) = row.state.label();
         let detail = match &row.last {
             None => row.url.clone(),
@@ -138,7 +144,9 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     if lines.is_empty() {
         lines.push(Line::styled(" no health endpoints in the plan", theme::dim()));
     }
-    frame.render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Health, "")), area);
+    let filter = filter_title(&model.ui.health_filter);
+    frame
+        .render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Health, &filter)), area);
 }
 
 /// The metrics pane.
@@ -147,7 +155,8 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let longest = model.probes.metrics.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
     let name_width = label_width(longest, width, 44, 12);
     let mut lines = Vec::new();
-    for (i, row) in model.probes.metrics.iter().enumerate() {
+    let shown = model.metric_rows();
+    for (i, row) in model.probes.metrics.iter().enumerate().filter(|(i, _)| shown.contains(i)) {
         let (mark, word) = row.verdict.label();
         // Read, but never a value: say so rather than "ok" (missing data may be ignored).
         let word =
@@ -186,5 +195,9 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     if lines.is_empty() {
         lines.push(Line::styled(" no metrics in the plan", theme::dim()));
     }
-    frame.render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Metrics, "")), area);
+    let filter = filter_title(&model.ui.metrics_filter);
+    frame.render_widget(
+        Paragraph::new(lines).block(pane_block(model, Pane::Metrics, &filter)),
+        area,
+    );
 }

@@ -130,11 +130,20 @@ fn rollout_over(release: &ReleaseView) -> bool {
 pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
     let inner_width = usize::from(area.width.saturating_sub(2));
     let height = usize::from(area.height.saturating_sub(2));
-    let selected = model.selected_step();
+    let rollback_selected = model.selected_rollback_step();
+    let selected = if rollback_selected.is_some() { usize::MAX } else { model.selected_step() };
+    let shown = model.step_rows();
     let mut lines = Vec::new();
     let mut selected_line = 0;
     let mut index = 0;
     for stage in &release.plan.stages {
+        // A filter hides the steps it does not match, and stages left empty.
+        let first = index;
+        index += stage.steps.len();
+        if !(first..index).any(|i| shown.contains(&i)) {
+            continue;
+        }
+        index = first;
         let env = if stage.environment == release.plan.service.environment {
             String::new()
         } else {
@@ -145,6 +154,10 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
             theme::bold(),
         ));
         for step in &stage.steps {
+            if !shown.contains(&index) {
+                index += 1;
+                continue;
+            }
             let s = &release.state.steps[index];
             let mark = if s.status == StepStatus::Waiting && rollout_over(release) {
                 "·"
@@ -175,15 +188,21 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
         let who =
             if rb.automatic { "automatic".to_owned() } else { rb.started.by.short().to_owned() };
         lines.push(Line::styled(format!(" Rollback ({who}): {}", rb.reason), theme::breach()));
-        for s in &rb.steps {
+        for (i, s) in rb.steps.iter().enumerate() {
             let right = run_summary(model, s);
+            // The rollback's steps are selectable too (j, G, PgDn), and the one under way
+            // is kept in view while the release follows its current step.
+            let is_selected = rollback_selected == Some(i);
+            if is_selected {
+                selected_line = lines.len();
+            }
             lines.push(row(
                 s.status.mark(),
                 &s.id,
                 &right,
                 inner_width,
                 status_style(s.status),
-                false,
+                is_selected && model.focus == Pane::Steps,
             ));
         }
     }
@@ -193,6 +212,9 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
     let mut extra = String::new();
     if release.state.status == Status::Paused {
         extra.push_str(" PAUSED");
+    }
+    if !model.ui.steps_filter.is_empty() {
+        extra.push_str(&format!(" /{}", model.ui.steps_filter));
     }
     if offset > 0 {
         extra.push_str(&format!(" ↑{offset}"));
@@ -207,6 +229,10 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
 
 /// The detail pane for the selected step.
 pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
+    if let Some(i) = model.selected_rollback_step() {
+        render_rollback_detail(frame, area, model, release, i);
+        return;
+    }
     let index = model.selected_step();
     let steps = release.plan.flat_steps();
     let (Some(r), Some(s)) = (steps.get(index), release.state.steps.get(index)) else { return };
@@ -329,6 +355,14 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 format_duration(*duration),
                 format::bake_progress(elapsed, *duration)
             )));
+            // A bake cut short says what cut it, with the breach that did.
+            if s.status == StepStatus::Stopped {
+                let why = match &release.state.rollback {
+                    Some(rb) => format!(" stopped by rollback: {}", rb.reason),
+                    None => " stopped: the release ended before the bake did".to_owned(),
+                };
+                lines.push(Line::styled(why, theme::breach()));
+            }
             lines.push(Line::raw(format!(" probes: {}", probes.join(", "))));
             lines.push(Line::styled(
                 format!(" on an abort-level breach: {on_breach:?}").to_lowercase(),
@@ -373,6 +407,30 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     if let Some(reason) = &s.skip_reason {
         lines.push(Line::styled(format!(" skipped: {reason}"), theme::warn()));
     }
+    let block = pane_block(model, Pane::Detail, "");
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+/// The detail pane for a step of the rollback procedure: why the rollback, what it runs,
+/// its runs.
+fn render_rollback_detail(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    model: &Model,
+    release: &ReleaseView,
+    i: usize,
+) {
+    let Some(rb) = &release.state.rollback else { return };
+    let Some(s) = rb.steps.get(i) else { return };
+    let who = if rb.automatic { "flightdeck, automatically" } else { rb.started.by.short() };
+    let mut lines: Vec<Line<'static>> = vec![
+        Line::styled(
+            format!(" {} {} ({})", s.status.mark(), s.id, s.status.as_str()),
+            status_style(s.status).patch(theme::bold()),
+        ),
+        Line::styled(format!(" rollback by {who}: {}", rb.reason), theme::breach()),
+    ];
+    push_runs(&mut lines, model, s);
     let block = pane_block(model, Pane::Detail, "");
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }
