@@ -369,7 +369,7 @@ pub fn default_bindings() -> Vec<Binding> {
             &[K::Char(':')],
             A::CommandLine,
             "type a command: note, pause, rollback, report… (Tab completes)",
-            ": command",
+            "",
             Global,
         ),
         b(

@@ -583,7 +583,19 @@ impl Model {
     /// The decision banners not acknowledged on this screen, newest first.
     pub fn banners(&self) -> Vec<&TimelineEntry> {
         let Some(r) = &self.release else { return Vec::new() };
-        r.timeline.iter().rev().filter(|e| e.decision && !self.ui.acked.contains(&e.seq)).collect()
+        let mut banners: Vec<&TimelineEntry> = Vec::new();
+        for e in r.timeline.iter().rev().filter(|e| e.decision) {
+            // One decision recorded as two events (a drift and the pause it caused) is one
+            // banner: the later event, whose reason names the first.
+            let same_decision = banners.last().is_some_and(|later| {
+                later.seq == e.seq + 1 && later.at == e.at && !self.ui.acked.contains(&later.seq)
+            });
+            if same_decision || self.ui.acked.contains(&e.seq) {
+                continue;
+            }
+            banners.push(e);
+        }
+        banners
     }
 
     /// The timeline entries the timeline pane lists (its filter applied), oldest first.

@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::{format, theme};
 use crate::release::{Status, format_clock};
@@ -39,10 +39,11 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
         if b.action == Action::ToggleTick && !checklist_selected {
             continue;
         }
-        // The acknowledge key only while a banner shows; `/` only on a pane with rows.
+        // The acknowledge key only while a banner shows; `/` on the panes below the steps
+        // (the steps pane's line is for the release's own keys; `?` lists `/` everywhere).
         let banner = !model.banners().is_empty();
         if (b.action == Action::Acknowledge && !banner)
-            || (b.action == Action::Filter && model.focus == Pane::Detail)
+            || (b.action == Action::Filter && matches!(model.focus, Pane::Steps | Pane::Detail))
         {
             continue;
         }
@@ -242,6 +243,21 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     if first.len().max(second.len()) > usize::from(left.height) {
         (first, second) = split(false);
     }
+    // Still one row short (80×24): the title joins the note in the bottom border and the
+    // top border goes, so every key stays on screen.
+    let block = if first.len().max(second.len()) > usize::from(left.height) {
+        Block::new().borders(Borders::LEFT | Borders::RIGHT | Borders::BOTTOM).title_bottom(
+            Line::styled(" Help: every key (any key closes) · remap under [keys] ", theme::dim()),
+        )
+    } else {
+        block
+    };
+    let columns_in = |popup: Rect| {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(block.inner(popup));
+        (left, right)
+    };
     // As tall as the longer column, no taller: the panes stay visible above and below.
     let rows = u16::try_from(first.len().max(second.len())).unwrap_or(u16::MAX);
     let popup = centered(area, 120, rows.saturating_add(2).min(area.height));
