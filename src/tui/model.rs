@@ -584,16 +584,15 @@ impl Model {
     pub fn banners(&self) -> Vec<&TimelineEntry> {
         let Some(r) = &self.release else { return Vec::new() };
         let mut banners: Vec<&TimelineEntry> = Vec::new();
+        let mut later: Option<&TimelineEntry> = None;
         for e in r.timeline.iter().rev().filter(|e| e.decision) {
             // One decision recorded as two events (a drift and the pause it caused) is one
             // banner: the later event, whose reason names the first.
-            let same_decision = banners.last().is_some_and(|later| {
-                later.seq == e.seq + 1 && later.at == e.at && !self.ui.acked.contains(&later.seq)
-            });
-            if same_decision || self.ui.acked.contains(&e.seq) {
-                continue;
+            let same_decision = later.is_some_and(|l| l.seq == e.seq + 1 && l.at == e.at);
+            later = Some(e);
+            if !same_decision && !self.ui.acked.contains(&e.seq) {
+                banners.push(e);
             }
-            banners.push(e);
         }
         banners
     }
