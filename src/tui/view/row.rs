@@ -22,11 +22,8 @@ fn content(model: &Model, row: RowRef) -> (String, Vec<String>) {
                     vec!["no longer in memory; see `flightdeck events`".into()],
                 );
             };
-            let who = if e.automatic {
-                format!("{} (flightdeck, by itself)", e.actor)
-            } else {
-                e.actor.clone()
-            };
+            // An automatic actor's short name already says it is flightdeck.
+            let who = &e.actor;
             (
                 format!("Event #{}", e.seq),
                 vec![
