@@ -827,3 +827,56 @@ fn the_command_line_runs_verbs_through_the_keys_dialogs() {
     assert!(!effects.iter().any(|e| matches!(e, Effect::Execute { .. })), "{effects:?}");
     assert!(model.status.is_some_and(|s| s.text.contains("read-only")));
 }
+
+#[test]
+fn a_click_focuses_a_pane_and_selects_its_row_and_the_wheel_scrolls() {
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut model = fixtures::health();
+    update(&mut model, Msg::Clicked { pane: Pane::Health, row: Some(2), height: 5 });
+    assert_eq!((model.focus, model.ui.health), (Pane::Health, 2));
+    update(&mut model, Msg::Clicked { pane: Pane::Metrics, row: Some(1), height: 8 });
+    assert_eq!((model.focus, model.ui.metric), (Pane::Metrics, 1));
+    // The timeline is drawn from the bottom: the top row of a full pane is the oldest shown.
+    update(&mut model, Msg::Clicked { pane: Pane::Timeline, row: Some(0), height: 5 });
+    assert_eq!((model.focus, model.ui.timeline_back), (Pane::Timeline, 4));
+    update(&mut model, Msg::Scrolled { pane: Pane::Timeline, up: false });
+    assert_eq!(model.ui.timeline_back, 1);
+    // Steps: a click on a step's line selects it (line 0 is the stage heading).
+    update(&mut model, Msg::Clicked { pane: Pane::Steps, row: Some(1), height: 30 });
+    assert_eq!((model.focus, model.ui.step), (Pane::Steps, Some(0)));
+    // Over a dialog, a click does nothing.
+    fixtures::press(&mut model, &[flightdeck::tui::keymap::Key::Char('?')]);
+    update(&mut model, Msg::Clicked { pane: Pane::Output, row: None, height: 5 });
+    assert_eq!(model.focus, Pane::Steps);
+}
+
+#[test]
+fn the_bell_rings_when_a_probe_goes_down_and_when_an_action_fails() {
+    use flightdeck::probe::HealthReading;
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut model = fixtures::bake_in_progress();
+    let down = |at| HealthReading {
+        at,
+        status_code: None,
+        latency_ms: 3000,
+        version: None,
+        checks: Vec::new(),
+        error: Some("connect timeout after 3s".into()),
+    };
+    let now = model.now;
+    let mut rang = Vec::new();
+    for i in 0..5 {
+        let effects =
+            update(&mut model, Msg::HealthChecked { index: 0, reading: down(now.plus_millis(i)) });
+        rang.push(effects.contains(&Effect::Bell));
+    }
+    // Once, when it goes DOWN: not at every failed check after.
+    assert_eq!(rang.iter().filter(|r| **r).count(), 1, "{rang:?}");
+    let effects = update(&mut model, Msg::ActionsFinished { error: Some("exit 1".into()) });
+    assert!(effects.contains(&Effect::Bell), "{effects:?}");
+    let effects = update(&mut model, Msg::ActionsFinished { error: None });
+    assert!(!effects.contains(&Effect::Bell), "{effects:?}");
+}

@@ -2,6 +2,7 @@
 //! (normal quit, error, panic, signal). A panic restores first, reports, then ends the process.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::{event, execute, terminal};
@@ -18,6 +19,7 @@ pub fn enter(mouse: bool) -> Result<DefaultTerminal, String> {
     if mouse {
         execute!(std::io::stdout(), event::EnableMouseCapture)
             .map_err(|e| format!("cannot capture the mouse: {e}"))?;
+        MOUSE_CAPTURED.store(true, Ordering::SeqCst);
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -29,12 +31,16 @@ pub fn enter(mouse: bool) -> Result<DefaultTerminal, String> {
     Ok(terminal)
 }
 
-/// Leaves the alternate screen, mouse capture and raw mode; safe to call more than once
-/// (releasing a mouse never captured is harmless).
+/// Whether the mouse was captured, so that it is given back on every exit path.
+static MOUSE_CAPTURED: AtomicBool = AtomicBool::new(false);
+
+/// Leaves the alternate screen, mouse capture and raw mode; safe to call more than once.
 pub fn restore() {
     let _ = terminal::disable_raw_mode();
     let mut out = std::io::stdout();
-    let _ = execute!(out, event::DisableMouseCapture);
+    if MOUSE_CAPTURED.swap(false, Ordering::SeqCst) {
+        let _ = execute!(out, event::DisableMouseCapture);
+    }
     let _ = execute!(out, terminal::LeaveAlternateScreen, ratatui::crossterm::cursor::Show);
     let _ = out.flush();
 }
