@@ -661,6 +661,32 @@ fn the_command_line_and_the_filter_work_on_several_panes_at_80x24() {
     assert!(of_kind(&events, "rollback_started").is_empty(), "{:?}", kinds(&events));
 }
 
+// ---- 4f. the mouse, opt-in (issue 13.7) ---------------------------------------------------
+
+#[test]
+fn the_mouse_is_taken_only_with_mouse_and_given_back_on_quit() {
+    let world = World::new();
+    world.start();
+    // Without --mouse the terminal keeps its mouse (text selection).
+    let pty = world.cockpit(&[], 120, 40);
+    wait_for_cockpit(&pty);
+    let mode = pty.with_screen(vt100::Screen::mouse_protocol_mode);
+    assert_eq!(mode, vt100::MouseProtocolMode::None);
+    quit_cleanly(&pty);
+
+    let pty = world.cockpit(&["--mouse"], 120, 40);
+    wait_for_cockpit(&pty);
+    assert_ne!(pty.with_screen(vt100::Screen::mouse_protocol_mode), vt100::MouseProtocolMode::None);
+    // A left click (SGR encoding, 1-based) on the health pane, top right at 120×40, focuses it.
+    pty.send(b"\x1b[<0;101;4M\x1b[<0;101;4m");
+    must(pty.wait_for_text("▸ Health", timeout(10)));
+    // A click on the timeline, bottom left, focuses it.
+    pty.send(b"\x1b[<0;20;30M\x1b[<0;20;30m");
+    must(pty.wait_for_text("▸ Timeline", timeout(10)));
+    quit_cleanly(&pty);
+    assert_eq!(pty.with_screen(vt100::Screen::mouse_protocol_mode), vt100::MouseProtocolMode::None);
+}
+
 // ---- 4e. replay never acts (issue 13.6) -----------------------------------------------
 
 #[test]
