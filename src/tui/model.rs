@@ -638,8 +638,12 @@ impl Model {
     fn recorded_tail(&self) -> (String, Vec<String>) {
         use crate::release::RunOutcome;
         let Some(release) = &self.release else { return (String::new(), Vec::new()) };
-        let index = self.selected_step();
-        let Some(step) = release.state.steps.get(index) else {
+        // A rollback step selected (or followed while it runs) shows its own output.
+        let rollback_step = self
+            .selected_rollback_step()
+            .and_then(|i| release.state.rollback.as_ref().and_then(|rb| rb.steps.get(i)));
+        let rollout_step = release.state.steps.get(self.selected_step());
+        let Some(step) = rollback_step.or(rollout_step) else {
             return (String::new(), Vec::new());
         };
         let Some(run) = step.last_run() else { return (String::new(), Vec::new()) };

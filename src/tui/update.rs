@@ -441,10 +441,9 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
     perform(model, action, &key.to_string())
 }
 
-/// Does what `action` means, from a key or a typed command (`how` names it in messages),
-/// unless this screen may not act: replay, a finished release, read-only, no release.
-fn perform(model: &mut Model, action: Action, how: &str) -> Vec<Effect> {
-    let key = how;
+/// Does what `action` means, from a key or a typed command (`key` names either in
+/// messages), unless this screen may not act: replay, a finished release, read-only, no release.
+fn perform(model: &mut Model, action: Action, key: &str) -> Vec<Effect> {
     if action.acts() {
         if model.replay.is_some() {
             say(
