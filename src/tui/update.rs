@@ -442,39 +442,33 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
 }
 
 /// Does what `action` means, from a key or a typed command (`key` names either in
-/// messages), unless this screen may not act: replay, a finished release, read-only, no release.
+/// messages), unless this screen may not act.
 fn perform(model: &mut Model, action: Action, key: &str) -> Vec<Effect> {
-    if action.acts() {
-        if model.replay.is_some() {
-            say(
-                model,
-                "replay shows the past: press v to return to live before acting",
-                Tone::Error,
-            );
-            return Vec::new();
-        }
-        if model.viewing_past {
-            say(model, "this release is finished: its record is read-only", Tone::Error);
-            return Vec::new();
-        }
-        if model.read_only {
-            say(
-                model,
-                format!("read-only cockpit: `{key}` ({}) is disabled", action.name()),
-                Tone::Error,
-            );
-            return Vec::new();
-        }
-        if model.release.is_none() {
-            say(
-                model,
-                "no release yet: start one with `flightdeck start PLAN --version V`",
-                Tone::Error,
-            );
-            return Vec::new();
-        }
+    if !may_act(model, action, key) {
+        return Vec::new();
     }
     on_action(model, action)
+}
+
+/// Whether this screen may do `action`: an acting one is refused (and the status line says
+/// why) during replay, on a finished release, read-only, or with no release.
+fn may_act(model: &mut Model, action: Action, key: &str) -> bool {
+    if !action.acts() {
+        return true;
+    }
+    let why = if model.replay.is_some() {
+        "replay shows the past: press v to return to live before acting".to_owned()
+    } else if model.viewing_past {
+        "this release is finished: its record is read-only".to_owned()
+    } else if model.read_only {
+        format!("read-only cockpit: `{key}` ({}) is disabled", action.name())
+    } else if model.release.is_none() {
+        "no release yet: start one with `flightdeck start PLAN --version V`".to_owned()
+    } else {
+        return true;
+    };
+    say(model, why, Tone::Error);
+    false
 }
 
 fn execute(model: &mut Model, command: Command, pinned: bool) -> Vec<Effect> {
@@ -1019,7 +1013,8 @@ fn open_row(model: &mut Model) {
     }
 }
 
-/// Keys while a row is open in full: scroll, Esc (or Enter, q) closes.
+/// Keys while a row is open in full: scroll; any other key (Esc, Enter, q, Ctrl-C) closes
+/// it, as it closes the help.
 fn on_row_key(model: &mut Model, key: Key) -> Vec<Effect> {
     let page = usize::from(model.size.1 / 2).max(1);
     let Some(Overlay::Row(open)) = &mut model.overlay else { return Vec::new() };
@@ -1029,10 +1024,6 @@ fn on_row_key(model: &mut Model, key: Key) -> Vec<Effect> {
         Key::PageUp => open.scroll = open.scroll.saturating_sub(page),
         Key::PageDown | Key::Char(' ') => open.scroll += page,
         Key::Home | Key::Char('g') => open.scroll = 0,
-        Key::Ctrl('c') => {
-            model.quit = true;
-            return vec![Effect::Quit];
-        }
         // The view stops the scroll at the last line; anything else closes.
         _ => model.overlay = None,
     }
@@ -1050,8 +1041,8 @@ fn acknowledge(model: &mut Model) {
     model.ui.acked.push(newest);
     let more = match left {
         0 => String::new(),
-        1 => "; 1 more below".into(),
-        n => format!("; {n} more below"),
+        1 => "; the last one left shows now".into(),
+        n => format!("; the next of {n} shows now"),
     };
     say(model, format!("acknowledged on this screen (still in the timeline){more}"), Tone::Info);
 }
@@ -1073,11 +1064,8 @@ fn on_line_key(model: &mut Model, key: Key) -> Vec<Effect> {
     let Some(line) = &mut model.line else { return Vec::new() };
     let kind = line.kind;
     match key {
-        Key::Ctrl('c') => {
-            model.quit = true;
-            return vec![Effect::Quit];
-        }
-        Key::Esc => {
+        // Ctrl-C cancels what is being typed, as it cancels a dialog.
+        Key::Esc | Key::Ctrl('c') => {
             model.line = None;
             if let LineKind::Filter(pane) = kind {
                 set_filter(model, pane, String::new());
@@ -1171,6 +1159,11 @@ fn run_command(model: &mut Model, line: &str) -> Vec<Effect> {
         }
     };
     let (verb, text) = (parsed.verb, parsed.text);
+    let how = format!(":{}", verb.name);
+    if !may_act(model, verb.action, &how) {
+        return Vec::new();
+    }
+    // `p` toggles; the two verbs each say which they mean.
     let paused = model.live().is_some_and(|(r, _)| r.state.status == Status::Paused);
     match verb.name {
         "pause" if paused => {
@@ -1196,8 +1189,7 @@ fn run_command(model: &mut Model, line: &str) -> Vec<Effect> {
         }
         _ => {}
     }
-    let how = format!(":{}", verb.name);
-    let mut effects = perform(model, verb.action, &how);
+    let mut effects = on_action(model, verb.action);
     if text.is_empty() {
         return effects;
     }
