@@ -138,12 +138,10 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
     let mut index = 0;
     for stage in &release.plan.stages {
         // A filter hides the steps it does not match, and stages left empty.
-        let first = index;
-        index += stage.steps.len();
-        if !(first..index).any(|i| shown.contains(&i)) {
+        if !(index..index + stage.steps.len()).any(|i| shown.contains(&i)) {
+            index += stage.steps.len();
             continue;
         }
-        index = first;
         let env = if stage.environment == release.plan.service.environment {
             String::new()
         } else {
