@@ -880,3 +880,16 @@ fn the_bell_rings_when_a_probe_goes_down_and_when_an_action_fails() {
     let effects = update(&mut model, Msg::ActionsFinished { error: None });
     assert!(!effects.contains(&Effect::Bell), "{effects:?}");
 }
+
+#[test]
+fn tab_on_an_ambiguous_verb_lists_the_choices_on_the_line() {
+    use flightdeck::tui::keymap::Key;
+    let mut model = fixtures::bake_in_progress();
+    fixtures::press(&mut model, &[Key::Char(':'), Key::Char('r'), Key::Char('e'), Key::Tab]);
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains(":re▏  resume revoke retry report replay releases"), "{text}");
+    // The next key takes them away.
+    fixtures::press(&mut model, &[Key::Char('s')]);
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains(":res▏  Tab completes"), "{text}");
+}

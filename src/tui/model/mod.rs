@@ -349,6 +349,8 @@ pub struct LineEdit {
     pub kind: LineKind,
     /// What was typed.
     pub text: String,
+    /// The verbs a Tab left to choose from, shown after the text until the next key.
+    pub choices: Vec<&'static str>,
 }
 
 /// The row an `Enter` opened in full.

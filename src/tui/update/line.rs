@@ -15,7 +15,7 @@ pub(super) fn start_filter(model: &mut Model) {
         return;
     }
     let text = model.ui.filter_for(pane).to_owned();
-    model.line = Some(LineEdit { kind: LineKind::Filter(pane), text });
+    model.line = Some(LineEdit { kind: LineKind::Filter(pane), text, choices: Vec::new() });
 }
 
 /// Keys while the bottom line is typed: a filter applies at each key; a command runs on
@@ -23,6 +23,8 @@ pub(super) fn start_filter(model: &mut Model) {
 pub(super) fn on_line_key(model: &mut Model, key: Key) -> Vec<Effect> {
     let Some(line) = &mut model.line else { return Vec::new() };
     let kind = line.kind;
+    // Completion choices last until the next key.
+    line.choices.clear();
     match key {
         // Ctrl-C cancels what is being typed, as it cancels a dialog.
         Key::Esc | Key::Ctrl('c') => {
@@ -59,9 +61,7 @@ pub(super) fn on_line_key(model: &mut Model, key: Key) -> Vec<Effect> {
         Key::Tab if kind == LineKind::Command => {
             let (text, choices) = crate::tui::command_line::complete(&line.text);
             line.text = text;
-            if choices.len() > 1 {
-                say(model, choices.join(" "), Tone::Info);
-            }
+            line.choices = choices;
             return Vec::new();
         }
         Key::Char(c) => {

@@ -635,7 +635,11 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::CommandLine => {
-            model.line = Some(LineEdit { kind: LineKind::Command, text: String::new() });
+            model.line = Some(LineEdit {
+                kind: LineKind::Command,
+                text: String::new(),
+                choices: Vec::new(),
+            });
             Vec::new()
         }
         Action::Up

@@ -28,6 +28,7 @@ pub const MIN_HEIGHT: u16 = 16;
 
 /// Draws the whole screen.
 pub fn render(frame: &mut Frame<'_>, model: &Model) {
+    hit::clear();
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
@@ -37,7 +38,6 @@ pub fn render(frame: &mut Frame<'_>, model: &Model) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
-    hit::clear();
     let Some(release) = &model.release else {
         render_welcome(frame, area, model);
         return;

@@ -12,8 +12,11 @@ use crate::tui::model::{LineKind, Model};
 /// Draws the line being typed, if one is.
 pub fn render_line(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let Some(line) = &model.line else { return };
+    let choices = format!("  {}", line.choices.join(" "));
     let (lead, help) = match line.kind {
         LineKind::Filter(pane) => (format!(" {} /", pane.title()), "  Enter keeps · Esc clears"),
+        // After a Tab that left several verbs, the line lists them instead of the help.
+        LineKind::Command if !line.choices.is_empty() => (" :".to_owned(), choices.as_str()),
         LineKind::Command => (" :".to_owned(), "  Tab completes · Enter runs · Esc closes"),
     };
     let room =
