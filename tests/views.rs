@@ -767,6 +767,9 @@ fn slash_filters_the_focused_pane_as_you_type_and_esc_clears_it() {
     assert_eq!(model.ui.metrics_filter, "latency");
     assert!(model.line.is_none());
     assert_eq!(model.metric_rows().len(), 1);
+    // Esc, later, clears the kept filter.
+    fixtures::press(&mut model, &[Key::Esc]);
+    assert!(model.ui.metrics_filter.is_empty());
     // Steps: the filter hides the steps it does not match; j moves among those it keeps.
     let mut model = fixtures::rolled_back();
     fixtures::press(&mut model, &[Key::Char('/')]);

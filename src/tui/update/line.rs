@@ -30,8 +30,7 @@ pub(super) fn on_line_key(model: &mut Model, key: Key) -> Vec<Effect> {
         Key::Esc | Key::Ctrl('c') => {
             model.line = None;
             if let LineKind::Filter(pane) = kind {
-                set_filter(model, pane, String::new());
-                say(model, format!("{} filter cleared", pane.title()), Tone::Info);
+                return clear_filter(model, pane);
             }
             return Vec::new();
         }
@@ -40,11 +39,7 @@ pub(super) fn on_line_key(model: &mut Model, key: Key) -> Vec<Effect> {
             model.line = None;
             return match kind {
                 LineKind::Filter(pane) => {
-                    let kept = if text.is_empty() {
-                        "cleared"
-                    } else {
-                        "kept (/ edits, Esc there clears)"
-                    };
+                    let kept = if text.is_empty() { "cleared" } else { "kept (Esc clears it)" };
                     say(model, format!("{} filter {kept}", pane.title()), Tone::Info);
                     Vec::new()
                 }
@@ -75,6 +70,13 @@ pub(super) fn on_line_key(model: &mut Model, key: Key) -> Vec<Effect> {
         let text = line.text.clone();
         set_filter(model, pane, text);
     }
+    Vec::new()
+}
+
+/// Clears a pane's filter and says so.
+pub(super) fn clear_filter(model: &mut Model, pane: Pane) -> Vec<Effect> {
+    set_filter(model, pane, String::new());
+    say(model, format!("{} filter cleared", pane.title()), Tone::Info);
     Vec::new()
 }
 

@@ -441,6 +441,10 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
     let Some(action) =
         model.keymap.lookup(key, model.focus == Pane::Detail, model.focus == Pane::Timeline)
     else {
+        // Esc clears a kept filter of the focused pane, as in the tools people know.
+        if key == Key::Esc && !model.ui.filter_for(model.focus).is_empty() {
+            return line::clear_filter(model, model.focus);
+        }
         say(model, format!("{key} does nothing here; press ? for every key"), Tone::Info);
         return Vec::new();
     };
