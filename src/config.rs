@@ -6,12 +6,24 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The user config file's contents.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UserConfig {
     /// Action name → keys, e.g. `approve = ["A"]` (a single `approve = "A"` reads the same).
     pub keys: BTreeMap<String, Vec<String>>,
     /// What in the file could not be used, if anything (the rest applies).
     pub warning: Option<String>,
+    /// `mouse = true`: clicks focus panes and select rows, the wheel scrolls (off by default:
+    /// capturing the mouse takes text selection away from the terminal).
+    pub mouse: bool,
+    /// `bell = false`: no terminal bell when an action fails, a probe goes down or
+    /// flightdeck decides by itself (on by default).
+    pub bell: bool,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        Self { keys: BTreeMap::new(), warning: None, mouse: false, bell: true }
+    }
 }
 
 /// Where the user config lives: `$FLIGHTDECK_CONFIG`, else the platform config directory.
@@ -66,6 +78,12 @@ pub fn parse_user_config(text: &str, origin: &str) -> UserConfig {
             }
             ("keys", other) => problems.push(format!(
                 "`keys` must be a [keys] table, found {}; using default keys",
+                other.type_str()
+            )),
+            ("mouse", toml::Value::Boolean(on)) => config.mouse = on,
+            ("bell", toml::Value::Boolean(on)) => config.bell = on,
+            (name @ ("mouse" | "bell"), other) => problems.push(format!(
+                "`{name}` must be true or false, found {} {other}; kept the default",
                 other.type_str()
             )),
             (other, _) => problems.push(format!("unknown setting `{other}` ignored")),
@@ -131,5 +149,16 @@ mod tests {
         let config = parse_user_config("[keys]\napprove = [\"A\"\n", "c");
         assert!(config.keys.is_empty());
         assert!(config.warning.is_some_and(|w| w.starts_with("c:")));
+    }
+
+    #[test]
+    fn mouse_and_bell_are_read_and_a_wrong_type_keeps_the_default() {
+        let config = parse_user_config("mouse = true\nbell = false\n", "c");
+        assert!(config.mouse && !config.bell && config.warning.is_none());
+        let config = parse_user_config("mouse = \"yes\"\nbell = 0\n", "c");
+        assert!(!config.mouse && config.bell);
+        let warning = config.warning.expect("warned");
+        assert!(warning.contains("`mouse` must be true or false"), "{warning}");
+        assert!(warning.contains("`bell` must be true or false"), "{warning}");
     }
 }

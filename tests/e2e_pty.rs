@@ -472,6 +472,248 @@ fn a_refused_key_says_why_at_once_and_the_footer_offers_what_is_accepted_at_80x2
     quit_cleanly(&pty);
 }
 
+// ---- 4c. decisions stay in view (issue 13.2) -----------------------------------------
+
+/// A canary bake watching a health endpoint nobody answers (port 9), down after one failed
+/// check: the cockpit driving it rolls back by itself within seconds.
+const BREACHING_PLAN: &str = r#"
+[service]
+name = "shop"
+environment = "production"
+
+[[health]]
+id = "green"
+url = "http://127.0.0.1:9/health"
+interval = "1s"
+timeout = "1s"
+down_after = 1
+
+[actions.set_weight]
+kind = "command"
+argv = ["echo", "weight={weight}"]
+timeout = "10s"
+
+[actions.undeploy]
+kind = "command"
+argv = ["echo", "undeploying {version}"]
+
+[traffic]
+set = "set_weight"
+stable_label = "blue"
+canary_label = "green"
+
+[rollback]
+steps = ["undeploy"]
+
+[[stages]]
+id = "canary"
+name = "Canary"
+
+  [[stages.steps]]
+  id = "shift-10"
+  kind = "traffic"
+  weight = 10
+
+  [[stages.steps]]
+  id = "bake-10"
+  kind = "bake"
+  duration = "10m"
+  probes = ["green"]
+  on_breach = "rollback"
+
+  [[stages.steps]]
+  id = "shift-100"
+  kind = "traffic"
+  weight = 100
+"#;
+
+/// The banner row(s) under the header: rows 2 and 3.
+fn banner_rows(pty: &Pty, cols: u16) -> String {
+    pty.with_screen(|s| s.rows(0, cols).skip(2).take(2).collect::<Vec<_>>().join("\n"))
+}
+
+#[test]
+fn an_automatic_rollback_keeps_its_banner_until_acknowledged() {
+    let world = World::new();
+    let plan = world.path("breaching.toml");
+    std::fs::write(&plan, BREACHING_PLAN).expect("write the plan");
+    let plan = plan.to_string_lossy().into_owned();
+    world.ok(&["start", &plan, "--version", VERSION]);
+    world.ok(&["next"]);
+    world.ok(&["next"]);
+    assert_eq!(world.status()["release"]["status"], "running");
+
+    // This cockpit drives: it sees green down and rolls back by itself.
+    let pty = world.cockpit(&[], 120, 40);
+    must(pty.wait_for_text("ROLLED BACK", timeout(30)));
+    must(pty.wait_for_text("rollback finished", timeout(10)));
+    // The procedure is over and its status line gone; the reason is still in view, whole.
+    let banner = banner_rows(&pty, 120);
+    assert!(banner.contains("ROLLBACK started automatically"), "banner: {banner}");
+    assert!(banner.contains("green is down"), "banner: {banner}");
+    assert!(banner.contains("connection refused"), "banner: {banner}");
+    assert!(banner.contains("x acknowledges"), "banner: {banner}");
+    let footer = pty.with_screen(|s| s.rows(0, 120).nth(38).unwrap_or_default());
+    assert!(footer.contains("x ack"), "footer: {footer:?}");
+
+    // Refused before asking: a pause after the rollback says why at once, no dialog.
+    pty.send_str("p");
+    must(pty.wait_for_text("pause refused", timeout(10)));
+    assert!(!pty.screen_text().contains("Pause the release"), "{}", pty.screen_text());
+
+    // Another operator's screen, opened after the fact, shows the same banner at 80×24.
+    let other = world.cockpit(&["--read-only"], 80, 24);
+    must(other.wait_for_text("ROLLBACK started automatically", timeout(10)));
+
+    // Acknowledged here: gone from this screen only.
+    pty.send_str("x");
+    must(pty.wait_for_text("acknowledged on this screen", timeout(10)));
+    let banner = banner_rows(&pty, 120);
+    assert!(!banner.contains("ROLLBACK started automatically"), "banner: {banner}");
+    assert!(other.screen_text().contains("ROLLBACK started automatically"));
+    // Still in the timeline.
+    assert!(pty.screen_text().contains("ROLLBACK started automatically"), "{}", pty.screen_text());
+    quit_cleanly(&pty);
+    quit_cleanly(&other);
+
+    let events = world.events();
+    let rollbacks = of_kind(&events, "rollback_started");
+    assert_eq!(rollbacks.len(), 1, "{:?}", kinds(&events));
+    assert_eq!(rollbacks[0]["event"]["automatic"], true);
+}
+
+// ---- 4d. the command line and the live filter (issue 13.7) ---------------------------
+
+#[test]
+fn the_command_line_and_the_filter_work_on_several_panes_at_80x24() {
+    let world = World::new();
+    world.start();
+    let pty = world.cockpit(&[], 80, 24);
+    wait_for_cockpit(&pty);
+
+    // `:` with Tab completion: a note is recorded.
+    pty.send_str(":no");
+    pty.tab();
+    must(pty.wait_for_text(":note ▏", timeout(10)));
+    pty.send_str("checked the dashboards");
+    pty.enter();
+    must(pty.wait_for_text("note: checked the dashboards", timeout(10)));
+    // An unknown verb is a clear error; nothing is recorded.
+    pty.send_str(":launch");
+    pty.enter();
+    must(pty.wait_for_text("unknown command `launch`", timeout(10)));
+    // `:pause why` pauses through the pause dialog's rule: the reason is recorded.
+    pty.send_str(":pause waiting for the db team");
+    pty.enter();
+    must(pty.wait_for_text("PAUSED", timeout(10)));
+    // The footer fits the moment: resume offered, no pause; a rollback is possible.
+    must(pty.wait_until(
+        |s| {
+            let footer = s.rows(0, 80).nth(22).unwrap_or_default();
+            footer.contains("p resume") && footer.contains("R rollback")
+        },
+        timeout(10),
+    ));
+    let footer = pty.with_screen(|s| s.rows(0, 80).nth(22).unwrap_or_default());
+    assert!(!footer.contains("p pause"), "footer: {footer:?}");
+    // `:rollback why` asks for the service name like R: Esc cancels, nothing recorded.
+    pty.send_str(":rollback testing the dialog");
+    pty.enter();
+    must(pty.wait_for_text("type `shop` to confirm", timeout(10)));
+    pty.esc();
+    must(pty.wait_for_text("cancelled; nothing was done", timeout(10)));
+
+    // `/` on the steps pane filters as it is typed; Esc clears it.
+    pty.send_str("/back");
+    must(pty.wait_for_text("Steps /back", timeout(10)));
+    must(pty.wait_until(|s| !s.contents().contains("Go/no-go"), timeout(10)));
+    pty.esc();
+    must(pty.wait_for_text("Go/no-go", timeout(10)));
+    // `/` on the timeline (Steps → Detail → Health → Metrics → Timeline); Enter keeps it.
+    for _ in 0..4 {
+        pty.tab();
+    }
+    must(pty.wait_for_text("▸ Timeline", timeout(10)));
+    pty.send_str("/note");
+    pty.enter();
+    must(pty.wait_for_text("Timeline /note", timeout(10)));
+    must(pty.wait_until(
+        |s| {
+            let text = s.contents();
+            text.contains("note: checked the dashboards") && !text.contains("started regular")
+        },
+        timeout(10),
+    ));
+    // Enter opens the row in full; Esc closes it.
+    pty.enter();
+    must(pty.wait_for_text("Esc closes", timeout(10)));
+    pty.esc();
+    must(pty.wait_until(|s| !s.contents().contains("Esc closes"), timeout(10)));
+    quit_cleanly(&pty);
+
+    let events = world.events();
+    let notes = of_kind(&events, "note_added");
+    assert_eq!(notes.len(), 1, "{:?}", kinds(&events));
+    assert_eq!(notes[0]["event"]["text"], "checked the dashboards");
+    let pauses = of_kind(&events, "paused");
+    assert_eq!(pauses.len(), 1, "{:?}", kinds(&events));
+    assert_eq!(pauses[0]["event"]["reason"], "waiting for the db team");
+    assert!(of_kind(&events, "rollback_started").is_empty(), "{:?}", kinds(&events));
+}
+
+// ---- 4f. the mouse, opt-in (issue 13.7) ---------------------------------------------------
+
+#[test]
+fn the_mouse_is_taken_only_with_mouse_and_given_back_on_quit() {
+    let world = World::new();
+    world.start();
+    // Without --mouse the terminal keeps its mouse (text selection).
+    let pty = world.cockpit(&[], 120, 40);
+    wait_for_cockpit(&pty);
+    let mode = pty.with_screen(vt100::Screen::mouse_protocol_mode);
+    assert_eq!(mode, vt100::MouseProtocolMode::None);
+    quit_cleanly(&pty);
+
+    let pty = world.cockpit(&["--mouse"], 120, 40);
+    wait_for_cockpit(&pty);
+    assert_ne!(pty.with_screen(vt100::Screen::mouse_protocol_mode), vt100::MouseProtocolMode::None);
+    // A left click (SGR encoding, 1-based) on the health pane, top right at 120×40, focuses it.
+    pty.send(b"\x1b[<0;101;4M\x1b[<0;101;4m");
+    must(pty.wait_for_text("▸ Health", timeout(10)));
+    // A click on the timeline, bottom left, focuses it.
+    pty.send(b"\x1b[<0;20;30M\x1b[<0;20;30m");
+    must(pty.wait_for_text("▸ Timeline", timeout(10)));
+    quit_cleanly(&pty);
+    assert_eq!(pty.with_screen(vt100::Screen::mouse_protocol_mode), vt100::MouseProtocolMode::None);
+}
+
+// ---- 4e. replay never acts (issue 13.6) -----------------------------------------------
+
+#[test]
+fn replay_refuses_keys_and_commands_and_records_nothing() {
+    let world = World::new();
+    world.start();
+    world.ok(&["note", "something to replay"]);
+    let before = world.events();
+    let pty = world.cockpit(&[], 120, 40);
+    wait_for_cockpit(&pty);
+    pty.send_str("v");
+    must(pty.wait_for_text("REPLAY", timeout(10)));
+    pty.send_str("<<");
+    pty.send_str("p");
+    must(pty.wait_for_text("replay shows the past", timeout(10)));
+    pty.send_str(":launch");
+    pty.enter();
+    must(pty.wait_for_text("unknown command `launch`", timeout(10)));
+    pty.send_str(":note from the past");
+    pty.enter();
+    must(pty.wait_for_text("replay shows the past", timeout(10)));
+    pty.send_str("v");
+    must(pty.wait_for_text("back to live", timeout(10)));
+    quit_cleanly(&pty);
+    assert_eq!(world.events(), before, "replay recorded something");
+}
+
 // ---- 5. too small -------------------------------------------------------------------
 
 #[test]

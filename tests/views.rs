@@ -748,3 +748,267 @@ fn the_help_shows_the_readme_remap_and_an_action_left_without_a_key() {
     assert!(line("start or finish the current step").contains("n Enter"), "{text}");
     assert!(line("leave the cockpit").contains("q Ctrl-C"), "{text}");
 }
+
+/// The banner of an automatic rollback, after the procedure finished: at 80×24, 120×40 and
+/// 200×50 it gives the whole reason (series, value, threshold, baseline, window).
+#[test]
+fn an_automatic_rollback_keeps_its_banner_with_the_whole_reason() {
+    let model = fixtures::automatic_rollback();
+    for (width, height) in [(80, 24), (120, 40), (200, 50)] {
+        let terminal = draw(&model, width, height);
+        insta::assert_snapshot!(format!("automatic_rollback_{width}x{height}"), terminal.backend());
+        let text = rows(terminal.backend().buffer()).join("\n");
+        // The banner rows, joined: the reason may wrap at 80 columns.
+        let banner: String = rows(terminal.backend().buffer())
+            .iter()
+            .skip(2)
+            .take_while(|r| !r.contains('┌') && !r.contains(" Steps "))
+            .map(|r| r.trim().to_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for part in ["ROLLBACK started automatically", "error_rate 0.081", "> baseline × 1.5"] {
+            assert!(banner.contains(part), "`{part}` at {width}×{height}:\n{text}");
+        }
+        for part in ["baseline 0.004", "12 samples over 30s", "x acknowledges"] {
+            assert!(banner.contains(part), "`{part}` at {width}×{height}:\n{text}");
+        }
+        assert!(text.contains("x ack"), "the footer names the key at {width}×{height}:\n{text}");
+    }
+}
+
+#[test]
+fn acknowledging_a_banner_is_per_screen_and_the_next_one_shows() {
+    use flightdeck::tui::keymap::Key;
+    let mut model = fixtures::automatic_rollback();
+    assert_eq!(model.banners().len(), 1);
+    fixtures::press(&mut model, &[Key::Char('x')]);
+    assert!(model.banners().is_empty());
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(!text.contains("[x acknowledges]") && !text.contains("x ack "), "{text}");
+    // Another operator's screen on the same release still shows it.
+    assert_eq!(fixtures::automatic_rollback().banners().len(), 1);
+    // A pause by flightdeck and a drift: two decisions, the newest first, one per `x`.
+    let mut drifted = fixtures::drifted();
+    let before = drifted.banners().len();
+    assert!(before >= 1);
+    fixtures::press(&mut drifted, &[Key::Char('x')]);
+    assert_eq!(drifted.banners().len(), before - 1);
+}
+
+#[test]
+fn a_bake_cut_short_says_it_was_stopped_by_the_rollback_and_why() {
+    let mut model = fixtures::automatic_rollback();
+    // Select the bake in the steps pane.
+    let bake =
+        model.release.as_ref().and_then(|r| r.state.steps.iter().position(|s| s.id == "bake-10"));
+    model.ui.step = bake;
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains("stopped by rollback"), "{text}");
+    assert!(!text.contains("(running)"), "{text}");
+}
+
+#[test]
+fn the_rollback_steps_are_reachable_and_followed_while_they_run() {
+    use flightdeck::tui::keymap::Key;
+    let mut model = fixtures::rolling_back();
+    // Following the release, the running rollback step is the one selected.
+    assert_eq!(model.selected_rollback_step(), Some(0));
+    for (width, height) in [(80, 24), (120, 40)] {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("rollback-1-traffic"), "in view at {width}×{height}:\n{text}");
+    }
+    // G, j and PgDn reach the procedure's last step; k comes back.
+    fixtures::press(&mut model, &[Key::Char('g'), Key::Char('G')]);
+    assert_eq!(model.selected_rollback_step(), Some(1));
+    fixtures::press(&mut model, &[Key::Char('k')]);
+    assert_eq!(model.selected_rollback_step(), Some(0));
+    fixtures::press(&mut model, &[Key::Char('g'), Key::PageDown]);
+    assert!(model.selected_rollback_step().is_some());
+    for (width, height) in [(80, 24), (120, 40)] {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("rollback-2-undeploy"), "in view at {width}×{height}:\n{text}");
+    }
+}
+
+#[test]
+fn enter_opens_a_row_in_full_and_esc_closes_it() {
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::model::Overlay;
+    let mut model = fixtures::automatic_rollback();
+    while model.focus != Pane::Timeline {
+        fixtures::press(&mut model, &[Key::Tab]);
+    }
+    // The automatic rollback's row, cut in the pane, is found by a filter and opened.
+    fixtures::press(&mut model, &[Key::Char('/')]);
+    fixtures::type_text(&mut model, "automatically");
+    fixtures::press(&mut model, &[Key::Enter, Key::Enter]);
+    assert!(matches!(model.overlay, Some(Overlay::Row(_))), "{:?}", model.overlay);
+    for (width, height) in [(80, 24), (120, 40)] {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("12 samples over 30s"), "the whole row at {width}×{height}:\n{text}");
+        assert!(text.contains("Esc closes"), "{text}");
+    }
+    fixtures::press(&mut model, &[Key::Esc]);
+    assert!(model.overlay.is_none());
+    // Health and Metrics rows open too.
+    let mut health = fixtures::health();
+    fixtures::press(&mut health, &[Key::Down, Key::Down, Key::Enter]);
+    let text = screen(&health, 120, 40).join("\n");
+    assert!(text.contains("connect timeout after 3s"), "{text}");
+    let mut metrics = fixtures::metrics();
+    fixtures::press(&mut metrics, &[Key::Enter]);
+    assert!(matches!(metrics.overlay, Some(Overlay::Row(_))));
+}
+
+#[test]
+fn slash_filters_the_focused_pane_as_you_type_and_esc_clears_it() {
+    use flightdeck::tui::keymap::Key;
+    // Health: live, every key.
+    let mut model = fixtures::health();
+    fixtures::press(&mut model, &[Key::Char('/'), Key::Char('l')]);
+    assert_eq!(model.ui.health_filter, "l");
+    fixtures::type_text(&mut model, "b");
+    assert_eq!(model.health_rows().len(), 1, "only lb matches");
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains("Health /lb"), "{text}");
+    assert!(text.contains("Enter keeps"), "the bottom line says how: {text}");
+    fixtures::press(&mut model, &[Key::Esc]);
+    assert!(model.ui.health_filter.is_empty() && model.line.is_none());
+    assert_eq!(model.health_rows().len(), model.probes.health.len());
+    // Metrics: Enter keeps it.
+    let mut model = fixtures::metrics();
+    fixtures::press(&mut model, &[Key::Char('/')]);
+    fixtures::type_text(&mut model, "latency");
+    fixtures::press(&mut model, &[Key::Enter]);
+    assert_eq!(model.ui.metrics_filter, "latency");
+    assert!(model.line.is_none());
+    assert_eq!(model.metric_rows().len(), 1);
+    // Esc, later, clears the kept filter.
+    fixtures::press(&mut model, &[Key::Esc]);
+    assert!(model.ui.metrics_filter.is_empty());
+    // Steps: the filter hides the steps it does not match; j moves among those it keeps.
+    let mut model = fixtures::rolled_back();
+    fixtures::press(&mut model, &[Key::Char('/')]);
+    fixtures::type_text(&mut model, "shift");
+    fixtures::press(&mut model, &[Key::Enter]);
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains("✓ shift-10") && !text.contains("✓ backup"), "{text}");
+    // The detail pane has nothing to filter: it says so.
+    fixtures::press(&mut model, &[Key::Enter, Key::Char('/')]);
+    assert!(model.line.is_none());
+    assert!(model.status.as_ref().is_some_and(|s| s.text.contains("no rows to filter")));
+}
+
+#[test]
+fn the_command_line_runs_verbs_through_the_keys_dialogs() {
+    use flightdeck::release::Command;
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::model::Overlay;
+    use flightdeck::tui::update::update;
+    let command = |line: &str, model: &mut flightdeck::tui::model::Model| {
+        fixtures::press(model, &[Key::Char(':')]);
+        fixtures::type_text(model, line);
+        update(model, flightdeck::tui::msg::Msg::KeyPressed(Key::Enter))
+    };
+    // `:note text` records the note at once.
+    let mut model = fixtures::bake_in_progress();
+    let effects = command("note db failover done", &mut model);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Execute { command: Command::Note { text }, .. }] if text == "db failover done"),
+        "{effects:?}"
+    );
+    // `:rollback why` fills the reason and waits for the typed service name, as `R` does.
+    let mut model = fixtures::bake_in_progress();
+    let effects = command("rollback 5xx climbing", &mut model);
+    assert!(effects.is_empty(), "{effects:?}");
+    let Some(Overlay::Prompt(prompt)) = &model.overlay else { panic!("{:?}", model.overlay) };
+    assert_eq!(prompt.fields[0].value, "5xx climbing");
+    assert_eq!(prompt.active, 1);
+    assert!(prompt.fields[1].must_equal.is_some());
+    // Refused before asking: `:pause` on a paused release says so, no dialog.
+    let mut model = fixtures::paused();
+    let effects = command("pause again", &mut model);
+    assert!(model.overlay.is_none());
+    assert!(effects.contains(&Effect::Bell));
+    // An unknown verb is a clear error; Tab completes a verb.
+    let mut model = fixtures::bake_in_progress();
+    command("launch", &mut model);
+    let status = model.status.clone().expect("said").text;
+    assert!(status.contains("unknown command `launch`"), "{status}");
+    fixtures::press(&mut model, &[Key::Char(':'), Key::Char('r'), Key::Char('o'), Key::Tab]);
+    assert_eq!(model.line.as_ref().map(|l| l.text.as_str()), Some("rollback "));
+    let text = screen(&model, 80, 24).join("\n");
+    assert!(text.contains(":rollback") && text.contains("Tab completes"), "{text}");
+    // Read-only: the command is refused like its key.
+    let mut model = fixtures::read_only();
+    let effects = command("note hello", &mut model);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Execute { .. })), "{effects:?}");
+    assert!(model.status.is_some_and(|s| s.text.contains("read-only")));
+}
+
+#[test]
+fn a_click_focuses_a_pane_and_selects_its_row_and_the_wheel_scrolls() {
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut model = fixtures::health();
+    update(&mut model, Msg::Clicked { pane: Pane::Health, row: Some(2), height: 5 });
+    assert_eq!((model.focus, model.ui.health), (Pane::Health, 2));
+    update(&mut model, Msg::Clicked { pane: Pane::Metrics, row: Some(1), height: 8 });
+    assert_eq!((model.focus, model.ui.metric), (Pane::Metrics, 1));
+    // The timeline is drawn from the bottom: the top row of a full pane is the oldest shown.
+    update(&mut model, Msg::Clicked { pane: Pane::Timeline, row: Some(0), height: 5 });
+    assert_eq!((model.focus, model.ui.timeline_back), (Pane::Timeline, 4));
+    update(&mut model, Msg::Scrolled { pane: Pane::Timeline, up: false });
+    assert_eq!(model.ui.timeline_back, 1);
+    // Steps: a click on a step's line selects it (line 0 is the stage heading).
+    update(&mut model, Msg::Clicked { pane: Pane::Steps, row: Some(1), height: 30 });
+    assert_eq!((model.focus, model.ui.step), (Pane::Steps, Some(0)));
+    // Over a dialog, a click does nothing.
+    fixtures::press(&mut model, &[flightdeck::tui::keymap::Key::Char('?')]);
+    update(&mut model, Msg::Clicked { pane: Pane::Output, row: None, height: 5 });
+    assert_eq!(model.focus, Pane::Steps);
+}
+
+#[test]
+fn the_bell_rings_when_a_probe_goes_down_and_when_an_action_fails() {
+    use flightdeck::probe::HealthReading;
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut model = fixtures::bake_in_progress();
+    let down = |at| HealthReading {
+        at,
+        status_code: None,
+        latency_ms: 3000,
+        version: None,
+        checks: Vec::new(),
+        error: Some("connect timeout after 3s".into()),
+    };
+    let now = model.now;
+    let mut rang = Vec::new();
+    for i in 0..5 {
+        let effects =
+            update(&mut model, Msg::HealthChecked { index: 0, reading: down(now.plus_millis(i)) });
+        rang.push(effects.contains(&Effect::Bell));
+    }
+    // Once, when it goes DOWN: not at every failed check after.
+    assert_eq!(rang.iter().filter(|r| **r).count(), 1, "{rang:?}");
+    let effects = update(&mut model, Msg::ActionsFinished { error: Some("exit 1".into()) });
+    assert!(effects.contains(&Effect::Bell), "{effects:?}");
+    let effects = update(&mut model, Msg::ActionsFinished { error: None });
+    assert!(!effects.contains(&Effect::Bell), "{effects:?}");
+}
+
+#[test]
+fn tab_on_an_ambiguous_verb_lists_the_choices_on_the_line() {
+    use flightdeck::tui::keymap::Key;
+    let mut model = fixtures::bake_in_progress();
+    fixtures::press(&mut model, &[Key::Char(':'), Key::Char('r'), Key::Char('e'), Key::Tab]);
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains(":re▏  resume revoke retry report replay releases"), "{text}");
+    // The next key takes them away.
+    fixtures::press(&mut model, &[Key::Char('s')]);
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains(":res▏  Tab completes"), "{text}");
+}

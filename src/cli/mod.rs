@@ -51,6 +51,11 @@ pub struct Cli {
     /// itself when the locale (LC_ALL, LC_CTYPE, LANG) is not UTF-8.
     #[arg(long, global = true)]
     pub ascii: bool,
+    /// The cockpit takes the mouse: a click focuses a pane and selects a row, the wheel
+    /// scrolls (also `mouse = true` in the user config). Off by default: the terminal keeps
+    /// text selection.
+    #[arg(long, global = true)]
+    pub mouse: bool,
     /// What to do; without one, the cockpit opens.
     #[command(subcommand)]
     pub verb: Option<Verb>,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{
-    Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
+    Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton,
+    MouseEvent, MouseEventKind,
 };
 use ratatui::crossterm::{queue, terminal};
 use tokio::sync::mpsc;
@@ -84,6 +85,17 @@ pub fn map_key(event: KeyEvent) -> Option<Key> {
         KeyCode::End => Key::End,
         _ => return None,
     })
+}
+
+/// A click or a wheel turn over a pane, as a message (other mouse events mean nothing).
+fn mouse_msg(mouse: MouseEvent) -> Option<Msg> {
+    let (pane, row, height) = view::hit::pane_at(mouse.column, mouse.row)?;
+    match mouse.kind {
+        MouseEventKind::Down(MouseButton::Left) => Some(Msg::Clicked { pane, row, height }),
+        MouseEventKind::ScrollUp => Some(Msg::Scrolled { pane, up: true }),
+        MouseEventKind::ScrollDown => Some(Msg::Scrolled { pane, up: false }),
+        _ => None,
+    }
 }
 
 struct Shell {
@@ -165,6 +177,7 @@ pub async fn run(
             event = events.next() => match event {
                 Some(Ok(TermEvent::Key(key))) => map_key(key).map(Msg::KeyPressed),
                 Some(Ok(TermEvent::Resize(width, height))) => Some(Msg::Resized { width, height }),
+                Some(Ok(TermEvent::Mouse(mouse))) => mouse_msg(mouse),
                 Some(Ok(_)) => None,
                 Some(Err(e)) => return Err(CockpitError::Terminal(e)),
                 None => Some(Msg::SignalReceived("terminal closed")),
@@ -183,7 +196,15 @@ pub async fn run(
         }
         // A key or a resize is drawn at once: the frame interval coalesces background
         // updates, and a person's key never waits for one.
-        let urgent = batch.iter().any(|m| matches!(m, Msg::KeyPressed(_) | Msg::Resized { .. }));
+        let urgent = batch.iter().any(|m| {
+            matches!(
+                m,
+                Msg::KeyPressed(_)
+                    | Msg::Resized { .. }
+                    | Msg::Clicked { .. }
+                    | Msg::Scrolled { .. }
+            )
+        });
         while batch.len() < DRAIN_MAX_MESSAGES {
             match shell.supervisor.try_next() {
                 Some(report) => batch.push(Msg::Supervised(Box::new(report))),
@@ -420,7 +441,8 @@ impl Shell {
                 });
             }
             Effect::ClearScreen => self.clear = true,
-            Effect::Bell => self.bell = true,
+            // `bell = false` in the user config silences every bell.
+            Effect::Bell => self.bell |= model.bell,
             Effect::Quit => model.quit = true,
         }
     }

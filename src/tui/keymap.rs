@@ -157,8 +157,12 @@ pub enum Action {
     Claim,
     /// Let go of your claim on the selected step.
     Unclaim,
-    /// Filter the timeline by text.
+    /// Filter the focused pane's rows as you type (Enter keeps it, Esc clears it).
     Filter,
+    /// Type a command: the CLI's verbs (`:note text`, `:pause reason`, `:report`, …).
+    CommandLine,
+    /// Acknowledge the decision banner shown (flightdeck's own rollback, pause, drift…).
+    Acknowledge,
     /// Show the traffic history.
     TrafficHistory,
     /// List every release, to open one read-only.
@@ -212,6 +216,8 @@ impl Action {
             Self::Claim => "claim",
             Self::Unclaim => "unclaim",
             Self::Filter => "filter",
+            Self::CommandLine => "command",
+            Self::Acknowledge => "acknowledge",
             Self::TrafficHistory => "traffic_history",
             Self::Releases => "releases",
             Self::Replay => "replay",
@@ -293,7 +299,7 @@ fn b(
 /// and ssh, and avoid tmux's and shells' prefixes (no Ctrl-A/B, no Alt).
 pub fn default_bindings() -> Vec<Binding> {
     use Action as A;
-    use Context::{Checklist, Global, Timeline};
+    use Context::{Checklist, Global};
     use Key as K;
     let mut v = vec![
         b(&[K::Tab], A::FocusNext, "focus the next pane", "Tab pane", Global),
@@ -304,7 +310,13 @@ pub fn default_bindings() -> Vec<Binding> {
         b(&[K::PageDown], A::PageDown, "page down", "", Global),
         b(&[K::Char('g'), K::Home], A::Top, "jump to the top / oldest", "", Global),
         b(&[K::Char('G'), K::End], A::Bottom, "jump to the bottom / newest", "", Global),
-        b(&[K::Enter], A::Open, "open the selected step's detail", "", Global),
+        b(
+            &[K::Enter],
+            A::Open,
+            "open the selected step's detail, or the selected row in full",
+            "",
+            Global,
+        ),
         b(
             &[K::Char(' ')],
             A::ToggleTick,
@@ -346,7 +358,27 @@ pub fn default_bindings() -> Vec<Binding> {
         ),
         b(&[K::Char('w')], A::Claim, "claim the selected step, or renew your claim", "", Global),
         b(&[K::Char('W')], A::Unclaim, "release your claim on the selected step", "", Global),
-        b(&[K::Char('/')], A::Filter, "filter the timeline", "/ filter", Timeline),
+        b(
+            &[K::Char('/')],
+            A::Filter,
+            "filter the focused pane as you type (Enter keeps, Esc clears)",
+            "/ filter",
+            Global,
+        ),
+        b(
+            &[K::Char(':')],
+            A::CommandLine,
+            "type a command: note, pause, rollback, report… (Tab completes)",
+            "",
+            Global,
+        ),
+        b(
+            &[K::Char('x')],
+            A::Acknowledge,
+            "acknowledge the banner of flightdeck's own decision",
+            "x ack",
+            Global,
+        ),
         b(&[K::Char('h')], A::TrafficHistory, "show the traffic history", "", Global),
         b(&[K::Char('L')], A::Releases, "list every release, to open one read-only", "", Global),
         b(

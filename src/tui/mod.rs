@@ -3,6 +3,7 @@
 //! owns the model and performs effects.
 
 pub mod app;
+pub mod command_line;
 pub mod effect;
 pub mod keymap;
 pub mod model;
@@ -61,7 +62,7 @@ pub async fn open_at(
         return crate::cli::EXIT_USAGE;
     }
     let location = crate::store::Location::Sqlite(path.to_path_buf());
-    exit_code(open_location(&location, read_only, operator, selector, cli.ascii).await)
+    exit_code(open_location(&location, read_only, operator, selector, cli.ascii, cli.mouse).await)
 }
 
 fn exit_code(result: Result<app::Exit, CockpitError>) -> u8 {
@@ -83,7 +84,8 @@ fn exit_code(result: Result<app::Exit, CockpitError>) -> u8 {
 
 async fn open_inner(cli: &Cli, selector: Option<&str>) -> Result<app::Exit, CockpitError> {
     let location = crate::cli::db_location(cli.db.as_deref())?;
-    open_location(&location, cli.read_only, cli.operator.as_deref(), selector, cli.ascii).await
+    open_location(&location, cli.read_only, cli.operator.as_deref(), selector, cli.ascii, cli.mouse)
+        .await
 }
 
 async fn open_location(
@@ -92,6 +94,7 @@ async fn open_location(
     operator: Option<&str>,
     selector: Option<&str>,
     ascii: bool,
+    mouse_flag: bool,
 ) -> Result<app::Exit, CockpitError> {
     let store = if read_only && !location.may_exist() {
         return Err(CockpitError::Refused(format!(
@@ -119,8 +122,10 @@ async fn open_location(
     let mut model = model::Model::new(release, me, read_only, keymap, clock::now());
     model.db_label = location.to_string();
     model.ascii = view::glyphs::ascii_wanted(ascii);
+    model.mouse = mouse_flag || user_config.mouse;
+    model.bell = user_config.bell;
     model.status = with_config_warning(user_config.warning, model.status.take());
-    let mut terminal = term::enter().map_err(CockpitError::Refused)?;
+    let mut terminal = term::enter(model.mouse).map_err(CockpitError::Refused)?;
     let result = app::run(&mut terminal, store, model).await;
     term::restore();
     result

@@ -9,6 +9,22 @@ use crate::release::{EventRecord, State, Timestamp};
 pub enum Msg {
     /// A key was pressed.
     KeyPressed(Key),
+    /// A mouse click on a pane (only with the mouse captured: `--mouse`).
+    Clicked {
+        /// The pane under the pointer.
+        pane: super::model::Pane,
+        /// The row inside its border, if not on the border.
+        row: Option<usize>,
+        /// How many rows the pane shows.
+        height: usize,
+    },
+    /// The mouse wheel turned over a pane.
+    Scrolled {
+        /// The pane under the pointer.
+        pane: super::model::Pane,
+        /// Towards the top (older, earlier rows).
+        up: bool,
+    },
     /// The terminal was resized.
     Resized {
         /// Columns.

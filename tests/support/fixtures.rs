@@ -502,6 +502,32 @@ pub fn rolled_back_mid_bake() -> Model {
     h.model(alice(), false, now)
 }
 
+/// The abort-level breach flightdeck found in the canary bake: everything the banner names.
+pub fn canary_breach() -> flightdeck::release::Breach {
+    flightdeck::release::Breach {
+        series: "error_rate".into(),
+        level: flightdeck::release::Level::Abort,
+        value: 0.081,
+        threshold: "> baseline × 1.5".into(),
+        limit: Some(0.006),
+        baseline: Some(0.004),
+        samples: 12,
+        window_ms: 30_000,
+    }
+}
+
+/// flightdeck rolled back by itself on a breach in the canary bake, and the procedure has
+/// finished: the banner still says why, two minutes later, until someone acknowledges it.
+pub fn automatic_rollback() -> Model {
+    let mut h = basic_at_ten_percent();
+    h.next(3, &alice());
+    h.run(40, &auto(), Command::RecordBreach { step: "bake-10".into(), breach: canary_breach() });
+    h.succeed(2, "rollback-1-traffic", 1, "weight=0");
+    h.succeed(4, "rollback-2-undeploy", 1, "undeploying 1.4.0");
+    let now = h.clock.plus_millis(120_000);
+    h.model(alice(), false, now)
+}
+
 /// Every step done.
 pub fn completed() -> Model {
     let mut h = basic_at_ten_percent();
@@ -765,6 +791,7 @@ pub fn all() -> Vec<(&'static str, Model)> {
         ("paused", paused()),
         ("rolling_back", rolling_back()),
         ("rolled_back", rolled_back()),
+        ("automatic_rollback", automatic_rollback()),
         ("completed", completed()),
         ("read_only", read_only()),
         ("help", help()),

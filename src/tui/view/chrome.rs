@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::{format, theme};
 use crate::release::{Status, format_clock};
@@ -39,6 +39,14 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
         if b.action == Action::ToggleTick && !checklist_selected {
             continue;
         }
+        // The acknowledge key only while a banner shows; `/` on the panes below the steps
+        // (the steps pane's line is for the release's own keys; `?` lists `/` everywhere).
+        let banner = !model.banners().is_empty();
+        if (b.action == Action::Acknowledge && !banner)
+            || (b.action == Action::Filter && matches!(model.focus, Pane::Steps | Pane::Detail))
+        {
+            continue;
+        }
         // Only keys the engine would accept now: no approve at a checklist, no pause while
         // paused, nothing after the release ended.
         let command = model.key_command(b.action);
@@ -54,7 +62,8 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
         // is always on the line, just before help and quit.
         let rank = match b.action {
             a if pinned.contains(&a) => 4,
-            Action::Rollback => 3,
+            Action::Rollback | Action::Acknowledge => 3,
+            Action::Filter | Action::CommandLine => 2,
             Action::PauseResume if !paused => 1,
             _ if command.is_some() || b.action == Action::ToggleTick => 0,
             _ => 2,
@@ -123,6 +132,7 @@ pub fn render_overlay(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         Some(Overlay::Help) => render_help(frame, area, model),
         Some(Overlay::TrafficHistory) => render_history(frame, area, model),
         Some(Overlay::Releases(list)) => render_releases(frame, area, list, model),
+        Some(Overlay::Row(open)) => super::row::render_row(frame, area, model, open),
         Some(Overlay::Prompt(p)) => {
             let popup = centered(area, 72, u16::try_from(p.fields.len() * 2 + 5).unwrap_or(9));
             let mut lines =
@@ -267,6 +277,21 @@ fn render_help_two_columns(frame: &mut Frame<'_>, area: Rect, entries: &[(String
     if first.len().max(second.len()) > usize::from(left.height) {
         (first, second) = split(false);
     }
+    // Still one row short (80×24): the title joins the note in the bottom border and the
+    // top border goes, so every key stays on screen.
+    let block = if first.len().max(second.len()) > usize::from(left.height) {
+        Block::new().borders(Borders::LEFT | Borders::RIGHT | Borders::BOTTOM).title_bottom(
+            Line::styled(" Help: every key (any key closes) · remap under [keys] ", theme::dim()),
+        )
+    } else {
+        block
+    };
+    let columns_in = |popup: Rect| {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(block.inner(popup));
+        (left, right)
+    };
     // As tall as the longer column, no taller: the panes stay visible above and below.
     let rows = u16::try_from(first.len().max(second.len())).unwrap_or(u16::MAX);
     let popup = centered(area, 120, rows.saturating_add(2).min(area.height));

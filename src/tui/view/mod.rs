@@ -2,11 +2,15 @@
 //! by size: side by side when there is room, one focused pane with a tab strip at 80×24, and a
 //! plain message below the minimum.
 
+mod banner;
 mod chrome;
 pub mod format;
 pub mod glyphs;
 mod header;
+pub mod hit;
 mod probes;
+mod prompt;
+mod row;
 mod steps;
 pub mod theme;
 mod timeline;
@@ -32,6 +36,7 @@ pub fn render(frame: &mut Frame<'_>, model: &Model) {
 }
 
 fn render_screen(frame: &mut Frame<'_>, model: &Model) {
+    hit::clear();
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = format!(
@@ -45,22 +50,26 @@ fn render_screen(frame: &mut Frame<'_>, model: &Model) {
         render_welcome(frame, area, model);
         return;
     };
-    let [header_area, traffic_area, body, keys_area, status_area] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [header_area, traffic_area, banner_area, body, keys_area, status_area] =
+        Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(banner::height(model, area.width)),
+            Constraint::Min(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
     header::render_header(frame, header_area, model, release);
     header::render_traffic(frame, traffic_area, release);
+    banner::render_banner(frame, banner_area, model);
     if area.width >= 100 && area.height >= 30 {
         render_wide(frame, body, model);
     } else {
         render_compact(frame, body, model);
     }
     chrome::render_footer(frame, keys_area, status_area, model);
+    prompt::render_line(frame, status_area, model);
     chrome::render_overlay(frame, area, model);
 }
 
@@ -218,6 +227,7 @@ pub(super) fn pane_block(model: &Model, pane: Pane, extra: &str) -> Block<'stati
 
 fn render_pane(frame: &mut Frame<'_>, area: Rect, model: &Model, pane: Pane) {
     let Some(release) = &model.release else { return };
+    hit::drawn(pane, area);
     match pane {
         Pane::Steps => steps::render_steps(frame, area, model, release),
         Pane::Detail => steps::render_detail(frame, area, model, release),

@@ -265,6 +265,11 @@ fn explanation_lines(explain: &str, width: usize) -> Vec<String> {
     format::wrap_hanging(&format!("   why: {explain}"), width, 8)
 }
 
+/// A pane title's note of its filter: ` /text`, or nothing.
+fn filter_title(filter: &str) -> String {
+    if filter.is_empty() { String::new() } else { format!(" /{filter}") }
+}
+
 /// The health pane.
 pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let width = usize::from(area.width.saturating_sub(2));
@@ -274,7 +279,8 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     // Names while the state, age and reason still fit; else ids (short and unique).
     let name_width = longest.min(width.saturating_sub(48)).max(longest_id.min(16)).max(4);
     let mut lines = Vec::new();
-    for (i, row) in model.probes.health.iter().enumerate() {
+    let shown = model.health_rows();
+    for (i, row) in model.probes.health.iter().enumerate().filter(|(i, _)| shown.contains(i)) {
         let (mark, word) = row.state.label();
         let stale = health_stale(row, now, health_interval(model, &row.id));
         // The age comes right after the state, before the details that may be cut.
@@ -327,7 +333,9 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     if lines.is_empty() {
         lines.push(Line::styled(" no health endpoints in the plan", theme::dim()));
     }
-    frame.render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Health, "")), area);
+    let filter = filter_title(&model.ui.health_filter);
+    frame
+        .render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Health, &filter)), area);
 }
 
 /// The widest a metrics row wants to be without its sparkline: the pane asks for this.
@@ -420,7 +428,15 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let states = metric_states(model);
     let texts = metric_texts_within(model, width);
     let mut lines = Vec::new();
-    for (i, ((row, state), text)) in model.probes.metrics.iter().zip(&states).zip(texts).enumerate()
+    let shown = model.metric_rows();
+    for (i, ((row, state), text)) in model
+        .probes
+        .metrics
+        .iter()
+        .zip(&states)
+        .zip(texts)
+        .enumerate()
+        .filter(|(i, _)| shown.contains(i))
     {
         let values: Vec<f64> = row.samples.iter().map(|(_, v)| *v).collect();
         // The sparkline takes the room left at the end: it grows with the pane and never
@@ -447,7 +463,11 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     if lines.is_empty() {
         lines.push(Line::styled(" no metrics in the plan", theme::dim()));
     }
-    frame.render_widget(Paragraph::new(lines).block(pane_block(model, Pane::Metrics, "")), area);
+    let filter = filter_title(&model.ui.metrics_filter);
+    frame.render_widget(
+        Paragraph::new(lines).block(pane_block(model, Pane::Metrics, &filter)),
+        area,
+    );
 }
 
 /// The compact layout's one-line summary, shown on every tab: the worst series first (its

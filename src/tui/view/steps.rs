@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{format, pane_block, theme};
 use crate::plan::{ActionKind, StepKind, format_duration};
@@ -130,11 +130,18 @@ fn rollout_over(release: &ReleaseView) -> bool {
 pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
     let inner_width = usize::from(area.width.saturating_sub(2));
     let height = usize::from(area.height.saturating_sub(2));
-    let selected = model.selected_step();
+    let rollback_selected = model.selected_rollback_step();
+    let selected = if rollback_selected.is_some() { usize::MAX } else { model.selected_step() };
+    let shown = model.step_rows();
     let mut lines = Vec::new();
     let mut selected_line = 0;
     let mut index = 0;
     for stage in &release.plan.stages {
+        // A filter hides the steps it does not match, and stages left empty.
+        if !(index..index + stage.steps.len()).any(|i| shown.contains(&i)) {
+            index += stage.steps.len();
+            continue;
+        }
         let env = if stage.environment == release.plan.service.environment {
             String::new()
         } else {
@@ -145,6 +152,10 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
             theme::bold(),
         ));
         for step in &stage.steps {
+            if !shown.contains(&index) {
+                index += 1;
+                continue;
+            }
             let s = &release.state.steps[index];
             let mark = if s.status == StepStatus::Waiting && rollout_over(release) {
                 "·"
@@ -175,15 +186,21 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
         let who =
             if rb.automatic { "automatic".to_owned() } else { rb.started.by.short().to_owned() };
         lines.push(Line::styled(format!(" Rollback ({who}): {}", rb.reason), theme::breach()));
-        for s in &rb.steps {
+        for (i, s) in rb.steps.iter().enumerate() {
             let right = run_summary(model, s);
+            // The rollback's steps are selectable too (j, G, PgDn), and the one under way
+            // is kept in view while the release follows its current step.
+            let is_selected = rollback_selected == Some(i);
+            if is_selected {
+                selected_line = lines.len();
+            }
             lines.push(row(
                 s.status.mark(),
                 &s.id,
                 &right,
                 inner_width,
                 status_style(s.status),
-                false,
+                is_selected && model.focus == Pane::Steps,
             ));
         }
     }
@@ -197,6 +214,9 @@ pub fn render_steps(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &
     let mut extra = String::new();
     if release.state.status == Status::Paused {
         extra.push_str(" PAUSED");
+    }
+    if !model.ui.steps_filter.is_empty() {
+        extra.push_str(&format!(" /{}", model.ui.steps_filter));
     }
     if offset > 0 {
         extra.push_str(&format!(" ↑{offset}"));
@@ -234,6 +254,10 @@ pub fn detail_width_wanted(model: &Model, release: &ReleaseView) -> usize {
 
 /// The detail pane for the selected step. Long lines wrap under their own indent.
 pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: &ReleaseView) {
+    if let Some(i) = model.selected_rollback_step() {
+        render_rollback_detail(frame, area, model, release, i);
+        return;
+    }
     let width = usize::from(area.width.saturating_sub(2));
     let mut wrapped = Vec::new();
     for line in detail_lines(model, release, width) {
@@ -389,6 +413,14 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
                 format_duration(*duration),
                 format::bake_progress(elapsed, *duration)
             )));
+            // A bake cut short says what cut it, with the breach that did.
+            if s.status == StepStatus::Stopped {
+                let why = match &release.state.rollback {
+                    Some(rb) => format!(" stopped by rollback: {}", rb.reason),
+                    None => " stopped: the release ended before the bake did".to_owned(),
+                };
+                lines.push(Line::styled(why, theme::breach()));
+            }
             lines.push(Line::raw(format!(" probes: {}", probes.join(", "))));
             lines.push(Line::styled(
                 format!(" on an abort-level breach: {on_breach:?}").to_lowercase(),
@@ -434,6 +466,30 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
         lines.push(Line::styled(format!(" skipped: {reason}"), theme::warn()));
     }
     lines
+}
+
+/// The detail pane for a step of the rollback procedure: why the rollback, what it runs,
+/// its runs.
+fn render_rollback_detail(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    model: &Model,
+    release: &ReleaseView,
+    i: usize,
+) {
+    let Some(rb) = &release.state.rollback else { return };
+    let Some(s) = rb.steps.get(i) else { return };
+    let who = if rb.automatic { "flightdeck, automatically" } else { rb.started.by.short() };
+    let mut lines: Vec<Line<'static>> = vec![
+        Line::styled(
+            format!(" {} {} ({})", s.status.mark(), s.id, s.status.as_str()),
+            status_style(s.status).patch(theme::bold()),
+        ),
+        Line::styled(format!(" rollback by {who}: {}", rb.reason), theme::breach()),
+    ];
+    push_runs(&mut lines, model, s);
+    let block = pane_block(model, Pane::Detail, "");
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }
 
 /// Who is on the selected step, until when, and what the keys do about it.

@@ -12,6 +12,9 @@ use crate::release::{
     Actor, Command, EventRecord, Resolution, State, Status, StepStatus, Timestamp,
 };
 pub use crate::store::{Lease, Presence, ReleaseRow, SampleRow, is_active};
+pub use rows::{health_text, matches_filter, metric_text};
+
+mod rows;
 
 /// The reason a dry run of a command is decided with: the real one is typed afterwards.
 pub const DRY_RUN_REASON: &str = "(dry run)";
@@ -82,6 +85,9 @@ pub struct TimelineEntry {
     pub text: String,
     /// Worth attention: failures, rollbacks, interruptions.
     pub alarming: bool,
+    /// A decision flightdeck made by itself (an automatic rollback or pause, a traffic drift,
+    /// a warning, an orphaned run marked interrupted): raised as a banner until acknowledged.
+    pub decision: bool,
 }
 
 impl TimelineEntry {
@@ -104,7 +110,24 @@ impl TimelineEntry {
             automatic: r.actor.automatic,
             text: r.event.sentence(),
             alarming,
+            decision: is_decision(r),
         }
+    }
+}
+
+/// Whether a recorded event is a decision flightdeck made by itself that a person must see:
+/// what it did on its own (rollback, pause, an orphaned run marked interrupted), what it
+/// found (a traffic drift, a warn-level breach). An abort-level breach is not one of its own:
+/// the pause or rollback recorded with it carries the same words.
+pub fn is_decision(r: &EventRecord) -> bool {
+    use crate::release::{Event as E, Level};
+    match &r.event {
+        E::TrafficDrift { desired, actual, .. } => desired != actual,
+        E::ThresholdBreached { breach, .. } => r.actor.automatic && breach.level == Level::Warn,
+        E::Paused { .. } | E::RollbackStarted { .. } | E::ActionInterrupted { .. } => {
+            r.actor.automatic
+        }
+        _ => false,
     }
 }
 
@@ -161,8 +184,6 @@ pub enum Purpose {
     MarkFailed,
     /// Take over someone else's live claim on a step: reason.
     TakeOver,
-    /// Timeline filter text.
-    Filter,
 }
 
 /// One text field of a prompt.
@@ -232,6 +253,8 @@ pub enum Overlay {
     TrafficHistory,
     /// A form.
     Prompt(Prompt),
+    /// A row of Timeline, Health, Metrics or Output in full.
+    Row(RowOverlay),
 }
 
 /// How the status line is coloured.
@@ -273,6 +296,85 @@ pub struct Ui {
     pub filter: String,
     /// Lines the help overlay is scrolled down by (it scrolls where it does not fit).
     pub help_scroll: usize,
+    /// Steps filter (step names and ids).
+    pub steps_filter: String,
+    /// Health filter.
+    pub health_filter: String,
+    /// Metrics filter.
+    pub metrics_filter: String,
+    /// Output filter.
+    pub output_filter: String,
+    /// The decision banners this screen acknowledged (their event seqs): per screen, so
+    /// another operator's cockpit still shows them.
+    pub acked: Vec<u64>,
+}
+
+impl Ui {
+    /// The filter typed for `pane` (the detail pane has none).
+    pub fn filter_for(&self, pane: Pane) -> &str {
+        match pane {
+            Pane::Steps => &self.steps_filter,
+            Pane::Detail => "",
+            Pane::Health => &self.health_filter,
+            Pane::Metrics => &self.metrics_filter,
+            Pane::Timeline => &self.filter,
+            Pane::Output => &self.output_filter,
+        }
+    }
+
+    /// The filter of `pane`, to edit; `None` for the detail pane, which has no rows to filter.
+    pub fn filter_mut(&mut self, pane: Pane) -> Option<&mut String> {
+        match pane {
+            Pane::Steps => Some(&mut self.steps_filter),
+            Pane::Detail => None,
+            Pane::Health => Some(&mut self.health_filter),
+            Pane::Metrics => Some(&mut self.metrics_filter),
+            Pane::Timeline => Some(&mut self.filter),
+            Pane::Output => Some(&mut self.output_filter),
+        }
+    }
+}
+
+/// What the bottom line is being typed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// `/`: the focused pane's filter, applied as it is typed.
+    Filter(Pane),
+    /// `:`: a command (`note text`, `pause reason`, `rollback reason`, `report`, …).
+    Command,
+}
+
+/// A line typed at the bottom of the screen, vi- and k9s-style.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineEdit {
+    /// What for.
+    pub kind: LineKind,
+    /// What was typed.
+    pub text: String,
+    /// The verbs a Tab left to choose from, shown after the text until the next key.
+    pub choices: Vec<&'static str>,
+}
+
+/// The row an `Enter` opened in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowRef {
+    /// A timeline entry, by event seq.
+    Event(u64),
+    /// A health row, by index.
+    Health(usize),
+    /// A metric row, by index.
+    Metric(usize),
+    /// The output, from this line (an index into the lines the output pane shows).
+    Output(usize),
+}
+
+/// One row shown in full: wrapped, scrollable, Esc closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowOverlay {
+    /// Which row.
+    pub row: RowRef,
+    /// Lines scrolled down.
+    pub scroll: usize,
 }
 
 /// Everything the cockpit shows.
@@ -298,6 +400,8 @@ pub struct Model {
     pub overlay: Option<Overlay>,
     /// Result of the last key.
     pub status: Option<StatusLine>,
+    /// A filter or a command being typed on the bottom line.
+    pub line: Option<LineEdit>,
     /// A command being committed.
     pub pending: Option<String>,
     /// Live output of actions run by this cockpit.
@@ -318,6 +422,11 @@ pub struct Model {
     pub db_label: String,
     /// Draw in ASCII only (`--ascii`, or a locale that is not UTF-8).
     pub ascii: bool,
+    /// The mouse is captured (`--mouse` or `mouse = true`): clicks and the wheel are read.
+    pub mouse: bool,
+    /// The terminal bell rings on failures, a probe going down and flightdeck's own
+    /// decisions (`bell = false` in the user config silences it).
+    pub bell: bool,
     /// Something visible changed since the last draw.
     pub dirty: bool,
     /// Probe readings moved numbers on screen; drawn with the next tick's frame.
@@ -353,6 +462,7 @@ impl Model {
             ui: Ui::default(),
             overlay: None,
             status,
+            line: None,
             pending: None,
             output: VecDeque::new(),
             running_here: false,
@@ -363,6 +473,8 @@ impl Model {
             lease: None,
             db_label: String::new(),
             ascii: false,
+            mouse: false,
+            bell: true,
             dirty: true,
             probes_changed: false,
             quit: false,
@@ -466,6 +578,9 @@ impl Model {
     pub fn selected_step(&self) -> usize {
         let Some(r) = &self.release else { return 0 };
         let last = r.state.steps.len().saturating_sub(1);
+        if self.selected_rollback_step().is_some() {
+            return last;
+        }
         self.ui.step.unwrap_or(r.state.cursor).min(last)
     }
 

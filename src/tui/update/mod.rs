@@ -2,11 +2,17 @@
 //! effects; nothing here does IO or reads the clock. Acting keys become engine commands,
 //! exactly as the CLI verbs do.
 
+mod line;
+mod rows;
+
+use line::{on_line_key, start_filter};
+use rows::{acknowledge, click_row, on_row_key, open_row};
+
 use super::effect::Effect;
 use super::keymap::{Action, Key};
 use super::model::{
-    DRY_RUN_REASON, Field, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt, Purpose, ReleaseList,
-    ReleaseView, Replay, StatusLine, Tone,
+    DRY_RUN_REASON, Field, LineEdit, LineKind, Model, Overlay, PROMPT_EXPIRY_MS, Pane, Prompt,
+    Purpose, ReleaseList, ReleaseView, Replay, RowOverlay, RowRef, StatusLine, Tone,
 };
 use super::msg::Msg;
 use crate::plan::StepKind;
@@ -118,6 +124,26 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
             model.dirty = true;
             on_key(model, key)
         }
+        Msg::Clicked { pane, row, height } => {
+            model.dirty = true;
+            if model.overlay.is_none() && model.line.is_none() {
+                model.focus = pane;
+                if let Some(row) = row {
+                    click_row(model, pane, row, height);
+                }
+            }
+            Vec::new()
+        }
+        Msg::Scrolled { pane, up } => {
+            model.dirty = true;
+            if model.overlay.is_none() && model.line.is_none() {
+                model.focus = pane;
+                for _ in 0..3 {
+                    navigate(model, if up { Action::Up } else { Action::Down });
+                }
+            }
+            Vec::new()
+        }
         Msg::Resized { width, height } => {
             model.size = (width, height);
             model.dirty = true;
@@ -126,6 +152,10 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Tick { now } => on_tick(model, now),
         Msg::ReleaseChanged { id, plan, state, records } => {
             let same = model.release.as_ref().is_some_and(|r| r.id == id);
+            let mut effects = Vec::new();
+            if same && action_failed_in(model, &records) {
+                effects.push(Effect::Bell);
+            }
             if same {
                 if let Some(r) = &mut model.release {
                     if state.seq >= r.state.seq {
@@ -144,9 +174,10 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 model.release = Some(view);
                 model.dirty = true;
             }
-            Vec::new()
+            effects
         }
         Msg::Committed { verb, records, state } => {
+            let failed = action_failed_in(model, &records);
             model.pending = None;
             if let Some(r) = &mut model.release {
                 if state.seq >= r.state.seq {
@@ -158,7 +189,7 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
             let last = records.last().map(|r| r.event.sentence()).unwrap_or_default();
             model.status = Some(StatusLine { text: committed_text(&verb, &last), tone: Tone::Ok });
             model.dirty = true;
-            Vec::new()
+            if failed { vec![Effect::Bell] } else { Vec::new() }
         }
         Msg::ReplayLoaded { id, records, samples } => {
             let Some(live) = model.release.clone().filter(|r| r.id == id) else {
@@ -250,11 +281,12 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::ActionsFinished { error } => {
             model.running_here = false;
+            model.dirty = true;
             if let Some(e) = error {
                 model.status =
                     Some(StatusLine { text: format!("action runner: {e}"), tone: Tone::Error });
+                return vec![Effect::Bell];
             }
-            model.dirty = true;
             Vec::new()
         }
         Msg::HealthChecked { index, reading } => {
@@ -263,8 +295,14 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 if let Some(spec) = plan.health.get(index) {
                     let before = health_words(row);
                     row.record(reading, spec.down_after, spec.up_after);
+                    let went_down = before.0 != crate::probe::HealthState::Down
+                        && row.state == crate::probe::HealthState::Down;
                     let words_changed = before != health_words(row);
                     probe_changed(model, words_changed);
+                    // A probe going DOWN rings the bell: someone may be looking elsewhere.
+                    if went_down {
+                        return vec![Effect::Bell];
+                    }
                 }
             }
             Vec::new()
@@ -317,6 +355,14 @@ fn on_tick(model: &mut Model, now: crate::release::Timestamp) -> Vec<Effect> {
         model.dirty = true;
     }
     Vec::new()
+}
+
+/// Whether `records` hold an action failure the screen has not shown yet.
+fn action_failed_in(model: &Model, records: &[crate::release::EventRecord]) -> bool {
+    let last = model.release.as_ref().and_then(|r| r.timeline.back()).map_or(0, |e| e.seq);
+    records
+        .iter()
+        .any(|r| r.seq > last && matches!(r.event, crate::release::Event::ActionFailed { .. }))
 }
 
 /// What a health row says in words: its state, error, status, version and failing checks.
@@ -375,9 +421,13 @@ fn say(model: &mut Model, text: impl Into<String>, tone: Tone) {
 }
 
 fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
+    if model.line.is_some() && model.overlay.is_none() {
+        return on_line_key(model, key);
+    }
     match &model.overlay {
         Some(Overlay::Prompt(_)) => return on_prompt_key(model, key),
         Some(Overlay::Releases(_)) => return on_releases_key(model, key),
+        Some(Overlay::Row(_)) => return on_row_key(model, key),
         Some(Overlay::Help) => {
             // Where the help does not fit (80×24) it scrolls; any other key closes it. The
             // view clamps the offset to the lines there are.
@@ -413,40 +463,44 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Effect> {
     let Some(action) =
         model.keymap.lookup(key, model.focus == Pane::Detail, model.focus == Pane::Timeline)
     else {
+        // Esc clears a kept filter of the focused pane, as in the tools people know.
+        if key == Key::Esc && !model.ui.filter_for(model.focus).is_empty() {
+            return line::clear_filter(model, model.focus);
+        }
         say(model, format!("{key} does nothing here; press ? for every key"), Tone::Info);
         return Vec::new();
     };
-    if action.acts() {
-        if model.replay.is_some() {
-            say(
-                model,
-                "replay shows the past: press v to return to live before acting",
-                Tone::Error,
-            );
-            return Vec::new();
-        }
-        if model.viewing_past {
-            say(model, "this release is finished: its record is read-only", Tone::Error);
-            return Vec::new();
-        }
-        if model.read_only {
-            say(
-                model,
-                format!("read-only cockpit: `{key}` ({}) is disabled", action.name()),
-                Tone::Error,
-            );
-            return Vec::new();
-        }
-        if model.release.is_none() {
-            say(
-                model,
-                "no release yet: start one with `flightdeck start PLAN --version V`",
-                Tone::Error,
-            );
-            return Vec::new();
-        }
+    perform(model, action, &key.to_string())
+}
+
+/// Does what `action` means, from a key or a typed command (`key` names either in
+/// messages), unless this screen may not act.
+fn perform(model: &mut Model, action: Action, key: &str) -> Vec<Effect> {
+    if !may_act(model, action, key) {
+        return Vec::new();
     }
     on_action(model, action)
+}
+
+/// Whether this screen may do `action`: an acting one is refused (and the status line says
+/// why) during replay, on a finished release, read-only, or with no release.
+fn may_act(model: &mut Model, action: Action, key: &str) -> bool {
+    if !action.acts() {
+        return true;
+    }
+    let why = if model.replay.is_some() {
+        "replay shows the past: press v to return to live before acting".to_owned()
+    } else if model.viewing_past {
+        "this release is finished: its record is read-only".to_owned()
+    } else if model.read_only {
+        format!("read-only cockpit: `{key}` ({}) is disabled", action.name())
+    } else if model.release.is_none() {
+        "no release yet: start one with `flightdeck start PLAN --version V`".to_owned()
+    } else {
+        return true;
+    };
+    say(model, why, Tone::Error);
+    false
 }
 
 fn execute(model: &mut Model, command: Command, pinned: bool) -> Vec<Effect> {
@@ -486,7 +540,7 @@ fn open_prompt_on(
 ) -> Vec<Effect> {
     let typed_name = fields.iter().any(|f| f.must_equal.is_some());
     let dry_run = command_for(purpose, DRY_RUN_REASON.into(), typed_name, step.clone());
-    if let Some(refused) = dry_run.and_then(|command| refusal(model, &command)) {
+    if let Some(refused) = refusal(model, &dry_run) {
         return refused;
     }
     let seen_seq = model.release.as_ref().map_or(0, |r| r.state.seq);
@@ -594,12 +648,24 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Open => {
-            model.focus = match model.focus {
-                Pane::Steps => Pane::Detail,
-                Pane::Detail => Pane::Steps,
-                other => other,
-            };
+            match model.focus {
+                Pane::Steps => model.focus = Pane::Detail,
+                Pane::Detail => model.focus = Pane::Steps,
+                _ => open_row(model),
+            }
             model.ui.item = 0;
+            Vec::new()
+        }
+        Action::Acknowledge => {
+            acknowledge(model);
+            Vec::new()
+        }
+        Action::CommandLine => {
+            model.line = Some(LineEdit {
+                kind: LineKind::Command,
+                text: String::new(),
+                choices: Vec::new(),
+            });
             Vec::new()
         }
         Action::Up
@@ -612,9 +678,8 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Filter => {
-            let mut field = reason_field("show events containing (empty shows all)");
-            field.value = model.ui.filter.clone();
-            open_prompt(model, Purpose::Filter, "Filter the timeline".into(), vec![field])
+            start_filter(model);
+            Vec::new()
         }
         Action::ToggleTick => toggle_tick(model),
         Action::Approve => execute(model, Command::Approve, false),
@@ -852,9 +917,20 @@ fn navigate(model: &mut Model, action: Action) {
     let Some(r) = &model.release else { return };
     match model.focus {
         Pane::Steps => {
-            let n = r.state.steps.len();
-            let next = model.selected_step().saturating_add_signed(delta).min(n.saturating_sub(1));
-            model.ui.step = Some(next);
+            // The rollout steps the filter keeps, then the rollback procedure's steps: the
+            // selection moves through both, so the rollback's steps are reachable.
+            let rollback = r.state.rollback.as_ref().map_or(0, |rb| rb.steps.len());
+            let first_rollback = r.state.steps.len();
+            let mut rows = model.step_rows();
+            rows.extend(first_rollback..first_rollback + rollback);
+            let here = match model.selected_rollback_step() {
+                Some(i) => first_rollback + i,
+                None => model.selected_step(),
+            };
+            let at = rows.iter().position(|i| *i >= here).unwrap_or(rows.len().saturating_sub(1));
+            if let Some(next) = moved(at, delta, rows.len()).and_then(|i| rows.get(i)) {
+                model.ui.step = Some(*next);
+            }
             model.ui.item = 0;
         }
         Pane::Detail => {
@@ -866,25 +942,36 @@ fn navigate(model: &mut Model, action: Action) {
             model.ui.item = model.ui.item.saturating_add_signed(delta).min(n.saturating_sub(1));
         }
         Pane::Health => {
-            let n = model.probes.health.len();
-            model.ui.health = model.ui.health.saturating_add_signed(delta).min(n.saturating_sub(1));
+            let rows = model.health_rows();
+            let at = rows.iter().position(|i| *i >= model.ui.health).unwrap_or(0);
+            if let Some(next) = moved(at, delta, rows.len()).and_then(|i| rows.get(i)) {
+                model.ui.health = *next;
+            }
         }
         Pane::Metrics => {
-            let n = model.probes.metrics.len();
-            model.ui.metric = model.ui.metric.saturating_add_signed(delta).min(n.saturating_sub(1));
+            let rows = model.metric_rows();
+            let at = rows.iter().position(|i| *i >= model.ui.metric).unwrap_or(0);
+            if let Some(next) = moved(at, delta, rows.len()).and_then(|i| rows.get(i)) {
+                model.ui.metric = *next;
+            }
         }
         Pane::Timeline => {
             // Up scrolls back in time: the offset counts lines from the newest.
-            let n = r.timeline.len();
+            let n = model.timeline_rows().len();
             model.ui.timeline_back =
                 model.ui.timeline_back.saturating_add_signed(-delta).min(n.saturating_sub(1));
         }
         Pane::Output => {
-            let n = model.output.len();
+            let n = model.output_rows().len();
             model.ui.output_back =
                 model.ui.output_back.saturating_add_signed(-delta).min(n.saturating_sub(1));
         }
     }
+}
+
+/// Position `at` of `len` rows moved by `delta`, kept in range; `None` when there are none.
+fn moved(at: usize, delta: isize, len: usize) -> Option<usize> {
+    (len > 0).then(|| at.saturating_add_signed(delta).min(len - 1))
 }
 
 fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
@@ -922,8 +1009,7 @@ fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
         }
         Key::Enter => {
             let field = &prompt.fields[prompt.active];
-            let needs_text = prompt.purpose != Purpose::Filter;
-            if needs_text && field.value.trim().is_empty() {
+            if field.value.trim().is_empty() {
                 prompt.error = Some(format!("{} is required", field.label));
                 return Vec::new();
             }
@@ -949,14 +1035,7 @@ fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
 fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
     let text = prompt.fields.first().map(|f| f.value.trim().to_owned()).unwrap_or_default();
     let typed_name = prompt.fields.iter().any(|f| f.must_equal.is_some());
-    let Some(command) = command_for(prompt.purpose, text.clone(), typed_name, prompt.step.clone())
-    else {
-        // Only the filter has no command.
-        model.ui.filter = text;
-        model.ui.timeline_back = 0;
-        model.focus = Pane::Timeline;
-        return Vec::new();
-    };
+    let command = command_for(prompt.purpose, text, typed_name, prompt.step.clone());
     let verb = command.verb().to_owned();
     let pinned = !command.commutes();
     model.pending = Some(verb.clone());
@@ -973,15 +1052,9 @@ fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
 }
 
 /// The command a prompt for `purpose` submits with `text` typed (`typed_name`: it asked for
-/// the service name), acting on `step`; `None` for the filter, which commands nothing.
-fn command_for(
-    purpose: Purpose,
-    text: String,
-    typed_name: bool,
-    step: Option<String>,
-) -> Option<Command> {
-    Some(match purpose {
-        Purpose::Filter => return None,
+/// the service name), acting on `step`.
+fn command_for(purpose: Purpose, text: String, typed_name: bool, step: Option<String>) -> Command {
+    match purpose {
         Purpose::Pause => Command::Pause { reason: text },
         Purpose::Decline => Command::Decline { reason: text },
         Purpose::Note => Command::Note { text },
@@ -1004,7 +1077,7 @@ fn command_for(
             Command::Resolve { resolution: Resolution::Failed, reason: text, confirmed: false }
         }
         Purpose::TakeOver => Command::Claim { step: step.unwrap_or_default(), reason: Some(text) },
-    })
+    }
 }
 
 /// The driver offers the lease to anyone; anyone else asks for it. Either way the driving
