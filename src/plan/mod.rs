@@ -3,7 +3,10 @@
 
 mod duration;
 mod raw;
+pub mod roles;
+pub mod selector;
 mod size;
+pub mod template;
 mod threshold;
 mod validate;
 
@@ -16,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::{format_duration, parse_duration};
 pub use size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
-pub use threshold::{Bound, Comparison, Threshold};
+pub use threshold::{Bound, Comparison, THRESHOLD_FORMS, Threshold, Thresholds, number_in_unit};
 
 /// A validated release plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +46,9 @@ pub struct Plan {
     pub notify: Vec<Notify>,
     /// Whether people may claim steps, and for how long; `None`: claims are off.
     pub claims: Option<Claims>,
+    /// `[roles]`: who may fill each role a gate `requires` (names as flightdeck records
+    /// approvers).
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 /// `[claims]`: an operator may claim a step so others see who is on it. A claim lasts `ttl`
@@ -195,18 +201,21 @@ pub struct MetricProbe {
     pub interval: Duration,
     /// Where the value comes from.
     pub source: MetricSource,
-    /// Level that is shown and recorded.
-    pub warn: Option<Threshold>,
+    /// Level that is shown and recorded (any one of its thresholds breaching counts).
+    pub warn: Option<Thresholds>,
     /// Level that triggers the bake's `on_breach`.
-    pub abort: Option<Threshold>,
+    pub abort: Option<Thresholds>,
     /// Looser warn level once the release has completed.
-    pub after_release_warn: Option<Threshold>,
+    pub after_release_warn: Option<Thresholds>,
     /// Looser abort level once the release has completed.
-    pub after_release_abort: Option<Threshold>,
+    pub after_release_abort: Option<Thresholds>,
     /// How long a breach must persist before it counts.
     pub for_duration: Duration,
     /// What missing data means.
     pub no_data: NoDataPolicy,
+    /// The value a series missing from a successful read counts as (`absent = 0`: an
+    /// error ratio with no errors yet); `None`: a missing series is no data.
+    pub absent: Option<f64>,
     /// Window over which the baseline median is taken: before the first shift, or (live)
     /// the moving window up to each reading.
     pub baseline_window: Duration,
@@ -232,10 +241,10 @@ pub enum BaselineMode {
 impl MetricProbe {
     /// Whether any of its levels is relative to a baseline.
     pub fn relative(&self) -> bool {
-        [self.warn, self.abort, self.after_release_warn, self.after_release_abort]
+        [&self.warn, &self.abort, &self.after_release_warn, &self.after_release_abort]
             .into_iter()
             .flatten()
-            .any(|t| matches!(t.bound, Bound::Baseline(_)))
+            .any(Thresholds::relative)
     }
 
     /// Whether the first traffic shift must wait for its baseline to be captured.
@@ -492,9 +501,19 @@ pub enum OnFailure {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollback {
     /// Actions run in order after traffic is returned to the stable version.
-    pub steps: Vec<String>,
+    pub steps: Vec<RollbackStep>,
     /// What a failed step does.
     pub on_failure: OnFailure,
+}
+
+/// One step of the rollback procedure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackStep {
+    /// Key under `[actions]`.
+    pub action: String,
+    /// Rollout steps that must all have completed in this release for it to run (else it
+    /// is recorded as skipped); empty: it always runs.
+    pub if_done: Vec<String>,
 }
 
 /// One stage: a named group of steps.
@@ -521,6 +540,9 @@ pub struct Step {
     pub help: Option<String>,
     /// Runbook link.
     pub runbook: Option<String>,
+    /// The environment its action acts on, filled in as `{environment}`: the step's own
+    /// `environment`, else its stage's, else the service's.
+    pub environment: String,
     /// What the step is.
     pub kind: StepKind,
 }
@@ -539,6 +561,8 @@ pub enum StepKind {
         approvals: Option<u32>,
         /// Minimum time between the gate opening and it passing.
         min_wait: Duration,
+        /// People needed per role (`release_manager = 1`), distinct people, one role each.
+        requires: BTreeMap<String, u32>,
     },
     /// Run a named action.
     Action {
@@ -626,12 +650,30 @@ impl Plan {
         self.flat_steps().into_iter().find(|s| s.step.id == id)
     }
 
-    /// Approvals a gate needs for a release of this type.
+    /// Approvals a gate needs for a release of this type: its own number, else the release
+    /// type's, and never fewer than the people its roles require.
     pub fn approvals_needed(&self, step: &Step, release_type: ReleaseType) -> u32 {
-        match step.kind {
+        let by_roles = match &step.kind {
+            StepKind::Gate { requires, .. } => requires.values().sum(),
+            _ => 0,
+        };
+        let own = match step.kind {
             StepKind::Gate { approvals: Some(n), .. } => n,
             _ => self.release_types.get(&release_type).map_or(1, |p| p.approvals),
-        }
+        };
+        own.max(by_roles)
+    }
+
+    /// The roles a gate still lacks, given who approved it; empty when met (or it requires
+    /// no roles).
+    pub fn roles_missing<'n>(
+        &self,
+        step: &Step,
+        approvers: impl IntoIterator<Item = &'n str>,
+    ) -> Vec<roles::Missing> {
+        let StepKind::Gate { requires, .. } = &step.kind else { return Vec::new() };
+        let approvers: Vec<&str> = approvers.into_iter().collect();
+        roles::missing(requires, &self.roles, &approvers)
     }
 
     /// The action with this id.
@@ -695,6 +737,17 @@ impl fmt::Display for PlanError {
 }
 
 impl std::error::Error for PlanError {}
+
+/// `text` cut to `max` characters with `…` when longer, so a huge value never fills a
+/// message.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
 
 /// Parses and validates plan text; `file` is used in messages only.
 pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {

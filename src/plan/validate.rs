@@ -7,13 +7,18 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep};
+use super::raw::{
+    RawAction, RawHealth, RawLevel, RawMetric, RawPlan, RawReleaseType, RawRollbackStep, RawSize,
+    RawStep,
+};
 use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
+use super::threshold::THRESHOLD_FORMS;
 use super::{
     ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe,
     MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan,
-    PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute,
-    Service, Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
+    PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, RollbackStep,
+    ScrapeCompute, Service, Stage, Step, StepKind, Threshold, Thresholds, Traffic, format_duration,
+    parse_duration, shorten,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.
@@ -145,15 +150,39 @@ impl Checker<'_> {
         }
     }
 
-    fn threshold(&mut self, value: Option<&Spanned<String>>, field: &str) -> Option<Threshold> {
+    /// A level: one threshold or a list, each in the metric's `unit`.
+    fn level(
+        &mut self,
+        value: Option<&Spanned<RawLevel>>,
+        field: &str,
+        unit: &str,
+    ) -> Option<Thresholds> {
         let v = value?;
-        match Threshold::parse(v.get_ref()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.problem(v.span(), field, e, "write e.g. \"> 0.02\" or \"> baseline * 1.5\"");
-                None
+        let hint = format!("write one of: {THRESHOLD_FORMS}");
+        let mut any = Vec::new();
+        match v.get_ref() {
+            RawLevel::One(text) => match Threshold::parse_in(text, unit) {
+                Ok(t) => any.push(t),
+                Err(e) => self.problem(v.span(), field, e, &hint),
+            },
+            RawLevel::Any(list) => {
+                if list.is_empty() {
+                    self.problem(
+                        v.span(),
+                        field,
+                        "an empty list never breaches".into(),
+                        "list at least one threshold, or leave the level out",
+                    );
+                }
+                for (i, text) in list.iter().enumerate() {
+                    match Threshold::parse_in(text.get_ref(), unit) {
+                        Ok(t) => any.push(t),
+                        Err(e) => self.problem(text.span(), &format!("{field}[{i}]"), e, &hint),
+                    }
+                }
             }
         }
+        Thresholds::new(any)
     }
 
     fn templates(&mut self, text: &str, span: Range<usize>, field: &str) {
@@ -180,26 +209,7 @@ impl MapJoin for [&str] {
     }
 }
 
-/// Names inside `{...}` that are not part of a `${env:NAME}` secret reference.
-pub fn placeholders(text: &str) -> Vec<String> {
-    let bytes = text.as_bytes();
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'{' && (i == 0 || bytes[i - 1] != b'$') {
-            if let Some(end) = text[i + 1..].find('}') {
-                let name = &text[i + 1..i + 1 + end];
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    found.push(name.to_owned());
-                    i += end + 2;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
-    found
-}
+use super::template::placeholders;
 
 /// Parses and validates; see [`super::parse`].
 pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
@@ -374,12 +384,41 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
     });
 
     let has_rollback = raw.rollback.is_some();
+    let mut rollback_conditions: Vec<(String, Vec<Spanned<String>>)> = Vec::new();
     let rollback = match raw.rollback {
         None => Rollback { steps: Vec::new(), on_failure: OnFailure::Halt },
         Some(r) => {
             let r = r.into_inner();
-            for (i, step) in r.steps.iter().enumerate() {
-                known_action(c, step, &format!("rollback.steps[{i}]"), &actions);
+            let mut steps = Vec::new();
+            for (i, step) in r.steps.into_iter().enumerate() {
+                let field = format!("rollback.steps[{i}]");
+                let span = step.span();
+                match step.into_inner() {
+                    RawRollbackStep::Plain(action) => {
+                        let action = Spanned::new(span, action);
+                        known_action(c, &action, &field, &actions);
+                        steps.push(RollbackStep {
+                            action: action.into_inner(),
+                            if_done: Vec::new(),
+                        });
+                    }
+                    RawRollbackStep::Conditional(s) => {
+                        known_action(c, &s.action, &format!("{field}.action"), &actions);
+                        if s.if_done.is_empty() {
+                            c.problem(
+                                span,
+                                &format!("{field}.if_done"),
+                                "an empty `if_done` is no condition".into(),
+                                "list rollout step ids, e.g. if_done = [\"migrate\"], or write the action id alone",
+                            );
+                        }
+                        rollback_conditions.push((field, s.if_done.clone()));
+                        steps.push(RollbackStep {
+                            action: s.action.into_inner(),
+                            if_done: s.if_done.into_iter().map(Spanned::into_inner).collect(),
+                        });
+                    }
+                }
             }
             let on_failure = match r.on_failure.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
                 None | Some(("halt", _)) => OnFailure::Halt,
@@ -394,10 +433,11 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                     OnFailure::Halt
                 }
             };
-            Rollback { steps: r.steps.into_iter().map(Spanned::into_inner).collect(), on_failure }
+            Rollback { steps, on_failure }
         }
     };
 
+    let roles = check_roles(c, raw.roles);
     let mut stages = Vec::new();
     let mut seen_stage = BTreeSet::new();
     let mut seen_step = BTreeSet::new();
@@ -430,6 +470,8 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                 "add [[stages.steps]] tables under it, or remove the stage",
             );
         }
+        let stage_environment =
+            stage.environment.clone().unwrap_or_else(|| service.environment.clone());
         let mut steps = Vec::new();
         for (pi, raw_step) in stage.steps.into_iter().enumerate() {
             let path = format!("stages[{si}].steps[{pi}]");
@@ -451,7 +493,10 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                     "ids starting with `rollback-` name the rollback procedure's steps; rename it",
                 );
             }
-            if let Some(step) = check_step(c, &path, step, &actions, &probe_ids, &mut last_weight) {
+            let known = Known { roles: &roles, actions: &actions, probe_ids: &probe_ids };
+            if let Some(step) =
+                check_step(c, &path, &stage_environment, step, &known, &mut last_weight)
+            {
                 if matches!(step.kind, StepKind::Traffic { .. }) {
                     if traffic.is_none() {
                         c.problem(kind_span.clone(), &format!("{path}.kind"), format!("traffic step `{}` but the plan has no [traffic] provider", step.id), "add [traffic] with `set = \"ACTION\"` naming the action that sets the weight");
@@ -466,11 +511,23 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         stages.push(Stage {
             name: stage.name.unwrap_or_else(|| stage.id.get_ref().clone()),
             id: stage.id.into_inner(),
-            environment: stage.environment.unwrap_or_else(|| service.environment.clone()),
+            environment: stage_environment,
             steps,
         });
     }
 
+    for (field, if_done) in &rollback_conditions {
+        for (j, id) in if_done.iter().enumerate() {
+            if !seen_step.contains(id.get_ref()) {
+                c.problem(
+                    id.span(),
+                    &format!("{field}.if_done[{j}]"),
+                    format!("no rollout step `{}`", shorten(id.get_ref(), 80)),
+                    "name a step id from [[stages.steps]]",
+                );
+            }
+        }
+    }
     let notify = raw.notify.into_iter().enumerate().map(|(i, n)| check_notify(c, i, n)).collect();
     let claims = raw.claims.map(|raw| check_claims(c, raw));
 
@@ -486,7 +543,92 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         stages,
         notify,
         claims,
+        roles,
     }
+}
+
+/// `[roles]`: each role a list of distinct, non-empty names.
+fn check_roles(
+    c: &mut Checker<'_>,
+    raw: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (role, members) in raw {
+        let mut names: Vec<String> = Vec::new();
+        for (i, name) in members.get_ref().iter().enumerate() {
+            let field = format!("roles.{role}[{i}]");
+            if name.get_ref().trim().is_empty() {
+                c.problem(
+                    name.span(),
+                    &field,
+                    "must not be empty".into(),
+                    "write the name flightdeck records for the person (see `flightdeck whoami`)",
+                );
+            } else if names.contains(name.get_ref()) {
+                c.problem(
+                    name.span(),
+                    &field,
+                    format!("`{}` is listed twice", shorten(name.get_ref(), 80)),
+                    "list each person once",
+                );
+            } else {
+                names.push(name.get_ref().clone());
+            }
+        }
+        out.insert(role, names);
+    }
+    out
+}
+
+/// A gate's `requires = { ROLE = N }`: known roles, 1..=their member count each.
+fn check_requires(
+    c: &mut Checker<'_>,
+    path: &str,
+    raw: Option<&Spanned<BTreeMap<String, Spanned<i64>>>>,
+    roles: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    let Some(raw) = raw else { return out };
+    for (role, n) in raw.get_ref() {
+        let field = format!("{path}.requires.{role}");
+        let Some(members) = roles.get(role) else {
+            let known: Vec<&str> = roles.keys().map(String::as_str).collect();
+            c.problem(
+                n.span(),
+                &field,
+                format!("no role `{}` in [roles]", shorten(role, 80)),
+                &if known.is_empty() {
+                    format!("define it: [roles] {role} = [\"alice\", \"bob\"]")
+                } else {
+                    format!("define it under [roles], or use one of: {}", known.join(", "))
+                },
+            );
+            continue;
+        };
+        let count = *n.get_ref();
+        let size = i64::try_from(members.len()).unwrap_or(i64::MAX);
+        if count < 1 {
+            c.problem(
+                n.span(),
+                &field,
+                format!("must be at least 1, found {count}"),
+                "require at least one person of the role, or remove it from `requires`",
+            );
+        } else if count > size {
+            c.problem(
+                n.span(),
+                &field,
+                format!(
+                    "needs {count} {role}{} but [roles] lists {size}",
+                    if count == 1 { "" } else { "s" }
+                ),
+                &format!("add people to roles.{role}, or require at most {size}"),
+            );
+        } else {
+            out.insert(role.clone(), u32::try_from(count).unwrap_or(1));
+        }
+    }
+    out
 }
 
 fn check_claims(c: &mut Checker<'_>, raw: Spanned<super::raw::RawClaims>) -> Claims {
@@ -787,12 +929,23 @@ fn check_metric(
             None
         }
     };
-    let warn = c.threshold(m.warn.as_ref(), &format!("{path}.warn"));
-    let abort = c.threshold(m.abort.as_ref(), &format!("{path}.abort"));
+    let unit = m.unit.as_ref().map_or("", |u| u.get_ref().as_str());
+    let warn = c.level(m.warn.as_ref(), &format!("{path}.warn"), unit);
+    let abort = c.level(m.abort.as_ref(), &format!("{path}.abort"), unit);
     let after_release_warn =
-        c.threshold(m.after_release_warn.as_ref(), &format!("{path}.after_release_warn"));
+        c.level(m.after_release_warn.as_ref(), &format!("{path}.after_release_warn"), unit);
     let after_release_abort =
-        c.threshold(m.after_release_abort.as_ref(), &format!("{path}.after_release_abort"));
+        c.level(m.after_release_abort.as_ref(), &format!("{path}.after_release_abort"), unit);
+    if let Some(a) = &m.absent {
+        if !a.get_ref().is_finite() {
+            c.problem(
+                a.span(),
+                &format!("{path}.absent"),
+                "must be a finite number".into(),
+                "the value a series missing from a successful read counts as, e.g. absent = 0",
+            );
+        }
+    }
     let no_data_after = c.duration(
         m.no_data_after.as_ref(),
         &format!("{path}.no_data_after"),
@@ -861,7 +1014,7 @@ fn check_metric(
     let relative = [&warn, &abort, &after_release_warn, &after_release_abort]
         .into_iter()
         .flatten()
-        .any(|t| matches!(t.bound, crate::plan::Bound::Baseline(_)));
+        .any(Thresholds::relative);
     if relative && !by_label && m.baseline_from.is_none() {
         c.problem(
             span,
@@ -894,6 +1047,7 @@ fn check_metric(
         after_release_warn,
         after_release_abort,
         no_data,
+        absent: m.absent.map(Spanned::into_inner).filter(|v| v.is_finite()),
     })
 }
 
@@ -1019,20 +1173,28 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
     Some(ActionSpec { name: a.name.unwrap_or_else(|| id.clone()), id, kind, timeout })
 }
 
+/// What a step is checked against: the rest of the plan, already checked.
+struct Known<'p> {
+    roles: &'p BTreeMap<String, Vec<String>>,
+    actions: &'p BTreeMap<String, ActionSpec>,
+    probe_ids: &'p BTreeSet<String>,
+}
+
 fn check_step(
     c: &mut Checker<'_>,
     path: &str,
+    stage_environment: &str,
     s: RawStep,
-    actions: &BTreeMap<String, ActionSpec>,
-    probe_ids: &BTreeSet<String>,
+    known: &Known<'_>,
     last_weight: &mut Option<(u8, String)>,
 ) -> Option<Step> {
+    let Known { roles, actions, probe_ids } = *known;
     let kind_word = s.kind.get_ref().clone();
     let allowed: &[&str] = match kind_word.as_str() {
         "checklist" => &["items"],
-        "gate" => &["approvals", "min_wait"],
-        "action" => &["action"],
-        "traffic" => &["weight"],
+        "gate" => &["approvals", "min_wait", "requires"],
+        "action" => &["action", "environment"],
+        "traffic" => &["weight", "environment"],
         "bake" => &["duration", "probes", "on_breach", "checkpoints"],
         other => {
             c.problem(
@@ -1044,7 +1206,9 @@ fn check_step(
             return None;
         }
     };
-    let present: [(&str, Option<Range<usize>>); 9] = [
+    let present: [(&str, Option<Range<usize>>); 11] = [
+        ("environment", s.environment.as_ref().map(Spanned::span)),
+        ("requires", s.requires.as_ref().map(Spanned::span)),
         ("items", s.items.as_ref().map(Spanned::span)),
         ("approvals", s.approvals.as_ref().map(Spanned::span)),
         ("min_wait", s.min_wait.as_ref().map(Spanned::span)),
@@ -1122,7 +1286,9 @@ fn check_step(
                 Some(a) => u32::try_from(*a.get_ref()).ok(),
                 None => None,
             };
+            let requires = check_requires(c, path, s.requires.as_ref(), roles);
             StepKind::Gate {
+                requires,
                 approvals,
                 min_wait: c.duration(
                     s.min_wait.as_ref(),
@@ -1267,8 +1433,22 @@ fn check_step(
             }
         }
     };
+    let environment = match s.environment {
+        Some(e) if e.get_ref().trim().is_empty() => {
+            c.problem(
+                e.span(),
+                &format!("{path}.environment"),
+                "must not be empty".into(),
+                "name the environment this step acts on, or leave it out to use the stage's",
+            );
+            stage_environment.to_owned()
+        }
+        Some(e) => e.into_inner(),
+        None => stage_environment.to_owned(),
+    };
     Some(Step {
         name: s.name.unwrap_or_else(|| s.id.get_ref().clone()),
+        environment,
         id: s.id.into_inner(),
         help: s.help,
         runbook: s.runbook,

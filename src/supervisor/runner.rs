@@ -192,7 +192,8 @@ async fn run_and_record(
     let spec = plan.action(&claim.action);
     let prepared = match (spec, &state.info) {
         (Some(spec), Some(info)) => {
-            action::prepare(spec, info, key.release_id, claim.weight, &mut secrets)
+            let info = action::info_for_step(plan, &claim.step, info);
+            action::prepare(spec, &info, key.release_id, claim.weight, &mut secrets)
         }
         (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
         (_, None) => Err("the release has not started".into()),

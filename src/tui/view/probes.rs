@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{format, pane_block, theme};
 use crate::analysis::number;
-use crate::plan::{Bound, Comparison};
+use crate::plan::Bound;
 use crate::tui::model::{HealthState, MetricRow, Verdict};
 use crate::tui::model::{Model, Pane};
 
@@ -45,21 +45,35 @@ fn label_width(longest: usize, pane: usize, reserve: usize, min: usize) -> usize
 /// The level a row is judged by, as written; a relative one also as the number it comes
 /// to with the baseline: `abort > 0.315 (baseline 0.21 × 1.5)`.
 fn limit_text(row: &MetricRow) -> String {
-    let Some(t) = row.abort.or(row.warn) else {
+    let Some(level) = row.abort.as_ref().or(row.warn.as_ref()) else {
         return String::new();
     };
     let word = if row.abort.is_some() { "abort" } else { "warn" };
-    let op = match t.comparison {
-        Comparison::Above => '>',
-        Comparison::Below => '<',
-    };
-    match (t.bound, row.baseline) {
-        (Bound::Absolute(_), _) => format!("{word} {t}"),
-        (Bound::Baseline(f), Some(b)) => {
-            format!("{word} {op} {} (baseline {} × {f})", number(b * f), number(b))
-        }
-        (Bound::Baseline(_), None) => format!("{word} {t} (no baseline yet)"),
-    }
+    let each: Vec<String> = level
+        .iter()
+        .map(|t| {
+            let op = t.operator();
+            match (t.bound, row.baseline) {
+                (Bound::Absolute(_), _) => t.to_string(),
+                (Bound::Baseline(f), Some(b)) => {
+                    format!("{op} {} (baseline {} × {f})", number(b * f), number(b))
+                }
+                (Bound::BaselinePlus(x), Some(b)) => {
+                    let sign = if x < 0.0 { '-' } else { '+' };
+                    format!(
+                        "{op} {} (baseline {} {sign} {})",
+                        number(b + x),
+                        number(b),
+                        number(x.abs())
+                    )
+                }
+                (Bound::Baseline(_) | Bound::BaselinePlus(_), None) => {
+                    format!("{t} (no baseline yet)")
+                }
+            }
+        })
+        .collect();
+    format!("{word} {}", each.join(" or "))
 }
 
 /// `   why: fail: value 0.038, threshold > 0.02, ...`, broken after commas to fit `width`.
