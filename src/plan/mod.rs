@@ -6,6 +6,7 @@ mod raw;
 pub mod roles;
 pub mod selector;
 mod size;
+mod syntax;
 pub mod template;
 mod threshold;
 mod validate;
@@ -754,10 +755,36 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
     validate::parse(text, file)
 }
 
+/// The plan's bytes as text; bytes that are not UTF-8 are reported with their line, column
+/// and offset in the file.
+pub fn text_of(bytes: Vec<u8>, file: &str) -> Result<String, PlanError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = &bytes[..good];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        PlanError {
+            file: file.to_owned(),
+            problems: vec![PlanProblem {
+                location: Some(Location { line, column }),
+                field: "(file)".into(),
+                message: format!(
+                    "the plan is not UTF-8 text: byte 0x{:02X} at line {line}, byte {} of the file",
+                    bytes[good],
+                    good + 1
+                ),
+                hint: "save the plan as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)".into(),
+            }],
+        }
+    })
+}
+
 /// Reads and validates a plan file.
 pub fn load_file(path: &Path) -> Result<(Plan, String), PlanError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+    let bytes = std::fs::read(path).map_err(|e| PlanError {
         file: file.clone(),
         problems: vec![PlanProblem {
             location: None,
@@ -766,6 +793,7 @@ pub fn load_file(path: &Path) -> Result<(Plan, String), PlanError> {
             hint: "check the path; `flightdeck init PATH` writes a starter plan".into(),
         }],
     })?;
+    let text = text_of(bytes, &file)?;
     let plan = parse(&text, &file)?;
     Ok((plan, text))
 }

@@ -48,10 +48,13 @@ impl Checker<'_> {
 
     fn problem(&mut self, span: Range<usize>, field: &str, message: String, hint: &str) {
         let location = Some(self.location(span.start));
-        self.problems.push((
-            span.start,
-            PlanProblem { location, field: field.to_owned(), message, hint: hint.to_owned() },
-        ));
+        let problem = PlanProblem {
+            location,
+            field: shorten(field, 120),
+            message: cut_values(&message),
+            hint: hint.to_owned(),
+        };
+        self.problems.push((span.start, problem));
     }
 
     fn duration(
@@ -117,19 +120,38 @@ impl Checker<'_> {
         }
     }
 
-    fn count(&mut self, value: Option<&Spanned<i64>>, field: &str, default: u32, min: i64) -> u32 {
+    /// A whole number within `min..=max` (`default` when left out or out of bounds).
+    fn count(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        field: &str,
+        default: u32,
+        (min, max): (i64, i64),
+    ) -> u32 {
         match value {
             None => default,
-            Some(v) if *v.get_ref() < min => {
+            Some(v) if !(min..=max).contains(v.get_ref()) => {
                 self.problem(
                     v.span(),
                     field,
-                    format!("must be at least {min}, found {}", v.get_ref()),
-                    "use a positive whole number",
+                    format!("must be {min} to {max}, found {}", v.get_ref()),
+                    &format!("use a whole number from {min} to {max}"),
                 );
                 default
             }
             Some(v) => u32::try_from(*v.get_ref()).unwrap_or(default),
+        }
+    }
+
+    /// An http(s) URL.
+    fn url(&mut self, value: &Spanned<String>, field: &str) {
+        if let Err(e) = super::syntax::check_url(value.get_ref()) {
+            self.problem(
+                value.span(),
+                field,
+                e,
+                "write an http:// or https:// URL with a host, e.g. \"http://10.0.0.5:8080/health\"; secrets as ${env:NAME}",
+            );
         }
     }
 
@@ -218,13 +240,15 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
         Err(e) => {
             let mut checker = Checker { text, problems: Vec::new() };
             let span = e.span().unwrap_or(0..0);
-            let field = text
-                .get(span.clone())
-                .filter(|s| !s.is_empty() && s.len() < 60 && !s.contains('\n'))
-                .unwrap_or("(syntax)")
-                .trim()
-                .to_owned();
-            let message = e.message().trim().to_owned();
+            let message = plain_types(e.message().trim());
+            let at = span.start.min(text.len());
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let on_header = text[line_start..].trim_start().starts_with('[');
+            let field = if on_header && !message.contains("field") {
+                "(syntax)".to_owned()
+            } else {
+                field_at(text, span.start)
+            };
             let hint = if message.contains("unknown field") {
                 "remove or rename the key; see config.example.toml for every field"
             } else if message.contains("missing field") {
@@ -242,6 +266,132 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
         Ok(()) => Ok(plan),
         Err(e) => Err(e),
     }
+}
+
+/// Cuts every `quoted` or "quoted" value longer than 80 characters in a message.
+fn cut_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = &rest[open..=open];
+        out.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        match after.find(quote) {
+            Some(close) => {
+                out.push_str(&shorten(&after[..close], 80));
+                out.push_str(quote);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&shorten(after, 80));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    shorten(&out, 400)
+}
+
+/// A TOML or serde message in plain words: `expected a whole number`, not `expected i64`.
+fn plain_types(message: &str) -> String {
+    use std::sync::OnceLock;
+    static RULES: OnceLock<Vec<(regex::Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r"\b[iu](8|16|32|64|128|size)\b", "a whole number"),
+            (r"\bf(32|64)\b", "a number"),
+            (r"\bstruct \w+", "a table"),
+            (r"\bunit struct \w+", "a table"),
+            (r"\ba sequence\b", "a list"),
+            (r"\ba map\b", "a table"),
+            (r"\binteger\b", "whole number"),
+            (r"\bfloating point\b", "number"),
+        ]
+        .into_iter()
+        .filter_map(|(pattern, words)| regex::Regex::new(pattern).ok().map(|r| (r, words)))
+        .collect()
+    });
+    let mut out = message.to_owned();
+    for (pattern, words) in rules {
+        out = pattern.replace_all(&out, *words).into_owned();
+    }
+    out
+}
+
+/// The field at `offset` of a plan that did not parse, as a dotted path from its table
+/// header and the keys before it on its line (`stages.steps.approvals`); never its value.
+fn field_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = &text[line_start..line_end];
+    let header =
+        text[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(|l| {
+            l.trim_start_matches('[').split(']').next().unwrap_or_default().trim().to_owned()
+        });
+    let header = match line.trim_start().strip_prefix('[') {
+        Some(own) => Some(
+            own.trim_start_matches('[').split(']').next().unwrap_or_default().trim().to_owned(),
+        ),
+        None => header,
+    };
+    // Keys open at the offset: `a = { b = { c = 1` gives a, b, c.
+    let before = &text[line_start..offset];
+    let at_key = text[offset..line_end]
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .next()
+        .filter(|k| {
+            !k.is_empty() && text[offset + k.len()..line_end].trim_start().starts_with('=')
+        });
+    let mut keys: Vec<String> = Vec::new();
+    let mut pending: Option<String> = None;
+    let mut word = String::new();
+    let mut in_string: Option<char> = None;
+    for ch in before.chars() {
+        if let Some(q) = in_string {
+            if ch == q {
+                in_string = None;
+            }
+            continue;
+        }
+        match ch {
+            '"' | '\'' => {
+                in_string = Some(ch);
+                word.clear();
+            }
+            '=' => {
+                pending = Some(std::mem::take(&mut word));
+            }
+            '{' => {
+                if let Some(k) = pending.take() {
+                    keys.push(k);
+                }
+            }
+            '}' => {
+                keys.pop();
+            }
+            ',' => {
+                pending = None;
+                word.clear();
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' => word.push(c),
+            c if c.is_whitespace() => {
+                if !word.is_empty() && pending.is_none() {
+                    // A key followed by spaces before `=`: keep it.
+                } else {
+                    word.clear();
+                }
+            }
+            _ => word.clear(),
+        }
+    }
+    if let Some(k) = at_key {
+        keys.push(k.to_owned());
+    } else if let Some(k) = pending {
+        keys.push(k);
+    }
+    let path: Vec<String> = header.into_iter().chain(keys).filter(|k| !k.is_empty()).collect();
+    if path.is_empty() { "(syntax)".to_owned() } else { path.join(".") }
 }
 
 fn finish(mut c: Checker<'_>, file: &str) -> Result<(), PlanError> {
@@ -650,6 +800,10 @@ fn check_claims(c: &mut Checker<'_>, raw: Spanned<super::raw::RawClaims>) -> Cla
 
 /// Most attempts after the first a webhook may ask for.
 const NOTIFY_MAX_RETRIES: i64 = 10;
+/// Most attempts after the first an idempotent http action may ask for.
+const MAX_RETRIES: i64 = 10;
+/// Most approvals a gate may ask for.
+const MAX_APPROVALS: i64 = 100;
 /// Longest time one webhook attempt may take.
 const NOTIFY_MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -657,13 +811,9 @@ fn check_notify(c: &mut Checker<'_>, i: usize, raw: Spanned<super::raw::RawNotif
     let n = raw.into_inner();
     let path = format!("notify[{i}]");
     let url = n.url.get_ref().trim();
-    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("${env:")) {
-        c.problem(
-            n.url.span(),
-            &format!("{path}.url"),
-            format!("`{url}` is not an http(s) URL"),
-            "write e.g. \"https://hooks.slack.com/services/${env:SLACK_HOOK}\"",
-        );
+    // A whole URL from a secret is checked when it is sent.
+    if !url.starts_with("${env:") {
+        c.url(&n.url, &format!("{path}.url"));
     }
     if let Some(name) = placeholders(url).first() {
         c.problem(
@@ -769,6 +919,14 @@ fn check_release_types(
                 "require at least 1 approval",
             );
             1
+        } else if *v.approvals.get_ref() > MAX_APPROVALS {
+            c.problem(
+                v.approvals.span(),
+                &field,
+                format!("must be 1 to {MAX_APPROVALS}, found {}", v.approvals.get_ref()),
+                "a gate counts distinct people; ask for a number a team can give",
+            );
+            1
         } else {
             u32::try_from(*v.approvals.get_ref()).unwrap_or(1)
         };
@@ -821,14 +979,7 @@ fn check_health(
     let h = raw.into_inner();
     let path = format!("health[{i}]");
     unique_probe(c, &h.id, &format!("{path}.id"), seen);
-    if h.url.get_ref().trim().is_empty() {
-        c.problem(
-            h.url.span(),
-            &format!("{path}.url"),
-            "must not be empty".into(),
-            "the URL polled with GET, e.g. \"http://10.0.0.5:8080/health\"",
-        );
-    }
+    c.url(&h.url, &format!("{path}.url"));
     let role = match h.role.as_ref().map(|r| (r.get_ref().as_str(), r.span())) {
         None | Some(("shared", _)) => Role::Shared,
         Some(("stable", _)) => Role::Stable,
@@ -852,8 +1003,8 @@ fn check_health(
             Duration::from_secs(5),
         ),
         timeout: c.duration(h.timeout.as_ref(), &format!("{path}.timeout"), Duration::from_secs(2)),
-        down_after: c.count(h.down_after.as_ref(), &format!("{path}.down_after"), 3, 1),
-        up_after: c.count(h.up_after.as_ref(), &format!("{path}.up_after"), 2, 1),
+        down_after: c.count(h.down_after.as_ref(), &format!("{path}.down_after"), 3, (1, 100)),
+        up_after: c.count(h.up_after.as_ref(), &format!("{path}.up_after"), 2, (1, 100)),
         id: h.id.into_inner(),
         url: h.url.into_inner(),
         role,
@@ -883,6 +1034,15 @@ fn check_metric(
     let source = match (m.prometheus, m.scrape) {
         (Some(p), None) => {
             let p = p.into_inner();
+            c.url(&p.url, &format!("{path}.prometheus.url"));
+            if let Err(e) = super::syntax::check_query(p.query.get_ref()) {
+                c.problem(
+                    p.query.span(),
+                    &format!("{path}.prometheus.query"),
+                    e,
+                    "write a PromQL expression, e.g. sum(rate(http_requests_total{code=~\"5..\"}[5m]))",
+                );
+            }
             Some(MetricSource::Prometheus {
                 url: p.url.into_inner(),
                 query: p.query.into_inner(),
@@ -892,6 +1052,24 @@ fn check_metric(
         (None, Some(s)) => {
             let s_span = s.span();
             let s = s.into_inner();
+            c.url(&s.url, &format!("{path}.scrape.url"));
+            let selectors = [
+                ("gauge", s.gauge.as_deref()),
+                ("rate", s.rate.as_deref()),
+                ("ratio.numerator", s.ratio.as_ref().map(|r| r.numerator.as_str())),
+                ("ratio.denominator", s.ratio.as_ref().map(|r| r.denominator.as_str())),
+                ("quantile.histogram", s.quantile.as_ref().map(|q| q.histogram.as_str())),
+            ];
+            for (name, selector) in selectors {
+                if let Some(Err(e)) = selector.map(super::selector::Selector::parse) {
+                    c.problem(
+                        s_span.clone(),
+                        &format!("{path}.scrape.{name}"),
+                        e,
+                        "write a series selector: name, name{label=\"value\"} or name{label=~\"regex\"}",
+                    );
+                }
+            }
             let computes =
                 [s.gauge.is_some(), s.rate.is_some(), s.ratio.is_some(), s.quantile.is_some()];
             if computes.iter().filter(|x| **x).count() != 1 {
@@ -1119,6 +1297,7 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
                 return None;
             };
             c.templates(url.get_ref(), url.span(), &format!("{path}.url"));
+            c.url(&url, &format!("{path}.url"));
             let body = a.body.map(|b| serde_json::to_value(b).unwrap_or(serde_json::Value::Null));
             if let Some(b) = &body {
                 c.templates(&b.to_string(), span.clone(), &format!("{path}.body"));
@@ -1137,7 +1316,8 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
                     );
                 }
             }
-            let retries = c.count(a.retries.as_ref(), &format!("{path}.retries"), 0, 0);
+            let retries =
+                c.count(a.retries.as_ref(), &format!("{path}.retries"), 0, (0, MAX_RETRIES));
             if retries > 0 && !a.idempotent.unwrap_or(false) {
                 if let Some(r) = &a.retries {
                     c.problem(
@@ -1280,6 +1460,15 @@ fn check_step(
                         &format!("{path}.approvals"),
                         format!("a gate needing {} approvers would pass by itself", a.get_ref()),
                         "require at least 1, or leave it out to use the release type's number",
+                    );
+                    None
+                }
+                Some(a) if *a.get_ref() > MAX_APPROVALS => {
+                    c.problem(
+                        a.span(),
+                        &format!("{path}.approvals"),
+                        format!("must be 1 to {MAX_APPROVALS}, found {}", a.get_ref()),
+                        "a gate counts distinct people; ask for a number a team can give",
                     );
                     None
                 }
