@@ -208,7 +208,7 @@ kind = "checklist"
 items = [{ id = "a", text = "A" }]
 wieght = 10
 "#,
-        "stages.steps.wieght",
+        "stages[0].steps[0].wieght",
         12,
         "unknown field `wieght`",
     );
@@ -244,7 +244,7 @@ id = "s"
 [[stages.steps]]
 id = "g"
 "#,
-        "stages.steps",
+        "stages[0].steps[0]",
         8,
         "missing field `kind`",
     );
@@ -1179,7 +1179,7 @@ retries = 50
     // Unknown keys are refused like everywhere else in a plan.
     among(
         &with_notify("[[notify]]\nurl = \"https://x.example\"\nchannel = \"#releases\"\n"),
-        "notify.channel",
+        "notify[0].channel",
         14,
         "unknown field",
     );

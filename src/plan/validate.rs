@@ -318,23 +318,46 @@ fn plain_types(message: &str) -> String {
     out
 }
 
+/// The last table header in `text` as a field path, arrays of tables indexed:
+/// `[[stages.steps]]` under the third `[[stages]]` is `stages[2].steps[0]`.
+fn indexed_header(text: &str) -> Option<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut last = None;
+    for line in text.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix('[') else { continue };
+        let array = rest.starts_with('[');
+        let name = rest.trim_start_matches('[').split(']').next().unwrap_or_default().trim();
+        if array {
+            *counts.entry(name.to_owned()).or_default() += 1;
+            let nested = format!("{name}.");
+            counts.retain(|k, _| !k.starts_with(&nested));
+        }
+        last = Some(name.to_owned());
+    }
+    let name = last?;
+    let mut path = Vec::new();
+    let mut prefix = String::new();
+    for part in name.split('.') {
+        if !prefix.is_empty() {
+            prefix.push('.');
+        }
+        prefix.push_str(part);
+        match counts.get(&prefix) {
+            Some(n) => path.push(format!("{part}[{}]", n.saturating_sub(1))),
+            None => path.push(part.to_owned()),
+        }
+    }
+    Some(path.join("."))
+}
+
 /// The field at `offset` of a plan that did not parse, as a dotted path from its table
-/// header and the keys before it on its line (`stages.steps.approvals`); never its value.
+/// header and the keys before it on its line (`stages[0].steps[1].approvals`); never its
+/// value.
 fn field_at(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-    let line = &text[line_start..line_end];
-    let header =
-        text[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(|l| {
-            l.trim_start_matches('[').split(']').next().unwrap_or_default().trim().to_owned()
-        });
-    let header = match line.trim_start().strip_prefix('[') {
-        Some(own) => Some(
-            own.trim_start_matches('[').split(']').next().unwrap_or_default().trim().to_owned(),
-        ),
-        None => header,
-    };
+    let header = indexed_header(&text[..line_end]);
     // Keys open at the offset: `a = { b = { c = 1` gives a, b, c.
     let before = &text[line_start..offset];
     let at_key = text[offset..line_end]
