@@ -62,6 +62,14 @@ fn gate_with_one_approval_and_a_no_go() {
 }
 
 #[test]
+fn gate_with_roles_names_the_missing_role() {
+    let model = fixtures::gate_with_roles();
+    snapshot("gate_roles", &model);
+    let wide = screen(&model, 120, 40).join("\n");
+    assert!(wide.contains("needs 1 more release_manager (dave,"), "{wide}");
+}
+
+#[test]
 fn action_running_with_live_output() {
     snapshot("action_running", &fixtures::action_running());
 }

@@ -321,6 +321,22 @@ pub fn gate_no_go() -> Model {
     h.model(alice(), false, now)
 }
 
+/// basic.toml with roles at its gate: bob (an engineer) approved, a release manager is
+/// still missing.
+pub fn gate_with_roles() -> Model {
+    let text = include_str!("../fixtures/basic.toml").replacen(
+        "kind = \"gate\"",
+        "kind = \"gate\"\n  requires = { release_manager = 1, engineer = 1 }",
+        1,
+    ) + "\n[roles]\nrelease_manager = [\"dave\", \"erin\"]\nengineer = [\"bob\", \"carol\"]\n";
+    let plan = plan::parse(&text, "basic.toml").expect("basic.toml with roles is valid");
+    let mut h = History::started(plan);
+    h.tick(40, &alice(), "tests").tick(25, &alice(), "oncall").next(5, &alice());
+    h.run(60, &bob(), Command::Approve);
+    let now = h.clock.plus_millis(30_000);
+    h.model(alice(), false, now)
+}
+
 /// The backup running in this cockpit, with live output; the output pane focused.
 pub fn action_running() -> Model {
     let h = basic_backup_started();
