@@ -46,7 +46,7 @@ enum MetricScale {
     Fraction,
     /// A percentage (`%`): `2%` is 2.
     Percent,
-    /// A time, this many seconds per unit (`s` = 1, `ms` = 0.001).
+    /// A time, this many microseconds per unit (`s` = 1 000 000, `ms` = 1 000).
     Time(f64),
     /// Anything else (`req/s`, `conns`, none): only plain numbers.
     Other,
@@ -56,23 +56,24 @@ fn metric_scale(unit: &str) -> MetricScale {
     match unit.trim().to_ascii_lowercase().as_str() {
         "ratio" | "fraction" => MetricScale::Fraction,
         "%" | "percent" | "pct" => MetricScale::Percent,
-        "s" | "sec" | "secs" | "second" | "seconds" => MetricScale::Time(1.0),
-        "ms" | "millisecond" | "milliseconds" => MetricScale::Time(1e-3),
-        "us" | "µs" | "microsecond" | "microseconds" => MetricScale::Time(1e-6),
-        "min" | "minute" | "minutes" => MetricScale::Time(60.0),
-        "h" | "hour" | "hours" => MetricScale::Time(3600.0),
+        "s" | "sec" | "secs" | "second" | "seconds" => MetricScale::Time(1e6),
+        "ms" | "millisecond" | "milliseconds" => MetricScale::Time(1e3),
+        "us" | "µs" | "microsecond" | "microseconds" => MetricScale::Time(1.0),
+        "min" | "minute" | "minutes" => MetricScale::Time(6e7),
+        "h" | "hour" | "hours" => MetricScale::Time(3.6e9),
         _ => MetricScale::Other,
     }
 }
 
-/// Seconds per unit of a time written in a threshold.
+/// Microseconds per unit of a time written in a threshold (whole numbers, so that
+/// `800ms` on a seconds metric is exactly 0.8: one rounding, in the division).
 fn written_time(unit: &str) -> Option<f64> {
     match unit {
-        "us" | "µs" => Some(1e-6),
-        "ms" => Some(1e-3),
-        "s" => Some(1.0),
-        "m" | "min" => Some(60.0),
-        "h" => Some(3600.0),
+        "us" | "µs" => Some(1.0),
+        "ms" => Some(1e3),
+        "s" => Some(1e6),
+        "m" | "min" => Some(6e7),
+        "h" => Some(3.6e9),
         _ => None,
     }
 }
@@ -126,9 +127,9 @@ pub fn number_in_unit(text: &str, unit: &str) -> Result<f64, String> {
             )),
         };
     }
-    if let Some(seconds) = written_time(written) {
+    if let Some(micros) = written_time(written) {
         return match scale {
-            MetricScale::Time(per_unit) => Ok(value * seconds / per_unit),
+            MetricScale::Time(per_unit) => Ok(value * micros / per_unit),
             _ => Err(format!(
                 "`{}` is a time but {unit_words}: set unit = \"s\" or \"ms\" on the metric, \
                  or write a plain number",
@@ -381,6 +382,8 @@ mod tests {
         assert_eq!(on("< 2m", "seconds"), Ok(Bound::Absolute(120.0)));
         assert_eq!(on("> baseline + 50ms", "s"), Ok(Bound::BaselinePlus(0.05)));
         assert_eq!(on("> 1e3", "req/s"), Ok(Bound::Absolute(1000.0)));
+        assert_eq!(on("> 800ms", "s"), Ok(Bound::Absolute(0.8)), "exactly the 0.8 written");
+        assert_eq!(on("> 300ms", "s"), Ok(Bound::Absolute(0.3)));
         assert_eq!(on("> -3", ""), Ok(Bound::Absolute(-3.0)));
     }
 
