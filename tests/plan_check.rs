@@ -276,6 +276,7 @@ fn types_are_named_in_plain_words_and_the_field_not_the_value() {
         "",
     );
     assert!(!p.message.contains("i64") && !p.message.contains("i128"), "{p:#?}");
+    assert!(p.message.contains("number"), "{p:#?}");
 }
 
 #[test]
@@ -295,6 +296,14 @@ fn long_values_are_cut_in_messages() {
     let text = format!("{}[roles]\nlead = [\"{huge}\", \"{huge}\"]\n", with_gate(""));
     let p = only(&text, "roles.lead[1]", 11, "listed twice");
     assert!(p.message.len() < 200);
+    // A value TOML itself refuses is cut too, and the field is named, not the value.
+    let p = only(
+        &with_gate(&format!("approvals = \"{huge}\"")),
+        "stages[0].steps[0].approvals",
+        9,
+        "expected a whole number",
+    );
+    assert!(p.message.len() < 500, "the message is {} bytes long", p.message.len());
 }
 
 #[test]
