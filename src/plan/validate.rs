@@ -253,6 +253,8 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
                 "remove or rename the key; see config.example.toml for every field"
             } else if message.contains("missing field") {
                 "add the field; see config.example.toml"
+            } else if message.contains("invalid type") || message.contains("too large") {
+                "write the kind of value expected here; config.example.toml shows each field"
             } else {
                 "fix the TOML at this position"
             };
@@ -298,6 +300,10 @@ fn plain_types(message: &str) -> String {
     static RULES: OnceLock<Vec<(regex::Regex, &'static str)>> = OnceLock::new();
     let rules = RULES.get_or_init(|| {
         [
+            (
+                r"invalid type: integer `(-?[0-9]+)` as [iu]128, expected [a-z0-9 ]+",
+                "`$1` is too large a number",
+            ),
             (r"\b[iu](8|16|32|64|128|size)\b", "a whole number"),
             (r"\bf(32|64)\b", "a number"),
             (r"\bstruct \w+", "a table"),
