@@ -115,6 +115,11 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
                     probes.join(", ")
                 ),
             };
+            let detail = if step.environment == stage.environment {
+                detail
+            } else {
+                format!("[{}] {detail}", step.environment)
+            };
             let _ = writeln!(out, "    {:<10} {:<24} {detail}", step.kind.word(), step.id);
         }
     }
