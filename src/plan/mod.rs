@@ -2,6 +2,7 @@
 //! validation never touch the clock or the network; only `load_file` reads a file.
 
 mod duration;
+mod messages;
 mod raw;
 pub mod roles;
 pub mod selector;
