@@ -20,16 +20,16 @@ pub mod evidence;
 
 pub use evidence::{SampleKind, SampleRow, bake_evidence, stable_series_id};
 
-use crate::plan::{MetricProbe, NoDataPolicy, Threshold, format_duration};
+use crate::plan::{MetricProbe, NoDataPolicy, Threshold, Thresholds, format_duration};
 use crate::release::{Breach, Level, Timestamp};
 
 /// What analysis needs from a plan's `[[metrics]]` entry.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
     /// Level that is shown and recorded.
-    pub warn: Option<Threshold>,
+    pub warn: Option<Thresholds>,
     /// Level that triggers the bake's `on_breach`.
-    pub abort: Option<Threshold>,
+    pub abort: Option<Thresholds>,
     /// How long a breach must persist, in milliseconds.
     pub for_ms: u64,
     /// What missing data means.
@@ -41,9 +41,12 @@ impl Rules {
     /// levels replace the ones set (a level without an after-release variant stays).
     pub fn of(metric: &MetricProbe, released: bool) -> Self {
         let (warn, abort) = if released {
-            (metric.after_release_warn.or(metric.warn), metric.after_release_abort.or(metric.abort))
+            (
+                metric.after_release_warn.clone().or_else(|| metric.warn.clone()),
+                metric.after_release_abort.clone().or_else(|| metric.abort.clone()),
+            )
         } else {
-            (metric.warn, metric.abort)
+            (metric.warn.clone(), metric.abort.clone())
         };
         Self { warn, abort, for_ms: millis(metric.for_duration), no_data: metric.no_data }
     }
@@ -117,7 +120,10 @@ impl fmt::Display for Explanation {
         }
         if let Some(t) = self.threshold {
             match (self.limit, t.bound) {
-                (Some(limit), crate::plan::Bound::Baseline(_)) => {
+                (
+                    Some(limit),
+                    crate::plan::Bound::Baseline(_) | crate::plan::Bound::BaselinePlus(_),
+                ) => {
                     parts.push(format!("threshold {t} (= {})", number(limit)));
                 }
                 _ => parts.push(format!("threshold {t}")),
@@ -232,7 +238,7 @@ pub fn baseline(
 /// The bad streak at the end of `samples` for one threshold: (samples, first, last).
 fn streak(
     samples: &[(Timestamp, f64)],
-    threshold: &Threshold,
+    threshold: &Thresholds,
     baseline: Option<f64>,
 ) -> Option<(u32, Timestamp, Timestamp)> {
     let mut count = 0u32;
@@ -258,7 +264,7 @@ pub fn evaluate(
 ) -> Verdict {
     let finite: Vec<(Timestamp, f64)> =
         observed.samples.iter().copied().filter(|(_, v)| v.is_finite()).collect();
-    let main = rules.abort.or(rules.warn);
+    let main = rules.abort.as_ref().or(rules.warn.as_ref()).map(|level| *level.first());
     let mut explanation = Explanation {
         value: finite.last().map(|(_, v)| *v),
         threshold: main,
@@ -289,24 +295,29 @@ pub fn evaluate(
     explanation.samples = u32::try_from(recent.clone().count()).unwrap_or(u32::MAX);
     explanation.window_ms = recent.map(|(at, _)| last_at.millis_since(*at)).max().unwrap_or(0);
 
-    let abort_unjudged = rules.abort.is_some_and(|a| a.limit(baseline).is_none());
+    let abort_unjudged = rules.abort.as_ref().is_some_and(|a| !a.judgeable(baseline));
     let mut pending = None;
     let mut unjudged = None;
-    for (level, threshold) in [(Level::Abort, rules.abort), (Level::Warn, rules.warn)] {
+    for (level, threshold) in [(Level::Abort, &rules.abort), (Level::Warn, &rules.warn)] {
         let Some(t) = threshold else { continue };
-        let Some(limit) = t.limit(baseline) else {
-            unjudged.get_or_insert(t);
-            continue;
-        };
-        let Some((count, first, last)) = streak(&finite, &t, baseline) else { continue };
+        if !t.judgeable(baseline) {
+            unjudged.get_or_insert(
+                *t.iter().find(|t| t.limit(baseline).is_none()).unwrap_or(t.first()),
+            );
+        }
+        // A threshold of the level that can be judged (an absolute one) may breach while
+        // a relative one still waits for its baseline.
+        let Some((count, first, last)) = streak(&finite, t, baseline) else { continue };
         let span = last.millis_since(first);
         if span >= rules.for_ms {
-            explanation.threshold = Some(t);
-            explanation.limit = Some(limit);
+            let newest = finite.last().map_or(0.0, |(_, v)| *v);
+            let hit = *t.first_breached(newest, baseline).unwrap_or(t.first());
+            explanation.threshold = Some(hit);
+            explanation.limit = hit.limit(baseline);
             explanation.samples = count;
             explanation.window_ms = span;
             let status = if level == Level::Abort { Status::Fail } else { Status::Warn };
-            let held = Some(Held { level, threshold: t.to_string() });
+            let held = Some(Held { level, threshold: hit.to_string() });
             // A held warning says nothing about an abort level that cannot be judged yet.
             let conclusive = level == Level::Abort || !abort_unjudged;
             if !conclusive {
@@ -402,7 +413,7 @@ mod tests {
     fn rules(abort: &str, for_secs: u64, no_data: NoDataPolicy) -> Rules {
         Rules {
             warn: None,
-            abort: Some(Threshold::parse(abort).unwrap()),
+            abort: Some(Thresholds::parse(abort).unwrap()),
             for_ms: for_secs * 1000,
             no_data,
         }
@@ -488,8 +499,8 @@ mod tests {
     #[test]
     fn a_held_warning_is_not_conclusive_while_the_abort_level_waits_for_a_baseline() {
         let r = Rules {
-            warn: Some(Threshold::parse("> 0.5").unwrap()),
-            abort: Some(Threshold::parse("> baseline * 2").unwrap()),
+            warn: Some(Thresholds::parse("> 0.5").unwrap()),
+            abort: Some(Thresholds::parse("> baseline * 2").unwrap()),
             for_ms: 0,
             no_data: NoDataPolicy::Ignore,
         };
@@ -503,8 +514,8 @@ mod tests {
     #[test]
     fn warn_level_is_judged_after_abort() {
         let r = Rules {
-            warn: Some(Threshold::parse("> 0.01").unwrap()),
-            abort: Some(Threshold::parse("> 0.05").unwrap()),
+            warn: Some(Thresholds::parse("> 0.01").unwrap()),
+            abort: Some(Thresholds::parse("> 0.05").unwrap()),
             for_ms: 0,
             no_data: NoDataPolicy::Warn,
         };

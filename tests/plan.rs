@@ -208,7 +208,7 @@ kind = "checklist"
 items = [{ id = "a", text = "A" }]
 wieght = 10
 "#,
-        "wieght",
+        "stages[0].steps[0].wieght",
         12,
         "unknown field `wieght`",
     );
@@ -229,7 +229,7 @@ id = "s"
 id = "g"
 kind = "gate"
 "#,
-        "[service]",
+        "service",
         1,
         "missing field `environment`",
     );
@@ -244,7 +244,7 @@ id = "s"
 [[stages.steps]]
 id = "g"
 "#,
-        "[[stages.steps]]",
+        "stages[0].steps[0]",
         8,
         "missing field `kind`",
     );
@@ -1169,7 +1169,7 @@ timeout = "2m"
 retries = 50
 "#,
     );
-    among(&text, "notify[0].url", 13, "is not an http(s) URL");
+    among(&text, "notify[0].url", 13, "not http or https");
     among(&text, "notify[0].url", 13, "no placeholders");
     among(&text, "notify[0].format", 14, "`teams` is not a format");
     among(&text, "notify[0].events[1]", 15, "`deployed` is not a milestone");
@@ -1179,7 +1179,7 @@ retries = 50
     // Unknown keys are refused like everywhere else in a plan.
     among(
         &with_notify("[[notify]]\nurl = \"https://x.example\"\nchannel = \"#releases\"\n"),
-        "channel",
+        "notify[0].channel",
         14,
         "unknown field",
     );
@@ -1237,7 +1237,7 @@ fn claims_reject_bad_ttls_and_unknown_keys() {
     only(&with_claims("[claims]\nttl = \"25h\"\n"), "claims.ttl", 13, "outside 1m..=24h");
     only(&with_claims("[claims]\nttl = \"0\"\n"), "claims.ttl", 13, "outside 1m..=24h");
     only(&with_claims("[claims]\nttl = \"soon\"\n"), "claims.ttl", 13, "`soon`");
-    among(&with_claims("[claims]\nttl = \"20m\"\nmax = 3\n"), "max", 14, "unknown field");
+    among(&with_claims("[claims]\nttl = \"20m\"\nmax = 3\n"), "claims.max", 14, "unknown field");
 }
 
 /// A plan whose `[traffic]` table ends with `extra` (line 12 onwards).

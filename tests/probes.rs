@@ -430,11 +430,35 @@ async fn prometheus_queries_vectors_scalars_empty_results_and_errors() {
     assert_eq!(read("scalar", None).await, Some(Ok(Some(0.5))));
     assert_eq!(read("empty", None).await, Some(Ok(None)), "an empty result is no data");
     assert_eq!(
-        read("broken(", None).await,
+        // A query `check` cannot fault (it checks brackets, strings and matchers, not what
+        // Prometheus knows) that Prometheus refuses: its error is the probe error.
+        read("no_such_function(up)", None).await,
         Some(Err("Prometheus bad_data: 1:5: parse error: unexpected end of input".into()))
     );
     let Some(Err(e)) = read("by_version", None).await else { panic!("two series, no by_label") };
     assert!(e.contains("2 series"), "{e}");
+    drop(server);
+}
+
+#[tokio::test]
+async fn absent_counts_for_a_series_missing_from_a_successful_read_only() {
+    let server = Server::start(Router::new().route("/api/v1/query", get(fake_prometheus))).await;
+    let read = |query: &str| {
+        let text = format!(
+            "[service]\nname = \"s\"\nenvironment = \"staging\"\n\n[[metrics]]\nid = \"m\"\n\
+             unit = \"ratio\"\nabsent = 0\nabort = \">= 2%\"\n\
+             prometheus = {{ url = \"{}\", query = \"{query}\" }}\n\n\
+             [[stages]]\nid = \"a\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  \
+             items = [{{ id = \"x\", text = \"x\" }}]\n",
+            server.url
+        );
+        let m = plan(&text).metrics[0].clone();
+        async move { MetricReader::new(m, Versions::default()).read(&client(), at(0.0)).await }
+    };
+    assert_eq!(read("empty").await, Some(Ok(Some(0.0))), "no series in a good answer: absent");
+    assert_eq!(read("one").await, Some(Ok(Some(42.0))), "a series present is its value");
+    let Some(Err(e)) = read("no_such_function(up)").await else { panic!("a failed read") };
+    assert!(e.contains("bad_data"), "a failed read stays a failed read: {e}");
     drop(server);
 }
 

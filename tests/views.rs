@@ -73,6 +73,16 @@ fn gate_with_one_approval_and_a_no_go() {
 }
 
 #[test]
+fn gate_with_roles_names_the_missing_role() {
+    let model = fixtures::gate_with_roles();
+    snapshot("gate_roles", &model);
+    let wide = screen(&model, 120, 40).join("\n");
+    // The detail pane may wrap the names onto the next line.
+    assert!(wide.contains("needs 1 more release_manager"), "{wide}");
+    assert!(wide.contains("(dave, erin)"), "{wide}");
+}
+
+#[test]
 fn action_running_with_live_output() {
     snapshot("action_running", &fixtures::action_running());
 }

@@ -65,6 +65,16 @@ pub fn claims_of(plan: &Plan, state: &State, actor: &Actor) -> Vec<Claim> {
         .collect()
 }
 
+/// The release's facts as `step`'s action sees them: `{environment}` is the environment
+/// the step acts on (its own, else its stage's, else the service's).
+pub fn info_for_step(plan: &Plan, step: &str, info: &ReleaseInfo) -> ReleaseInfo {
+    let mut info = info.clone();
+    if let Some(r) = plan.step(step) {
+        info.environment.clone_from(&r.step.environment);
+    }
+    info
+}
+
 /// Fills templates and resolves secrets; `secrets` collects values to redact.
 pub fn prepare(
     spec: &ActionSpec,

@@ -18,13 +18,10 @@ impl Vars {
         self
     }
 
-    /// Fills every known `{name}`; unknown names were rejected when the plan was checked.
+    /// Fills every known `{name}` and turns `{{`/`}}` into single braces; unknown names
+    /// were rejected when the plan was checked.
     pub fn fill(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for (name, value) in &self.values {
-            out = out.replace(&format!("{{{name}}}"), value);
-        }
-        out
+        crate::plan::template::fill(text, |name| self.values.get(name).cloned())
     }
 }
 

@@ -73,11 +73,22 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
             let _ = writeln!(out, "traffic      none");
         }
     }
-    let rollback: Vec<&str> = plan.rollback.steps.iter().map(String::as_str).collect();
+    let rollback: Vec<String> = plan
+        .rollback
+        .steps
+        .iter()
+        .map(|s| {
+            if s.if_done.is_empty() {
+                s.action.clone()
+            } else {
+                format!("{} (if {} done)", s.action, s.if_done.join(", "))
+            }
+        })
+        .collect();
     let _ = writeln!(
         out,
         "rollback     traffic to 0 then {} (on failure: {})",
-        list(&rollback),
+        list(&rollback.iter().map(String::as_str).collect::<Vec<_>>()),
         match plan.rollback.on_failure {
             crate::plan::OnFailure::Halt => "halt",
             crate::plan::OnFailure::Continue => "continue",
@@ -89,13 +100,18 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
         for step in &stage.steps {
             let detail = match &step.kind {
                 StepKind::Checklist { items } => format!("{} items", items.len()),
-                StepKind::Gate { approvals, min_wait } => {
+                StepKind::Gate { approvals, min_wait, requires } => {
                     let n = approvals.map_or_else(|| "per release type".into(), |n| n.to_string());
-                    if min_wait.is_zero() {
-                        format!("approvals: {n}")
-                    } else {
-                        format!("approvals: {n}, open at least {}", format_duration(*min_wait))
+                    let mut text = format!("approvals: {n}");
+                    if !requires.is_empty() {
+                        let roles: Vec<String> =
+                            requires.iter().map(|(role, n)| format!("{n} {role}")).collect();
+                        text.push_str(&format!(", roles: {}", roles.join(" + ")));
                     }
+                    if !min_wait.is_zero() {
+                        text.push_str(&format!(", open at least {}", format_duration(*min_wait)));
+                    }
+                    text
                 }
                 StepKind::Action { action } => match plan.action(action).map(|a| &a.kind) {
                     Some(ActionKind::Command { argv, .. }) => format!("runs {}", argv.join(" ")),
@@ -108,6 +124,11 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
                     format_duration(*duration),
                     probes.join(", ")
                 ),
+            };
+            let detail = if step.environment == stage.environment {
+                detail
+            } else {
+                format!("[{}] {detail}", step.environment)
             };
             let _ = writeln!(out, "    {:<10} {:<24} {detail}", step.kind.word(), step.id);
         }

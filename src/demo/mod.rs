@@ -28,9 +28,9 @@ pub const OLD_VERSION: &str = "1.3.2";
 pub fn plan_text(fleet: &Fleet, scenario: Scenario) -> String {
     let migration_seconds = if scenario == Scenario::SlowMigration { "30" } else { "3" };
     let text = DEMO_PLAN
-        .replace("@BLUE@", &fleet.blue_url)
-        .replace("@GREEN@", &fleet.green_url)
-        .replace("@LB@", &fleet.lb_url)
+        .replace("http://blue.demo.invalid", &fleet.blue_url)
+        .replace("http://green.demo.invalid", &fleet.green_url)
+        .replace("http://lb.demo.invalid", &fleet.lb_url)
         .replace("@MIGRATION_SECONDS@", migration_seconds);
     let Some(url) = fleet.extra_url.as_deref().filter(|_| fleet.extra_endpoints > 0) else {
         return text;

@@ -12,6 +12,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("empty duration".into());
     }
+    if text.contains('.') {
+        return Err(fraction_hint(text));
+    }
     let mut total_ms: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
@@ -37,6 +40,34 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .ok_or_else(|| format!("`{text}` is too large"))?;
     }
     Ok(Duration::from_millis(total_ms))
+}
+
+/// What to write instead of a duration with a fraction (`0.5m` → `30s`).
+fn fraction_hint(text: &str) -> String {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let unit_ms = match &text[split..] {
+        "ms" => Some(1.0),
+        "s" => Some(1_000.0),
+        "m" => Some(60_000.0),
+        "h" => Some(3_600_000.0),
+        _ => None,
+    };
+    let ms = text[..split].parse::<f64>().ok().zip(unit_ms).map(|(v, u)| v * u);
+    let shown = crate::plan::shorten(text, 80);
+    match ms {
+        Some(ms) if ms.is_finite() && ms >= 1.0 && ms.fract() == 0.0 && ms < 1e15 => {
+            // Checked above: a whole, non-negative number of milliseconds that fits.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let whole = ms as u64;
+            let exact = if whole % 1000 == 0 {
+                format_duration(Duration::from_millis(whole))
+            } else {
+                format!("{whole}ms")
+            };
+            format!("`{shown}` has a fraction: use {exact}")
+        }
+        _ => format!("`{shown}` has a fraction: use whole numbers of a smaller unit (ms, s, m, h)"),
+    }
 }
 
 /// Formats a duration compactly: `45s`, `10m`, `1h30m`, `2m14s`.
@@ -74,6 +105,14 @@ mod tests {
         assert!(parse_duration("10d").unwrap_err().contains("not a unit"));
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn fractions_say_what_to_write_instead() {
+        assert_eq!(parse_duration("0.5m").unwrap_err(), "`0.5m` has a fraction: use 30s");
+        assert_eq!(parse_duration("1.5h").unwrap_err(), "`1.5h` has a fraction: use 1h30m");
+        assert_eq!(parse_duration("1.5s").unwrap_err(), "`1.5s` has a fraction: use 1500ms");
+        assert!(parse_duration("0.0001ms").unwrap_err().contains("smaller unit"));
     }
 
     #[test]

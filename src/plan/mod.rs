@@ -2,9 +2,14 @@
 //! validation never touch the clock or the network; only `load_file` reads a file.
 
 mod duration;
+mod messages;
 pub mod provider;
 mod raw;
+pub mod roles;
+pub mod selector;
 mod size;
+mod syntax;
+pub mod template;
 mod threshold;
 mod validate;
 
@@ -17,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::{format_duration, parse_duration};
 pub use size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
-pub use threshold::{Bound, Comparison, Threshold};
+pub use threshold::{Bound, Comparison, THRESHOLD_FORMS, Threshold, Thresholds, number_in_unit};
 
 /// A validated release plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +49,9 @@ pub struct Plan {
     pub notify: Vec<Notify>,
     /// Whether people may claim steps, and for how long; `None`: claims are off.
     pub claims: Option<Claims>,
+    /// `[roles]`: who may fill each role a gate `requires` (names as flightdeck records
+    /// approvers).
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 /// `[claims]`: an operator may claim a step so others see who is on it. A claim lasts `ttl`
@@ -196,18 +204,21 @@ pub struct MetricProbe {
     pub interval: Duration,
     /// Where the value comes from.
     pub source: MetricSource,
-    /// Level that is shown and recorded.
-    pub warn: Option<Threshold>,
+    /// Level that is shown and recorded (any one of its thresholds breaching counts).
+    pub warn: Option<Thresholds>,
     /// Level that triggers the bake's `on_breach`.
-    pub abort: Option<Threshold>,
+    pub abort: Option<Thresholds>,
     /// Looser warn level once the release has completed.
-    pub after_release_warn: Option<Threshold>,
+    pub after_release_warn: Option<Thresholds>,
     /// Looser abort level once the release has completed.
-    pub after_release_abort: Option<Threshold>,
+    pub after_release_abort: Option<Thresholds>,
     /// How long a breach must persist before it counts.
     pub for_duration: Duration,
     /// What missing data means.
     pub no_data: NoDataPolicy,
+    /// The value a series missing from a successful read counts as (`absent = 0`: an
+    /// error ratio with no errors yet); `None`: a missing series is no data.
+    pub absent: Option<f64>,
     /// Window over which the baseline median is taken: before the first shift, or (live)
     /// the moving window up to each reading.
     pub baseline_window: Duration,
@@ -233,10 +244,10 @@ pub enum BaselineMode {
 impl MetricProbe {
     /// Whether any of its levels is relative to a baseline.
     pub fn relative(&self) -> bool {
-        [self.warn, self.abort, self.after_release_warn, self.after_release_abort]
+        [&self.warn, &self.abort, &self.after_release_warn, &self.after_release_abort]
             .into_iter()
             .flatten()
-            .any(|t| matches!(t.bound, Bound::Baseline(_)))
+            .any(Thresholds::relative)
     }
 
     /// Whether the first traffic shift must wait for its baseline to be captured.
@@ -497,9 +508,19 @@ pub enum OnFailure {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollback {
     /// Actions run in order after traffic is returned to the stable version.
-    pub steps: Vec<String>,
+    pub steps: Vec<RollbackStep>,
     /// What a failed step does.
     pub on_failure: OnFailure,
+}
+
+/// One step of the rollback procedure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackStep {
+    /// Key under `[actions]`.
+    pub action: String,
+    /// Rollout steps that must all have completed in this release for it to run (else it
+    /// is recorded as skipped); empty: it always runs.
+    pub if_done: Vec<String>,
 }
 
 /// One stage: a named group of steps.
@@ -526,6 +547,9 @@ pub struct Step {
     pub help: Option<String>,
     /// Runbook link.
     pub runbook: Option<String>,
+    /// The environment its action acts on, filled in as `{environment}`: the step's own
+    /// `environment`, else its stage's, else the service's.
+    pub environment: String,
     /// What the step is.
     pub kind: StepKind,
 }
@@ -544,6 +568,8 @@ pub enum StepKind {
         approvals: Option<u32>,
         /// Minimum time between the gate opening and it passing.
         min_wait: Duration,
+        /// People needed per role (`release_manager = 1`), distinct people, one role each.
+        requires: BTreeMap<String, u32>,
     },
     /// Run a named action.
     Action {
@@ -631,12 +657,30 @@ impl Plan {
         self.flat_steps().into_iter().find(|s| s.step.id == id)
     }
 
-    /// Approvals a gate needs for a release of this type.
+    /// Approvals a gate needs for a release of this type: its own number, else the release
+    /// type's, and never fewer than the people its roles require.
     pub fn approvals_needed(&self, step: &Step, release_type: ReleaseType) -> u32 {
-        match step.kind {
+        let by_roles = match &step.kind {
+            StepKind::Gate { requires, .. } => requires.values().sum(),
+            _ => 0,
+        };
+        let own = match step.kind {
             StepKind::Gate { approvals: Some(n), .. } => n,
             _ => self.release_types.get(&release_type).map_or(1, |p| p.approvals),
-        }
+        };
+        own.max(by_roles)
+    }
+
+    /// The roles a gate still lacks, given who approved it; empty when met (or it requires
+    /// no roles).
+    pub fn roles_missing<'n>(
+        &self,
+        step: &Step,
+        approvers: impl IntoIterator<Item = &'n str>,
+    ) -> Vec<roles::Missing> {
+        let StepKind::Gate { requires, .. } = &step.kind else { return Vec::new() };
+        let approvers: Vec<&str> = approvers.into_iter().collect();
+        roles::missing(requires, &self.roles, &approvers)
     }
 
     /// The action with this id.
@@ -701,15 +745,52 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
+/// `text` cut to `max` characters with `…` when longer, so a huge value never fills a
+/// message.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// Parses and validates plan text; `file` is used in messages only.
 pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
     validate::parse(text, file)
 }
 
+/// The plan's bytes as text; bytes that are not UTF-8 are reported with their line, column
+/// and offset in the file.
+pub fn text_of(bytes: Vec<u8>, file: &str) -> Result<String, PlanError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = &bytes[..good];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        PlanError {
+            file: file.to_owned(),
+            problems: vec![PlanProblem {
+                location: Some(Location { line, column }),
+                field: "(file)".into(),
+                message: format!(
+                    "the plan is not UTF-8 text: byte 0x{:02X} at line {line}, byte {} of the file",
+                    bytes[good],
+                    good + 1
+                ),
+                hint: "save the plan as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)".into(),
+            }],
+        }
+    })
+}
+
 /// Reads and validates a plan file.
 pub fn load_file(path: &Path) -> Result<(Plan, String), PlanError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+    let bytes = std::fs::read(path).map_err(|e| PlanError {
         file: file.clone(),
         problems: vec![PlanProblem {
             location: None,
@@ -718,6 +799,7 @@ pub fn load_file(path: &Path) -> Result<(Plan, String), PlanError> {
             hint: "check the path; `flightdeck init PATH` writes a starter plan".into(),
         }],
     })?;
+    let text = text_of(bytes, &file)?;
     let plan = parse(&text, &file)?;
     Ok((plan, text))
 }

@@ -31,6 +31,8 @@ pub struct RawPlan {
     pub notify: Vec<Spanned<RawNotify>>,
     #[serde(default)]
     pub claims: Option<Spanned<RawClaims>>,
+    #[serde(default)]
+    pub roles: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[claims]`: people may claim a step so others see who is on it.
@@ -136,13 +138,15 @@ pub struct RawMetric {
     #[serde(default)]
     pub scrape: Option<Spanned<RawScrape>>,
     #[serde(default)]
-    pub warn: Option<Spanned<String>>,
+    pub warn: Option<Spanned<RawLevel>>,
     #[serde(default)]
-    pub abort: Option<Spanned<String>>,
+    pub abort: Option<Spanned<RawLevel>>,
     #[serde(default)]
-    pub after_release_warn: Option<Spanned<String>>,
+    pub after_release_warn: Option<Spanned<RawLevel>>,
     #[serde(default)]
-    pub after_release_abort: Option<Spanned<String>>,
+    pub after_release_abort: Option<Spanned<RawLevel>>,
+    #[serde(default)]
+    pub absent: Option<Spanned<f64>>,
     #[serde(default, rename = "for")]
     pub for_: Option<Spanned<String>>,
     #[serde(default)]
@@ -157,6 +161,39 @@ pub struct RawMetric {
     pub baseline_mode: Option<Spanned<String>>,
     #[serde(default)]
     pub max_body: Option<Spanned<RawSize>>,
+}
+
+/// A level (`warn`, `abort`): one threshold, or a list of which any one breaching counts.
+#[derive(Debug)]
+pub enum RawLevel {
+    One(String),
+    Any(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for RawLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LevelVisitor;
+        impl<'de> serde::de::Visitor<'de> for LevelVisitor {
+            type Value = RawLevel;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a threshold such as \"> 0.02\", or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawLevel, E> {
+                Ok(RawLevel::One(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawLevel, A::Error> {
+                let mut any = Vec::new();
+                while let Some(t) = seq.next_element::<Spanned<String>>()? {
+                    any.push(t);
+                }
+                Ok(RawLevel::Any(any))
+            }
+        }
+        deserializer.deserialize_any(LevelVisitor)
+    }
 }
 
 /// A size written as a number of bytes (`1048576`) or with a unit (`"4MiB"`).
@@ -278,9 +315,48 @@ pub struct RawTraffic {
 #[serde(deny_unknown_fields)]
 pub struct RawRollback {
     #[serde(default)]
-    pub steps: Vec<Spanned<String>>,
+    pub steps: Vec<Spanned<RawRollbackStep>>,
     #[serde(default)]
     pub on_failure: Option<Spanned<String>>,
+}
+
+/// One rollback step: an action id, or `{ action = "ID", if_done = ["STEP", ...] }`.
+#[derive(Debug)]
+pub enum RawRollbackStep {
+    Plain(String),
+    Conditional(RawConditionalStep),
+}
+
+/// `{ action, if_done }`: the action runs only if every listed step completed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConditionalStep {
+    pub action: Spanned<String>,
+    #[serde(default)]
+    pub if_done: Vec<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawRollbackStep {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StepVisitor;
+        impl<'de> serde::de::Visitor<'de> for StepVisitor {
+            type Value = RawRollbackStep;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an action id, or { action = \"ID\", if_done = [\"STEP\"] }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawRollbackStep, E> {
+                Ok(RawRollbackStep::Plain(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawRollbackStep, A::Error> {
+                RawConditionalStep::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawRollbackStep::Conditional)
+            }
+        }
+        deserializer.deserialize_any(StepVisitor)
+    }
 }
 
 /// One `[[stages]]` entry.
@@ -326,6 +402,10 @@ pub struct RawStep {
     pub on_breach: Option<Spanned<String>>,
     #[serde(default)]
     pub checkpoints: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub environment: Option<Spanned<String>>,
+    #[serde(default)]
+    pub requires: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
 }
 
 /// One checklist item.

@@ -7,13 +7,18 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep};
+use super::raw::{
+    RawAction, RawHealth, RawLevel, RawMetric, RawPlan, RawReleaseType, RawRollbackStep, RawSize,
+    RawStep,
+};
 use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
+use super::threshold::THRESHOLD_FORMS;
 use super::{
     ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe,
     MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan,
-    PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute,
-    Service, Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
+    PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, RollbackStep,
+    ScrapeCompute, Service, Stage, Step, StepKind, Threshold, Thresholds, Traffic, format_duration,
+    parse_duration, shorten,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.
@@ -43,10 +48,13 @@ impl Checker<'_> {
 
     fn problem(&mut self, span: Range<usize>, field: &str, message: String, hint: &str) {
         let location = Some(self.location(span.start));
-        self.problems.push((
-            span.start,
-            PlanProblem { location, field: field.to_owned(), message, hint: hint.to_owned() },
-        ));
+        let problem = PlanProblem {
+            location,
+            field: shorten(field, 120),
+            message: cut_values(&message),
+            hint: hint.to_owned(),
+        };
+        self.problems.push((span.start, problem));
     }
 
     fn duration(
@@ -112,19 +120,38 @@ impl Checker<'_> {
         }
     }
 
-    fn count(&mut self, value: Option<&Spanned<i64>>, field: &str, default: u32, min: i64) -> u32 {
+    /// A whole number within `min..=max` (`default` when left out or out of bounds).
+    fn count(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        field: &str,
+        default: u32,
+        (min, max): (i64, i64),
+    ) -> u32 {
         match value {
             None => default,
-            Some(v) if *v.get_ref() < min => {
+            Some(v) if !(min..=max).contains(v.get_ref()) => {
                 self.problem(
                     v.span(),
                     field,
-                    format!("must be at least {min}, found {}", v.get_ref()),
-                    "use a positive whole number",
+                    format!("must be {min} to {max}, found {}", v.get_ref()),
+                    &format!("use a whole number from {min} to {max}"),
                 );
                 default
             }
             Some(v) => u32::try_from(*v.get_ref()).unwrap_or(default),
+        }
+    }
+
+    /// An http(s) URL.
+    fn url(&mut self, value: &Spanned<String>, field: &str) {
+        if let Err(e) = super::syntax::check_url(value.get_ref()) {
+            self.problem(
+                value.span(),
+                field,
+                e,
+                "write an http:// or https:// URL with a host, e.g. \"http://10.0.0.5:8080/health\"; secrets as ${env:NAME}",
+            );
         }
     }
 
@@ -145,15 +172,39 @@ impl Checker<'_> {
         }
     }
 
-    fn threshold(&mut self, value: Option<&Spanned<String>>, field: &str) -> Option<Threshold> {
+    /// A level: one threshold or a list, each in the metric's `unit`.
+    fn level(
+        &mut self,
+        value: Option<&Spanned<RawLevel>>,
+        field: &str,
+        unit: &str,
+    ) -> Option<Thresholds> {
         let v = value?;
-        match Threshold::parse(v.get_ref()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.problem(v.span(), field, e, "write e.g. \"> 0.02\" or \"> baseline * 1.5\"");
-                None
+        let hint = format!("write one of: {THRESHOLD_FORMS}");
+        let mut any = Vec::new();
+        match v.get_ref() {
+            RawLevel::One(text) => match Threshold::parse_in(text, unit) {
+                Ok(t) => any.push(t),
+                Err(e) => self.problem(v.span(), field, e, &hint),
+            },
+            RawLevel::Any(list) => {
+                if list.is_empty() {
+                    self.problem(
+                        v.span(),
+                        field,
+                        "an empty list never breaches".into(),
+                        "list at least one threshold, or leave the level out",
+                    );
+                }
+                for (i, text) in list.iter().enumerate() {
+                    match Threshold::parse_in(text.get_ref(), unit) {
+                        Ok(t) => any.push(t),
+                        Err(e) => self.problem(text.span(), &format!("{field}[{i}]"), e, &hint),
+                    }
+                }
             }
         }
+        Thresholds::new(any)
     }
 
     fn templates(&mut self, text: &str, span: Range<usize>, field: &str) {
@@ -180,26 +231,8 @@ impl MapJoin for [&str] {
     }
 }
 
-/// Names inside `{...}` that are not part of a `${env:NAME}` secret reference.
-pub fn placeholders(text: &str) -> Vec<String> {
-    let bytes = text.as_bytes();
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'{' && (i == 0 || bytes[i - 1] != b'$') {
-            if let Some(end) = text[i + 1..].find('}') {
-                let name = &text[i + 1..i + 1 + end];
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    found.push(name.to_owned());
-                    i += end + 2;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
-    found
-}
+use super::messages::{cut_values, field_at, plain_types};
+use super::template::placeholders;
 
 /// Parses and validates; see [`super::parse`].
 pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
@@ -208,17 +241,21 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
         Err(e) => {
             let mut checker = Checker { text, problems: Vec::new() };
             let span = e.span().unwrap_or(0..0);
-            let field = text
-                .get(span.clone())
-                .filter(|s| !s.is_empty() && s.len() < 60 && !s.contains('\n'))
-                .unwrap_or("(syntax)")
-                .trim()
-                .to_owned();
-            let message = e.message().trim().to_owned();
+            let message = plain_types(e.message().trim());
+            let at = span.start.min(text.len());
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let on_header = text[line_start..].trim_start().starts_with('[');
+            let field = if on_header && !message.contains("field") {
+                "(syntax)".to_owned()
+            } else {
+                field_at(text, span.start)
+            };
             let hint = if message.contains("unknown field") {
                 "remove or rename the key; see config.example.toml for every field"
             } else if message.contains("missing field") {
                 "add the field; see config.example.toml"
+            } else if message.contains("invalid type") || message.contains("too large") {
+                "write the kind of value expected here; config.example.toml shows each field"
             } else {
                 "fix the TOML at this position"
             };
@@ -409,12 +446,41 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
     }
 
     let has_rollback = raw.rollback.is_some();
+    let mut rollback_conditions: Vec<(String, Vec<Spanned<String>>)> = Vec::new();
     let rollback = match raw.rollback {
         None => Rollback { steps: Vec::new(), on_failure: OnFailure::Halt },
         Some(r) => {
             let r = r.into_inner();
-            for (i, step) in r.steps.iter().enumerate() {
-                known_action(c, step, &format!("rollback.steps[{i}]"), &actions);
+            let mut steps = Vec::new();
+            for (i, step) in r.steps.into_iter().enumerate() {
+                let field = format!("rollback.steps[{i}]");
+                let span = step.span();
+                match step.into_inner() {
+                    RawRollbackStep::Plain(action) => {
+                        let action = Spanned::new(span, action);
+                        known_action(c, &action, &field, &actions);
+                        steps.push(RollbackStep {
+                            action: action.into_inner(),
+                            if_done: Vec::new(),
+                        });
+                    }
+                    RawRollbackStep::Conditional(s) => {
+                        known_action(c, &s.action, &format!("{field}.action"), &actions);
+                        if s.if_done.is_empty() {
+                            c.problem(
+                                span,
+                                &format!("{field}.if_done"),
+                                "an empty `if_done` is no condition".into(),
+                                "list rollout step ids, e.g. if_done = [\"migrate\"], or write the action id alone",
+                            );
+                        }
+                        rollback_conditions.push((field, s.if_done.clone()));
+                        steps.push(RollbackStep {
+                            action: s.action.into_inner(),
+                            if_done: s.if_done.into_iter().map(Spanned::into_inner).collect(),
+                        });
+                    }
+                }
             }
             let on_failure = match r.on_failure.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
                 None | Some(("halt", _)) => OnFailure::Halt,
@@ -429,10 +495,11 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                     OnFailure::Halt
                 }
             };
-            Rollback { steps: r.steps.into_iter().map(Spanned::into_inner).collect(), on_failure }
+            Rollback { steps, on_failure }
         }
     };
 
+    let roles = check_roles(c, raw.roles);
     let mut stages = Vec::new();
     let mut seen_stage = BTreeSet::new();
     let mut seen_step = BTreeSet::new();
@@ -465,6 +532,8 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                 "add [[stages.steps]] tables under it, or remove the stage",
             );
         }
+        let stage_environment =
+            stage.environment.clone().unwrap_or_else(|| service.environment.clone());
         let mut steps = Vec::new();
         for (pi, raw_step) in stage.steps.into_iter().enumerate() {
             let path = format!("stages[{si}].steps[{pi}]");
@@ -486,7 +555,10 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                     "ids starting with `rollback-` name the rollback procedure's steps; rename it",
                 );
             }
-            if let Some(step) = check_step(c, &path, step, &actions, &probe_ids, &mut last_weight) {
+            let known = Known { roles: &roles, actions: &actions, probe_ids: &probe_ids };
+            if let Some(step) =
+                check_step(c, &path, &stage_environment, step, &known, &mut last_weight)
+            {
                 if matches!(step.kind, StepKind::Traffic { .. }) {
                     if traffic.is_none() {
                         c.problem(kind_span.clone(), &format!("{path}.kind"), format!("traffic step `{}` but the plan has no [traffic] provider", step.id), "add [traffic] with `set = \"ACTION\"` naming the action that sets the weight");
@@ -501,11 +573,23 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         stages.push(Stage {
             name: stage.name.unwrap_or_else(|| stage.id.get_ref().clone()),
             id: stage.id.into_inner(),
-            environment: stage.environment.unwrap_or_else(|| service.environment.clone()),
+            environment: stage_environment,
             steps,
         });
     }
 
+    for (field, if_done) in &rollback_conditions {
+        for (j, id) in if_done.iter().enumerate() {
+            if !seen_step.contains(id.get_ref()) {
+                c.problem(
+                    id.span(),
+                    &format!("{field}.if_done[{j}]"),
+                    format!("no rollout step `{}`", shorten(id.get_ref(), 80)),
+                    "name a step id from [[stages.steps]]",
+                );
+            }
+        }
+    }
     let notify = raw.notify.into_iter().enumerate().map(|(i, n)| check_notify(c, i, n)).collect();
     let claims = raw.claims.map(|raw| check_claims(c, raw));
 
@@ -521,7 +605,92 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         stages,
         notify,
         claims,
+        roles,
     }
+}
+
+/// `[roles]`: each role a list of distinct, non-empty names.
+fn check_roles(
+    c: &mut Checker<'_>,
+    raw: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (role, members) in raw {
+        let mut names: Vec<String> = Vec::new();
+        for (i, name) in members.get_ref().iter().enumerate() {
+            let field = format!("roles.{role}[{i}]");
+            if name.get_ref().trim().is_empty() {
+                c.problem(
+                    name.span(),
+                    &field,
+                    "must not be empty".into(),
+                    "write the name flightdeck records for the person (see `flightdeck whoami`)",
+                );
+            } else if names.contains(name.get_ref()) {
+                c.problem(
+                    name.span(),
+                    &field,
+                    format!("`{}` is listed twice", shorten(name.get_ref(), 80)),
+                    "list each person once",
+                );
+            } else {
+                names.push(name.get_ref().clone());
+            }
+        }
+        out.insert(role, names);
+    }
+    out
+}
+
+/// A gate's `requires = { ROLE = N }`: known roles, 1..=their member count each.
+fn check_requires(
+    c: &mut Checker<'_>,
+    path: &str,
+    raw: Option<&Spanned<BTreeMap<String, Spanned<i64>>>>,
+    roles: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    let Some(raw) = raw else { return out };
+    for (role, n) in raw.get_ref() {
+        let field = format!("{path}.requires.{role}");
+        let Some(members) = roles.get(role) else {
+            let known: Vec<&str> = roles.keys().map(String::as_str).collect();
+            c.problem(
+                n.span(),
+                &field,
+                format!("no role `{}` in [roles]", shorten(role, 80)),
+                &if known.is_empty() {
+                    format!("define it: [roles] {role} = [\"alice\", \"bob\"]")
+                } else {
+                    format!("define it under [roles], or use one of: {}", known.join(", "))
+                },
+            );
+            continue;
+        };
+        let count = *n.get_ref();
+        let size = i64::try_from(members.len()).unwrap_or(i64::MAX);
+        if count < 1 {
+            c.problem(
+                n.span(),
+                &field,
+                format!("must be at least 1, found {count}"),
+                "require at least one person of the role, or remove it from `requires`",
+            );
+        } else if count > size {
+            c.problem(
+                n.span(),
+                &field,
+                format!(
+                    "needs {count} {role}{} but [roles] lists {size}",
+                    if count == 1 { "" } else { "s" }
+                ),
+                &format!("add people to roles.{role}, or require at most {size}"),
+            );
+        } else {
+            out.insert(role.clone(), u32::try_from(count).unwrap_or(1));
+        }
+    }
+    out
 }
 
 fn check_claims(c: &mut Checker<'_>, raw: Spanned<super::raw::RawClaims>) -> Claims {
@@ -543,6 +712,10 @@ fn check_claims(c: &mut Checker<'_>, raw: Spanned<super::raw::RawClaims>) -> Cla
 
 /// Most attempts after the first a webhook may ask for.
 const NOTIFY_MAX_RETRIES: i64 = 10;
+/// Most attempts after the first an idempotent http action may ask for.
+const MAX_RETRIES: i64 = 10;
+/// Most approvals a gate may ask for.
+const MAX_APPROVALS: i64 = 100;
 /// Longest time one webhook attempt may take.
 const NOTIFY_MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -550,13 +723,9 @@ fn check_notify(c: &mut Checker<'_>, i: usize, raw: Spanned<super::raw::RawNotif
     let n = raw.into_inner();
     let path = format!("notify[{i}]");
     let url = n.url.get_ref().trim();
-    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("${env:")) {
-        c.problem(
-            n.url.span(),
-            &format!("{path}.url"),
-            format!("`{url}` is not an http(s) URL"),
-            "write e.g. \"https://hooks.slack.com/services/${env:SLACK_HOOK}\"",
-        );
+    // A whole URL from a secret is checked when it is sent.
+    if !url.starts_with("${env:") {
+        c.url(&n.url, &format!("{path}.url"));
     }
     if let Some(name) = placeholders(url).first() {
         c.problem(
@@ -662,6 +831,14 @@ fn check_release_types(
                 "require at least 1 approval",
             );
             1
+        } else if *v.approvals.get_ref() > MAX_APPROVALS {
+            c.problem(
+                v.approvals.span(),
+                &field,
+                format!("must be 1 to {MAX_APPROVALS}, found {}", v.approvals.get_ref()),
+                "a gate counts distinct people; ask for a number a team can give",
+            );
+            1
         } else {
             u32::try_from(*v.approvals.get_ref()).unwrap_or(1)
         };
@@ -714,14 +891,7 @@ fn check_health(
     let h = raw.into_inner();
     let path = format!("health[{i}]");
     unique_probe(c, &h.id, &format!("{path}.id"), seen);
-    if h.url.get_ref().trim().is_empty() {
-        c.problem(
-            h.url.span(),
-            &format!("{path}.url"),
-            "must not be empty".into(),
-            "the URL polled with GET, e.g. \"http://10.0.0.5:8080/health\"",
-        );
-    }
+    c.url(&h.url, &format!("{path}.url"));
     let role = match h.role.as_ref().map(|r| (r.get_ref().as_str(), r.span())) {
         None | Some(("shared", _)) => Role::Shared,
         Some(("stable", _)) => Role::Stable,
@@ -745,8 +915,8 @@ fn check_health(
             Duration::from_secs(5),
         ),
         timeout: c.duration(h.timeout.as_ref(), &format!("{path}.timeout"), Duration::from_secs(2)),
-        down_after: c.count(h.down_after.as_ref(), &format!("{path}.down_after"), 3, 1),
-        up_after: c.count(h.up_after.as_ref(), &format!("{path}.up_after"), 2, 1),
+        down_after: c.count(h.down_after.as_ref(), &format!("{path}.down_after"), 3, (1, 100)),
+        up_after: c.count(h.up_after.as_ref(), &format!("{path}.up_after"), 2, (1, 100)),
         id: h.id.into_inner(),
         url: h.url.into_inner(),
         role,
@@ -776,6 +946,15 @@ fn check_metric(
     let source = match (m.prometheus, m.scrape) {
         (Some(p), None) => {
             let p = p.into_inner();
+            c.url(&p.url, &format!("{path}.prometheus.url"));
+            if let Err(e) = super::syntax::check_query(p.query.get_ref()) {
+                c.problem(
+                    p.query.span(),
+                    &format!("{path}.prometheus.query"),
+                    e,
+                    "write a PromQL expression, e.g. sum(rate(http_requests_total{code=~\"5..\"}[5m]))",
+                );
+            }
             Some(MetricSource::Prometheus {
                 url: p.url.into_inner(),
                 query: p.query.into_inner(),
@@ -785,6 +964,24 @@ fn check_metric(
         (None, Some(s)) => {
             let s_span = s.span();
             let s = s.into_inner();
+            c.url(&s.url, &format!("{path}.scrape.url"));
+            let selectors = [
+                ("gauge", s.gauge.as_deref()),
+                ("rate", s.rate.as_deref()),
+                ("ratio.numerator", s.ratio.as_ref().map(|r| r.numerator.as_str())),
+                ("ratio.denominator", s.ratio.as_ref().map(|r| r.denominator.as_str())),
+                ("quantile.histogram", s.quantile.as_ref().map(|q| q.histogram.as_str())),
+            ];
+            for (name, selector) in selectors {
+                if let Some(Err(e)) = selector.map(super::selector::Selector::parse) {
+                    c.problem(
+                        s_span.clone(),
+                        &format!("{path}.scrape.{name}"),
+                        e,
+                        "write a series selector: name, name{label=\"value\"} or name{label=~\"regex\"}",
+                    );
+                }
+            }
             let computes =
                 [s.gauge.is_some(), s.rate.is_some(), s.ratio.is_some(), s.quantile.is_some()];
             if computes.iter().filter(|x| **x).count() != 1 {
@@ -822,12 +1019,23 @@ fn check_metric(
             None
         }
     };
-    let warn = c.threshold(m.warn.as_ref(), &format!("{path}.warn"));
-    let abort = c.threshold(m.abort.as_ref(), &format!("{path}.abort"));
+    let unit = m.unit.as_ref().map_or("", |u| u.get_ref().as_str());
+    let warn = c.level(m.warn.as_ref(), &format!("{path}.warn"), unit);
+    let abort = c.level(m.abort.as_ref(), &format!("{path}.abort"), unit);
     let after_release_warn =
-        c.threshold(m.after_release_warn.as_ref(), &format!("{path}.after_release_warn"));
+        c.level(m.after_release_warn.as_ref(), &format!("{path}.after_release_warn"), unit);
     let after_release_abort =
-        c.threshold(m.after_release_abort.as_ref(), &format!("{path}.after_release_abort"));
+        c.level(m.after_release_abort.as_ref(), &format!("{path}.after_release_abort"), unit);
+    if let Some(a) = &m.absent {
+        if !a.get_ref().is_finite() {
+            c.problem(
+                a.span(),
+                &format!("{path}.absent"),
+                "must be a finite number".into(),
+                "the value a series missing from a successful read counts as, e.g. absent = 0",
+            );
+        }
+    }
     let no_data_after = c.duration(
         m.no_data_after.as_ref(),
         &format!("{path}.no_data_after"),
@@ -896,7 +1104,7 @@ fn check_metric(
     let relative = [&warn, &abort, &after_release_warn, &after_release_abort]
         .into_iter()
         .flatten()
-        .any(|t| matches!(t.bound, crate::plan::Bound::Baseline(_)));
+        .any(Thresholds::relative);
     if relative && !by_label && m.baseline_from.is_none() {
         c.problem(
             span,
@@ -929,6 +1137,7 @@ fn check_metric(
         after_release_warn,
         after_release_abort,
         no_data,
+        absent: m.absent.map(Spanned::into_inner).filter(|v| v.is_finite()),
     })
 }
 
@@ -1000,6 +1209,7 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
                 return None;
             };
             c.templates(url.get_ref(), url.span(), &format!("{path}.url"));
+            c.url(&url, &format!("{path}.url"));
             let body = a.body.map(|b| serde_json::to_value(b).unwrap_or(serde_json::Value::Null));
             if let Some(b) = &body {
                 c.templates(&b.to_string(), span.clone(), &format!("{path}.body"));
@@ -1018,7 +1228,8 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
                     );
                 }
             }
-            let retries = c.count(a.retries.as_ref(), &format!("{path}.retries"), 0, 0);
+            let retries =
+                c.count(a.retries.as_ref(), &format!("{path}.retries"), 0, (0, MAX_RETRIES));
             if retries > 0 && !a.idempotent.unwrap_or(false) {
                 if let Some(r) = &a.retries {
                     c.problem(
@@ -1054,20 +1265,28 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
     Some(ActionSpec { name: a.name.unwrap_or_else(|| id.clone()), id, kind, timeout })
 }
 
+/// What a step is checked against: the rest of the plan, already checked.
+struct Known<'p> {
+    roles: &'p BTreeMap<String, Vec<String>>,
+    actions: &'p BTreeMap<String, ActionSpec>,
+    probe_ids: &'p BTreeSet<String>,
+}
+
 fn check_step(
     c: &mut Checker<'_>,
     path: &str,
+    stage_environment: &str,
     s: RawStep,
-    actions: &BTreeMap<String, ActionSpec>,
-    probe_ids: &BTreeSet<String>,
+    known: &Known<'_>,
     last_weight: &mut Option<(u8, String)>,
 ) -> Option<Step> {
+    let Known { roles, actions, probe_ids } = *known;
     let kind_word = s.kind.get_ref().clone();
     let allowed: &[&str] = match kind_word.as_str() {
         "checklist" => &["items"],
-        "gate" => &["approvals", "min_wait"],
-        "action" => &["action"],
-        "traffic" => &["weight"],
+        "gate" => &["approvals", "min_wait", "requires"],
+        "action" => &["action", "environment"],
+        "traffic" => &["weight", "environment"],
         "bake" => &["duration", "probes", "on_breach", "checkpoints"],
         other => {
             c.problem(
@@ -1079,7 +1298,9 @@ fn check_step(
             return None;
         }
     };
-    let present: [(&str, Option<Range<usize>>); 9] = [
+    let present: [(&str, Option<Range<usize>>); 11] = [
+        ("environment", s.environment.as_ref().map(Spanned::span)),
+        ("requires", s.requires.as_ref().map(Spanned::span)),
         ("items", s.items.as_ref().map(Spanned::span)),
         ("approvals", s.approvals.as_ref().map(Spanned::span)),
         ("min_wait", s.min_wait.as_ref().map(Spanned::span)),
@@ -1154,10 +1375,21 @@ fn check_step(
                     );
                     None
                 }
+                Some(a) if *a.get_ref() > MAX_APPROVALS => {
+                    c.problem(
+                        a.span(),
+                        &format!("{path}.approvals"),
+                        format!("must be 1 to {MAX_APPROVALS}, found {}", a.get_ref()),
+                        "a gate counts distinct people; ask for a number a team can give",
+                    );
+                    None
+                }
                 Some(a) => u32::try_from(*a.get_ref()).ok(),
                 None => None,
             };
+            let requires = check_requires(c, path, s.requires.as_ref(), roles);
             StepKind::Gate {
+                requires,
                 approvals,
                 min_wait: c.duration(
                     s.min_wait.as_ref(),
@@ -1302,8 +1534,22 @@ fn check_step(
             }
         }
     };
+    let environment = match s.environment {
+        Some(e) if e.get_ref().trim().is_empty() => {
+            c.problem(
+                e.span(),
+                &format!("{path}.environment"),
+                "must not be empty".into(),
+                "name the environment this step acts on, or leave it out to use the stage's",
+            );
+            stage_environment.to_owned()
+        }
+        Some(e) => e.into_inner(),
+        None => stage_environment.to_owned(),
+    };
     Some(Step {
         name: s.name.unwrap_or_else(|| s.id.get_ref().clone()),
+        environment,
         id: s.id.into_inner(),
         help: s.help,
         runbook: s.runbook,

@@ -81,11 +81,11 @@ impl MetricReader {
                 let result =
                     prometheus::query(client, &url, query, timeout, max_body).await.and_then(|s| {
                         if let Some(label) = by_label.as_deref() {
-                            self.stable = Some(prometheus::stable_value(
-                                &s,
-                                label,
-                                self.versions.old.as_deref(),
-                            ));
+                            let old = self.versions.old.as_deref();
+                            self.stable = Some(
+                                prometheus::stable_value(&s, label, old)
+                                    .or(old.and(self.probe.absent)),
+                            );
                         }
                         prometheus::pick(
                             &s,
@@ -95,7 +95,11 @@ impl MetricReader {
                         )
                     });
                 // An error names the host, which a secret may be part of.
-                Some(result.map(|p| p.value).map_err(|e| template::redact(&e, &secrets)))
+                Some(
+                    result
+                        .map(|p| present_or_absent(p.value, self.probe.absent))
+                        .map_err(|e| template::redact(&e, &secrets)),
+                )
             }
             MetricSource::Scrape { url, .. } => {
                 let compiled = match &self.compiled {
@@ -137,11 +141,18 @@ impl MetricReader {
                 match computed {
                     Computed::Value(v) => Some(Ok(Some(v))),
                     Computed::NoData(_) => Some(Ok(None)),
+                    Computed::Absent(_) => Some(Ok(self.probe.absent)),
                     Computed::Warming => None,
                 }
             }
         }
     }
+}
+
+/// A successful read's value; a series missing from it counts as the metric's `absent`
+/// value when the plan gives one (a failed read never gets here: it stays an error).
+pub fn present_or_absent(value: Option<f64>, absent: Option<f64>) -> Option<f64> {
+    value.or(absent)
 }
 
 /// Starts one task per metric series; each reads on its interval until `cancel`.

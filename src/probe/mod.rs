@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use crate::analysis;
-use crate::plan::{Plan, Role, Threshold};
+use crate::plan::{Plan, Role, Thresholds};
 use crate::release::{State, Status, Timestamp};
 
 /// Where an endpoint stands.
@@ -132,9 +132,9 @@ pub struct MetricRow {
     /// Unit.
     pub unit: String,
     /// Warn level.
-    pub warn: Option<Threshold>,
+    pub warn: Option<Thresholds>,
     /// Abort level.
-    pub abort: Option<Threshold>,
+    pub abort: Option<Thresholds>,
     /// Baseline captured before the first shift.
     pub baseline: Option<f64>,
     /// Recent good readings, oldest first.
@@ -209,8 +209,8 @@ impl ProbeBoard {
                         id: m.id.clone(),
                         name: m.name.clone(),
                         unit: m.unit.clone(),
-                        warn: m.warn,
-                        abort: m.abort,
+                        warn: m.warn.clone(),
+                        abort: m.abort.clone(),
                         baseline: None,
                         samples: VecDeque::new(),
                         error: None,
@@ -378,7 +378,7 @@ impl HealthRow {
 impl MetricRow {
     /// The rules in force: the after-release ones once the release has completed.
     pub fn current_rules(&self) -> analysis::Rules {
-        if self.released { self.rules_after_release } else { self.rules }
+        if self.released { self.rules_after_release.clone() } else { self.rules.clone() }
     }
 
     /// Folds in a reading: a value is a sample; `Ok(None)` is "no data"; an error is a probe
@@ -452,7 +452,7 @@ pub mod health;
 pub mod metrics;
 pub mod prometheus;
 pub mod scrape;
-pub mod selector;
+pub use crate::plan::selector;
 
 pub use metrics::{Versions, spawn_metric_pollers};
 

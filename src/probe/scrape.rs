@@ -135,8 +135,11 @@ pub struct Scraped {
 pub enum Computed {
     /// A value.
     Value(f64),
-    /// Nothing to report, and why (no traffic, no matching series).
+    /// Nothing to report, and why (no traffic, no observations).
     NoData(String),
+    /// No series matches the selector on a page that was read: the metric's `absent`
+    /// value applies when it has one.
+    Absent(String),
     /// The first scrape: rates need two.
     Warming,
 }
@@ -174,7 +177,7 @@ impl Compiled {
         if let Self::Gauge(sel) = self {
             let values: Vec<f64> = cur.snapshot.selected(sel).map(|p| p.value).collect();
             if values.is_empty() {
-                return Computed::NoData(format!("no series matches `{sel}`"));
+                return Computed::Absent(format!("no series matches `{sel}`"));
             }
             return finite(values.iter().sum());
         }
@@ -186,12 +189,12 @@ impl Compiled {
         match self {
             Self::Gauge(_) => Computed::Warming,
             Self::Rate(sel) => match increase(sel, &prev.snapshot, &cur.snapshot) {
-                None => Computed::NoData(format!("no series matches `{sel}`")),
+                None => Computed::Absent(format!("no series matches `{sel}`")),
                 Some(d) => finite(d / secs),
             },
             Self::Ratio(num, den) => {
                 let Some(d) = increase(den, &prev.snapshot, &cur.snapshot) else {
-                    return Computed::NoData(format!("no series matches `{den}`"));
+                    return Computed::Absent(format!("no series matches `{den}`"));
                 };
                 if d <= 0.0 {
                     return Computed::NoData(format!("no traffic: `{den}` did not increase"));
@@ -201,7 +204,7 @@ impl Compiled {
             }
             Self::Quantile(sel, q) => {
                 let Some(buckets) = bucket_increase(sel, &prev.snapshot, &cur.snapshot) else {
-                    return Computed::NoData(format!("no histogram matches `{sel}`"));
+                    return Computed::Absent(format!("no histogram matches `{sel}`"));
                 };
                 match histogram_quantile(*q, &buckets) {
                     Ok(Some(v)) => finite(v),

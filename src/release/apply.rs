@@ -93,7 +93,10 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                 s.skip_reason = Some(reason.clone());
                 s.claim = None;
             }
-            advance_cursor(state, at);
+            // A skipped rollback step (its `if_done` unmet) moves no rollout step.
+            if state.steps.iter().any(|s| s.id == *step) {
+                advance_cursor(state, at);
+            }
         }
         Event::BakeStarted { step } => {
             if let Some(s) = state.step_mut(step) {

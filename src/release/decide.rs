@@ -377,6 +377,15 @@ impl<'a> Ctx<'a> {
                         d.reason
                     )));
                 }
+                let missing =
+                    self.plan.roles_missing(r.step, s.approvals.keys().map(String::as_str));
+                if !missing.is_empty() {
+                    return Err(Rejection::rule(format!(
+                        "gate `{id}` {} (one role per person); {} approved",
+                        missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        names(s.approvals.keys().cloned())
+                    )));
+                }
                 let have = u32::try_from(s.approvals.len()).unwrap_or(u32::MAX);
                 if have < needed {
                     return Err(Rejection::rule(format!(
@@ -801,19 +810,15 @@ impl<'a> Ctx<'a> {
         else {
             return None;
         };
-        if self.state.status != Status::RollingBack || r.steps.iter().any(|s| !s.runs.is_empty()) {
+        let begun = r.steps.iter().any(|s| !s.runs.is_empty() || s.status == StepStatus::Skipped);
+        if self.state.status != Status::RollingBack || begun {
             return None;
         }
         let mut events = vec![ended];
         if took {
             events.push(Event::WeightSet { weight });
         }
-        match r.plan.first() {
-            Some(first) => {
-                events.push(self.action_started(&first.id, &first.action, 1, Phase::Rollback));
-            }
-            None => events.push(Event::RollbackFinished),
-        }
+        self.rollback_from(&r.plan, 0, &mut events);
         Some(events)
     }
 
@@ -833,13 +838,42 @@ impl<'a> Ctx<'a> {
         if !succeeded && (this.halt_on_failure) {
             return events;
         }
-        match r.plan.get(index + 1) {
-            Some(next) => {
-                events.push(self.action_started(&next.id, &next.action, 1, Phase::Rollback))
-            }
-            None => events.push(Event::RollbackFinished),
-        }
+        self.rollback_from(&r.plan, index + 1, &mut events);
         events
+    }
+
+    /// Starts the rollback procedure's step `index`: one whose `if_done` names a rollout step
+    /// that did not complete is recorded as skipped and the next one is considered; past the
+    /// last step the procedure finishes.
+    fn rollback_from(&self, plan: &[RollbackStepRef], index: usize, events: &mut Vec<Event>) {
+        for next in plan.iter().skip(index) {
+            let unmet = next.if_done.iter().find(|id| {
+                self.state
+                    .steps
+                    .iter()
+                    .find(|s| s.id == **id)
+                    .is_none_or(|s| s.status != StepStatus::Done)
+            });
+            match unmet {
+                Some(missing) => events.push(Event::StepSkipped {
+                    step: next.id.clone(),
+                    reason: format!(
+                        "{} runs only if {} completed in this release; `{missing}` did not",
+                        next.action,
+                        next.if_done
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+                None => {
+                    events.push(self.action_started(&next.id, &next.action, 1, Phase::Rollback));
+                    return;
+                }
+            }
+        }
+        events.push(Event::RollbackFinished);
     }
 
     fn mark_interrupted(&self, step: &str, attempt: u32, reason: &str) -> Decision {
@@ -946,29 +980,27 @@ impl<'a> Ctx<'a> {
                 action: traffic.set_action.clone(),
                 sets_weight_zero: true,
                 halt_on_failure: true,
+                if_done: Vec::new(),
             });
         }
         let halt = self.plan.rollback.on_failure == crate::plan::OnFailure::Halt;
-        for action in &self.plan.rollback.steps {
+        for step in &self.plan.rollback.steps {
             steps.push(RollbackStepRef {
-                id: format!("rollback-{}-{action}", steps.len() + 1),
-                action: action.clone(),
+                id: format!("rollback-{}-{}", steps.len() + 1, step.action),
+                action: step.action.clone(),
                 sets_weight_zero: false,
                 halt_on_failure: halt,
+                if_done: step.if_done.clone(),
             });
         }
-        let first =
-            steps.first().map(|s| self.action_started(&s.id, &s.action, 1, Phase::Rollback));
         let mut events = vec![Event::RollbackStarted {
             reason: reason.to_owned(),
             automatic,
-            steps,
+            steps: steps.clone(),
             signature: None,
         }];
-        match first {
-            _ if shifting => {}
-            Some(e) => events.push(e),
-            None => events.push(Event::RollbackFinished),
+        if !shifting {
+            self.rollback_from(&steps, 0, &mut events);
         }
         Ok(events)
     }

@@ -30,6 +30,10 @@ pub struct RollbackStepRef {
     pub sets_weight_zero: bool,
     /// Whether a failure of this step stops the procedure.
     pub halt_on_failure: bool,
+    /// Rollout steps that must all have completed for it to run; else it is skipped.
+    /// (Absent in events recorded before conditional rollback steps: always runs.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub if_done: Vec<String>,
 }
 
 /// How bad a threshold breach is.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Comparison, Plan, StepKind, Threshold};
+use crate::plan::{Comparison, Plan, StepKind, Thresholds};
 use crate::release::{Actor, Event, EventRecord, Level, Phase, State, Timestamp, format_date_time};
 use crate::store::{ChainReport, ReleaseRow, SampleKind, SampleRow, Store, StoreError};
 
@@ -832,13 +832,18 @@ fn series_stats(plan: &Plan, state: &State, rows: &[&SampleRow]) -> Vec<SeriesSt
             let last = values.last().copied();
             let metric = plan.metrics.iter().find(|m| m.id == series);
             let baseline = state.baselines.get(series).copied();
-            let margin = |t: Option<&Threshold>| {
-                let t = t?;
-                let limit = t.limit(baseline)?;
-                match t.comparison {
-                    Comparison::Above => max.map(|m| limit - m),
-                    Comparison::Below => min.map(|m| m - limit),
-                }
+            // The closest any threshold of the level came to breaching.
+            let margin = |level: Option<&Thresholds>| {
+                level?
+                    .iter()
+                    .filter_map(|t| {
+                        let limit = t.limit(baseline)?;
+                        match t.comparison {
+                            Comparison::Above => max.map(|m| limit - m),
+                            Comparison::Below => min.map(|m| m - limit),
+                        }
+                    })
+                    .reduce(f64::min)
             };
             let kind = match rows.first().map(|r| r.kind) {
                 Some(SampleKind::Health) => "health",

@@ -202,7 +202,7 @@ async fn run_and_record(
         (Some(provider), Some(weight)) => {
             shift_by_provider(provider, weight, lines, &stop.token).await
         }
-        _ => run_action(spec, state, key, claim, client, lines, stop).await,
+        _ => run_action(plan, state, key, claim, client, lines, stop).await,
     };
     // A shift counts only once the provider says it took: read the weight back until it
     // matches or the shift's own timeout is over.
@@ -262,7 +262,7 @@ async fn run_and_record(
 
 /// Runs the claimed action itself (anything but a built-in provider's shift).
 async fn run_action(
-    spec: Option<&crate::plan::ActionSpec>,
+    plan: &Plan,
     state: &State,
     key: &RunKey,
     claim: &Claim,
@@ -271,9 +271,10 @@ async fn run_action(
     stop: &Stop,
 ) -> Outcome {
     let mut secrets = Vec::new();
-    let prepared = match (spec, &state.info) {
+    let prepared = match (plan.action(&claim.action), &state.info) {
         (Some(spec), Some(info)) => {
-            action::prepare(spec, info, key.release_id, claim.weight, &mut secrets)
+            let info = action::info_for_step(plan, &claim.step, info);
+            action::prepare(spec, &info, key.release_id, claim.weight, &mut secrets)
         }
         (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
         (_, None) => Err("the release has not started".into()),

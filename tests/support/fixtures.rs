@@ -321,6 +321,22 @@ pub fn gate_no_go() -> Model {
     h.model(alice(), false, now)
 }
 
+/// basic.toml with roles at its gate: bob (an engineer) approved, a release manager is
+/// still missing.
+pub fn gate_with_roles() -> Model {
+    let text = include_str!("../fixtures/basic.toml").replacen(
+        "kind = \"gate\"",
+        "kind = \"gate\"\n  requires = { release_manager = 1, engineer = 1 }",
+        1,
+    ) + "\n[roles]\nrelease_manager = [\"dave\", \"erin\"]\nengineer = [\"bob\", \"carol\"]\n";
+    let plan = plan::parse(&text, "basic.toml").expect("basic.toml with roles is valid");
+    let mut h = History::started(plan);
+    h.tick(40, &alice(), "tests").tick(25, &alice(), "oncall").next(5, &alice());
+    h.run(60, &bob(), Command::Approve);
+    let now = h.clock.plus_millis(30_000);
+    h.model(alice(), false, now)
+}
+
 /// The backup running in this cockpit, with live output; the output pane focused.
 pub fn action_running() -> Model {
     let h = basic_backup_started();
@@ -737,7 +753,7 @@ pub fn stale_source() -> Model {
 }
 
 /// The first bake breached: flightdeck recorded the 5xx ratio past its abort level for its 1m
-/// and rolled back by itself; both rollback steps ran. The ratio has come down since.
+/// and rolled back by itself; every rollback step ran (migrations had run, so the restore did too). The ratio has come down since.
 pub fn rolled_back_automatically() -> Model {
     let mut h = rich_at_bake();
     let breach = flightdeck::release::Breach {
@@ -753,7 +769,8 @@ pub fn rolled_back_automatically() -> Model {
     h.run(150, &auto(), Command::RecordBreach { step: "bake-10".into(), breach });
     h.succeed(2, "rollback-1-traffic", 1, "{\"canary_weight\": 0}");
     h.succeed(20, "rollback-2-scale_down_green", 1, "deployment scaled to 0");
-    h.succeed(1, "rollback-3-notify_rollback", 1, "");
+    h.succeed(8, "rollback-3-restore_orders_db", 1, "restored orders from the pre-release backup");
+    h.succeed(1, "rollback-4-notify_rollback", 1, "");
     let now = h.clock.plus_millis(90_000);
     let mut m = h.model(alice(), false, now);
     sample(&mut m, 0, &[0.085, 0.06, 0.031, 0.004, 0.0012], 10, 3);

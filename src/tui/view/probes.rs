@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{format, pane_block, theme};
-use crate::plan::{Bound, Comparison, Threshold, format_duration};
+use crate::plan::{Bound, Thresholds, format_duration};
 use crate::release::Timestamp;
 use crate::tui::model::{HealthRow, HealthState, MetricRow, Verdict};
 use crate::tui::model::{Model, Pane};
@@ -70,7 +70,7 @@ const STALE_AFTER_INTERVALS: u64 = 3;
 
 /// How long the newest bad streak against `threshold` lasts, and its `for`: `(span, for)`,
 /// when the newest value is past it (the engine's rule: first to last bad sample).
-fn counting(row: &MetricRow, threshold: Option<Threshold>) -> Option<(u64, u64)> {
+fn counting(row: &MetricRow, threshold: Option<&Thresholds>) -> Option<(u64, u64)> {
     let threshold = threshold?;
     let (last_at, _) = row.latest()?;
     let mut first = None;
@@ -115,19 +115,22 @@ pub fn metric_state(row: &MetricRow, now: Timestamp, interval: Duration) -> RowS
     let rules = row.current_rules();
     let mut out = match row.verdict {
         Verdict::Fail => state("✗", "BREACHED".into(), Severity::Breached),
-        _ if counting(row, rules.abort).is_some() => {
-            let (so_far, needed) = counting(row, rules.abort).unwrap_or_default();
+        _ if counting(row, rules.abort.as_ref()).is_some() => {
+            let (so_far, needed) = counting(row, rules.abort.as_ref()).unwrap_or_default();
             state("▲", format!("breaching {}/{}", span(so_far), span(needed)), Severity::Breaching)
         }
         Verdict::Warn => state("▲", "WARN".into(), Severity::Warn),
-        _ if counting(row, rules.warn).is_some() => {
-            let (so_far, needed) = counting(row, rules.warn).unwrap_or_default();
+        _ if counting(row, rules.warn.as_ref()).is_some() => {
+            let (so_far, needed) = counting(row, rules.warn.as_ref()).unwrap_or_default();
             state("▲", format!("warn {}/{}", span(so_far), span(needed)), Severity::Warn)
         }
         Verdict::Inconclusive | Verdict::NotPolled => {
             // A relative level with no baseline to apply it to says so in a word.
-            let unjudged =
-                rules.abort.or(rules.warn).is_some_and(|t| t.limit(row.baseline).is_none());
+            let unjudged = rules
+                .abort
+                .as_ref()
+                .or(rules.warn.as_ref())
+                .is_some_and(|t| !t.judgeable(row.baseline));
             let word = if unjudged { "no baseline" } else { "inconclusive" };
             state("?", word.into(), Severity::Unknown)
         }
@@ -181,35 +184,46 @@ fn label(name: &str, id: &str, width: usize) -> String {
     if name.chars().count() <= width { name.to_owned() } else { format::fit(id, width) }
 }
 
-/// The level a row is judged by and the value, in one unit; a relative level also as the
-/// number it comes to with the baseline: `abort > 31.5% (baseline 21% × 1.5)`.
+/// The level a row is judged by and the value, in one unit; a relative threshold also as
+/// the number it comes to with the baseline: `abort > 31.5% (baseline 21% × 1.5)`. A level
+/// of several thresholds reads `abort > 500ms or > 31.5% (baseline 21% × 1.5)`.
 fn value_and_limit(row: &MetricRow) -> (String, String) {
     let value = row.latest().map(|(_, v)| v);
-    let level = row.abort.map(|t| ("abort", t)).or(row.warn.map(|t| ("warn", t)));
-    let limit = level.and_then(|(_, t)| t.limit(row.baseline));
-    let largest = value.unwrap_or(0.0).abs().max(limit.unwrap_or(0.0).abs());
+    let level = row.abort.as_ref().map(|t| ("abort", t)).or(row.warn.as_ref().map(|t| ("warn", t)));
+    let limits: Vec<Option<f64>> =
+        level.map_or_else(Vec::new, |(_, l)| l.iter().map(|t| t.limit(row.baseline)).collect());
+    let largest = limits.iter().flatten().fold(value.unwrap_or(0.0).abs(), |m, l| m.max(l.abs()));
     let units = format::Units::of(&row.unit, largest);
-    let (value_text, limit_text) = match (value, limit) {
-        (Some(v), Some(l)) => {
-            let (v, l) = units.value_and_level(v, l);
-            (v, Some(l))
-        }
-        (Some(v), None) => (units.value(v), None),
-        (None, l) => ("—".to_owned(), l.map(|l| units.level(l))),
-    };
-    let Some((word, t)) = level else { return (value_text, String::new()) };
-    let op = match t.comparison {
-        Comparison::Above => '>',
-        Comparison::Below => '<',
-    };
-    let limit = match (t.bound, row.baseline, limit_text) {
-        (Bound::Baseline(f), Some(b), Some(l)) => {
-            format!("{word} {op} {l} (baseline {} × {f})", units.level(b))
-        }
-        (_, _, Some(l)) => format!("{word} {op} {l}"),
-        (_, _, None) => format!("{word} {t}"),
-    };
-    (value_text, limit)
+    let mut value_text = value.map_or_else(|| "—".to_owned(), |v| units.value(v));
+    let Some((word, level)) = level else { return (value_text, String::new()) };
+    let mut each = Vec::new();
+    for (t, limit) in level.iter().zip(&limits) {
+        let op = t.operator();
+        let limit_text = match (value, limit) {
+            (Some(v), Some(l)) => {
+                // The value keeps the most digits any of its levels needs to tell them apart.
+                let (v, l) = units.value_and_level(v, *l);
+                if v.chars().count() > value_text.chars().count() {
+                    value_text = v;
+                }
+                Some(l)
+            }
+            (None, Some(l)) => Some(units.level(*l)),
+            (_, None) => None,
+        };
+        each.push(match (t.bound, row.baseline, limit_text) {
+            (Bound::Baseline(f), Some(b), Some(l)) => {
+                format!("{op} {l} (baseline {} × {f})", units.level(b))
+            }
+            (Bound::BaselinePlus(x), Some(b), Some(l)) => {
+                let sign = if x < 0.0 { '-' } else { '+' };
+                format!("{op} {l} (baseline {} {sign} {})", units.level(b), units.level(x.abs()))
+            }
+            (_, _, Some(l)) => format!("{op} {l}"),
+            (_, _, None) => t.to_string(),
+        });
+    }
+    (value_text, format!("{word} {}", each.join(" or ")))
 }
 
 /// Why the selected series' verdict is what it is, in the row's unit:
@@ -235,10 +249,7 @@ fn why_text(row: &MetricRow, state: &RowState) -> Option<String> {
         parts.push(format!("value {v}"));
     }
     if let Some(t) = e.threshold {
-        let op = match t.comparison {
-            Comparison::Above => '>',
-            Comparison::Below => '<',
-        };
+        let op = t.operator();
         parts.push(match limit {
             Some(l) => format!("threshold {op} {l}"),
             None => format!("threshold {t}"),

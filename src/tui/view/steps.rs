@@ -345,6 +345,23 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
                 " needs {needed} approval{} from different people",
                 if needed == 1 { "" } else { "s" }
             )));
+            if let StepKind::Gate { requires, .. } = &r.step.kind {
+                if !requires.is_empty() {
+                    let missing =
+                        release.plan.roles_missing(r.step, s.approvals.keys().map(String::as_str));
+                    let wanted: Vec<String> =
+                        requires.iter().map(|(role, n)| format!("{n} {role}")).collect();
+                    lines.push(Line::raw(format!(" roles: {}", wanted.join(" + "))));
+                    for m in missing {
+                        let who = release
+                            .plan
+                            .roles
+                            .get(&m.role)
+                            .map_or_else(String::new, |p| p.join(", "));
+                        lines.push(Line::styled(format!(" {m} ({who})"), theme::warn()));
+                    }
+                }
+            }
             if release.plan.policy.forbid_self_approval {
                 let starter = release.state.info.as_ref().map_or("", |i| i.started_by.short());
                 lines.push(Line::styled(

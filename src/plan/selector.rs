@@ -181,10 +181,20 @@ fn parse_matchers(inner: &str) -> Result<Vec<Matcher>, String> {
             return Err(format!("the value of `{label}` is not closed"));
         }
         let regex = match op {
-            Op::Matches | Op::NotMatches => Some(
-                Regex::new(&format!("^(?:{value})$"))
-                    .map_err(|e| format!("`{value}` is not a regex: {e}"))?,
-            ),
+            Op::Matches | Op::NotMatches => {
+                Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                    // The regex crate draws the pattern over several lines; its last
+                    // line says what is wrong, which is what fits a one-line message.
+                    let why = e.to_string();
+                    let why = why
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ")
+                        .to_owned();
+                    format!("`{value}` is not a regex: {why}")
+                })?)
+            }
             _ => None,
         };
         out.push(Matcher { label: label.to_owned(), op, value, regex });
