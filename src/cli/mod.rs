@@ -3,6 +3,7 @@
 
 mod json;
 mod record;
+mod stats;
 pub mod summary;
 mod team;
 mod verbs;
@@ -297,16 +298,35 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
-    /// Write a release's deployment report (Markdown or JSON).
+    /// Write a release's deployment report (Markdown, JSON or a self-contained HTML file).
     Report {
         /// Release id or version (default: the running one, else the newest).
         release: Option<String>,
-        /// md or json.
-        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        /// md, json or html.
+        #[arg(long, default_value = "md", value_parser = ["md", "json", "html"])]
         format: String,
         /// Write to this file instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Figures across releases: releases per week, change failure rate, lead time, time to
+    /// restore, automatic and manual rollbacks, overrides.
+    Stats {
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only this environment.
+        #[arg(long)]
+        environment: Option<String>,
+        /// How far back: releases started in this span (90d, 12w, 36h).
+        #[arg(long, default_value = "90d")]
+        since: String,
+        /// End the span at the end of this day, YYYY-MM-DD UTC (default: now).
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show who has a cockpit open on a release and which one drives it.
     Team {

@@ -307,6 +307,16 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             };
             record::verify(&cli, release.as_deref(), &options).await
         }
+        Verb::Stats { service, environment, since, until, json } => {
+            let options = super::stats::Options {
+                service: service.clone(),
+                environment: environment.clone(),
+                since,
+                until: until.as_deref(),
+                json: *json,
+            };
+            super::stats::show(&cli, &options).await
+        }
         Verb::Team { release, json } => team::show(&cli, release.as_deref(), *json).await,
         Verb::Supervise { release, all } => {
             refuse_read_only(&cli, "supervise")?;

@@ -5,8 +5,11 @@
 //!
 //! `build` is pure; `load` only reads the store. Neither writes anything.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod overview;
+pub mod stats;
 
 use std::collections::BTreeMap;
 
@@ -44,6 +47,8 @@ pub struct Report {
     pub schema: u32,
     /// Service, version, times and outcome.
     pub release: Summary,
+    /// The first page: outcome, approvals, before → after per series, issues encountered.
+    pub overview: overview::Overview,
     /// Every event, oldest first.
     pub timeline: Vec<TimelineRow>,
     /// Every gate of the plan.
@@ -296,6 +301,9 @@ pub struct Window {
     pub label: String,
     /// The step id, for step windows.
     pub step: Option<String>,
+    /// The step's kind (`bake`, `action`, ...), for step windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_kind: Option<String>,
     /// Start.
     pub from: Time,
     /// End; `None` for an open span.
@@ -473,6 +481,7 @@ pub fn build(input: &Input<'_>) -> Report {
     Report {
         schema: REPORT_SCHEMA,
         release,
+        overview: overview::build(plan, &state, input.records, input.samples),
         timeline: input.records.iter().map(|r| timeline_row(plan, r)).collect(),
         gates: gates(plan, &state),
         checklists: checklists(plan, &state),
@@ -774,7 +783,8 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
         return Vec::new();
     }
     let Some(info) = &state.info else { return Vec::new() };
-    let mut spans: Vec<(String, Option<String>, Timestamp, Option<Timestamp>)> = Vec::new();
+    type Span = (String, Option<(String, &'static str)>, Timestamp, Option<Timestamp>);
+    let mut spans: Vec<Span> = Vec::new();
     let first_shift = state.weight_history.iter().find(|w| w.weight > 0).map(|w| w.at);
     let first = samples.iter().map(|s| s.at).min().unwrap_or(info.started_at);
     spans.push((
@@ -787,7 +797,8 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
         let Some(from) = s.current_since.or(s.started_at) else { continue };
         let until =
             s.finished_at.or(state.rollback.as_ref().map(|rb| rb.started.at)).or(state.ended_at);
-        spans.push((format!("step {}", r.step.id), Some(r.step.id.clone()), from, until));
+        let step = (r.step.id.clone(), r.step.kind.word());
+        spans.push((format!("step {}", r.step.id), Some(step), from, until));
     }
     if let Some(rb) = &state.rollback {
         spans.push(("rollback".into(), None, rb.started.at, rb.finished_at));
@@ -806,7 +817,8 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
             let until = until.filter(|u| u.0 != i64::MAX);
             Some(Window {
                 label,
-                step,
+                step_kind: step.as_ref().map(|(_, kind)| (*kind).to_owned()),
+                step: step.map(|(id, _)| id),
                 from: Time(from),
                 until: until.map(Time),
                 series: series_stats(plan, state, &inside),
