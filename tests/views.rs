@@ -62,6 +62,14 @@ fn gate_with_one_approval_and_a_no_go() {
 }
 
 #[test]
+fn a_gate_counts_down_its_soak_and_its_deadline() {
+    snapshot("gate_deadline", &fixtures::gate_with_deadline());
+    let text = screen(&fixtures::gate_with_deadline(), 120, 40).join("\n");
+    assert!(text.contains("soak: may pass in 06:00"), "{text}");
+    assert!(text.contains("decide within 26:00, or flightdeck"), "{text}");
+}
+
+#[test]
 fn action_running_with_live_output() {
     snapshot("action_running", &fixtures::action_running());
 }

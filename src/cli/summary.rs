@@ -79,13 +79,20 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
         for step in &stage.steps {
             let detail = match &step.kind {
                 StepKind::Checklist { items } => format!("{} items", items.len()),
-                StepKind::Gate { approvals, min_wait } => {
+                StepKind::Gate { approvals, min_wait, deadline } => {
                     let n = approvals.map_or_else(|| "per release type".into(), |n| n.to_string());
-                    if min_wait.is_zero() {
-                        format!("approvals: {n}")
-                    } else {
-                        format!("approvals: {n}, open at least {}", format_duration(*min_wait))
+                    let mut text = format!("approvals: {n}");
+                    if !min_wait.is_zero() {
+                        text.push_str(&format!(", open at least {}", format_duration(*min_wait)));
                     }
+                    if let Some(d) = deadline {
+                        text.push_str(&format!(
+                            ", times out after {} ({})",
+                            format_duration(d.timeout),
+                            d.on_timeout.as_str()
+                        ));
+                    }
+                    text
                 }
                 StepKind::Action { action } => match plan.action(action).map(|a| &a.kind) {
                     Some(ActionKind::Command { argv, .. }) => format!("runs {}", argv.join(" ")),

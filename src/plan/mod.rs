@@ -2,6 +2,7 @@
 //! validation never touch the clock or the network; only `load_file` reads a file.
 
 mod duration;
+mod gates;
 mod raw;
 mod size;
 mod threshold;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{format_duration, parse_duration};
+pub use gates::{GateDeadline, OnTimeout};
 pub use size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 pub use threshold::{Bound, Comparison, Threshold};
 
@@ -539,6 +541,8 @@ pub enum StepKind {
         approvals: Option<u32>,
         /// Minimum time between the gate opening and it passing.
         min_wait: Duration,
+        /// How long it may wait for a decision, and what flightdeck decides then.
+        deadline: Option<GateDeadline>,
     },
     /// Run a named action.
     Action {

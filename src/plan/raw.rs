@@ -302,6 +302,10 @@ pub struct RawStep {
     #[serde(default)]
     pub min_wait: Option<Spanned<String>>,
     #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_timeout: Option<Spanned<String>>,
+    #[serde(default)]
     pub action: Option<Spanned<String>>,
     #[serde(default)]
     pub weight: Option<Spanned<i64>>,

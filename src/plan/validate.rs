@@ -1030,7 +1030,7 @@ fn check_step(
     let kind_word = s.kind.get_ref().clone();
     let allowed: &[&str] = match kind_word.as_str() {
         "checklist" => &["items"],
-        "gate" => &["approvals", "min_wait"],
+        "gate" => &["approvals", "min_wait", "timeout", "on_timeout"],
         "action" => &["action"],
         "traffic" => &["weight"],
         "bake" => &["duration", "probes", "on_breach", "checkpoints"],
@@ -1044,10 +1044,12 @@ fn check_step(
             return None;
         }
     };
-    let present: [(&str, Option<Range<usize>>); 9] = [
+    let present: [(&str, Option<Range<usize>>); 11] = [
         ("items", s.items.as_ref().map(Spanned::span)),
         ("approvals", s.approvals.as_ref().map(Spanned::span)),
         ("min_wait", s.min_wait.as_ref().map(Spanned::span)),
+        ("timeout", s.timeout.as_ref().map(Spanned::span)),
+        ("on_timeout", s.on_timeout.as_ref().map(Spanned::span)),
         ("action", s.action.as_ref().map(Spanned::span)),
         ("weight", s.weight.as_ref().map(Spanned::span)),
         ("duration", s.duration.as_ref().map(Spanned::span)),
@@ -1122,14 +1124,11 @@ fn check_step(
                 Some(a) => u32::try_from(*a.get_ref()).ok(),
                 None => None,
             };
-            StepKind::Gate {
-                approvals,
-                min_wait: c.duration(
-                    s.min_wait.as_ref(),
-                    &format!("{path}.min_wait"),
-                    Duration::ZERO,
-                ),
-            }
+            let min_wait =
+                c.duration(s.min_wait.as_ref(), &format!("{path}.min_wait"), Duration::ZERO);
+            let deadline =
+                gate_deadline(c, s.timeout.as_ref(), s.on_timeout.as_ref(), path, min_wait);
+            StepKind::Gate { approvals, min_wait, deadline }
         }
         "action" => {
             let Some(action) = s.action else {
@@ -1274,4 +1273,61 @@ fn check_step(
         runbook: s.runbook,
         kind,
     })
+}
+
+/// A gate's `timeout` and `on_timeout` (`reject` unless said): a timeout must be longer than
+/// the gate's `min_wait`, or the gate could never pass.
+fn gate_deadline(
+    c: &mut Checker<'_>,
+    timeout: Option<&Spanned<String>>,
+    on_timeout: Option<&Spanned<String>>,
+    path: &str,
+    min_wait: Duration,
+) -> Option<crate::plan::GateDeadline> {
+    use crate::plan::OnTimeout;
+    let on_timeout_word = on_timeout;
+    let on_timeout = match on_timeout_word {
+        None => OnTimeout::Reject,
+        Some(word) => match OnTimeout::parse(word.get_ref()) {
+            Some(o) => o,
+            None => {
+                c.problem(
+                    word.span(),
+                    &format!("{path}.on_timeout"),
+                    format!("`{}` is not what a gate can do on timeout", word.get_ref()),
+                    "use \"reject\" (the default) or \"pause\"",
+                );
+                OnTimeout::Reject
+            }
+        },
+    };
+    let Some(raw) = timeout else {
+        if let Some(word) = on_timeout_word {
+            c.problem(
+                word.span(),
+                &format!("{path}.on_timeout"),
+                "`on_timeout` without a `timeout` never applies".into(),
+                "add `timeout = \"30m\"` (how long the gate may wait), or remove on_timeout",
+            );
+        }
+        return None;
+    };
+    let timeout = c.duration(Some(raw), &format!("{path}.timeout"), Duration::ZERO);
+    if timeout.is_zero() {
+        return None;
+    }
+    if timeout <= min_wait {
+        c.problem(
+            raw.span(),
+            &format!("{path}.timeout"),
+            format!(
+                "the gate times out after {} but may not pass before {} (min_wait)",
+                crate::plan::format_duration(timeout),
+                crate::plan::format_duration(min_wait)
+            ),
+            "make the timeout longer than min_wait",
+        );
+        return None;
+    }
+    Some(crate::plan::GateDeadline { timeout, on_timeout })
 }

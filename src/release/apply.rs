@@ -229,6 +229,21 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::ThresholdBreached { step, breach } => {
             state.breaches.push((step.clone(), breach.clone(), at));
         }
+        Event::GateTimedOut { step, timeout_ms, on_timeout } => {
+            if let Some(s) = state.step_mut(step) {
+                s.timed_out = Some(at);
+            }
+            if *on_timeout == crate::plan::OnTimeout::Pause {
+                state.status = Status::Paused;
+                state.pause = Some(Decline {
+                    mark: mark(),
+                    reason: format!(
+                        "gate {step} had no decision within {}",
+                        crate::plan::format_duration(std::time::Duration::from_millis(*timeout_ms))
+                    ),
+                });
+            }
+        }
         Event::CheckpointConfirmed { step, at_ms } => {
             if let Some(s) = state.step_mut(step) {
                 s.checkpoints.push((*at_ms, mark()));

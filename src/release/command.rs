@@ -168,6 +168,12 @@ pub enum Command {
     },
     /// Confirm the earliest due review checkpoint of the running bake.
     ConfirmCheckpoint,
+    /// The current gate's `timeout` passed with no decision: do what its `on_timeout` says
+    /// (flightdeck's decision, taken by the supervisor's automation).
+    TimeOutGate {
+        /// Gate step id.
+        step: String,
+    },
     /// Claim a step (or renew your claim) so others see who is on it.
     Claim {
         /// Step id (the cockpit's selected step; the CLI's `--step`, else the current one).
@@ -253,6 +259,7 @@ impl Command {
             Self::CaptureBaseline { .. } => "capture baseline",
             Self::RecordDrift { .. } => "record traffic drift",
             Self::ConfirmCheckpoint => "confirm review",
+            Self::TimeOutGate { .. } => "time out gate",
             Self::Claim { .. } => "claim",
             Self::Unclaim { .. } => "unclaim",
         }

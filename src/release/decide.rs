@@ -84,6 +84,7 @@ pub fn decide(
             ctx.record_drift(*desired, *actual, source)
         }
         Command::ConfirmCheckpoint => ctx.confirm_checkpoint(),
+        Command::TimeOutGate { step } => ctx.time_out_gate(step),
         Command::Claim { step, reason } => ctx.claim(step, reason.as_deref()),
         Command::Unclaim { step } => ctx.unclaim(step),
     }
@@ -278,8 +279,56 @@ impl<'a> Ctx<'a> {
         Ok((r, s))
     }
 
+    /// A gate rejected on its timeout can no longer pass: say so to whoever tries.
+    fn refuse_rejected(&self, r: StepRef<'_>, s: &StepState) -> Result<(), Rejection> {
+        let StepKind::Gate { deadline: Some(d), .. } = &r.step.kind else { return Ok(()) };
+        match s.timed_out {
+            Some(at) if d.on_timeout == crate::plan::OnTimeout::Reject => {
+                Err(Rejection::rule(format!(
+                    "gate `{}` was rejected by flightdeck at {}: no decision within {} \
+                     (on_timeout = reject); abort or roll back the release",
+                    r.step.id,
+                    format_clock(at),
+                    format_duration(d.timeout)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn time_out_gate(&self, step: &str) -> Decision {
+        self.require(&[Status::Running], "time out a gate")?;
+        let (r, s) = self.current("time out a gate")?;
+        if r.step.id != step {
+            return Err(Rejection::rule(format!(
+                "`{step}` is not the current step (`{}` is)",
+                r.step.id
+            )));
+        }
+        let StepKind::Gate { deadline: Some(d), .. } = &r.step.kind else {
+            return Err(Rejection::rule(format!("gate `{step}` has no timeout")));
+        };
+        if s.timed_out.is_some() || s.finished_at.is_some() {
+            return Err(Rejection::rule(format!("gate `{step}` already timed out or passed")));
+        }
+        let since = s.current_since.unwrap_or(self.now);
+        let waited = Duration::from_millis(self.now.millis_since(since));
+        if waited < d.timeout {
+            return Err(Rejection::rule(format!(
+                "gate `{step}` times out in {}",
+                format_duration(d.timeout - waited)
+            )));
+        }
+        Ok(vec![Event::GateTimedOut {
+            step: step.to_owned(),
+            timeout_ms: u64::try_from(d.timeout.as_millis()).unwrap_or(u64::MAX),
+            on_timeout: d.on_timeout,
+        }])
+    }
+
     fn approve(&self) -> Decision {
         let (r, s) = self.gate("approve")?;
+        self.refuse_rejected(r, s)?;
         let me = &self.actor.name;
         if let Some(m) = s.approvals.get(me) {
             return Err(Rejection::rule(format!(
@@ -370,6 +419,7 @@ impl<'a> Ctx<'a> {
                 }
             }
             (StepKind::Gate { min_wait, .. }, _) => {
+                self.refuse_rejected(r, s)?;
                 let needed = self.plan.approvals_needed(r.step, self.release_type());
                 if let Some((who, d)) = s.declines.iter().next() {
                     return Err(Rejection::rule(format!(

@@ -378,6 +378,16 @@ pub enum Event {
         /// Step id.
         step: String,
     },
+    /// A gate's `timeout` passed with no decision; flightdeck did what its `on_timeout` says:
+    /// rejected the gate (it can no longer pass) or paused the release.
+    GateTimedOut {
+        /// Gate step id.
+        step: String,
+        /// The plan's timeout.
+        timeout_ms: u64,
+        /// What was decided.
+        on_timeout: crate::plan::OnTimeout,
+    },
     /// The weight read back from the traffic provider differs from the recorded one (or,
     /// with `desired == actual`, is back in line after a drift).
     TrafficDrift {
@@ -469,6 +479,7 @@ impl Event {
             Self::StepClaimed { .. } => "step_claimed",
             Self::ClaimReleased { .. } => "claim_released",
             Self::TrafficDrift { .. } => "traffic_drift",
+            Self::GateTimedOut { .. } => "gate_timed_out",
         }
     }
 
@@ -541,6 +552,16 @@ impl Event {
                 let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
                 format!("{level} during {step}: {}", breach.explain())
             }
+            Self::GateTimedOut { step, timeout_ms, on_timeout } => format!(
+                "gate {step} had no decision within {}: {}",
+                crate::plan::format_duration(std::time::Duration::from_millis(*timeout_ms)),
+                match on_timeout {
+                    crate::plan::OnTimeout::Reject =>
+                        "REJECTED by flightdeck (on_timeout = reject)",
+                    crate::plan::OnTimeout::Pause =>
+                        "release PAUSED by flightdeck (on_timeout = pause)",
+                }
+            ),
             Self::CheckpointConfirmed { step, at_ms } => format!(
                 "confirmed the T+{} review of {step}",
                 crate::plan::format_duration(std::time::Duration::from_millis(*at_ms))

@@ -237,6 +237,10 @@ pub struct StepState {
     /// written before claims existed read as `None`, which is what their events fold to.
     #[serde(default)]
     pub claim: Option<StepClaim>,
+    /// When the gate's `timeout` passed with no decision (flightdeck then rejected it or
+    /// paused the release). Snapshots written before deadlines read as `None`.
+    #[serde(default)]
+    pub timed_out: Option<Timestamp>,
 }
 
 impl StepState {
@@ -255,6 +259,7 @@ impl StepState {
             skip_reason: None,
             checkpoints: Vec::new(),
             claim: None,
+            timed_out: None,
         }
     }
 

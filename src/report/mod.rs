@@ -559,6 +559,7 @@ fn timeline_row(plan: &Plan, r: &EventRecord) -> TimelineRow {
         Event::Aborted { .. } => "aborted".into(),
         Event::Completed => "completed".into(),
         Event::Paused { .. } => "paused".into(),
+        Event::GateTimedOut { on_timeout, .. } => format!("timed out ({})", on_timeout.as_str()),
         Event::StepClaimed { took_over_from: Some(from), .. } => format!("taken over from {from}"),
         _ => String::new(),
     };
@@ -1051,6 +1052,7 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::StepClaimed { step, .. } => format!("claimed {step}"),
         Event::ClaimReleased { step } => format!("released {step}"),
         Event::TrafficDrift { .. } => "recorded traffic drift".into(),
+        Event::GateTimedOut { step, .. } => format!("timed out {step}"),
         Event::ActionFinished { .. }
         | Event::ActionFailed { .. }
         | Event::WeightSet { .. }

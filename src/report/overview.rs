@@ -320,6 +320,7 @@ fn issues(plan: &Plan, state: &State, records: &[EventRecord]) -> Vec<Issue> {
                 push(r.at, "no-go", format!("{who} at {step}: {reason}"));
             }
             Event::Paused { reason } => push(r.at, "paused", format!("{who}: {reason}")),
+            Event::GateTimedOut { .. } => push(r.at, "gate timed out", r.event.sentence()),
             Event::RollbackStarted { reason, automatic, .. } => {
                 let by = if *automatic { "flightdeck".to_owned() } else { who.to_owned() };
                 push(r.at, "rollback", format!("requested by {by}: {reason}"));

@@ -238,6 +238,21 @@ fn basic_at_gate() -> History {
     h
 }
 
+/// basic.toml with a 10-minute soak and a 30-minute deadline on its gate, open for 4 minutes
+/// with bob's approval: the gate's detail counts both down.
+pub fn gate_with_deadline() -> Model {
+    let text = include_str!("../fixtures/basic.toml").replace(
+        "  id = \"go\"\n  kind = \"gate\"\n",
+        "  id = \"go\"\n  kind = \"gate\"\n  min_wait = \"10m\"\n  timeout = \"30m\"\n  on_timeout = \"pause\"\n",
+    );
+    let plan = plan::parse(&text, "basic.toml").expect("basic.toml with a deadline is valid");
+    let mut h = History::started(plan);
+    h.tick(40, &alice(), "tests").tick(25, &alice(), "oncall").next(5, &alice());
+    h.run(60, &bob(), Command::Approve);
+    let now = h.clock.plus_millis(180_000);
+    h.model(alice(), false, now)
+}
+
 /// basic.toml: the gate passed, the backup action started by alice (attempt 1, no outcome).
 fn basic_backup_started() -> History {
     let mut h = basic_at_gate();
