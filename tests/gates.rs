@@ -151,3 +151,31 @@ fn bad_deadlines_are_refused_with_where_and_what_to_do() {
     };
     assert_eq!(d.on_timeout, flightdeck::plan::OnTimeout::Reject, "reject is the default");
 }
+
+/// Typed inputs from the CLI: a value that does not match is refused naming the pattern, the
+/// gate does not pass without them, and the value is in the status, the record and the report.
+#[test]
+fn a_change_ticket_is_typed_at_the_gate_and_kept_in_the_record() {
+    let deck = Deck::new();
+    let inputs =
+        r#"inputs = [{ id = "ticket", prompt = "Change ticket", pattern = "^CHG-[0-9]+$" }]"#;
+    let plan = deck.write("plan.toml", &gate_plan(inputs));
+    let plan = plan.display().to_string();
+    deck.ok(&["start", &plan, "--version", "2.0.0"]);
+    deck.fails(&["approve", "--input", "ticket=42"], 3, "must match `^CHG-[0-9]+$`");
+    deck.fails(&["approve", "--input", "ticket"], 2, "write ID=VALUE");
+    deck.fails(&["approve", "--input", "owner=bob"], 3, "has no input `owner`; it asks for ticket");
+    deck.ok(&["approve"]);
+    deck.fails(&["next"], 3, "needs its inputs first: ticket (Change ticket)");
+    deck.ok(&["approve", "--input", "ticket=CHG-42"]).expect_code(0, "approve with the ticket");
+    let status = deck.status();
+    let text = status.to_string();
+    assert!(text.contains(r#""value":"CHG-42""#), "{status:#}");
+    deck.ok(&["next"]);
+    let events = deck.events();
+    assert!(kinds(&events).contains(&"gate_input_given"), "{:?}", kinds(&events));
+    let report = deck.ok(&["report"]).stdout;
+    assert!(report.contains("| Approved | Go/no-go: "), "{report}");
+    assert!(report.contains("(ticket CHG-42)"), "{report}");
+    assert!(report.contains("Change ticket (`ticket`) = `CHG-42`"), "{report}");
+}

@@ -163,8 +163,12 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
-    /// Approve the current gate.
+    /// Approve the current gate (giving its typed inputs first, if it asks for any).
     Approve {
+        /// A value of the gate's typed inputs, as ID=VALUE (e.g. `ticket=CHG-42`); repeat
+        /// for several.
+        #[arg(long = "input", value_name = "ID=VALUE")]
+        inputs: Vec<String>,
         #[command(flatten)]
         target: Target,
     },

@@ -79,7 +79,7 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
         for step in &stage.steps {
             let detail = match &step.kind {
                 StepKind::Checklist { items } => format!("{} items", items.len()),
-                StepKind::Gate { approvals, min_wait, deadline } => {
+                StepKind::Gate { approvals, min_wait, deadline, inputs } => {
                     let n = approvals.map_or_else(|| "per release type".into(), |n| n.to_string());
                     let mut text = format!("approvals: {n}");
                     if !min_wait.is_zero() {
@@ -91,6 +91,10 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
                             format_duration(d.timeout),
                             d.on_timeout.as_str()
                         ));
+                    }
+                    if !inputs.is_empty() {
+                        let ids: Vec<&str> = inputs.iter().map(|i| i.id.as_str()).collect();
+                        text.push_str(&format!(", inputs: {}", ids.join(", ")));
                     }
                     text
                 }

@@ -245,7 +245,38 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Untick { item, target } => {
             act(&cli, target, Command::Untick { item: item.clone() }).await
         }
-        Verb::Approve { target } => act(&cli, target, Command::Approve).await,
+        Verb::Approve { inputs, target } => {
+            if !inputs.is_empty() {
+                let mut values = Vec::new();
+                for pair in inputs {
+                    let Some((id, value)) = pair.split_once('=') else {
+                        return Err(Failure {
+                            code: EXIT_USAGE,
+                            message: format!(
+                                "--input `{pair}`: write ID=VALUE, e.g. --input ticket=CHG-42"
+                            ),
+                        });
+                    };
+                    values.push((id.trim().to_owned(), value.trim().to_owned()));
+                }
+                // Whether this person already approved: then the inputs are all they add.
+                let already = {
+                    let store = open_existing(&cli).await?;
+                    let row = store.find(target.release.as_deref()).await?;
+                    let loaded = store.load(row.id).await?;
+                    let me = actor_for(&cli, &loaded.plan)?;
+                    loaded.state.current().is_some_and(|s| s.approvals.contains_key(&me.name))
+                };
+                act(&cli, target, Command::GiveInputs { values }).await?;
+                if already {
+                    return Ok(());
+                }
+                // The inputs moved the release on by their events: the approval follows them.
+                let target = Target { expect_seq: None, ..target.clone() };
+                return act(&cli, &target, Command::Approve).await;
+            }
+            act(&cli, target, Command::Approve).await
+        }
         Verb::Revoke { target } => act(&cli, target, Command::Revoke).await,
         Verb::Decline { reason, target } => {
             act(&cli, target, Command::Decline { reason: reason.clone() }).await

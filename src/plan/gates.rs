@@ -42,3 +42,35 @@ pub struct GateDeadline {
     /// What flightdeck decides then.
     pub on_timeout: OnTimeout,
 }
+
+/// A value a gate needs before it passes, typed by a person: `{ id = "ticket", prompt =
+/// "Change ticket", pattern = "^CHG-[0-9]+$" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateInput {
+    /// Unique within the gate; what `approve --input ID=VALUE` names.
+    pub id: String,
+    /// What to ask for.
+    pub prompt: String,
+    /// A regular expression the whole value must match, if any.
+    pub pattern: Option<String>,
+}
+
+impl GateInput {
+    /// Checks a value against the input's pattern (and that it is not blank).
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        if value.trim().is_empty() {
+            return Err(format!("input `{}` ({}) cannot be empty", self.id, self.prompt));
+        }
+        let Some(pattern) = &self.pattern else { return Ok(()) };
+        let re = regex::Regex::new(pattern)
+            .map_err(|e| format!("input `{}` has a pattern that does not compile: {e}", self.id))?;
+        if re.is_match(value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "input `{}` ({}) must match `{pattern}`; `{value}` does not",
+                self.id, self.prompt
+            ))
+        }
+    }
+}

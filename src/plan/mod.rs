@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{format_duration, parse_duration};
-pub use gates::{GateDeadline, OnTimeout};
+pub use gates::{GateDeadline, GateInput, OnTimeout};
 pub use size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 pub use threshold::{Bound, Comparison, Threshold};
 
@@ -543,6 +543,8 @@ pub enum StepKind {
         min_wait: Duration,
         /// How long it may wait for a decision, and what flightdeck decides then.
         deadline: Option<GateDeadline>,
+        /// Values a person must give (a change ticket, ...) before it passes.
+        inputs: Vec<GateInput>,
     },
     /// Run a named action.
     Action {

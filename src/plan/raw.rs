@@ -306,6 +306,8 @@ pub struct RawStep {
     #[serde(default)]
     pub on_timeout: Option<Spanned<String>>,
     #[serde(default)]
+    pub inputs: Option<Spanned<Vec<Spanned<RawGateInput>>>>,
+    #[serde(default)]
     pub action: Option<Spanned<String>>,
     #[serde(default)]
     pub weight: Option<Spanned<i64>>,
@@ -317,6 +319,16 @@ pub struct RawStep {
     pub on_breach: Option<Spanned<String>>,
     #[serde(default)]
     pub checkpoints: Option<Vec<Spanned<String>>>,
+}
+
+/// One typed input of a gate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateInput {
+    pub id: Spanned<String>,
+    pub prompt: String,
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
 }
 
 /// One checklist item.

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep};
+use super::raw::{
+    RawAction, RawGateInput, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep,
+};
 use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 use super::{
     ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe,
@@ -1030,7 +1032,7 @@ fn check_step(
     let kind_word = s.kind.get_ref().clone();
     let allowed: &[&str] = match kind_word.as_str() {
         "checklist" => &["items"],
-        "gate" => &["approvals", "min_wait", "timeout", "on_timeout"],
+        "gate" => &["approvals", "min_wait", "timeout", "on_timeout", "inputs"],
         "action" => &["action"],
         "traffic" => &["weight"],
         "bake" => &["duration", "probes", "on_breach", "checkpoints"],
@@ -1044,7 +1046,8 @@ fn check_step(
             return None;
         }
     };
-    let present: [(&str, Option<Range<usize>>); 11] = [
+    let present: [(&str, Option<Range<usize>>); 12] = [
+        ("inputs", s.inputs.as_ref().map(Spanned::span)),
         ("items", s.items.as_ref().map(Spanned::span)),
         ("approvals", s.approvals.as_ref().map(Spanned::span)),
         ("min_wait", s.min_wait.as_ref().map(Spanned::span)),
@@ -1128,7 +1131,8 @@ fn check_step(
                 c.duration(s.min_wait.as_ref(), &format!("{path}.min_wait"), Duration::ZERO);
             let deadline =
                 gate_deadline(c, s.timeout.as_ref(), s.on_timeout.as_ref(), path, min_wait);
-            StepKind::Gate { approvals, min_wait, deadline }
+            let inputs = gate_inputs(c, s.inputs.as_ref(), path);
+            StepKind::Gate { approvals, min_wait, deadline, inputs }
         }
         "action" => {
             let Some(action) = s.action else {
@@ -1330,4 +1334,54 @@ fn gate_deadline(
         return None;
     }
     Some(crate::plan::GateDeadline { timeout, on_timeout })
+}
+
+/// A gate's `inputs`: unique ids, a prompt each, and patterns that compile.
+fn gate_inputs(
+    c: &mut Checker<'_>,
+    raw: Option<&Spanned<Vec<Spanned<RawGateInput>>>>,
+    path: &str,
+) -> Vec<crate::plan::GateInput> {
+    let mut out: Vec<crate::plan::GateInput> = Vec::new();
+    for (i, input) in raw.map(|r| r.get_ref().as_slice()).unwrap_or_default().iter().enumerate() {
+        let input = input.get_ref();
+        let field = format!("{path}.inputs[{i}]");
+        let id = input.id.get_ref().trim();
+        if id.is_empty() || !id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch)) {
+            c.problem(
+                input.id.span(),
+                &format!("{field}.id"),
+                format!("`{id}` is not an input id"),
+                "use letters, digits, - and _ (it is typed as `approve --input ID=VALUE`)",
+            );
+            continue;
+        }
+        if out.iter().any(|o| o.id == id) {
+            c.problem(
+                input.id.span(),
+                &format!("{field}.id"),
+                format!("input `{id}` is declared twice in this gate"),
+                "give each input its own id",
+            );
+            continue;
+        }
+        let pattern = input.pattern.as_ref().and_then(|p| match regex::Regex::new(p.get_ref()) {
+            Ok(_) => Some(p.get_ref().clone()),
+            Err(e) => {
+                c.problem(
+                    p.span(),
+                    &format!("{field}.pattern"),
+                    format!("the pattern does not compile: {e}"),
+                    "write a regular expression such as \"^CHG-[0-9]+$\"",
+                );
+                None
+            }
+        });
+        out.push(crate::plan::GateInput {
+            id: id.to_owned(),
+            prompt: input.prompt.clone(),
+            pattern,
+        });
+    }
+    out
 }

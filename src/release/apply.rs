@@ -229,6 +229,11 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::ThresholdBreached { step, breach } => {
             state.breaches.push((step.clone(), breach.clone(), at));
         }
+        Event::GateInputGiven { step, input, value } => {
+            if let Some(s) = state.step_mut(step) {
+                s.inputs.insert(input.clone(), (value.clone(), mark()));
+            }
+        }
         Event::GateTimedOut { step, timeout_ms, on_timeout } => {
             if let Some(s) = state.step_mut(step) {
                 s.timed_out = Some(at);

@@ -168,6 +168,12 @@ pub enum Command {
     },
     /// Confirm the earliest due review checkpoint of the running bake.
     ConfirmCheckpoint,
+    /// Give values of the current gate's typed `inputs` (a change ticket, ...), each checked
+    /// against its pattern.
+    GiveInputs {
+        /// `(input id, value)` pairs.
+        values: Vec<(String, String)>,
+    },
     /// The current gate's `timeout` passed with no decision: do what its `on_timeout` says
     /// (flightdeck's decision, taken by the supervisor's automation).
     TimeOutGate {
@@ -260,6 +266,7 @@ impl Command {
             Self::RecordDrift { .. } => "record traffic drift",
             Self::ConfirmCheckpoint => "confirm review",
             Self::TimeOutGate { .. } => "time out gate",
+            Self::GiveInputs { .. } => "give inputs",
             Self::Claim { .. } => "claim",
             Self::Unclaim { .. } => "unclaim",
         }

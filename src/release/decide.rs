@@ -85,6 +85,7 @@ pub fn decide(
         }
         Command::ConfirmCheckpoint => ctx.confirm_checkpoint(),
         Command::TimeOutGate { step } => ctx.time_out_gate(step),
+        Command::GiveInputs { values } => ctx.give_inputs(values),
         Command::Claim { step, reason } => ctx.claim(step, reason.as_deref()),
         Command::Unclaim { step } => ctx.unclaim(step),
     }
@@ -326,6 +327,37 @@ impl<'a> Ctx<'a> {
         }])
     }
 
+    fn give_inputs(&self, values: &[(String, String)]) -> Decision {
+        let (r, s) = self.gate("give inputs")?;
+        self.refuse_rejected(r, s)?;
+        let StepKind::Gate { inputs, .. } = &r.step.kind else { return Ok(Vec::new()) };
+        if values.is_empty() {
+            return Err(Rejection::rule("give at least one input, as ID=VALUE"));
+        }
+        let mut events = Vec::new();
+        for (id, value) in values {
+            let Some(input) = inputs.iter().find(|i| i.id == *id) else {
+                let known: Vec<&str> = inputs.iter().map(|i| i.id.as_str()).collect();
+                return Err(Rejection::rule(if known.is_empty() {
+                    format!("gate `{}` asks for no inputs", r.step.id)
+                } else {
+                    format!(
+                        "gate `{}` has no input `{id}`; it asks for {}",
+                        r.step.id,
+                        known.join(", ")
+                    )
+                }));
+            };
+            input.check(value).map_err(Rejection::rule)?;
+            events.push(Event::GateInputGiven {
+                step: r.step.id.clone(),
+                input: id.clone(),
+                value: value.clone(),
+            });
+        }
+        Ok(events)
+    }
+
     fn approve(&self) -> Decision {
         let (r, s) = self.gate("approve")?;
         self.refuse_rejected(r, s)?;
@@ -418,8 +450,20 @@ impl<'a> Ctx<'a> {
                     )))
                 }
             }
-            (StepKind::Gate { min_wait, .. }, _) => {
+            (StepKind::Gate { min_wait, inputs, .. }, _) => {
                 self.refuse_rejected(r, s)?;
+                let missing: Vec<String> = inputs
+                    .iter()
+                    .filter(|i| !s.inputs.contains_key(&i.id))
+                    .map(|i| format!("{} ({})", i.id, i.prompt))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(Rejection::rule(format!(
+                        "gate `{id}` needs its inputs first: {}; give them with \
+                         `approve --input ID=VALUE` (or `a` in the cockpit)",
+                        missing.join(", ")
+                    )));
+                }
                 let needed = self.plan.approvals_needed(r.step, self.release_type());
                 if let Some((who, d)) = s.declines.iter().next() {
                     return Err(Rejection::rule(format!(

@@ -378,6 +378,15 @@ pub enum Event {
         /// Step id.
         step: String,
     },
+    /// Someone gave the value of one of a gate's typed inputs (it matched the pattern).
+    GateInputGiven {
+        /// Gate step id.
+        step: String,
+        /// Input id.
+        input: String,
+        /// The value.
+        value: String,
+    },
     /// A gate's `timeout` passed with no decision; flightdeck did what its `on_timeout` says:
     /// rejected the gate (it can no longer pass) or paused the release.
     GateTimedOut {
@@ -480,6 +489,7 @@ impl Event {
             Self::ClaimReleased { .. } => "claim_released",
             Self::TrafficDrift { .. } => "traffic_drift",
             Self::GateTimedOut { .. } => "gate_timed_out",
+            Self::GateInputGiven { .. } => "gate_input_given",
         }
     }
 
@@ -551,6 +561,9 @@ impl Event {
             Self::ThresholdBreached { step, breach } => {
                 let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
                 format!("{level} during {step}: {}", breach.explain())
+            }
+            Self::GateInputGiven { step, input, value } => {
+                format!("gave {input} = {value} at {step}")
             }
             Self::GateTimedOut { step, timeout_ms, on_timeout } => format!(
                 "gate {step} had no decision within {}: {}",

@@ -241,6 +241,10 @@ pub struct StepState {
     /// paused the release). Snapshots written before deadlines read as `None`.
     #[serde(default)]
     pub timed_out: Option<Timestamp>,
+    /// A gate's typed inputs given so far, by input id: the value, who and when (the latest
+    /// value of each counts).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, (String, Mark)>,
 }
 
 impl StepState {
@@ -260,6 +264,7 @@ impl StepState {
             checkpoints: Vec::new(),
             claim: None,
             timed_out: None,
+            inputs: BTreeMap::new(),
         }
     }
 

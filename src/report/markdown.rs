@@ -267,6 +267,17 @@ fn approvals_and_checks(out: &mut String, r: &Report) {
         for a in &g.approvals {
             rows.push(vec![step.clone(), cell(&a.by), "approved".into(), time(a.at)]);
         }
+        for i in &g.inputs {
+            rows.push(vec![
+                step.clone(),
+                i.by.as_deref().map_or_else(|| "—".into(), cell),
+                match &i.value {
+                    Some(v) => format!("{} ({}) = {}", cell(&i.prompt), code(&i.id), code(v)),
+                    None => format!("{} ({}) not given", cell(&i.prompt), code(&i.id)),
+                },
+                opt_time(i.at),
+            ]);
+        }
         for a in &g.no_gos {
             let why = a.reason.as_deref().map_or_else(String::new, |r| format!(": {}", cell(r)));
             rows.push(vec![step.clone(), cell(&a.by), format!("**no-go**{why}"), time(a.at)]);

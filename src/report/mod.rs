@@ -153,6 +153,24 @@ pub struct Gate {
     pub no_gos: Vec<Approval>,
     /// When it passed (or was skipped).
     pub finished_at: Option<Time>,
+    /// Its typed inputs as given, in plan order (absent when it asks for none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputValue>,
+}
+
+/// A gate's typed input and the value given.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputValue {
+    /// Input id.
+    pub id: String,
+    /// What was asked.
+    pub prompt: String,
+    /// The value, if given.
+    pub value: Option<String>,
+    /// Who gave it.
+    pub by: Option<String>,
+    /// When.
+    pub at: Option<Time>,
 }
 
 /// A checklist item.
@@ -605,6 +623,22 @@ fn gates(plan: &Plan, state: &State) -> Vec<Gate> {
                 approvals,
                 no_gos,
                 finished_at: s.finished_at.map(Time),
+                inputs: match &r.step.kind {
+                    StepKind::Gate { inputs, .. } => inputs
+                        .iter()
+                        .map(|i| {
+                            let given = s.inputs.get(&i.id);
+                            InputValue {
+                                id: i.id.clone(),
+                                prompt: i.prompt.clone(),
+                                value: given.map(|(v, _)| v.clone()),
+                                by: given.map(|(_, m)| name_of(&m.by)),
+                                at: given.map(|(_, m)| Time(m.at)),
+                            }
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
             }
         })
         .collect()
@@ -1053,6 +1087,7 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::ClaimReleased { step } => format!("released {step}"),
         Event::TrafficDrift { .. } => "recorded traffic drift".into(),
         Event::GateTimedOut { step, .. } => format!("timed out {step}"),
+        Event::GateInputGiven { input, step, .. } => format!("gave {input} at {step}"),
         Event::ActionFinished { .. }
         | Event::ActionFailed { .. }
         | Event::WeightSet { .. }

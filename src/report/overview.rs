@@ -140,7 +140,13 @@ fn approvals(plan: &Plan, state: &State) -> Vec<String> {
             } else {
                 names.join(", ")
             };
-            format!("{}: {who}", r.step.name)
+            let given: Vec<String> =
+                s.inputs.iter().map(|(id, (value, _))| format!("{id} {value}")).collect();
+            if given.is_empty() {
+                format!("{}: {who}", r.step.name)
+            } else {
+                format!("{}: {who} ({})", r.step.name, given.join(", "))
+            }
         })
         .collect()
 }

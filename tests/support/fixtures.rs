@@ -238,12 +238,12 @@ fn basic_at_gate() -> History {
     h
 }
 
-/// basic.toml with a 10-minute soak and a 30-minute deadline on its gate, open for 4 minutes
-/// with bob's approval: the gate's detail counts both down.
+/// basic.toml with a 10-minute soak, a 30-minute deadline and a change ticket to type on its
+/// gate, open for 4 minutes with bob's approval: the gate's detail counts both down.
 pub fn gate_with_deadline() -> Model {
     let text = include_str!("../fixtures/basic.toml").replace(
         "  id = \"go\"\n  kind = \"gate\"\n",
-        "  id = \"go\"\n  kind = \"gate\"\n  min_wait = \"10m\"\n  timeout = \"30m\"\n  on_timeout = \"pause\"\n",
+        "  id = \"go\"\n  kind = \"gate\"\n  min_wait = \"10m\"\n  timeout = \"30m\"\n  on_timeout = \"pause\"\n  inputs = [{ id = \"ticket\", prompt = \"Change ticket\", pattern = \"^CHG-[0-9]+$\" }]\n",
     );
     let plan = plan::parse(&text, "basic.toml").expect("basic.toml with a deadline is valid");
     let mut h = History::started(plan);

@@ -255,7 +255,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 lines.push(Line::styled(" Enter, then ↑↓ and Space to tick", theme::dim()));
             }
         }
-        StepKind::Gate { min_wait, deadline, .. } => {
+        StepKind::Gate { min_wait, deadline, inputs, .. } => {
             let needed = release.plan.approvals_needed(r.step, release_type);
             lines.push(Line::raw(format!(
                 " needs {needed} approval{} from different people",
@@ -312,6 +312,20 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                         format_duration(d.timeout)
                     )));
                 }
+            }
+            for input in inputs {
+                lines.push(match s.inputs.get(&input.id) {
+                    Some((value, m)) => Line::styled(
+                        format!(
+                            " ✓ {}: {value} ({}, {})",
+                            input.prompt,
+                            m.by.short(),
+                            format_clock(m.at)
+                        ),
+                        theme::ok(),
+                    ),
+                    None => Line::raw(format!(" · {}: needed (a asks for it)", input.prompt)),
+                });
             }
             for (name, m) in &s.approvals {
                 lines.push(Line::styled(
