@@ -123,6 +123,10 @@ pub enum Verb {
         /// Release type.
         #[arg(long = "type", default_value = "regular", value_parser = ["regular", "hotfix", "emergency"])]
         release_type: String,
+        /// Start outside the plan's release windows, for this reason (only a release type
+        /// with `override_windows = true`); recorded and flagged in the report.
+        #[arg(long, value_name = "REASON")]
+        override_windows: Option<String>,
         /// Print what was recorded as JSON (the release id, events and seq).
         #[arg(long)]
         json: bool,

@@ -7,6 +7,7 @@ mod raw;
 mod size;
 mod threshold;
 mod validate;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,6 +46,8 @@ pub struct Plan {
     pub notify: Vec<Notify>,
     /// Whether people may claim steps, and for how long; `None`: claims are off.
     pub claims: Option<Claims>,
+    /// When releases may start (`[[windows]]`), in plan order.
+    pub windows: Vec<windows::Window>,
 }
 
 /// `[claims]`: an operator may claim a step so others see who is on it. A claim lasts `ttl`
@@ -121,6 +124,8 @@ pub struct ReleaseTypePolicy {
     pub approvals: u32,
     /// Stages this type of release skips entirely.
     pub skip_stages: Vec<String>,
+    /// May start outside the release windows, with a reason (recorded and flagged).
+    pub override_windows: bool,
 }
 
 /// `[policy]`

@@ -31,6 +31,8 @@ pub struct RawPlan {
     pub notify: Vec<Spanned<RawNotify>>,
     #[serde(default)]
     pub claims: Option<Spanned<RawClaims>>,
+    #[serde(default)]
+    pub windows: Vec<Spanned<RawWindow>>,
 }
 
 /// `[claims]`: people may claim a step so others see who is on it.
@@ -72,6 +74,28 @@ pub struct RawReleaseType {
     pub approvals: Spanned<i64>,
     #[serde(default)]
     pub skip_stages: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub override_windows: bool,
+}
+
+/// One `[[windows]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub days: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    #[serde(default)]
+    pub to: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    pub until: Option<Spanned<String>>,
+    #[serde(default)]
+    pub release_types: Vec<Spanned<String>>,
 }
 
 /// `[policy]`

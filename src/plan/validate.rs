@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::raw::{
     RawAction, RawGateInput, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSize, RawStep,
+    RawWindow,
 };
 use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 use super::{
@@ -475,6 +476,8 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
 
     let notify = raw.notify.into_iter().enumerate().map(|(i, n)| check_notify(c, i, n)).collect();
     let claims = raw.claims.map(|raw| check_claims(c, raw));
+    let windows =
+        raw.windows.into_iter().enumerate().filter_map(|(i, w)| check_window(c, i, w)).collect();
 
     Plan {
         service,
@@ -488,6 +491,7 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         stages,
         notify,
         claims,
+        windows,
     }
 }
 
@@ -613,7 +617,16 @@ fn check_release_types(
         [(ReleaseType::Regular, 2), (ReleaseType::Hotfix, 1), (ReleaseType::Emergency, 1)];
     let mut out: BTreeMap<ReleaseType, ReleaseTypePolicy> = defaults
         .into_iter()
-        .map(|(t, n)| (t, ReleaseTypePolicy { approvals: n, skip_stages: Vec::new() }))
+        .map(|(t, n)| {
+            (
+                t,
+                ReleaseTypePolicy {
+                    approvals: n,
+                    skip_stages: Vec::new(),
+                    override_windows: false,
+                },
+            )
+        })
         .collect();
     let Some(raw) = raw else { return out };
     let raw = raw.into_inner();
@@ -647,6 +660,7 @@ fn check_release_types(
             ReleaseTypePolicy {
                 approvals,
                 skip_stages: v.skip_stages.into_iter().map(Spanned::into_inner).collect(),
+                override_windows: v.override_windows,
             },
         );
     };
@@ -1384,4 +1398,112 @@ fn gate_inputs(
         });
     }
     out
+}
+
+/// One `[[windows]]` entry: allow or deny, weekdays, `from`–`to` (local, `from` before `to`),
+/// an IANA time zone the bundled database knows, an optional `until` date, release types.
+fn check_window(
+    c: &mut Checker<'_>,
+    i: usize,
+    raw: Spanned<RawWindow>,
+) -> Option<crate::plan::windows::Window> {
+    use crate::plan::windows::{WEEKDAYS, Window, WindowKind, known_timezone, parse_clock};
+    let w = raw.into_inner();
+    let path = format!("windows[{i}]");
+    let kind = match w.kind.get_ref().as_str() {
+        "allow" => WindowKind::Allow,
+        "deny" => WindowKind::Deny,
+        other => {
+            c.problem(
+                w.kind.span(),
+                &format!("{path}.kind"),
+                format!("`{other}` is not a window kind"),
+                "use \"allow\" (releases start only inside) or \"deny\" (a freeze)",
+            );
+            return None;
+        }
+    };
+    let mut days = Vec::new();
+    for d in &w.days {
+        match WEEKDAYS.iter().position(|name| d.get_ref().to_ascii_lowercase().starts_with(name)) {
+            Some(n) => days.push(u8::try_from(n).unwrap_or(0)),
+            None => c.problem(
+                d.span(),
+                &format!("{path}.days"),
+                format!("`{}` is not a weekday", d.get_ref()),
+                "use mon, tue, wed, thu, fri, sat or sun",
+            ),
+        }
+    }
+    let mut clock = |v: &Option<Spanned<String>>, field: &str, default: u16| match v {
+        None => default,
+        Some(t) => parse_clock(t.get_ref()).unwrap_or_else(|| {
+            c.problem(
+                t.span(),
+                &format!("{path}.{field}"),
+                format!("`{}` is not a time of day", t.get_ref()),
+                "write HH:MM, e.g. \"10:00\" (\"24:00\" for the end of the day)",
+            );
+            default
+        }),
+    };
+    let from_minute = clock(&w.from, "from", 0);
+    let to_minute = clock(&w.to, "to", 24 * 60);
+    if from_minute >= to_minute {
+        c.problem(
+            w.to.as_ref().map_or(w.name.span(), Spanned::span),
+            &format!("{path}.to"),
+            "the window ends before it starts".into(),
+            "make `to` later than `from` (split a window across midnight in two)",
+        );
+        return None;
+    }
+    let timezone = w.timezone.as_ref().map_or_else(|| "UTC".to_owned(), |t| t.get_ref().clone());
+    if !known_timezone(&timezone) {
+        let span = w.timezone.as_ref().map_or(w.name.span(), Spanned::span);
+        c.problem(
+            span,
+            &format!("{path}.timezone"),
+            format!("`{timezone}` is not a time zone flightdeck knows"),
+            "use an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"",
+        );
+        return None;
+    }
+    let until = match &w.until {
+        None => None,
+        Some(t) => match t.get_ref().parse::<jiff::civil::Date>() {
+            Ok(d) => Some((d.year(), d.month(), d.day())),
+            Err(_) => {
+                c.problem(
+                    t.span(),
+                    &format!("{path}.until"),
+                    format!("`{}` is not a date", t.get_ref()),
+                    "write YYYY-MM-DD, the last day the window applies (in its time zone)",
+                );
+                return None;
+            }
+        },
+    };
+    let mut release_types = Vec::new();
+    for t in &w.release_types {
+        match ReleaseType::parse(t.get_ref()) {
+            Some(rt) => release_types.push(rt),
+            None => c.problem(
+                t.span(),
+                &format!("{path}.release_types"),
+                format!("`{}` is not a release type", t.get_ref()),
+                "use regular, hotfix or emergency",
+            ),
+        }
+    }
+    Some(Window {
+        name: w.name.into_inner(),
+        kind,
+        days,
+        from_minute,
+        to_minute,
+        timezone,
+        until,
+        release_types,
+    })
 }

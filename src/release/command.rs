@@ -168,6 +168,14 @@ pub enum Command {
     },
     /// Confirm the earliest due review checkpoint of the running bake.
     ConfirmCheckpoint,
+    /// Record that this release started outside its release windows, as its release type
+    /// allows (`override_windows`), with the reason given.
+    OverrideWindows {
+        /// The windows it started outside (or inside, for a deny window), by name.
+        windows: Vec<String>,
+        /// Why.
+        reason: String,
+    },
     /// Give values of the current gate's typed `inputs` (a change ticket, ...), each checked
     /// against its pattern.
     GiveInputs {
@@ -267,6 +275,7 @@ impl Command {
             Self::ConfirmCheckpoint => "confirm review",
             Self::TimeOutGate { .. } => "time out gate",
             Self::GiveInputs { .. } => "give inputs",
+            Self::OverrideWindows { .. } => "override release windows",
             Self::Claim { .. } => "claim",
             Self::Unclaim { .. } => "unclaim",
         }

@@ -86,6 +86,7 @@ pub fn decide(
         Command::ConfirmCheckpoint => ctx.confirm_checkpoint(),
         Command::TimeOutGate { step } => ctx.time_out_gate(step),
         Command::GiveInputs { values } => ctx.give_inputs(values),
+        Command::OverrideWindows { windows, reason } => ctx.override_windows(windows, reason),
         Command::Claim { step, reason } => ctx.claim(step, reason.as_deref()),
         Command::Unclaim { step } => ctx.unclaim(step),
     }
@@ -325,6 +326,21 @@ impl<'a> Ctx<'a> {
             timeout_ms: u64::try_from(d.timeout.as_millis()).unwrap_or(u64::MAX),
             on_timeout: d.on_timeout,
         }])
+    }
+
+    fn override_windows(&self, windows: &[String], reason: &str) -> Decision {
+        need_reason(reason, "a window override")?;
+        self.require(&[Status::Running], "override the release windows")?;
+        let release_type = self.release_type();
+        let allowed =
+            self.plan.release_types.get(&release_type).is_some_and(|p| p.override_windows);
+        if !allowed {
+            return Err(Rejection::rule(format!(
+                "a {release_type} release may not start outside its windows; set \
+                 `override_windows = true` under [release_types.{release_type}] for one that may"
+            )));
+        }
+        Ok(vec![Event::WindowsOverridden { windows: windows.to_vec(), reason: reason.to_owned() }])
     }
 
     fn give_inputs(&self, values: &[(String, String)]) -> Decision {

@@ -378,6 +378,14 @@ pub enum Event {
         /// Step id.
         step: String,
     },
+    /// The release started outside its release windows (or inside a deny window), as its
+    /// release type allows, for this reason: flagged in the report.
+    WindowsOverridden {
+        /// The windows, by name.
+        windows: Vec<String>,
+        /// Why, as the person gave it.
+        reason: String,
+    },
     /// Someone gave the value of one of a gate's typed inputs (it matched the pattern).
     GateInputGiven {
         /// Gate step id.
@@ -490,6 +498,7 @@ impl Event {
             Self::TrafficDrift { .. } => "traffic_drift",
             Self::GateTimedOut { .. } => "gate_timed_out",
             Self::GateInputGiven { .. } => "gate_input_given",
+            Self::WindowsOverridden { .. } => "windows_overridden",
         }
     }
 
@@ -561,6 +570,9 @@ impl Event {
             Self::ThresholdBreached { step, breach } => {
                 let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
                 format!("{level} during {step}: {}", breach.explain())
+            }
+            Self::WindowsOverridden { windows, reason } => {
+                format!("WINDOW OVERRIDE: started despite {}: {reason}", windows.join(", "))
             }
             Self::GateInputGiven { step, input, value } => {
                 format!("gave {input} = {value} at {step}")

@@ -1088,6 +1088,7 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::TrafficDrift { .. } => "recorded traffic drift".into(),
         Event::GateTimedOut { step, .. } => format!("timed out {step}"),
         Event::GateInputGiven { input, step, .. } => format!("gave {input} at {step}"),
+        Event::WindowsOverridden { .. } => "overrode the release windows".into(),
         Event::ActionFinished { .. }
         | Event::ActionFailed { .. }
         | Event::WeightSet { .. }

@@ -327,6 +327,11 @@ fn issues(plan: &Plan, state: &State, records: &[EventRecord]) -> Vec<Issue> {
             }
             Event::Paused { reason } => push(r.at, "paused", format!("{who}: {reason}")),
             Event::GateTimedOut { .. } => push(r.at, "gate timed out", r.event.sentence()),
+            Event::WindowsOverridden { windows, reason } => push(
+                r.at,
+                "window override",
+                format!("{who} started despite {}: {reason}", windows.join(", ")),
+            ),
             Event::RollbackStarted { reason, automatic, .. } => {
                 let by = if *automatic { "flightdeck".to_owned() } else { who.to_owned() };
                 push(r.at, "rollback", format!("requested by {by}: {reason}"));
