@@ -138,6 +138,15 @@ fn bad_deadlines_are_refused_with_where_and_what_to_do() {
         ("on_timeout = \"pause\"", "`on_timeout` without a `timeout` never applies"),
         ("timeout = \"5m\"\n  min_wait = \"10m\"", "may not pass before 10m (min_wait)"),
         ("timeout = \"soon\"", "stages[0].steps[0].timeout"),
+        (
+            "inputs = [{ id = \"ticket\", prompt = \"Change ticket\", pattern = \"^CHG-[\" }]",
+            "stages[0].steps[0].inputs[0].pattern",
+        ),
+        (
+            "inputs = [{ id = \"a\", prompt = \"A\" }, { id = \"a\", prompt = \"B\" }]",
+            "input `a` is declared twice",
+        ),
+        ("inputs = [{ id = \"change ticket\", prompt = \"A\" }]", "is not an input id"),
     ] {
         let err =
             flightdeck::plan::parse(&gate_plan(extra), "gate.toml").expect_err(extra).to_string();

@@ -95,6 +95,16 @@ fn a_gate_asks_for_its_typed_inputs_before_approving() {
 }
 
 #[test]
+fn the_header_says_a_release_runs_on_past_its_window() {
+    let model = fixtures::outside_window();
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains("outside window since 11:10"), "{text}");
+    // A release with no windows says nothing of them.
+    let plain = screen(&fixtures::fresh(), 120, 40).join("\n");
+    assert!(!plain.contains("outside window"), "{plain}");
+}
+
+#[test]
 fn action_running_with_live_output() {
     snapshot("action_running", &fixtures::action_running());
 }

@@ -107,6 +107,48 @@ pub fn check(windows: &[Window], release_type: ReleaseType, now: Timestamp) -> R
     Err(Closed { windows: names, reason, next_allowed })
 }
 
+/// The first moment in `[from, until)` (looked at minute by minute, up to 7 days) at which a
+/// release of this type could not have started, with why: for a release that ran on after
+/// its window closed (which never interrupts it) — the header and the report say so.
+pub fn first_closed(
+    windows: &[Window],
+    release_type: ReleaseType,
+    from: Timestamp,
+    until: Timestamp,
+) -> Option<(Timestamp, String)> {
+    const MINUTE: i64 = 60_000;
+    let last = until.0.min(from.0 + 7 * 24 * 60 * MINUTE);
+    let mut at = from.0;
+    while at < last {
+        if let Some((_, reason)) = closed_at(windows, release_type, Timestamp(at)) {
+            return Some((Timestamp(at), reason));
+        }
+        at = (at.div_euclid(MINUTE) + 1) * MINUTE;
+    }
+    None
+}
+
+/// For a release running at `now` when no release of its type could start: since when (the
+/// window's close, looked for up to 12 hours back, not before `started`). `None` while a
+/// release could start.
+pub fn closed_since(
+    windows: &[Window],
+    release_type: ReleaseType,
+    started: Timestamp,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    const MINUTE: i64 = 60_000;
+    closed_at(windows, release_type, now)?;
+    let floor = started.0.max(now.0 - 12 * 60 * MINUTE);
+    let mut since = now.0.div_euclid(MINUTE) * MINUTE;
+    while since - MINUTE >= floor
+        && closed_at(windows, release_type, Timestamp(since - MINUTE)).is_some()
+    {
+        since -= MINUTE;
+    }
+    Some(Timestamp(since.max(started.0)))
+}
+
 fn closed_at(
     windows: &[Window],
     release_type: ReleaseType,
@@ -198,6 +240,21 @@ mod tests {
         assert_eq!(closed.windows, ["year-end freeze"]);
         assert_eq!(closed.next_allowed, Some(utc(2027, 1, 1, 0, 0)));
         assert!(check(&w, ReleaseType::Hotfix, utc(2027, 1, 1, 0, 0)).is_ok());
+    }
+
+    #[test]
+    fn a_window_closing_during_a_release_is_found_with_its_time() {
+        let w = [tuesday_10_berlin()];
+        let start = utc(2026, 10, 27, 10, 30); // 11:30 Berlin
+        let closed = first_closed(&w, ReleaseType::Regular, start, utc(2026, 10, 27, 12, 0));
+        assert_eq!(closed.map(|(at, _)| at), Some(utc(2026, 10, 27, 11, 0)));
+        assert_eq!(first_closed(&w, ReleaseType::Regular, start, utc(2026, 10, 27, 10, 59)), None);
+        let now = utc(2026, 10, 27, 11, 42);
+        assert_eq!(
+            closed_since(&w, ReleaseType::Regular, start, now),
+            Some(utc(2026, 10, 27, 11, 0))
+        );
+        assert_eq!(closed_since(&w, ReleaseType::Regular, start, utc(2026, 10, 27, 10, 45)), None);
     }
 
     #[test]

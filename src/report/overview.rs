@@ -340,6 +340,25 @@ fn issues(plan: &Plan, state: &State, records: &[EventRecord]) -> Vec<Issue> {
             _ => {}
         }
     }
+    // A window that closed while the release ran (it never interrupts one): noted with when.
+    if let (Some(info), false) = (&state.info, plan.windows.is_empty()) {
+        let end = state.ended_at.or(records.last().map(|r| r.at)).unwrap_or(info.started_at);
+        let overridden = records.iter().any(|r| matches!(r.event, Event::WindowsOverridden { .. }));
+        if !overridden {
+            if let Some((at, why)) = crate::plan::windows::first_closed(
+                &plan.windows,
+                info.release_type,
+                info.started_at,
+                end,
+            ) {
+                push(
+                    at,
+                    "outside window",
+                    format!("still running when no release could start: {why}"),
+                );
+            }
+        }
+    }
     // A review checkpoint that came due while its bake ran and was never confirmed.
     for (r, s) in plan.flat_steps().iter().zip(&state.steps) {
         let StepKind::Bake { checkpoints, .. } = &r.step.kind else { continue };

@@ -253,6 +253,20 @@ pub fn gate_with_deadline() -> Model {
     h.model(alice(), false, now)
 }
 
+/// basic.toml with a daily deny window from 11:10 UTC: the release started before it and
+/// runs on at 11:17, past the window's start (which never interrupts it).
+pub fn outside_window() -> Model {
+    let text = format!(
+        "{}\n[[windows]]\nname = \"afternoon freeze\"\nkind = \"deny\"\nfrom = \"11:10\"\n",
+        include_str!("../fixtures/basic.toml")
+    );
+    let plan = plan::parse(&text, "basic.toml").expect("basic.toml with a window is valid");
+    let mut h = History::started(plan);
+    h.tick(40, &alice(), "tests");
+    let now = h.clock.plus_millis(9 * 60_000);
+    h.model(alice(), false, now)
+}
+
 /// basic.toml: the gate passed, the backup action started by alice (attempt 1, no outcome).
 fn basic_backup_started() -> History {
     let mut h = basic_at_gate();
