@@ -95,6 +95,15 @@ fn a_gate_asks_for_its_typed_inputs_before_approving() {
 }
 
 #[test]
+fn a_given_ticket_is_in_the_header_and_the_gate_detail() {
+    let model = fixtures::gate_with_ticket();
+    let text = screen(&model, 120, 40).join("\n");
+    let header = text.lines().next().unwrap_or_default();
+    assert!(header.contains("ticket CHG-42"), "{header}");
+    assert!(text.contains("✓ Change ticket: CHG-42 (bob,"), "{text}");
+}
+
+#[test]
 fn the_header_says_a_release_runs_on_past_its_window() {
     let model = fixtures::outside_window();
     let text = screen(&model, 120, 40).join("\n");

@@ -253,6 +253,20 @@ pub fn gate_with_deadline() -> Model {
     h.model(alice(), false, now)
 }
 
+/// [`gate_with_deadline`] with the change ticket given by bob.
+pub fn gate_with_ticket() -> Model {
+    let text = include_str!("../fixtures/basic.toml").replace(
+        "  id = \"go\"\n  kind = \"gate\"\n",
+        "  id = \"go\"\n  kind = \"gate\"\n  inputs = [{ id = \"ticket\", prompt = \"Change ticket\", pattern = \"^CHG-[0-9]+$\" }]\n",
+    );
+    let plan = plan::parse(&text, "basic.toml").expect("basic.toml with an input is valid");
+    let mut h = History::started(plan);
+    h.tick(40, &alice(), "tests").tick(25, &alice(), "oncall").next(5, &alice());
+    h.run(60, &bob(), Command::GiveInputs { values: vec![("ticket".into(), "CHG-42".into())] });
+    let now = h.clock.plus_millis(30_000);
+    h.model(alice(), false, now)
+}
+
 /// basic.toml with a daily deny window from 11:10 UTC: the release started before it and
 /// runs on at 11:17, past the window's start (which never interrupts it).
 pub fn outside_window() -> Model {

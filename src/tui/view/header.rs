@@ -57,6 +57,17 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     if let Some(stage) = stage {
         spans.push((3, Span::raw(format!("  {stage}"))));
     }
+    // Typed gate inputs given so far (a change ticket), when short enough to read at a glance.
+    let given: Vec<String> = state
+        .steps
+        .iter()
+        .flat_map(|s| s.inputs.iter())
+        .filter(|(_, (value, _))| value.chars().count() <= 24)
+        .map(|(id, (value, _))| format!("{id} {value}"))
+        .collect();
+    if !given.is_empty() {
+        spans.push((3, Span::styled(format!("  {}", given.join(", ")), theme::dim())));
+    }
     // A window that closed never interrupts the release; the header says it runs on past it.
     if !state.status.is_terminal() {
         let now = model.display_now();
