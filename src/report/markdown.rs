@@ -360,30 +360,21 @@ fn actions(out: &mut String, r: &Report) {
         return;
     }
     table(out, &RUN_HEADER, &run_rows(&r.actions));
+    // Every run's output in one block, each under a line naming the run: a run that went well
+    // needs its last few lines; one that did not, all we kept.
+    let mut block = String::new();
     for a in &r.actions {
         let Some(text) = a.output_excerpt.as_deref().filter(|t| !t.is_empty()) else { continue };
-        // A run that went well needs its last few lines; one that did not, all we kept.
         let keep = if a.outcome == "succeeded" { SUCCEEDED_OUTPUT_LINES } else { usize::MAX };
         let lines: Vec<&str> = text.lines().collect();
-        let text = lines[lines.len().saturating_sub(keep)..].join("\n");
-        let text = text.as_str();
-        if !text.contains('\n') {
-            let _ = writeln!(
-                out,
-                "Output of {} (attempt {}): {}\n",
-                code(&a.step),
-                a.attempt,
-                code(text)
-            );
-            continue;
+        let _ = writeln!(block, "── {} (attempt {}, {})", a.step, a.attempt, a.outcome);
+        for line in &lines[lines.len().saturating_sub(keep)..] {
+            let _ = writeln!(block, "{line}");
         }
-        let f = fence(text);
-        let _ = writeln!(
-            out,
-            "Output of {} (attempt {}), last lines:\n\n{f}text\n{text}\n{f}\n",
-            code(&a.step),
-            a.attempt
-        );
+    }
+    if !block.is_empty() {
+        let f = fence(&block);
+        let _ = writeln!(out, "Output, last lines of each run:\n\n{f}text\n{block}{f}\n");
     }
 }
 
@@ -446,7 +437,8 @@ fn metrics(out: &mut String, r: &Report) {
     {
         let until = w.until.map_or_else(|| "…".into(), |t| format_date_time(t.0)[11..].to_owned());
         let label = format!("{} ({} → {until})", cell(&w.label), &time(w.from)[11..]);
-        for s in &w.series {
+        // Health round trips are in the JSON; the table is for what the plan watches.
+        for s in w.series.iter().filter(|s| s.kind != "health") {
             rows.push(vec![
                 label.clone(),
                 code(&s.series),

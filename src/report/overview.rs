@@ -382,13 +382,14 @@ fn issues(plan: &Plan, state: &State, records: &[EventRecord]) -> Vec<Issue> {
     out
 }
 
-/// A value in its unit, for people: ratios as percentages, seconds below 1 s as
+/// A value in its unit, for people: ratios (and `%` series, fractions as in the cockpit) as
+/// percentages, seconds below 1 s as
 /// milliseconds: `0.12%`, `180 ms`, `1.2 s`, `45 req/s`.
 pub fn with_unit(value: f64, unit: &str) -> String {
     let n = super::number;
     match unit {
-        "ratio" => format!("{}%", short(value * 100.0)),
-        "%" | "percent" => format!("{}%", short(value)),
+        // As the cockpit reads them: a `%` series holds fractions too (0.003 is 0.3%).
+        "ratio" | "%" | "percent" => format!("{}%", short(value * 100.0)),
         "s" | "seconds" if value.abs() < 1.0 => format!("{} ms", short(value * 1000.0)),
         "s" | "seconds" => format!("{} s", short(value)),
         "ms" => format!("{} ms", short(value)),
@@ -436,5 +437,6 @@ mod tests {
         assert_eq!(with_unit(45.0, "req/s"), "45 req/s");
         assert_eq!(with_unit(182.0, "ms"), "182 ms");
         assert_eq!(with_unit(0.0, "ratio"), "0%");
+        assert_eq!(with_unit(0.003, "%"), "0.3%");
     }
 }
