@@ -72,7 +72,8 @@ pub struct ReleaseFigures {
     pub time_to_restore_ms: Option<u64>,
     /// Whether flightdeck started the rollback by itself (`None` without a rollback).
     pub automatic_rollback: Option<bool>,
-    /// Bakes passed against their readings by a person.
+    /// Bakes passed against their readings by a person, and starts that overrode the
+    /// release windows.
     pub overrides: u32,
 }
 
@@ -129,7 +130,7 @@ pub struct Stats {
     pub automatic_rollbacks: usize,
     /// Rollbacks a person asked for.
     pub manual_rollbacks: usize,
-    /// Bakes passed against their readings.
+    /// Bakes passed against their readings, and starts that overrode the release windows.
     pub overrides: u32,
     /// Mean releases per week over the span.
     pub releases_per_week: f64,
@@ -184,7 +185,7 @@ pub fn figures(history: &History) -> Option<ReleaseFigures> {
             Event::WeightSet { weight: 0 } if rollback_requested.is_some() => {
                 restored_at.get_or_insert(record.at);
             }
-            Event::BakeOverridden { .. } => overrides += 1,
+            Event::BakeOverridden { .. } | Event::WindowsOverridden { .. } => overrides += 1,
             _ => {}
         }
     }
@@ -531,6 +532,32 @@ mod tests {
         assert_eq!(weeks, [("2026-11-09", 0), ("2026-11-16", 1), ("2026-11-23", 2)]);
         assert_eq!(stats.change_failure_rate, Some(0.0));
         assert_eq!(stats.lead_time.map(|s| s.median_ms), Some(60_000));
+    }
+
+    #[test]
+    fn bake_and_window_overrides_both_count() {
+        let h = history(
+            1,
+            vec![
+                (0, started()),
+                (
+                    10,
+                    Event::WindowsOverridden {
+                        windows: vec!["freeze".into()],
+                        reason: "incident".into(),
+                    },
+                ),
+                (
+                    20,
+                    Event::BakeOverridden {
+                        step: "bake".into(),
+                        reason: "watched by hand".into(),
+                        unmet: vec![],
+                    },
+                ),
+            ],
+        );
+        assert_eq!(figures(&h).map(|f| f.overrides), Some(2));
     }
 
     #[test]
