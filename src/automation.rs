@@ -73,6 +73,9 @@ pub fn due(
     if let Some(command) = baseline_due(plan, state, current, s, now, board) {
         return pinned(command);
     }
+    if let Some(command) = gate_timeout_due(current, s, now) {
+        return pinned(command);
+    }
     let StepKind::Bake { duration, probes, .. } = &current.step.kind else { return None };
     if s.status != StepStatus::Running {
         return None;
@@ -285,4 +288,17 @@ fn stable_side(
     let spec = plan.metrics.iter().find(|x| x.id == source)?;
     let row = board.metric(source)?;
     Some((row.samples.iter().copied().collect(), source.to_owned(), spec.interval))
+}
+
+/// The current gate's `timeout` has passed with no decision: flightdeck does what its
+/// `on_timeout` says, once.
+fn gate_timeout_due(current: StepRef<'_>, s: &StepState, now: Timestamp) -> Option<Command> {
+    let StepKind::Gate { deadline: Some(d), .. } = &current.step.kind else { return None };
+    if s.timed_out.is_some() || s.finished_at.is_some() {
+        return None;
+    }
+    let since = s.current_since?;
+    let timeout_ms = u64::try_from(d.timeout.as_millis()).unwrap_or(u64::MAX);
+    (now.millis_since(since) >= timeout_ms)
+        .then(|| Command::TimeOutGate { step: current.step.id.clone() })
 }

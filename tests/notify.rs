@@ -114,7 +114,7 @@ async fn start_with(text: &str) -> Rec {
         store::start(&store, &plan, "notify.toml", text, &command, &person("alice"), at(0))
             .await
             .expect("start");
-    Rec { dir, path, store, plan, id, secs: 0 }
+    Rec { dir, path, store, plan, id, secs: 0, base: 0 }
 }
 
 fn for_seq(deliveries: &[Delivery], seq: u64) -> Vec<&Delivery> {

@@ -202,3 +202,70 @@ async fn claims_and_takeovers_are_in_the_timeline_and_the_audit() {
     let md = markdown::render(&built);
     assert!(md.contains("took over checklist from alice, until 11:03 UTC: alice paged"), "{md}");
 }
+
+/// The first page a manager reads: the happy run's whole report stays under 150 lines, and
+/// its top says the outcome, who approved, and each series before → after with units.
+#[tokio::test]
+async fn a_happy_run_reads_in_a_minute() {
+    let r = recorded::completed().await;
+    let (md, _) = both(&r).await;
+    assert!(md.lines().count() < 150, "{} lines:\n{md}", md.lines().count());
+    let first_page = md.split("# Appendix").next().expect("first page");
+    for expected in [
+        "| Outcome | **completed** |",
+        "| Approved | Go/no-go: bob, carol |",
+        "| `error_rate` | 0.1% | 0.2% | 0.15% | 0.15% | warn > 1%, abort > 2% | ✓ |",
+        "| `p95_latency` | 180 ms | 210 ms | 190 ms | 190 ms | warn > 800 ms, abort > baseline × 1.5 | ✓ |",
+        "## Issues encountered\n\nNone.",
+    ] {
+        assert!(first_page.contains(expected), "missing {expected:?} in\n{first_page}");
+    }
+}
+
+/// A rolled-back run's first page lists the breach and the rollback with their times, and
+/// how long it took from the breach to the rollback and to traffic at 0%.
+#[tokio::test]
+async fn a_rolled_back_run_says_what_went_wrong_and_how_fast_it_was_undone() {
+    let r = recorded::rolled_back().await;
+    let built = report::load(&r.store, r.id).await.expect("report");
+    let o = &built.overview;
+    assert_eq!(o.outcome, "rolled back automatically");
+    assert_eq!((o.breach_to_rollback_ms, o.breach_to_stable_ms), (Some(0), Some(2_000)));
+    let kinds: Vec<&str> = o.issues.iter().map(|i| i.kind.as_str()).collect();
+    assert_eq!(kinds, ["breach", "rollback"]);
+    let verdicts: Vec<(&str, &str)> =
+        o.series.iter().map(|s| (s.series.as_str(), s.verdict.as_str())).collect();
+    assert_eq!(verdicts, [("error_rate", "breach"), ("p95_latency", "ok")]);
+    let md = markdown::render(&built);
+    assert!(
+        md.contains("| First breach | 2026-11-22 10:48:51 UTC; rollback requested 0s later, traffic at 0% 2s later |"),
+        "{md}"
+    );
+}
+
+/// `--format html`: one file that needs nothing else: inline style and SVG, no script, no
+/// link or source to fetch, and recorded text escaped.
+#[tokio::test]
+async fn the_html_report_is_one_self_contained_file() {
+    let r = recorded::completed().await;
+    let db = r.path.display().to_string();
+    let html =
+        String::from_utf8(flightdeck(&["--db", &db, "report", "--format", "html"]).await.stdout)
+            .expect("utf-8");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("<style>") && html.contains("<svg"), "{html}");
+    for forbidden in ["<script", "<link", "src=", "href=", "@import", "url("] {
+        assert!(!html.contains(forbidden), "{forbidden} in {html}");
+    }
+    assert!(html.contains("dashboards | error budget look fine at 10%"), "{html}");
+    assert!(html.contains("<td>0.1%</td><td>0.2%</td><td>0.15%</td><td>0.15%</td>"), "{html}");
+}
+
+/// A release with no stored readings says why its comparison is empty.
+#[tokio::test]
+async fn a_release_without_readings_says_why_there_is_nothing_to_compare() {
+    let r = recorded::aborted().await;
+    let built = report::load(&r.store, r.id).await.expect("report");
+    let md = markdown::render(&built);
+    assert!(md.contains("## Before → after\n\nNo readings were stored for this release"), "{md}");
+}

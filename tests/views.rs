@@ -83,6 +83,58 @@ fn gate_with_roles_names_the_missing_role() {
 }
 
 #[test]
+fn a_gate_counts_down_its_soak_and_its_deadline() {
+    snapshot("gate_deadline", &fixtures::gate_with_deadline());
+    let text = screen(&fixtures::gate_with_deadline(), 120, 40).join("\n");
+    assert!(text.contains("soak: may pass in 06:00"), "{text}");
+    assert!(text.contains("decide within 26:00, or flightdeck"), "{text}");
+}
+
+/// `a` at a gate with a typed input not given yet asks for it; Enter gives it (the engine
+/// checks the pattern), and the detail then shows the value and who gave it.
+#[test]
+fn a_gate_asks_for_its_typed_inputs_before_approving() {
+    use flightdeck::release::Command;
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut m = fixtures::gate_with_deadline();
+    let text = screen(&m, 120, 40).join("\n");
+    assert!(text.contains("Change ticket: needed"), "{text}");
+    assert!(update(&mut m, Msg::KeyPressed(Key::Char('a'))).is_empty(), "a prompt, no command");
+    let text = screen(&m, 80, 24).join("\n");
+    assert!(text.contains("Change ticket (ticket)"), "{text}");
+    fixtures::type_text(&mut m, "CHG-42");
+    match update(&mut m, Msg::KeyPressed(Key::Enter)).as_slice() {
+        [Effect::Execute { command, .. }] => assert_eq!(
+            *command,
+            Command::GiveInputs { values: vec![("ticket".into(), "CHG-42".into())] }
+        ),
+        other => panic!("expected the inputs to be given, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_given_ticket_is_in_the_header_and_the_gate_detail() {
+    let model = fixtures::gate_with_ticket();
+    let text = screen(&model, 120, 40).join("\n");
+    let header = text.lines().next().unwrap_or_default();
+    assert!(header.contains("ticket CHG-42"), "{header}");
+    assert!(text.contains("✓ Change ticket: CHG-42 (bob,"), "{text}");
+}
+
+#[test]
+fn the_header_says_a_release_runs_on_past_its_window() {
+    let model = fixtures::outside_window();
+    let text = screen(&model, 120, 40).join("\n");
+    assert!(text.contains("outside window since 11:10"), "{text}");
+    // A release with no windows says nothing of them.
+    let plain = screen(&fixtures::fresh(), 120, 40).join("\n");
+    assert!(!plain.contains("outside window"), "{plain}");
+}
+
+#[test]
 fn action_running_with_live_output() {
     snapshot("action_running", &fixtures::action_running());
 }

@@ -71,7 +71,28 @@ pub fn status(plan: &Plan, state: &State, row: &ReleaseRow, now: Timestamp) -> V
                         })
                         .collect();
                 }
-                StepKind::Gate { .. } => {
+                StepKind::Gate { inputs, deadline, .. } => {
+                    if !inputs.is_empty() {
+                        v["inputs"] = inputs
+                            .iter()
+                            .map(|i| {
+                                let given = s.inputs.get(&i.id);
+                                json!({
+                                    "id": i.id,
+                                    "prompt": i.prompt,
+                                    "pattern": i.pattern,
+                                    "value": given.map(|(value, _)| value),
+                                    "by": given.map(|(_, m)| m.by.name.clone()),
+                                    "at": given.map(|(_, m)| time(m.at)),
+                                })
+                            })
+                            .collect();
+                    }
+                    if let Some(d) = deadline {
+                        v["timeout_ms"] = json!(u64::try_from(d.timeout.as_millis()).unwrap_or(u64::MAX));
+                        v["on_timeout"] = json!(d.on_timeout.as_str());
+                        v["timed_out_at"] = json!(s.timed_out.map(time));
+                    }
                     v["approvals_needed"] = json!(plan.approvals_needed(r.step, release_type));
                     v["approvals"] = s
                         .approvals

@@ -4,6 +4,7 @@
 mod json;
 mod live;
 mod record;
+mod stats;
 pub mod summary;
 mod team;
 mod verbs;
@@ -137,6 +138,10 @@ pub enum Verb {
         /// Release type.
         #[arg(long = "type", default_value = "regular", value_parser = ["regular", "hotfix", "emergency"])]
         release_type: String,
+        /// Start outside the plan's release windows, for this reason (only a release type
+        /// with `override_windows = true`); recorded and flagged in the report.
+        #[arg(long, value_name = "REASON")]
+        override_windows: Option<String>,
         /// Print what was recorded as JSON (the release id, events and seq).
         #[arg(long)]
         json: bool,
@@ -177,8 +182,12 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
-    /// Approve the current gate.
+    /// Approve the current gate (giving its typed inputs first, if it asks for any).
     Approve {
+        /// A value of the gate's typed inputs, as ID=VALUE (e.g. `ticket=CHG-42`); repeat
+        /// for several.
+        #[arg(long = "input", value_name = "ID=VALUE")]
+        inputs: Vec<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -312,16 +321,35 @@ pub enum Verb {
         #[command(flatten)]
         target: Target,
     },
-    /// Write a release's deployment report (Markdown or JSON).
+    /// Write a release's deployment report (Markdown, JSON or a self-contained HTML file).
     Report {
         /// Release id or version (default: the running one, else the newest).
         release: Option<String>,
-        /// md or json.
-        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        /// md, json or html.
+        #[arg(long, default_value = "md", value_parser = ["md", "json", "html"])]
         format: String,
         /// Write to this file instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Figures across releases: releases per week, change failure rate, lead time, time to
+    /// restore, automatic and manual rollbacks, overrides.
+    Stats {
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only this environment.
+        #[arg(long)]
+        environment: Option<String>,
+        /// How far back: releases started in this span (90d, 12w, 36h).
+        #[arg(long, default_value = "90d")]
+        since: String,
+        /// End the span at the end of this day, YYYY-MM-DD UTC (default: now).
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show who has a cockpit open on a release and which one drives it.
     Team {

@@ -33,7 +33,7 @@ fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
     }
 }
 
-/// `flightdeck report [RELEASE] [--format md|json] [-o FILE]`
+/// `flightdeck report [RELEASE] [--format md|json|html] [-o FILE]`
 pub async fn report(
     cli: &Cli,
     release: Option<&str>,
@@ -46,6 +46,7 @@ pub async fn report(
     let text = match format {
         "md" => report::markdown::render(&built),
         "json" => report::json::render(&built),
+        "html" => report::html::render(&built),
         other => {
             return Err(Failure { code: EXIT_USAGE, message: format!("unknown format {other}") });
         }

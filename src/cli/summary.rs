@@ -100,7 +100,7 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
         for step in &stage.steps {
             let detail = match &step.kind {
                 StepKind::Checklist { items } => format!("{} items", items.len()),
-                StepKind::Gate { approvals, min_wait, requires } => {
+                StepKind::Gate { approvals, min_wait, requires, deadline, inputs } => {
                     let n = approvals.map_or_else(|| "per release type".into(), |n| n.to_string());
                     let mut text = format!("approvals: {n}");
                     if !requires.is_empty() {
@@ -110,6 +110,17 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
                     }
                     if !min_wait.is_zero() {
                         text.push_str(&format!(", open at least {}", format_duration(*min_wait)));
+                    }
+                    if let Some(d) = deadline {
+                        text.push_str(&format!(
+                            ", times out after {} ({})",
+                            format_duration(d.timeout),
+                            d.on_timeout.as_str()
+                        ));
+                    }
+                    if !inputs.is_empty() {
+                        let ids: Vec<&str> = inputs.iter().map(|i| i.id.as_str()).collect();
+                        text.push_str(&format!(", inputs: {}", ids.join(", ")));
                     }
                     text
                 }

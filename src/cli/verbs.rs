@@ -170,7 +170,16 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         }
         Verb::Init { path } => init(path),
         Verb::Check { plan, live } => check(plan, *live).await,
-        Verb::Start { plan, version, previous_version, sha, image, release_type, json } => {
+        Verb::Start {
+            plan,
+            version,
+            previous_version,
+            sha,
+            image,
+            release_type,
+            override_windows,
+            json,
+        } => {
             let release_type = ReleaseType::parse(release_type).ok_or_else(|| Failure {
                 code: EXIT_USAGE,
                 message: format!("unknown release type {release_type}"),
@@ -182,7 +191,7 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
                 image: image.clone(),
                 release_type,
             };
-            start(&cli, plan, &command, *json).await
+            start(&cli, plan, &command, override_windows.as_deref(), *json).await
         }
         Verb::List { json } => {
             let rows = list_rows(&cli).await?;
@@ -245,7 +254,38 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
         Verb::Untick { item, target } => {
             act(&cli, target, Command::Untick { item: item.clone() }).await
         }
-        Verb::Approve { target } => act(&cli, target, Command::Approve).await,
+        Verb::Approve { inputs, target } => {
+            if !inputs.is_empty() {
+                let mut values = Vec::new();
+                for pair in inputs {
+                    let Some((id, value)) = pair.split_once('=') else {
+                        return Err(Failure {
+                            code: EXIT_USAGE,
+                            message: format!(
+                                "--input `{pair}`: write ID=VALUE, e.g. --input ticket=CHG-42"
+                            ),
+                        });
+                    };
+                    values.push((id.trim().to_owned(), value.trim().to_owned()));
+                }
+                // Whether this person already approved: then the inputs are all they add.
+                let already = {
+                    let store = open_existing(&cli).await?;
+                    let row = store.find(target.release.as_deref()).await?;
+                    let loaded = store.load(row.id).await?;
+                    let me = actor_for(&cli, &loaded.plan)?;
+                    loaded.state.current().is_some_and(|s| s.approvals.contains_key(&me.name))
+                };
+                act(&cli, target, Command::GiveInputs { values }).await?;
+                if already {
+                    return Ok(());
+                }
+                // The inputs moved the release on by their events: the approval follows them.
+                let target = Target { expect_seq: None, ..target.clone() };
+                return act(&cli, &target, Command::Approve).await;
+            }
+            act(&cli, target, Command::Approve).await
+        }
         Verb::Revoke { target } => act(&cli, target, Command::Revoke).await,
         Verb::Decline { reason, target } => {
             act(&cli, target, Command::Decline { reason: reason.clone() }).await
@@ -306,6 +346,16 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
                 json: *json,
             };
             record::verify(&cli, release.as_deref(), &options).await
+        }
+        Verb::Stats { service, environment, since, until, json } => {
+            let options = super::stats::Options {
+                service: service.clone(),
+                environment: environment.clone(),
+                since,
+                until: until.as_deref(),
+                json: *json,
+            };
+            super::stats::show(&cli, &options).await
         }
         Verb::Team { release, json } => team::show(&cli, release.as_deref(), *json).await,
         Verb::Supervise { release, all } => {
@@ -408,10 +458,55 @@ fn refuse_read_only(cli: &Cli, verb: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn start(cli: &Cli, plan_path: &Path, command: &Command, json: bool) -> Result<(), Failure> {
+/// Whether the plan's release windows let a release of this type start at `now`: `Ok(None)`
+/// inside them, `Ok(Some(windows))` outside them with an override the type allows, else the
+/// refusal (exit 3) naming the window and the next allowed moment.
+fn windows_allow(
+    plan: &plan::Plan,
+    release_type: ReleaseType,
+    override_reason: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<Vec<String>>, Failure> {
+    let Err(closed) = plan::windows::check(&plan.windows, release_type, now) else {
+        return Ok(None);
+    };
+    let may_override = plan.release_types.get(&release_type).is_some_and(|p| p.override_windows);
+    if may_override && override_reason.is_some_and(|r| !r.trim().is_empty()) {
+        return Ok(Some(closed.windows));
+    }
+    let next = closed.next_allowed.map_or_else(
+        || "none within 60 days".to_owned(),
+        |at| format!("{} UTC", crate::release::format_date_time(at)),
+    );
+    let way_out = if may_override {
+        format!("; a {release_type} release may start anyway with --override-windows REASON")
+    } else {
+        String::new()
+    };
+    Err(Failure {
+        code: EXIT_REJECTED,
+        message: format!(
+            "refused: a {release_type} release may not start now: {}; next allowed: {next}{way_out} (nothing was recorded)",
+            closed.reason
+        ),
+    })
+}
+
+async fn start(
+    cli: &Cli,
+    plan_path: &Path,
+    command: &Command,
+    override_windows: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
     refuse_read_only(cli, "start a release")?;
     let (plan, text) = plan::load_file(plan_path)
         .map_err(|e| Failure::error(e.to_string().trim_end().to_owned()))?;
+    let release_type = match command {
+        Command::Start { release_type, .. } => *release_type,
+        _ => ReleaseType::Regular,
+    };
+    let overridden = windows_allow(&plan, release_type, override_windows, clock::now())?;
     let missing = action::missing_secrets(&plan);
     if !missing.is_empty() {
         let list: Vec<String> = missing.iter().map(|(a, n)| format!("{n} (used by {a})")).collect();
@@ -433,6 +528,23 @@ async fn start(cli: &Cli, plan_path: &Path, command: &Command, json: bool) -> Re
         clock::now(),
     )
     .await?;
+    let mut supervisor = Supervisor::new(store.clone(), actor.clone());
+    let mut records = records;
+    if let Some(windows) = overridden {
+        let submit = Submit {
+            release_id: id,
+            command: Command::OverrideWindows {
+                windows,
+                reason: override_windows.unwrap_or_default().trim().to_owned(),
+            },
+            actor: actor.clone(),
+            expect_seq: None,
+            seen_step: None,
+            verb: "override release windows".into(),
+        };
+        let (more, _) = supervisor.execute(submit).await?;
+        records.extend(more);
+    }
     if json {
         let seq = records.last().map_or(0, |r| r.seq);
         print_json(&json::acted(id, command.verb(), seq, &records, &[]));
@@ -447,7 +559,6 @@ async fn start(cli: &Cli, plan_path: &Path, command: &Command, json: bool) -> Re
         println!("open the cockpit with `flightdeck` or follow with `flightdeck status`");
     }
     warn_if_undriven(&store, id).await;
-    let mut supervisor = Supervisor::new(store.clone(), actor);
     supervisor.started(id, &plan, &records);
     supervisor.finish(notify::exit_wait(&plan)).await;
     Ok(())

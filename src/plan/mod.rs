@@ -2,6 +2,7 @@
 //! validation never touch the clock or the network; only `load_file` reads a file.
 
 mod duration;
+mod gates;
 mod messages;
 pub mod provider;
 mod raw;
@@ -12,6 +13,7 @@ mod syntax;
 pub mod template;
 mod threshold;
 mod validate;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{format_duration, parse_duration};
+pub use gates::{GateDeadline, GateInput, OnTimeout};
 pub use size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 pub use threshold::{Bound, Comparison, THRESHOLD_FORMS, Threshold, Thresholds, number_in_unit};
 
@@ -52,6 +55,8 @@ pub struct Plan {
     /// `[roles]`: who may fill each role a gate `requires` (names as flightdeck records
     /// approvers).
     pub roles: BTreeMap<String, Vec<String>>,
+    /// When releases may start (`[[windows]]`), in plan order.
+    pub windows: Vec<windows::Window>,
 }
 
 /// `[claims]`: an operator may claim a step so others see who is on it. A claim lasts `ttl`
@@ -128,6 +133,8 @@ pub struct ReleaseTypePolicy {
     pub approvals: u32,
     /// Stages this type of release skips entirely.
     pub skip_stages: Vec<String>,
+    /// May start outside the release windows, with a reason (recorded and flagged).
+    pub override_windows: bool,
 }
 
 /// `[policy]`
@@ -570,6 +577,10 @@ pub enum StepKind {
         min_wait: Duration,
         /// People needed per role (`release_manager = 1`), distinct people, one role each.
         requires: BTreeMap<String, u32>,
+        /// How long it may wait for a decision, and what flightdeck decides then.
+        deadline: Option<GateDeadline>,
+        /// Values a person must give (a change ticket, ...) before it passes.
+        inputs: Vec<GateInput>,
     },
     /// Run a named action.
     Action {

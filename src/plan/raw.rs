@@ -33,6 +33,8 @@ pub struct RawPlan {
     pub claims: Option<Spanned<RawClaims>>,
     #[serde(default)]
     pub roles: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub windows: Vec<Spanned<RawWindow>>,
 }
 
 /// `[claims]`: people may claim a step so others see who is on it.
@@ -74,6 +76,28 @@ pub struct RawReleaseType {
     pub approvals: Spanned<i64>,
     #[serde(default)]
     pub skip_stages: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub override_windows: bool,
+}
+
+/// One `[[windows]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub days: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    #[serde(default)]
+    pub to: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    pub until: Option<Spanned<String>>,
+    #[serde(default)]
+    pub release_types: Vec<Spanned<String>>,
 }
 
 /// `[policy]`
@@ -391,6 +415,12 @@ pub struct RawStep {
     #[serde(default)]
     pub min_wait: Option<Spanned<String>>,
     #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub inputs: Option<Spanned<Vec<Spanned<RawGateInput>>>>,
+    #[serde(default)]
     pub action: Option<Spanned<String>>,
     #[serde(default)]
     pub weight: Option<Spanned<i64>>,
@@ -406,6 +436,16 @@ pub struct RawStep {
     pub environment: Option<Spanned<String>>,
     #[serde(default)]
     pub requires: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
+}
+
+/// One typed input of a gate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateInput {
+    pub id: Spanned<String>,
+    pub prompt: String,
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
 }
 
 /// One checklist item.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::raw::{
-    RawAction, RawHealth, RawLevel, RawMetric, RawPlan, RawReleaseType, RawRollbackStep, RawSize,
-    RawStep,
+    RawAction, RawGateInput, RawHealth, RawLevel, RawMetric, RawPlan, RawReleaseType,
+    RawRollbackStep, RawSize, RawStep, RawWindow,
 };
 use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 use super::threshold::THRESHOLD_FORMS;
@@ -592,6 +592,8 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
     }
     let notify = raw.notify.into_iter().enumerate().map(|(i, n)| check_notify(c, i, n)).collect();
     let claims = raw.claims.map(|raw| check_claims(c, raw));
+    let windows =
+        raw.windows.into_iter().enumerate().filter_map(|(i, w)| check_window(c, i, w)).collect();
 
     Plan {
         service,
@@ -606,6 +608,7 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         notify,
         claims,
         roles,
+        windows,
     }
 }
 
@@ -815,7 +818,16 @@ fn check_release_types(
         [(ReleaseType::Regular, 2), (ReleaseType::Hotfix, 1), (ReleaseType::Emergency, 1)];
     let mut out: BTreeMap<ReleaseType, ReleaseTypePolicy> = defaults
         .into_iter()
-        .map(|(t, n)| (t, ReleaseTypePolicy { approvals: n, skip_stages: Vec::new() }))
+        .map(|(t, n)| {
+            (
+                t,
+                ReleaseTypePolicy {
+                    approvals: n,
+                    skip_stages: Vec::new(),
+                    override_windows: false,
+                },
+            )
+        })
         .collect();
     let Some(raw) = raw else { return out };
     let raw = raw.into_inner();
@@ -857,6 +869,7 @@ fn check_release_types(
             ReleaseTypePolicy {
                 approvals,
                 skip_stages: v.skip_stages.into_iter().map(Spanned::into_inner).collect(),
+                override_windows: v.override_windows,
             },
         );
     };
@@ -1284,7 +1297,7 @@ fn check_step(
     let kind_word = s.kind.get_ref().clone();
     let allowed: &[&str] = match kind_word.as_str() {
         "checklist" => &["items"],
-        "gate" => &["approvals", "min_wait", "requires"],
+        "gate" => &["approvals", "min_wait", "requires", "timeout", "on_timeout", "inputs"],
         "action" => &["action", "environment"],
         "traffic" => &["weight", "environment"],
         "bake" => &["duration", "probes", "on_breach", "checkpoints"],
@@ -1298,12 +1311,15 @@ fn check_step(
             return None;
         }
     };
-    let present: [(&str, Option<Range<usize>>); 11] = [
+    let present: [(&str, Option<Range<usize>>); 14] = [
         ("environment", s.environment.as_ref().map(Spanned::span)),
         ("requires", s.requires.as_ref().map(Spanned::span)),
+        ("inputs", s.inputs.as_ref().map(Spanned::span)),
         ("items", s.items.as_ref().map(Spanned::span)),
         ("approvals", s.approvals.as_ref().map(Spanned::span)),
         ("min_wait", s.min_wait.as_ref().map(Spanned::span)),
+        ("timeout", s.timeout.as_ref().map(Spanned::span)),
+        ("on_timeout", s.on_timeout.as_ref().map(Spanned::span)),
         ("action", s.action.as_ref().map(Spanned::span)),
         ("weight", s.weight.as_ref().map(Spanned::span)),
         ("duration", s.duration.as_ref().map(Spanned::span)),
@@ -1388,15 +1404,12 @@ fn check_step(
                 None => None,
             };
             let requires = check_requires(c, path, s.requires.as_ref(), roles);
-            StepKind::Gate {
-                requires,
-                approvals,
-                min_wait: c.duration(
-                    s.min_wait.as_ref(),
-                    &format!("{path}.min_wait"),
-                    Duration::ZERO,
-                ),
-            }
+            let min_wait =
+                c.duration(s.min_wait.as_ref(), &format!("{path}.min_wait"), Duration::ZERO);
+            let deadline =
+                gate_deadline(c, s.timeout.as_ref(), s.on_timeout.as_ref(), path, min_wait);
+            let inputs = gate_inputs(c, s.inputs.as_ref(), path);
+            StepKind::Gate { approvals, min_wait, requires, deadline, inputs }
         }
         "action" => {
             let Some(action) = s.action else {
@@ -1599,4 +1612,219 @@ fn check_provider(
         );
     }
     Some(spec)
+}
+
+/// A gate's `timeout` and `on_timeout` (`reject` unless said): a timeout must be longer than
+/// the gate's `min_wait`, or the gate could never pass.
+fn gate_deadline(
+    c: &mut Checker<'_>,
+    timeout: Option<&Spanned<String>>,
+    on_timeout: Option<&Spanned<String>>,
+    path: &str,
+    min_wait: Duration,
+) -> Option<crate::plan::GateDeadline> {
+    use crate::plan::OnTimeout;
+    let on_timeout_word = on_timeout;
+    let on_timeout = match on_timeout_word {
+        None => OnTimeout::Reject,
+        Some(word) => match OnTimeout::parse(word.get_ref()) {
+            Some(o) => o,
+            None => {
+                c.problem(
+                    word.span(),
+                    &format!("{path}.on_timeout"),
+                    format!("`{}` is not what a gate can do on timeout", word.get_ref()),
+                    "use \"reject\" (the default) or \"pause\"",
+                );
+                OnTimeout::Reject
+            }
+        },
+    };
+    let Some(raw) = timeout else {
+        if let Some(word) = on_timeout_word {
+            c.problem(
+                word.span(),
+                &format!("{path}.on_timeout"),
+                "`on_timeout` without a `timeout` never applies".into(),
+                "add `timeout = \"30m\"` (how long the gate may wait), or remove on_timeout",
+            );
+        }
+        return None;
+    };
+    let timeout = c.duration(Some(raw), &format!("{path}.timeout"), Duration::ZERO);
+    if timeout.is_zero() {
+        return None;
+    }
+    if timeout <= min_wait {
+        c.problem(
+            raw.span(),
+            &format!("{path}.timeout"),
+            format!(
+                "the gate times out after {} but may not pass before {} (min_wait)",
+                crate::plan::format_duration(timeout),
+                crate::plan::format_duration(min_wait)
+            ),
+            "make the timeout longer than min_wait",
+        );
+        return None;
+    }
+    Some(crate::plan::GateDeadline { timeout, on_timeout })
+}
+
+/// A gate's `inputs`: unique ids, a prompt each, and patterns that compile.
+fn gate_inputs(
+    c: &mut Checker<'_>,
+    raw: Option<&Spanned<Vec<Spanned<RawGateInput>>>>,
+    path: &str,
+) -> Vec<crate::plan::GateInput> {
+    let mut out: Vec<crate::plan::GateInput> = Vec::new();
+    for (i, input) in raw.map(|r| r.get_ref().as_slice()).unwrap_or_default().iter().enumerate() {
+        let input = input.get_ref();
+        let field = format!("{path}.inputs[{i}]");
+        let id = input.id.get_ref().trim();
+        if id.is_empty() || !id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch)) {
+            c.problem(
+                input.id.span(),
+                &format!("{field}.id"),
+                format!("`{id}` is not an input id"),
+                "use letters, digits, - and _ (it is typed as `approve --input ID=VALUE`)",
+            );
+            continue;
+        }
+        if out.iter().any(|o| o.id == id) {
+            c.problem(
+                input.id.span(),
+                &format!("{field}.id"),
+                format!("input `{id}` is declared twice in this gate"),
+                "give each input its own id",
+            );
+            continue;
+        }
+        let pattern = input.pattern.as_ref().and_then(|p| match regex::Regex::new(p.get_ref()) {
+            Ok(_) => Some(p.get_ref().clone()),
+            Err(e) => {
+                c.problem(
+                    p.span(),
+                    &format!("{field}.pattern"),
+                    format!("the pattern does not compile: {e}"),
+                    "write a regular expression such as \"^CHG-[0-9]+$\"",
+                );
+                None
+            }
+        });
+        out.push(crate::plan::GateInput {
+            id: id.to_owned(),
+            prompt: input.prompt.clone(),
+            pattern,
+        });
+    }
+    out
+}
+
+/// One `[[windows]]` entry: allow or deny, weekdays, `from`–`to` (local, `from` before `to`),
+/// an IANA time zone the bundled database knows, an optional `until` date, release types.
+fn check_window(
+    c: &mut Checker<'_>,
+    i: usize,
+    raw: Spanned<RawWindow>,
+) -> Option<crate::plan::windows::Window> {
+    use crate::plan::windows::{WEEKDAYS, Window, WindowKind, known_timezone, parse_clock};
+    let w = raw.into_inner();
+    let path = format!("windows[{i}]");
+    let kind = match w.kind.get_ref().as_str() {
+        "allow" => WindowKind::Allow,
+        "deny" => WindowKind::Deny,
+        other => {
+            c.problem(
+                w.kind.span(),
+                &format!("{path}.kind"),
+                format!("`{other}` is not a window kind"),
+                "use \"allow\" (releases start only inside) or \"deny\" (a freeze)",
+            );
+            return None;
+        }
+    };
+    let mut days = Vec::new();
+    for d in &w.days {
+        match WEEKDAYS.iter().position(|name| d.get_ref().to_ascii_lowercase().starts_with(name)) {
+            Some(n) => days.push(u8::try_from(n).unwrap_or(0)),
+            None => c.problem(
+                d.span(),
+                &format!("{path}.days"),
+                format!("`{}` is not a weekday", d.get_ref()),
+                "use mon, tue, wed, thu, fri, sat or sun",
+            ),
+        }
+    }
+    let mut clock = |v: &Option<Spanned<String>>, field: &str, default: u16| match v {
+        None => default,
+        Some(t) => parse_clock(t.get_ref()).unwrap_or_else(|| {
+            c.problem(
+                t.span(),
+                &format!("{path}.{field}"),
+                format!("`{}` is not a time of day", t.get_ref()),
+                "write HH:MM, e.g. \"10:00\" (\"24:00\" for the end of the day)",
+            );
+            default
+        }),
+    };
+    let from_minute = clock(&w.from, "from", 0);
+    let to_minute = clock(&w.to, "to", 24 * 60);
+    if from_minute >= to_minute {
+        c.problem(
+            w.to.as_ref().map_or(w.name.span(), Spanned::span),
+            &format!("{path}.to"),
+            "the window ends before it starts".into(),
+            "make `to` later than `from` (split a window across midnight in two)",
+        );
+        return None;
+    }
+    let timezone = w.timezone.as_ref().map_or_else(|| "UTC".to_owned(), |t| t.get_ref().clone());
+    if !known_timezone(&timezone) {
+        let span = w.timezone.as_ref().map_or(w.name.span(), Spanned::span);
+        c.problem(
+            span,
+            &format!("{path}.timezone"),
+            format!("`{timezone}` is not a time zone flightdeck knows"),
+            "use an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"",
+        );
+        return None;
+    }
+    let until = match &w.until {
+        None => None,
+        Some(t) => match t.get_ref().parse::<jiff::civil::Date>() {
+            Ok(d) => Some((d.year(), d.month(), d.day())),
+            Err(_) => {
+                c.problem(
+                    t.span(),
+                    &format!("{path}.until"),
+                    format!("`{}` is not a date", t.get_ref()),
+                    "write YYYY-MM-DD, the last day the window applies (in its time zone)",
+                );
+                return None;
+            }
+        },
+    };
+    let mut release_types = Vec::new();
+    for t in &w.release_types {
+        match ReleaseType::parse(t.get_ref()) {
+            Some(rt) => release_types.push(rt),
+            None => c.problem(
+                t.span(),
+                &format!("{path}.release_types"),
+                format!("`{}` is not a release type", t.get_ref()),
+                "use regular, hotfix or emergency",
+            ),
+        }
+    }
+    Some(Window {
+        name: w.name.into_inner(),
+        kind,
+        days,
+        from_minute,
+        to_minute,
+        timezone,
+        until,
+        release_types,
+    })
 }

@@ -232,6 +232,28 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::ThresholdBreached { step, breach } => {
             state.breaches.push((step.clone(), breach.clone(), at));
         }
+        // A fact for the record and the report; it changes nothing in the release.
+        Event::WindowsOverridden { .. } => {}
+        Event::GateInputGiven { step, input, value } => {
+            if let Some(s) = state.step_mut(step) {
+                s.inputs.insert(input.clone(), (value.clone(), mark()));
+            }
+        }
+        Event::GateTimedOut { step, timeout_ms, on_timeout } => {
+            if let Some(s) = state.step_mut(step) {
+                s.timed_out = Some(at);
+            }
+            if *on_timeout == crate::plan::OnTimeout::Pause {
+                state.status = Status::Paused;
+                state.pause = Some(Decline {
+                    mark: mark(),
+                    reason: format!(
+                        "gate {step} had no decision within {}",
+                        crate::plan::format_duration(std::time::Duration::from_millis(*timeout_ms))
+                    ),
+                });
+            }
+        }
         Event::CheckpointConfirmed { step, at_ms } => {
             if let Some(s) = state.step_mut(step) {
                 s.checkpoints.push((*at_ms, mark()));

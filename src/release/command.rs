@@ -168,6 +168,26 @@ pub enum Command {
     },
     /// Confirm the earliest due review checkpoint of the running bake.
     ConfirmCheckpoint,
+    /// Record that this release started outside its release windows, as its release type
+    /// allows (`override_windows`), with the reason given.
+    OverrideWindows {
+        /// The windows it started outside (or inside, for a deny window), by name.
+        windows: Vec<String>,
+        /// Why.
+        reason: String,
+    },
+    /// Give values of the current gate's typed `inputs` (a change ticket, ...), each checked
+    /// against its pattern.
+    GiveInputs {
+        /// `(input id, value)` pairs.
+        values: Vec<(String, String)>,
+    },
+    /// The current gate's `timeout` passed with no decision: do what its `on_timeout` says
+    /// (flightdeck's decision, taken by the supervisor's automation).
+    TimeOutGate {
+        /// Gate step id.
+        step: String,
+    },
     /// Claim a step (or renew your claim) so others see who is on it.
     Claim {
         /// Step id (the cockpit's selected step; the CLI's `--step`, else the current one).
@@ -253,6 +273,9 @@ impl Command {
             Self::CaptureBaseline { .. } => "capture baseline",
             Self::RecordDrift { .. } => "record traffic drift",
             Self::ConfirmCheckpoint => "confirm review",
+            Self::TimeOutGate { .. } => "time out gate",
+            Self::GiveInputs { .. } => "give inputs",
+            Self::OverrideWindows { .. } => "override release windows",
             Self::Claim { .. } => "claim",
             Self::Unclaim { .. } => "unclaim",
         }

@@ -84,6 +84,9 @@ pub fn decide(
             ctx.record_drift(*desired, *actual, source)
         }
         Command::ConfirmCheckpoint => ctx.confirm_checkpoint(),
+        Command::TimeOutGate { step } => ctx.time_out_gate(step),
+        Command::GiveInputs { values } => ctx.give_inputs(values),
+        Command::OverrideWindows { windows, reason } => ctx.override_windows(windows, reason),
         Command::Claim { step, reason } => ctx.claim(step, reason.as_deref()),
         Command::Unclaim { step } => ctx.unclaim(step),
     }
@@ -278,8 +281,102 @@ impl<'a> Ctx<'a> {
         Ok((r, s))
     }
 
+    /// A gate rejected on its timeout can no longer pass: say so to whoever tries.
+    fn refuse_rejected(&self, r: StepRef<'_>, s: &StepState) -> Result<(), Rejection> {
+        let StepKind::Gate { deadline: Some(d), .. } = &r.step.kind else { return Ok(()) };
+        match s.timed_out {
+            Some(at) if d.on_timeout == crate::plan::OnTimeout::Reject => {
+                Err(Rejection::rule(format!(
+                    "gate `{}` was rejected by flightdeck at {}: no decision within {} \
+                     (on_timeout = reject); abort or roll back the release",
+                    r.step.id,
+                    format_clock(at),
+                    format_duration(d.timeout)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn time_out_gate(&self, step: &str) -> Decision {
+        self.require(&[Status::Running], "time out a gate")?;
+        let (r, s) = self.current("time out a gate")?;
+        if r.step.id != step {
+            return Err(Rejection::rule(format!(
+                "`{step}` is not the current step (`{}` is)",
+                r.step.id
+            )));
+        }
+        let StepKind::Gate { deadline: Some(d), .. } = &r.step.kind else {
+            return Err(Rejection::rule(format!("gate `{step}` has no timeout")));
+        };
+        if s.timed_out.is_some() || s.finished_at.is_some() {
+            return Err(Rejection::rule(format!("gate `{step}` already timed out or passed")));
+        }
+        let since = s.current_since.unwrap_or(self.now);
+        let waited = Duration::from_millis(self.now.millis_since(since));
+        if waited < d.timeout {
+            return Err(Rejection::rule(format!(
+                "gate `{step}` times out in {}",
+                format_duration(d.timeout - waited)
+            )));
+        }
+        Ok(vec![Event::GateTimedOut {
+            step: step.to_owned(),
+            timeout_ms: u64::try_from(d.timeout.as_millis()).unwrap_or(u64::MAX),
+            on_timeout: d.on_timeout,
+        }])
+    }
+
+    fn override_windows(&self, windows: &[String], reason: &str) -> Decision {
+        need_reason(reason, "a window override")?;
+        self.require(&[Status::Running], "override the release windows")?;
+        let release_type = self.release_type();
+        let allowed =
+            self.plan.release_types.get(&release_type).is_some_and(|p| p.override_windows);
+        if !allowed {
+            return Err(Rejection::rule(format!(
+                "a {release_type} release may not start outside its windows; set \
+                 `override_windows = true` under [release_types.{release_type}] for one that may"
+            )));
+        }
+        Ok(vec![Event::WindowsOverridden { windows: windows.to_vec(), reason: reason.to_owned() }])
+    }
+
+    fn give_inputs(&self, values: &[(String, String)]) -> Decision {
+        let (r, s) = self.gate("give inputs")?;
+        self.refuse_rejected(r, s)?;
+        let StepKind::Gate { inputs, .. } = &r.step.kind else { return Ok(Vec::new()) };
+        if values.is_empty() {
+            return Err(Rejection::rule("give at least one input, as ID=VALUE"));
+        }
+        let mut events = Vec::new();
+        for (id, value) in values {
+            let Some(input) = inputs.iter().find(|i| i.id == *id) else {
+                let known: Vec<&str> = inputs.iter().map(|i| i.id.as_str()).collect();
+                return Err(Rejection::rule(if known.is_empty() {
+                    format!("gate `{}` asks for no inputs", r.step.id)
+                } else {
+                    format!(
+                        "gate `{}` has no input `{id}`; it asks for {}",
+                        r.step.id,
+                        known.join(", ")
+                    )
+                }));
+            };
+            input.check(value).map_err(Rejection::rule)?;
+            events.push(Event::GateInputGiven {
+                step: r.step.id.clone(),
+                input: id.clone(),
+                value: value.clone(),
+            });
+        }
+        Ok(events)
+    }
+
     fn approve(&self) -> Decision {
         let (r, s) = self.gate("approve")?;
+        self.refuse_rejected(r, s)?;
         let me = &self.actor.name;
         if let Some(m) = s.approvals.get(me) {
             return Err(Rejection::rule(format!(
@@ -369,7 +466,20 @@ impl<'a> Ctx<'a> {
                     )))
                 }
             }
-            (StepKind::Gate { min_wait, .. }, _) => {
+            (StepKind::Gate { min_wait, inputs, .. }, _) => {
+                self.refuse_rejected(r, s)?;
+                let missing: Vec<String> = inputs
+                    .iter()
+                    .filter(|i| !s.inputs.contains_key(&i.id))
+                    .map(|i| format!("{} ({})", i.id, i.prompt))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(Rejection::rule(format!(
+                        "gate `{id}` needs its inputs first: {}; give them with \
+                         `approve --input ID=VALUE` (or `a` in the cockpit)",
+                        missing.join(", ")
+                    )));
+                }
                 let needed = self.plan.approvals_needed(r.step, self.release_type());
                 if let Some((who, d)) = s.declines.iter().next() {
                     return Err(Rejection::rule(format!(

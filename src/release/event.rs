@@ -382,6 +382,33 @@ pub enum Event {
         /// Step id.
         step: String,
     },
+    /// The release started outside its release windows (or inside a deny window), as its
+    /// release type allows, for this reason: flagged in the report.
+    WindowsOverridden {
+        /// The windows, by name.
+        windows: Vec<String>,
+        /// Why, as the person gave it.
+        reason: String,
+    },
+    /// Someone gave the value of one of a gate's typed inputs (it matched the pattern).
+    GateInputGiven {
+        /// Gate step id.
+        step: String,
+        /// Input id.
+        input: String,
+        /// The value.
+        value: String,
+    },
+    /// A gate's `timeout` passed with no decision; flightdeck did what its `on_timeout` says:
+    /// rejected the gate (it can no longer pass) or paused the release.
+    GateTimedOut {
+        /// Gate step id.
+        step: String,
+        /// The plan's timeout.
+        timeout_ms: u64,
+        /// What was decided.
+        on_timeout: crate::plan::OnTimeout,
+    },
     /// The weight read back from the traffic provider differs from the recorded one (or,
     /// with `desired == actual`, is back in line after a drift).
     TrafficDrift {
@@ -473,6 +500,9 @@ impl Event {
             Self::StepClaimed { .. } => "step_claimed",
             Self::ClaimReleased { .. } => "claim_released",
             Self::TrafficDrift { .. } => "traffic_drift",
+            Self::GateTimedOut { .. } => "gate_timed_out",
+            Self::GateInputGiven { .. } => "gate_input_given",
+            Self::WindowsOverridden { .. } => "windows_overridden",
         }
     }
 
@@ -545,6 +575,22 @@ impl Event {
                 let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
                 format!("{level} during {step}: {}", breach.explain())
             }
+            Self::WindowsOverridden { windows, reason } => {
+                format!("WINDOW OVERRIDE: started despite {}: {reason}", windows.join(", "))
+            }
+            Self::GateInputGiven { step, input, value } => {
+                format!("gave {input} = {value} at {step}")
+            }
+            Self::GateTimedOut { step, timeout_ms, on_timeout } => format!(
+                "gate {step} had no decision within {}: {}",
+                crate::plan::format_duration(std::time::Duration::from_millis(*timeout_ms)),
+                match on_timeout {
+                    crate::plan::OnTimeout::Reject =>
+                        "REJECTED by flightdeck (on_timeout = reject)",
+                    crate::plan::OnTimeout::Pause =>
+                        "release PAUSED by flightdeck (on_timeout = pause)",
+                }
+            ),
             Self::CheckpointConfirmed { step, at_ms } => format!(
                 "confirmed the T+{} review of {step}",
                 crate::plan::format_duration(std::time::Duration::from_millis(*at_ms))

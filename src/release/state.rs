@@ -237,6 +237,14 @@ pub struct StepState {
     /// written before claims existed read as `None`, which is what their events fold to.
     #[serde(default)]
     pub claim: Option<StepClaim>,
+    /// When the gate's `timeout` passed with no decision (flightdeck then rejected it or
+    /// paused the release). Snapshots written before deadlines read as `None`.
+    #[serde(default)]
+    pub timed_out: Option<Timestamp>,
+    /// A gate's typed inputs given so far, by input id: the value, who and when (the latest
+    /// value of each counts).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, (String, Mark)>,
 }
 
 impl StepState {
@@ -255,6 +263,8 @@ impl StepState {
             skip_reason: None,
             checkpoints: Vec::new(),
             claim: None,
+            timed_out: None,
+            inputs: BTreeMap::new(),
         }
     }
 

@@ -4,19 +4,22 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use super::overview::{mark, with_unit};
 use super::{ActionRunReport, Report, Time, number};
 use crate::plan::format_duration;
 use crate::release::{format_date_time, format_elapsed};
 
-/// Renders the report as Markdown.
+/// Renders the report as Markdown: a first page a manager reads in a minute (outcome,
+/// approvals, before → after, issues), then the whole record as an appendix.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     summary(&mut out, r);
+    before_after(&mut out, r);
+    issues(&mut out, r);
+    let _ = writeln!(out, "---\n\n# Appendix: the record in detail\n");
     timeline(&mut out, r);
-    gates(&mut out, r);
-    checklists(&mut out, r);
+    approvals_and_checks(&mut out, r);
     actions(&mut out, r);
-    smoke(&mut out, r);
     traffic(&mut out, r);
     metrics(&mut out, r);
     rollback(&mut out, r);
@@ -89,6 +92,7 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
 
 fn summary(out: &mut String, r: &Report) {
     let s = &r.release;
+    let o = &r.overview;
     let _ = writeln!(
         out,
         "# Deployment report: {} {} → {}\n",
@@ -96,28 +100,20 @@ fn summary(out: &mut String, r: &Report) {
         cell(&s.version),
         cell(&s.environment)
     );
+    let mut kind = cell(&s.release_type);
+    if !s.skipped_stages.is_empty() {
+        kind.push_str(&format!(
+            " (skips stages {}, decided at start)",
+            cell(&s.skipped_stages.join(", "))
+        ));
+    }
+    let versions = match &s.previous_version {
+        Some(prev) => format!("{} → {}", cell(prev), cell(&s.version)),
+        None => cell(&s.version),
+    };
     let mut rows = vec![
-        vec!["Release".into(), format!("#{}", s.id)],
-        vec!["Service".into(), cell(&s.service)],
-        vec!["Version".into(), cell(&s.version)],
-        vec![
-            "Previous version".into(),
-            s.previous_version.as_deref().map_or_else(|| "—".into(), cell),
-        ],
-        vec!["Environment".into(), cell(&s.environment)],
-        vec![
-            "Type".into(),
-            if s.skipped_stages.is_empty() {
-                cell(&s.release_type)
-            } else {
-                format!(
-                    "{} (skips stages {}, decided at start)",
-                    cell(&s.release_type),
-                    cell(&s.skipped_stages.join(", "))
-                )
-            },
-        ],
-        vec!["Status".into(), format!("**{}**", s.status.replace('_', " "))],
+        vec!["Outcome".into(), format!("**{}**", cell(&o.outcome))],
+        vec!["Release".into(), format!("#{} · {kind} · {versions}", s.id)],
         vec![
             "Started".into(),
             match (&s.started_at, &s.started_by) {
@@ -127,10 +123,32 @@ fn summary(out: &mut String, r: &Report) {
         ],
         vec![
             "Ended".into(),
-            s.ended_at.map_or_else(|| "— (still open)".into(), |t| format!("{} UTC", time(t))),
+            s.ended_at.map_or_else(
+                || "— (still open)".into(),
+                |t| format!("{} UTC, after {}", time(t), span(s.duration_ms)),
+            ),
         ],
-        vec!["Duration".into(), span(s.duration_ms)],
+        vec![
+            "Approved".into(),
+            if o.approved_by.is_empty() {
+                "no gates".into()
+            } else {
+                cell(&o.approved_by.join("; "))
+            },
+        ],
         vec!["Final traffic".into(), format!("{}% on {}", s.final_weight, cell(&s.version))],
+        vec![
+            "Smoke tests".into(),
+            if r.smoke_tests.is_empty() {
+                "none ran".into()
+            } else {
+                r.smoke_tests
+                    .iter()
+                    .map(|a| format!("{} {} ({})", code(&a.step), a.outcome, took(a.duration_ms)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ],
         vec![
             "Rollback".into(),
             if !r.rollback.needed {
@@ -142,6 +160,18 @@ fn summary(out: &mut String, r: &Report) {
             },
         ],
     ];
+    if let Some(breach) = o.first_breach_at {
+        let after = |ms: Option<u64>| ms.map_or_else(|| "—".into(), |ms| took(Some(ms)));
+        rows.push(vec![
+            "First breach".into(),
+            format!(
+                "{} UTC; rollback requested {} later, traffic at 0% {} later",
+                time(breach),
+                after(o.breach_to_rollback_ms),
+                after(o.breach_to_stable_ms)
+            ),
+        ]);
+    }
     if let Some(reason) = &s.abort_reason {
         rows.push(vec!["Aborted because".into(), cell(reason)]);
     }
@@ -149,6 +179,57 @@ fn summary(out: &mut String, r: &Report) {
         rows.push(vec!["Chain head".into(), code(head)]);
     }
     table(out, &["", ""], &rows);
+}
+
+fn before_after(out: &mut String, r: &Report) {
+    let o = &r.overview;
+    let _ = writeln!(out, "## Before → after\n");
+    if o.series.is_empty() {
+        let note = o.readings_note.as_deref().unwrap_or("No metric readings were stored.");
+        let _ = writeln!(out, "{}\n", cell(note));
+        return;
+    }
+    let mut weights: Vec<u8> = Vec::new();
+    for s in &o.series {
+        for l in &s.levels {
+            if !weights.contains(&l.weight) {
+                weights.push(l.weight);
+            }
+        }
+    }
+    let mut header: Vec<String> = vec!["Series".into(), "Baseline".into()];
+    header.extend(weights.iter().map(|w| format!("at {w}%")));
+    header.extend(["Final".into(), "Thresholds".into(), "".into()]);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<String>> = o
+        .series
+        .iter()
+        .map(|s| {
+            let v = |x: Option<f64>| x.map_or_else(|| "—".into(), |x| cell(&with_unit(x, &s.unit)));
+            let mut row = vec![code(&s.series), v(s.baseline)];
+            row.extend(
+                weights
+                    .iter()
+                    .map(|w| v(s.levels.iter().find(|l| l.weight == *w).and_then(|l| l.mean))),
+            );
+            row.push(v(s.last));
+            row.push(cell(&s.thresholds));
+            row.push(mark(&s.verdict).into());
+            row
+        })
+        .collect();
+    table(out, &header, &rows);
+}
+
+fn issues(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "## Issues encountered\n");
+    if r.overview.issues.is_empty() {
+        let _ = writeln!(out, "None.\n");
+        return;
+    }
+    let rows: Vec<Vec<String>> =
+        r.overview.issues.iter().map(|i| vec![time(i.at), cell(&i.kind), cell(&i.text)]).collect();
+    table(out, &["Time (UTC)", "What", "Details"], &rows);
 }
 
 fn timeline(out: &mut String, r: &Report) {
@@ -163,16 +244,17 @@ fn timeline(out: &mut String, r: &Report) {
     table(out, &["#", "Time (UTC)", "Event", "Actor", "Result"], &rows);
 }
 
-fn gates(out: &mut String, r: &Report) {
-    let _ = writeln!(out, "## Gates\n");
-    if r.gates.is_empty() {
-        let _ = writeln!(out, "The plan has no gates.\n");
+/// Every gate's decisions and every checklist's items in one table.
+fn approvals_and_checks(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "## Gates and checklists\n");
+    if r.gates.is_empty() && r.checklists.is_empty() {
+        let _ = writeln!(out, "The plan has no gates or checklists.\n");
         return;
     }
+    let mut rows: Vec<Vec<String>> = Vec::new();
     for g in &r.gates {
-        let _ = writeln!(
-            out,
-            "### {} ({}) — {}, {}/{} approvals\n",
+        let step = format!(
+            "{} ({}), {}, {}/{} approvals",
             cell(&g.name),
             code(&g.step),
             g.status,
@@ -180,56 +262,46 @@ fn gates(out: &mut String, r: &Report) {
             g.approvals_needed
         );
         if g.approvals.is_empty() && g.no_gos.is_empty() {
-            let _ = writeln!(out, "No approvals.\n");
-            continue;
+            rows.push(vec![step.clone(), "—".into(), "no approvals".into(), "—".into()]);
         }
-        let mut rows: Vec<Vec<String>> = g
-            .approvals
-            .iter()
-            .map(|a| vec![cell(&a.by), "approved".into(), time(a.at), String::new()])
-            .collect();
-        rows.extend(g.no_gos.iter().map(|a| {
-            vec![
-                cell(&a.by),
-                "**no-go**".into(),
-                time(a.at),
-                a.reason.as_deref().map_or_else(String::new, cell),
-            ]
-        }));
-        table(out, &["Who", "Decision", "Time (UTC)", "Reason"], &rows);
-    }
-}
-
-fn checklists(out: &mut String, r: &Report) {
-    let _ = writeln!(out, "## Checklists\n");
-    if r.checklists.is_empty() {
-        let _ = writeln!(out, "The plan has no checklists.\n");
-        return;
+        for a in &g.approvals {
+            rows.push(vec![step.clone(), cell(&a.by), "approved".into(), time(a.at)]);
+        }
+        for i in &g.inputs {
+            rows.push(vec![
+                step.clone(),
+                i.by.as_deref().map_or_else(|| "—".into(), cell),
+                match &i.value {
+                    Some(v) => format!("{} ({}) = {}", cell(&i.prompt), code(&i.id), code(v)),
+                    None => format!("{} ({}) not given", cell(&i.prompt), code(&i.id)),
+                },
+                opt_time(i.at),
+            ]);
+        }
+        for a in &g.no_gos {
+            let why = a.reason.as_deref().map_or_else(String::new, |r| format!(": {}", cell(r)));
+            rows.push(vec![step.clone(), cell(&a.by), format!("**no-go**{why}"), time(a.at)]);
+        }
     }
     for c in &r.checklists {
         let ticked = c.items.iter().filter(|i| i.ticked).count();
-        let _ = writeln!(
-            out,
-            "### {} ({}) — {}, {ticked}/{} ticked\n",
+        let step = format!(
+            "{} ({}), {}, {ticked}/{} ticked",
             cell(&c.name),
             code(&c.step),
             c.status,
             c.items.len()
         );
-        let rows: Vec<Vec<String>> = c
-            .items
-            .iter()
-            .map(|i| {
-                vec![
-                    if i.ticked { "✓".into() } else { "·".into() },
-                    format!("{} ({})", cell(&i.text), code(&i.id)),
-                    i.by.as_deref().map_or_else(|| "—".into(), cell),
-                    opt_time(i.at),
-                ]
-            })
-            .collect();
-        table(out, &["", "Item", "Ticked by", "Time (UTC)"], &rows);
+        for i in &c.items {
+            rows.push(vec![
+                step.clone(),
+                i.by.as_deref().map_or_else(|| "—".into(), cell),
+                format!("{} {} ({})", if i.ticked { "✓" } else { "·" }, cell(&i.text), code(&i.id)),
+                opt_time(i.at),
+            ]);
+        }
     }
+    table(out, &["Step", "Who", "Decision", "Time (UTC)"], &rows);
 }
 
 fn run_rows(runs: &[ActionRunReport]) -> Vec<Vec<String>> {
@@ -278,6 +350,9 @@ fn fence(text: &str) -> String {
     "`".repeat(longest.max(2) + 1)
 }
 
+/// How many lines of a succeeded run's output the Markdown quotes.
+const SUCCEEDED_OUTPUT_LINES: usize = 5;
+
 fn actions(out: &mut String, r: &Report) {
     let _ = writeln!(out, "## Actions\n");
     if r.actions.is_empty() {
@@ -285,25 +360,22 @@ fn actions(out: &mut String, r: &Report) {
         return;
     }
     table(out, &RUN_HEADER, &run_rows(&r.actions));
+    // Every run's output in one block, each under a line naming the run: a run that went well
+    // needs its last few lines; one that did not, all we kept.
+    let mut block = String::new();
     for a in &r.actions {
         let Some(text) = a.output_excerpt.as_deref().filter(|t| !t.is_empty()) else { continue };
-        let f = fence(text);
-        let _ = writeln!(
-            out,
-            "Output of {} (attempt {}), last lines:\n\n{f}text\n{text}\n{f}\n",
-            code(&a.step),
-            a.attempt
-        );
+        let keep = if a.outcome == "succeeded" { SUCCEEDED_OUTPUT_LINES } else { usize::MAX };
+        let lines: Vec<&str> = text.lines().collect();
+        let _ = writeln!(block, "── {} (attempt {}, {})", a.step, a.attempt, a.outcome);
+        for line in &lines[lines.len().saturating_sub(keep)..] {
+            let _ = writeln!(block, "{line}");
+        }
     }
-}
-
-fn smoke(out: &mut String, r: &Report) {
-    let _ = writeln!(out, "## Smoke tests\n");
-    if r.smoke_tests.is_empty() {
-        let _ = writeln!(out, "No smoke test ran (no step or action named \"smoke\").\n");
-        return;
+    if !block.is_empty() {
+        let f = fence(&block);
+        let _ = writeln!(out, "Output, last lines of each run:\n\n{f}text\n{block}{f}\n");
     }
-    table(out, &RUN_HEADER, &run_rows(&r.smoke_tests));
 }
 
 fn traffic(out: &mut String, r: &Report) {
@@ -331,29 +403,9 @@ fn traffic(out: &mut String, r: &Report) {
 fn metrics(out: &mut String, r: &Report) {
     let m = &r.metrics;
     let _ = writeln!(out, "## Metrics\n");
-    let _ = writeln!(out, "### Baselines\n");
-    if m.baselines.is_empty() {
-        let _ = writeln!(out, "No baseline was captured.\n");
-    } else {
-        let rows: Vec<Vec<String>> = m
-            .baselines
-            .iter()
-            .map(|b| {
-                vec![
-                    code(&b.series),
-                    number(b.value),
-                    b.samples.to_string(),
-                    format_duration(Duration::from_millis(b.window_ms)),
-                    time(b.at),
-                ]
-            })
-            .collect();
-        table(out, &["Series", "Baseline", "Samples", "Window", "Captured (UTC)"], &rows);
-    }
-    let _ = writeln!(out, "### Threshold breaches\n");
-    if m.breaches.is_empty() {
-        let _ = writeln!(out, "No threshold was breached.\n");
-    } else {
+    // With none, "Issues encountered" already says so.
+    if !m.breaches.is_empty() {
+        let _ = writeln!(out, "### Threshold breaches\n");
         let rows: Vec<Vec<String>> = m
             .breaches
             .iter()
@@ -370,64 +422,68 @@ fn metrics(out: &mut String, r: &Report) {
     }
     let _ = writeln!(out, "### Readings\n");
     if m.windows.is_empty() {
-        let _ = writeln!(out, "No probe readings were stored for this release.\n");
+        let note = r.overview.readings_note.as_deref().unwrap_or("No probe readings were stored.");
+        let _ = writeln!(out, "{}\n", cell(note));
         return;
     }
     let _ = writeln!(
         out,
-        "Margins are the distance from the worst reading to the limit; negative means past it.\n"
+        "Before traffic moved, during each bake, the rollback and after (every step's window is \
+         in the JSON report). Margins are the distance from the worst reading to the limit; \
+         negative means past it.\n"
     );
-    for w in &m.windows {
-        let until = w.until.map_or_else(|| "…".into(), |t| format_date_time(t.0));
-        let _ = writeln!(out, "#### {} ({} → {})\n", cell(&w.label), time(w.from), until);
-        let rows: Vec<Vec<String>> = w
-            .series
-            .iter()
-            .map(|s| {
-                vec![
-                    code(&s.series),
-                    format!("{} ({} gaps)", s.samples, s.gaps),
-                    opt_num(s.min),
-                    opt_num(s.mean),
-                    opt_num(s.max),
-                    opt_num(s.baseline),
-                    s.vs_baseline_pct.map_or_else(|| "—".into(), |p| format!("{}%", number(p))),
-                    match (&s.warn, s.warn_margin) {
-                        (Some(t), m) => format!("{} ({})", cell(t), opt_num(m)),
-                        (None, _) => "—".into(),
-                    },
-                    match (&s.abort, s.abort_margin) {
-                        (Some(t), m) => format!("{} ({})", cell(t), opt_num(m)),
-                        (None, _) => "—".into(),
-                    },
-                ]
-            })
-            .collect();
-        table(
-            out,
-            &[
-                "Series",
-                "Readings",
-                "Min",
-                "Mean",
-                "Max",
-                "Baseline",
-                "Mean vs baseline",
-                "Warn (margin)",
-                "Abort (margin)",
-            ],
-            &rows,
-        );
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for w in m.windows.iter().filter(|w| w.step.is_none() || w.step_kind.as_deref() == Some("bake"))
+    {
+        let until = w.until.map_or_else(|| "…".into(), |t| format_date_time(t.0)[11..].to_owned());
+        let label = format!("{} ({} → {until})", cell(&w.label), &time(w.from)[11..]);
+        // Health round trips are in the JSON; the table is for what the plan watches.
+        for s in w.series.iter().filter(|s| s.kind != "health") {
+            rows.push(vec![
+                label.clone(),
+                code(&s.series),
+                format!("{} ({} gaps)", s.samples, s.gaps),
+                opt_num(s.min),
+                opt_num(s.mean),
+                opt_num(s.max),
+                opt_num(s.baseline),
+                s.vs_baseline_pct.map_or_else(|| "—".into(), |p| format!("{}%", number(p))),
+                match (&s.warn, s.warn_margin) {
+                    (Some(t), m) => format!("{} ({})", cell(t), opt_num(m)),
+                    (None, _) => "—".into(),
+                },
+                match (&s.abort, s.abort_margin) {
+                    (Some(t), m) => format!("{} ({})", cell(t), opt_num(m)),
+                    (None, _) => "—".into(),
+                },
+            ]);
+        }
     }
+    table(
+        out,
+        &[
+            "Window (UTC)",
+            "Series",
+            "Readings",
+            "Min",
+            "Mean",
+            "Max",
+            "Baseline",
+            "Mean vs baseline",
+            "Warn (margin)",
+            "Abort (margin)",
+        ],
+        &rows,
+    );
 }
 
 fn rollback(out: &mut String, r: &Report) {
     let rb = &r.rollback;
-    let _ = writeln!(out, "## Rollback\n");
+    // The first page says when none was needed.
     if !rb.needed {
-        let _ = writeln!(out, "Not needed.\n");
         return;
     }
+    let _ = writeln!(out, "## Rollback\n");
     let reason = rb.reason.as_deref().unwrap_or_default();
     let mut rows = vec![
         vec!["Started by".into(), rb.by.as_deref().map_or_else(String::new, cell)],

@@ -5,8 +5,11 @@
 //!
 //! `build` is pure; `load` only reads the store. Neither writes anything.
 
+pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod overview;
+pub mod stats;
 
 use std::collections::BTreeMap;
 
@@ -44,6 +47,8 @@ pub struct Report {
     pub schema: u32,
     /// Service, version, times and outcome.
     pub release: Summary,
+    /// The first page: outcome, approvals, before → after per series, issues encountered.
+    pub overview: overview::Overview,
     /// Every event, oldest first.
     pub timeline: Vec<TimelineRow>,
     /// Every gate of the plan.
@@ -148,6 +153,24 @@ pub struct Gate {
     pub no_gos: Vec<Approval>,
     /// When it passed (or was skipped).
     pub finished_at: Option<Time>,
+    /// Its typed inputs as given, in plan order (absent when it asks for none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputValue>,
+}
+
+/// A gate's typed input and the value given.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputValue {
+    /// Input id.
+    pub id: String,
+    /// What was asked.
+    pub prompt: String,
+    /// The value, if given.
+    pub value: Option<String>,
+    /// Who gave it.
+    pub by: Option<String>,
+    /// When.
+    pub at: Option<Time>,
 }
 
 /// A checklist item.
@@ -296,6 +319,9 @@ pub struct Window {
     pub label: String,
     /// The step id, for step windows.
     pub step: Option<String>,
+    /// The step's kind (`bake`, `action`, ...), for step windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_kind: Option<String>,
     /// Start.
     pub from: Time,
     /// End; `None` for an open span.
@@ -473,6 +499,7 @@ pub fn build(input: &Input<'_>) -> Report {
     Report {
         schema: REPORT_SCHEMA,
         release,
+        overview: overview::build(plan, &state, input.records, input.samples),
         timeline: input.records.iter().map(|r| timeline_row(plan, r)).collect(),
         gates: gates(plan, &state),
         checklists: checklists(plan, &state),
@@ -550,6 +577,7 @@ fn timeline_row(plan: &Plan, r: &EventRecord) -> TimelineRow {
         Event::Aborted { .. } => "aborted".into(),
         Event::Completed => "completed".into(),
         Event::Paused { .. } => "paused".into(),
+        Event::GateTimedOut { on_timeout, .. } => format!("timed out ({})", on_timeout.as_str()),
         Event::StepClaimed { took_over_from: Some(from), .. } => format!("taken over from {from}"),
         _ => String::new(),
     };
@@ -595,6 +623,22 @@ fn gates(plan: &Plan, state: &State) -> Vec<Gate> {
                 approvals,
                 no_gos,
                 finished_at: s.finished_at.map(Time),
+                inputs: match &r.step.kind {
+                    StepKind::Gate { inputs, .. } => inputs
+                        .iter()
+                        .map(|i| {
+                            let given = s.inputs.get(&i.id);
+                            InputValue {
+                                id: i.id.clone(),
+                                prompt: i.prompt.clone(),
+                                value: given.map(|(v, _)| v.clone()),
+                                by: given.map(|(_, m)| name_of(&m.by)),
+                                at: given.map(|(_, m)| Time(m.at)),
+                            }
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
             }
         })
         .collect()
@@ -774,7 +818,8 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
         return Vec::new();
     }
     let Some(info) = &state.info else { return Vec::new() };
-    let mut spans: Vec<(String, Option<String>, Timestamp, Option<Timestamp>)> = Vec::new();
+    type Span = (String, Option<(String, &'static str)>, Timestamp, Option<Timestamp>);
+    let mut spans: Vec<Span> = Vec::new();
     let first_shift = state.weight_history.iter().find(|w| w.weight > 0).map(|w| w.at);
     let first = samples.iter().map(|s| s.at).min().unwrap_or(info.started_at);
     spans.push((
@@ -787,7 +832,8 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
         let Some(from) = s.current_since.or(s.started_at) else { continue };
         let until =
             s.finished_at.or(state.rollback.as_ref().map(|rb| rb.started.at)).or(state.ended_at);
-        spans.push((format!("step {}", r.step.id), Some(r.step.id.clone()), from, until));
+        let step = (r.step.id.clone(), r.step.kind.word());
+        spans.push((format!("step {}", r.step.id), Some(step), from, until));
     }
     if let Some(rb) = &state.rollback {
         spans.push(("rollback".into(), None, rb.started.at, rb.finished_at));
@@ -806,7 +852,8 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
             let until = until.filter(|u| u.0 != i64::MAX);
             Some(Window {
                 label,
-                step,
+                step_kind: step.as_ref().map(|(_, kind)| (*kind).to_owned()),
+                step: step.map(|(id, _)| id),
                 from: Time(from),
                 until: until.map(Time),
                 series: series_stats(plan, state, &inside),
@@ -1044,6 +1091,9 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::StepClaimed { step, .. } => format!("claimed {step}"),
         Event::ClaimReleased { step } => format!("released {step}"),
         Event::TrafficDrift { .. } => "recorded traffic drift".into(),
+        Event::GateTimedOut { step, .. } => format!("timed out {step}"),
+        Event::GateInputGiven { input, step, .. } => format!("gave {input} at {step}"),
+        Event::WindowsOverridden { .. } => "overrode the release windows".into(),
         Event::ActionFinished { .. }
         | Event::ActionFailed { .. }
         | Event::WeightSet { .. }

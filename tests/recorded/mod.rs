@@ -37,8 +37,10 @@ pub struct Rec {
     pub plan: Plan,
     /// The release id.
     pub id: i64,
-    /// Seconds after `T0` the next command is recorded at.
+    /// Seconds after the release's start the next command is recorded at.
     pub secs: i64,
+    /// Seconds after `T0` the release started (0 unless started with [`Rec::start_later`]).
+    pub base: i64,
 }
 
 /// The time `secs` seconds after `T0`.
@@ -62,6 +64,18 @@ impl Rec {
         store: Store,
         release_type: ReleaseType,
     ) -> Self {
+        Self::start_later(dir, path, store, release_type, 0).await
+    }
+
+    /// Starts a release in an already open store, `base` seconds after `T0`; every time
+    /// given to its commands counts from there.
+    pub async fn start_later(
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        store: Store,
+        release_type: ReleaseType,
+        base: i64,
+    ) -> Self {
         let plan = plan::parse(PLAN, "record.toml").expect("fixture plan parses");
         let command = Command::Start {
             version: "1.4.0".into(),
@@ -77,17 +91,17 @@ impl Rec {
             PLAN,
             &command,
             &person("alice"),
-            T0,
+            at(base),
         )
         .await
         .expect("start");
-        Self { dir, path, store, plan, id, secs: 0 }
+        Self { dir, path, store, plan, id, secs: 0, base }
     }
 
     /// Records `command` by `by` at `secs` after `T0`; panics if the engine rejects it.
     pub async fn run(&mut self, secs: i64, by: &Actor, command: Command) -> Vec<EventRecord> {
         self.secs = secs;
-        let now = at(secs);
+        let now = at(self.base + secs);
         let verb = command.verb();
         match store::execute(&self.store, self.id, &command, by, None, || now).await {
             Ok((records, _)) => records,
@@ -131,7 +145,7 @@ impl Rec {
                 rows.push(SampleRow {
                     series: (*series).into(),
                     kind: SampleKind::Metric,
-                    at: at(t),
+                    at: at(self.base + t),
                     value: Some(*value),
                     error: None,
                 });
@@ -184,6 +198,12 @@ impl Rec {
 /// A regular release that went all the way, with readings stored along the way.
 pub async fn completed() -> Rec {
     let mut r = Rec::start(ReleaseType::Regular).await;
+    play_completed(&mut r).await;
+    r
+}
+
+/// Plays [`completed`]'s release on `r`.
+pub async fn play_completed(r: &mut Rec) {
     let alice = person("alice");
     r.readings(0, 300, 60, &[("error_rate", 0.001), ("p95_latency", 0.18)]).await;
     r.preflight().await;
@@ -209,13 +229,18 @@ pub async fn completed() -> Rec {
     r.outcome(965, &alice, "smoke", Some(0), "checkout ok\ncart ok\n3 passed", 45_000).await;
     r.run(1000, &alice, Command::Tick { item: "dashboards".into() }).await;
     r.run(1005, &alice, Command::Next { confirmed: false }).await;
-    r
 }
 
 /// A release whose 10% bake breached the error-rate abort threshold: flightdeck rolled it
 /// back by itself.
 pub async fn rolled_back() -> Rec {
     let mut r = Rec::start(ReleaseType::Regular).await;
+    play_rolled_back(&mut r).await;
+    r
+}
+
+/// Plays [`rolled_back`]'s release on `r`.
+pub async fn play_rolled_back(r: &mut Rec) {
     r.readings(0, 300, 60, &[("error_rate", 0.001), ("p95_latency", 0.18)]).await;
     r.preflight().await;
     r.canary().await;
@@ -242,7 +267,6 @@ pub async fn rolled_back() -> Rec {
     )
     .await;
     r.readings(430, 600, 60, &[("error_rate", 0.001), ("p95_latency", 0.18)]).await;
-    r
 }
 
 /// A hotfix that was abandoned at its go/no-go after a no-go.

@@ -238,6 +238,49 @@ fn basic_at_gate() -> History {
     h
 }
 
+/// basic.toml with a 10-minute soak, a 30-minute deadline and a change ticket to type on its
+/// gate, open for 4 minutes with bob's approval: the gate's detail counts both down.
+pub fn gate_with_deadline() -> Model {
+    let text = include_str!("../fixtures/basic.toml").replace(
+        "  id = \"go\"\n  kind = \"gate\"\n",
+        "  id = \"go\"\n  kind = \"gate\"\n  min_wait = \"10m\"\n  timeout = \"30m\"\n  on_timeout = \"pause\"\n  inputs = [{ id = \"ticket\", prompt = \"Change ticket\", pattern = \"^CHG-[0-9]+$\" }]\n",
+    );
+    let plan = plan::parse(&text, "basic.toml").expect("basic.toml with a deadline is valid");
+    let mut h = History::started(plan);
+    h.tick(40, &alice(), "tests").tick(25, &alice(), "oncall").next(5, &alice());
+    h.run(60, &bob(), Command::Approve);
+    let now = h.clock.plus_millis(180_000);
+    h.model(alice(), false, now)
+}
+
+/// [`gate_with_deadline`] with the change ticket given by bob.
+pub fn gate_with_ticket() -> Model {
+    let text = include_str!("../fixtures/basic.toml").replace(
+        "  id = \"go\"\n  kind = \"gate\"\n",
+        "  id = \"go\"\n  kind = \"gate\"\n  inputs = [{ id = \"ticket\", prompt = \"Change ticket\", pattern = \"^CHG-[0-9]+$\" }]\n",
+    );
+    let plan = plan::parse(&text, "basic.toml").expect("basic.toml with an input is valid");
+    let mut h = History::started(plan);
+    h.tick(40, &alice(), "tests").tick(25, &alice(), "oncall").next(5, &alice());
+    h.run(60, &bob(), Command::GiveInputs { values: vec![("ticket".into(), "CHG-42".into())] });
+    let now = h.clock.plus_millis(30_000);
+    h.model(alice(), false, now)
+}
+
+/// basic.toml with a daily deny window from 11:10 UTC: the release started before it and
+/// runs on at 11:17, past the window's start (which never interrupts it).
+pub fn outside_window() -> Model {
+    let text = format!(
+        "{}\n[[windows]]\nname = \"afternoon freeze\"\nkind = \"deny\"\nfrom = \"11:10\"\n",
+        include_str!("../fixtures/basic.toml")
+    );
+    let plan = plan::parse(&text, "basic.toml").expect("basic.toml with a window is valid");
+    let mut h = History::started(plan);
+    h.tick(40, &alice(), "tests");
+    let now = h.clock.plus_millis(9 * 60_000);
+    h.model(alice(), false, now)
+}
+
 /// basic.toml: the gate passed, the backup action started by alice (attempt 1, no outcome).
 fn basic_backup_started() -> History {
     let mut h = basic_at_gate();

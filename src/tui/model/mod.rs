@@ -184,6 +184,8 @@ pub enum Purpose {
     MarkFailed,
     /// Take over someone else's live claim on a step: reason.
     TakeOver,
+    /// The current gate's typed inputs not given yet: one field each.
+    GateInputs,
 }
 
 /// One text field of a prompt.
@@ -216,6 +218,8 @@ pub struct Prompt {
     pub touched_at: Timestamp,
     /// Why the last Enter was refused.
     pub error: Option<String>,
+    /// For gate inputs: the input id of each field, in order.
+    pub input_ids: Vec<String>,
 }
 
 /// The list of releases, to open one.

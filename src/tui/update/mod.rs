@@ -539,8 +539,10 @@ fn open_prompt_on(
     step: Option<String>,
 ) -> Vec<Effect> {
     let typed_name = fields.iter().any(|f| f.must_equal.is_some());
-    let dry_run = command_for(purpose, DRY_RUN_REASON.into(), typed_name, step.clone());
-    if let Some(refused) = refusal(model, &dry_run) {
+    // Gate inputs are checked when given (each against its pattern), not before they are typed.
+    let dry_run = (purpose != Purpose::GateInputs)
+        .then(|| command_for(purpose, DRY_RUN_REASON.into(), typed_name, step.clone()));
+    if let Some(refused) = dry_run.and_then(|command| refusal(model, &command)) {
         return refused;
     }
     let seen_seq = model.release.as_ref().map_or(0, |r| r.state.seq);
@@ -553,6 +555,7 @@ fn open_prompt_on(
         seen_seq,
         touched_at: model.now,
         error: None,
+        input_ids: Vec::new(),
     }));
     Vec::new()
 }
@@ -682,7 +685,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::ToggleTick => toggle_tick(model),
-        Action::Approve => execute(model, Command::Approve, false),
+        Action::Approve => approve(model),
         Action::Revoke => execute(model, Command::Revoke, false),
         Action::Decline => open_prompt(
             model,
@@ -1032,10 +1035,48 @@ fn on_prompt_key(model: &mut Model, key: Key) -> Vec<Effect> {
     }
 }
 
+/// `a`: approve the current gate, or first ask for the typed inputs it still needs (one field
+/// each; `a` again approves once they are given).
+fn approve(model: &mut Model) -> Vec<Effect> {
+    let missing: Vec<(String, String)> = model
+        .release
+        .as_ref()
+        .and_then(|r| {
+            let step = r.plan.flat_steps().get(r.state.cursor).copied()?;
+            let StepKind::Gate { inputs, .. } = &step.step.kind else { return None };
+            let s = r.state.current()?;
+            Some(
+                inputs
+                    .iter()
+                    .filter(|i| !s.inputs.contains_key(&i.id))
+                    .map(|i| (i.id.clone(), i.prompt.clone()))
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    if missing.is_empty() {
+        return execute(model, Command::Approve, false);
+    }
+    let fields =
+        missing.iter().map(|(id, prompt)| reason_field(&format!("{prompt} ({id})"))).collect();
+    let effects = open_prompt(model, Purpose::GateInputs, "Inputs this gate needs".into(), fields);
+    if let Some(Overlay::Prompt(p)) = &mut model.overlay {
+        if p.purpose == Purpose::GateInputs {
+            p.input_ids = missing.into_iter().map(|(id, _)| id).collect();
+        }
+    }
+    effects
+}
+
 fn submit(model: &mut Model, prompt: &Prompt) -> Vec<Effect> {
     let text = prompt.fields.first().map(|f| f.value.trim().to_owned()).unwrap_or_default();
     let typed_name = prompt.fields.iter().any(|f| f.must_equal.is_some());
-    let command = command_for(prompt.purpose, text, typed_name, prompt.step.clone());
+    let command = if prompt.purpose == Purpose::GateInputs {
+        let values = prompt.fields.iter().map(|f| f.value.trim().to_owned());
+        Command::GiveInputs { values: prompt.input_ids.iter().cloned().zip(values).collect() }
+    } else {
+        command_for(prompt.purpose, text, typed_name, prompt.step.clone())
+    };
     let verb = command.verb().to_owned();
     let pinned = !command.commutes();
     model.pending = Some(verb.clone());
@@ -1077,6 +1118,8 @@ fn command_for(purpose: Purpose, text: String, typed_name: bool, step: Option<St
             Command::Resolve { resolution: Resolution::Failed, reason: text, confirmed: false }
         }
         Purpose::TakeOver => Command::Claim { step: step.unwrap_or_default(), reason: Some(text) },
+        // Never asked for: `submit` builds GiveInputs from the fields and their input ids.
+        Purpose::GateInputs => Command::GiveInputs { values: vec![(String::new(), text)] },
     }
 }
 

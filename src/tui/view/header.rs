@@ -57,6 +57,28 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     if let Some(stage) = stage {
         spans.push((3, Span::raw(format!("  {stage}"))));
     }
+    // Typed gate inputs given so far (a change ticket), when short enough to read at a glance.
+    let given: Vec<String> = state
+        .steps
+        .iter()
+        .flat_map(|s| s.inputs.iter())
+        .filter(|(_, (value, _))| value.chars().count() <= 24)
+        .map(|(id, (value, _))| format!("{id} {value}"))
+        .collect();
+    if !given.is_empty() {
+        spans.push((3, Span::styled(format!("  {}", given.join(", ")), theme::dim())));
+    }
+    // A window that closed never interrupts the release; the header says it runs on past it.
+    if !state.status.is_terminal() {
+        let now = model.display_now();
+        let rules = &release.plan.windows;
+        if let Some(since) =
+            crate::plan::windows::closed_since(rules, info.release_type, info.started_at, now)
+        {
+            let at = crate::release::format_hour_minute(since);
+            spans.push((2, Span::styled(format!("  outside window since {at}"), theme::warn())));
+        }
+    }
     spans.push((4, Span::styled(format!("  you: {}", model.me.short()), theme::dim())));
     if model.read_only || model.viewing_past {
         spans.push((0, Span::styled("  READ-ONLY", theme::warn())));

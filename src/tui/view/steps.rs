@@ -339,7 +339,7 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
                 lines.push(Line::styled(" Enter, then ↑↓ and Space to tick", theme::dim()));
             }
         }
-        StepKind::Gate { min_wait, .. } => {
+        StepKind::Gate { min_wait, deadline, inputs, .. } => {
             let needed = release.plan.approvals_needed(r.step, release_type);
             lines.push(Line::raw(format!(
                 " needs {needed} approval{} from different people",
@@ -377,11 +377,56 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
                     .or(release.state.rollback.as_ref().map(|r| r.started.at))
                     .unwrap_or_else(|| model.display_now());
                 let open_for = s.current_since.map_or(0, |t| until.millis_since(t));
-                lines.push(Line::raw(format!(
-                    " open at least {} (open {})",
-                    format_duration(*min_wait),
-                    format::clock_span(open_for)
-                )));
+                let soak_ms = u64::try_from(min_wait.as_millis()).unwrap_or(u64::MAX);
+                lines.push(Line::raw(if open_for < soak_ms && s.finished_at.is_none() {
+                    format!(
+                        " soak: may pass in {} (open at least {})",
+                        format::clock_span(soak_ms - open_for),
+                        format_duration(*min_wait)
+                    )
+                } else {
+                    format!(
+                        " open at least {} (open {})",
+                        format_duration(*min_wait),
+                        format::clock_span(open_for)
+                    )
+                }));
+            }
+            if let Some(d) = deadline {
+                let decision = d.on_timeout.as_str();
+                if let Some(at) = s.timed_out {
+                    lines.push(Line::styled(
+                        format!(
+                            " ✗ no decision within {}: flightdeck decided {decision} at {}",
+                            format_duration(d.timeout),
+                            format_clock(at)
+                        ),
+                        theme::breach(),
+                    ));
+                } else if s.finished_at.is_none() {
+                    let open_for =
+                        s.current_since.map_or(0, |t| model.display_now().millis_since(t));
+                    let timeout_ms = u64::try_from(d.timeout.as_millis()).unwrap_or(u64::MAX);
+                    lines.push(Line::raw(format!(
+                        " decide within {}, or flightdeck will {decision} (timeout {})",
+                        format::clock_span(timeout_ms.saturating_sub(open_for)),
+                        format_duration(d.timeout)
+                    )));
+                }
+            }
+            for input in inputs {
+                lines.push(match s.inputs.get(&input.id) {
+                    Some((value, m)) => Line::styled(
+                        format!(
+                            " ✓ {}: {value} ({}, {})",
+                            input.prompt,
+                            m.by.short(),
+                            format_clock(m.at)
+                        ),
+                        theme::ok(),
+                    ),
+                    None => Line::raw(format!(" · {}: needed (a asks for it)", input.prompt)),
+                });
             }
             for (name, m) in &s.approvals {
                 lines.push(Line::styled(
