@@ -1721,6 +1721,15 @@ fn gate_inputs(
     out
 }
 
+/// `mon`..`sun` or the whole name (`tuesday`), any case; nothing else (`tuesday-ish` is
+/// not a day).
+fn weekday_index(written: &str) -> Option<usize> {
+    const NAMES: [&str; 7] =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let word = written.trim().to_ascii_lowercase();
+    NAMES.iter().position(|full| word == *full || word == full[..3])
+}
+
 /// One `[[windows]]` entry: allow or deny, weekdays, `from`–`to` (local, `from` before `to`),
 /// an IANA time zone the bundled database knows, an optional `until` date, release types.
 fn check_window(
@@ -1746,7 +1755,7 @@ fn check_window(
     };
     let mut days = Vec::new();
     for d in &w.days {
-        match WEEKDAYS.iter().position(|name| d.get_ref().to_ascii_lowercase().starts_with(name)) {
+        match weekday_index(d.get_ref()) {
             Some(n) => days.push(u8::try_from(n).unwrap_or(0)),
             None => c.problem(
                 d.span(),
