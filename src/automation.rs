@@ -6,11 +6,11 @@
 //! cockpits deciding the same thing record it once.
 
 use crate::analysis;
-use crate::plan::{BaselineMode, Plan, StepKind, StepRef};
+use crate::plan::{BaselineMode, OnActionFailure, Plan, StepKind, StepRef};
 use crate::probe::{HealthState, ProbeBoard};
 use crate::release::{
-    Actor, Breach, Command, Event, HEALTH_LAST, Level, State, Status, StepState, StepStatus,
-    Timestamp, health_threshold,
+    Actor, Breach, Command, Event, HEALTH_LAST, Level, RunOutcome, State, Status, StepState,
+    StepStatus, Timestamp, health_threshold,
 };
 
 /// A command automation wants to issue, and the seq it decided on.
@@ -68,6 +68,9 @@ pub fn due(
         return None;
     }
     let pinned = |command| Some(Due { command, expect_seq: Some(state.seq) });
+    if let Some(command) = failed_action_due(plan, state) {
+        return pinned(command);
+    }
     let current = plan.flat_steps().get(state.cursor).copied()?;
     let s = state.steps.get(state.cursor)?;
     if let Some(command) = baseline_due(plan, state, current, s, now, board) {
@@ -139,6 +142,36 @@ pub fn due(
         .filter_map(|w| w.held.clone())
         .find(|b| b.level == Level::Warn && !recorded(b))?;
     pinned(Command::RecordBreach { step, breach: warn })
+}
+
+/// What the plan says to do about the current action step's failure, if it says anything
+/// but "ask": `on_failure = "rollback"` starts the rollback, `"pause"` pauses the release
+/// (once: not again after someone resumed it). The reason is the failure itself. Nothing
+/// once the failed run is resolved, retried or the release is no longer running; an
+/// interrupted run always waits for a person (nobody knows whether it ran).
+pub fn failed_action_due(plan: &Plan, state: &State) -> Option<Command> {
+    if state.status != Status::Running {
+        return None;
+    }
+    let current = plan.flat_steps().get(state.cursor).copied()?;
+    let StepKind::Action { action, on_failure } = &current.step.kind else { return None };
+    let s = state.steps.get(state.cursor)?;
+    let run = s.last_run().filter(|r| s.status == StepStatus::Failed && r.resolution.is_none())?;
+    let Some(RunOutcome::Failed { at, error, .. }) = &run.outcome else { return None };
+    let reason = format!(
+        "action `{action}` of step `{}` failed (attempt {}): {error}; the plan says on_failure = \"{}\"",
+        current.step.id,
+        run.attempt,
+        on_failure.word()
+    );
+    match on_failure {
+        OnActionFailure::Ask => None,
+        OnActionFailure::Pause if state.resumed_at.is_some_and(|r| r >= *at) => None,
+        OnActionFailure::Pause => Some(Command::Pause { reason }),
+        OnActionFailure::Rollback => {
+            Some(Command::Rollback { reason, confirmed: true, automatic: true })
+        }
+    }
 }
 
 /// Failed reads in a row after which a series cannot pass a bake.

@@ -986,3 +986,110 @@ fn a_rollback_that_halts_on_a_failure_waits_for_retry_then_finishes() {
     assert_eq!(status["release"]["status"], "rolled_back", "{status:#}");
     assert_eq!(status["release"]["weight"], 0);
 }
+
+// ---------------------------------------------------------------------------------------
+// A failed action follows its step's on_failure
+// ---------------------------------------------------------------------------------------
+
+/// Shift to 10%, then a smoke test that exits 1 and says `on_failure`.
+fn smoke_plan(deck: &Deck, on_failure: &str) -> PathBuf {
+    write_plan(
+        deck,
+        "smoke.toml",
+        &format!(
+            r#"[actions.set_weight]
+kind = "command"
+argv = ["echo", "weight={{weight}}"]
+
+[actions.smoke]
+kind = "command"
+argv = ["sh", "-c", "echo smoke says no; exit 1"]
+
+[actions.undeploy]
+kind = "command"
+argv = ["echo", "undeploying"]
+
+[traffic]
+set = "set_weight"
+
+[rollback]
+steps = ["undeploy"]
+
+[[stages]]
+id = "s"
+
+  [[stages.steps]]
+  id = "shift-10"
+  kind = "traffic"
+  weight = 10
+
+  [[stages.steps]]
+  id = "smoke-test"
+  kind = "action"
+  action = "smoke"
+  on_failure = "{on_failure}"
+
+  [[stages.steps]]
+  id = "go"
+  kind = "gate"
+"#
+        ),
+    )
+}
+
+#[test]
+fn next_whose_action_fails_with_on_failure_rollback_rolls_back_and_exits_4() {
+    let deck = Deck::new();
+    let plan = smoke_plan(&deck, "rollback");
+    start(&deck, &plan);
+    deck.ok(&["next"]);
+    let out = deck.run(&["next"]).expect_code(4, "a smoke test that failed");
+    assert!(out.stdout.contains("  | smoke says no"), "{out:?}");
+    assert!(out.stderr.contains("`smoke-test` attempt 1 failed"), "{out:?}");
+    assert!(out.stderr.contains("on_failure") && out.stderr.contains("rolled back"), "{out:?}");
+    assert!(out.stdout.contains("  | undeploying"), "the rollback ran here: {out:?}");
+
+    let events = deck.events();
+    let started = of_kind(&events, "rollback_started");
+    assert_eq!(started.len(), 1, "{:?}", kinds(&events));
+    let rollback = started[0];
+    assert_eq!(rollback["event"]["automatic"], true, "{rollback:#}");
+    assert_eq!(rollback["actor"]["automatic"], true, "flightdeck decided it: {rollback:#}");
+    let reason = rollback["event"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("smoke-test") && reason.contains("exit"), "{reason}");
+    assert_eq!(kinds(&events).last(), Some(&"rollback_finished"), "{:?}", kinds(&events));
+    let status = deck.status();
+    assert_eq!(status["release"]["status"], "rolled_back", "{status:#}");
+    assert_eq!(status["release"]["weight"], 0, "{status:#}");
+}
+
+#[test]
+fn next_whose_action_fails_with_on_failure_pause_pauses_and_exits_4() {
+    let deck = Deck::new();
+    let plan = smoke_plan(&deck, "pause");
+    start(&deck, &plan);
+    deck.ok(&["next"]);
+    let out = deck.run(&["next"]).expect_code(4, "a smoke test that failed");
+    assert!(out.stderr.contains("paused"), "{out:?}");
+    let status = deck.status();
+    assert_eq!(status["release"]["status"], "paused", "{status:#}");
+    let events = deck.events();
+    assert_eq!(of_kind(&events, "paused").len(), 1, "{:?}", kinds(&events));
+    assert!(of_kind(&events, "rollback_started").is_empty(), "{:?}", kinds(&events));
+}
+
+#[test]
+fn next_whose_action_fails_with_on_failure_ask_waits_and_exits_4() {
+    let deck = Deck::new();
+    let plan = smoke_plan(&deck, "ask");
+    start(&deck, &plan);
+    deck.ok(&["next"]);
+    let out = deck.run(&["next"]).expect_code(4, "a smoke test that failed");
+    assert!(out.stderr.contains("the release waits"), "{out:?}");
+    let status = deck.status();
+    assert_eq!(status["release"]["status"], "running", "{status:#}");
+    let events = deck.events();
+    assert!(
+        of_kind(&events, "paused").is_empty() && of_kind(&events, "rollback_started").is_empty()
+    );
+}

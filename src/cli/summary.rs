@@ -97,7 +97,7 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
                         format!("approvals: {n}, open at least {}", format_duration(*min_wait))
                     }
                 }
-                StepKind::Action { action } => match plan.action(action).map(|a| &a.kind) {
+                StepKind::Action { action, .. } => match plan.action(action).map(|a| &a.kind) {
                     Some(ActionKind::Command { argv, .. }) => format!("runs {}", argv.join(" ")),
                     Some(ActionKind::Http { method, url, .. }) => format!("{method} {url}"),
                     None => action.clone(),

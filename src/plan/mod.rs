@@ -549,6 +549,8 @@ pub enum StepKind {
     Action {
         /// Key under `[actions]`.
         action: String,
+        /// What a failure of the action does.
+        on_failure: OnActionFailure,
     },
     /// Set the new version's weight through the traffic provider.
     Traffic {
@@ -577,6 +579,30 @@ impl StepKind {
             Self::Action { .. } => "action",
             Self::Traffic { .. } => "traffic",
             Self::Bake { .. } => "bake",
+        }
+    }
+}
+
+/// What a failed action step does (`on_failure` on the step); an interrupted one always
+/// waits for a person, since nobody knows whether it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnActionFailure {
+    /// Wait for a person to retry, resolve, skip or roll back.
+    #[default]
+    Ask,
+    /// Pause the release, saying why.
+    Pause,
+    /// Start the rollback procedure.
+    Rollback,
+}
+
+impl OnActionFailure {
+    /// The word in the plan.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Ask => "ask",
+            Self::Pause => "pause",
+            Self::Rollback => "rollback",
         }
     }
 }

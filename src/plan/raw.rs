@@ -317,6 +317,8 @@ pub struct RawStep {
     #[serde(default)]
     pub action: Option<Spanned<String>>,
     #[serde(default)]
+    pub on_failure: Option<Spanned<String>>,
+    #[serde(default)]
     pub weight: Option<Spanned<i64>>,
     #[serde(default)]
     pub duration: Option<Spanned<String>>,

@@ -11,9 +11,10 @@ use super::raw::{RawAction, RawHealth, RawMetric, RawPlan, RawReleaseType, RawSi
 use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 use super::{
     ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe,
-    MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan,
-    PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, ScrapeCompute,
-    Service, Stage, Step, StepKind, Threshold, Traffic, format_duration, parse_duration,
+    MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnActionFailure, OnBreach,
+    OnFailure, Plan, PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role,
+    Rollback, ScrapeCompute, Service, Stage, Step, StepKind, Threshold, Traffic, format_duration,
+    parse_duration,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.
@@ -1066,7 +1067,7 @@ fn check_step(
     let allowed: &[&str] = match kind_word.as_str() {
         "checklist" => &["items"],
         "gate" => &["approvals", "min_wait"],
-        "action" => &["action"],
+        "action" => &["action", "on_failure"],
         "traffic" => &["weight"],
         "bake" => &["duration", "probes", "on_breach", "checkpoints"],
         other => {
@@ -1079,11 +1080,12 @@ fn check_step(
             return None;
         }
     };
-    let present: [(&str, Option<Range<usize>>); 9] = [
+    let present: [(&str, Option<Range<usize>>); 10] = [
         ("items", s.items.as_ref().map(Spanned::span)),
         ("approvals", s.approvals.as_ref().map(Spanned::span)),
         ("min_wait", s.min_wait.as_ref().map(Spanned::span)),
         ("action", s.action.as_ref().map(Spanned::span)),
+        ("on_failure", s.on_failure.as_ref().map(Spanned::span)),
         ("weight", s.weight.as_ref().map(Spanned::span)),
         ("duration", s.duration.as_ref().map(Spanned::span)),
         ("probes", s.probes.as_ref().map(Spanned::span)),
@@ -1189,7 +1191,21 @@ fn check_step(
                     ),
                 );
             }
-            StepKind::Action { action: action.into_inner() }
+            let on_failure = match s.on_failure.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+                None | Some(("ask", _)) => OnActionFailure::Ask,
+                Some(("pause", _)) => OnActionFailure::Pause,
+                Some(("rollback", _)) => OnActionFailure::Rollback,
+                Some((other, span)) => {
+                    c.problem(
+                        span,
+                        &format!("{path}.on_failure"),
+                        format!("`{other}` is not a choice"),
+                        "use \"ask\" (wait for a person, the default), \"pause\" or \"rollback\"",
+                    );
+                    OnActionFailure::Ask
+                }
+            };
+            StepKind::Action { action: action.into_inner(), on_failure }
         }
         "traffic" => {
             let Some(weight) = s.weight else {

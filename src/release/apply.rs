@@ -189,6 +189,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::Resumed => {
             state.status = Status::Running;
             state.pause = None;
+            state.resumed_at = Some(at);
         }
         Event::RollbackStarted { reason, automatic, steps, .. } => {
             state.status = Status::RollingBack;

@@ -396,7 +396,7 @@ impl<'a> Ctx<'a> {
                 }
                 Ok(self.complete(&id, Vec::new()))
             }
-            (StepKind::Action { action }, StepStatus::Waiting) => {
+            (StepKind::Action { action, .. }, StepStatus::Waiting) => {
                 Ok(vec![self.action_started(&id, action, 1, Phase::Rollout)])
             }
             (StepKind::Traffic { weight }, StepStatus::Waiting) => {
@@ -647,7 +647,7 @@ impl<'a> Ctx<'a> {
             )));
         }
         let action = match &r.step.kind {
-            StepKind::Action { action } => action.clone(),
+            StepKind::Action { action, .. } => action.clone(),
             StepKind::Traffic { .. } => {
                 self.plan.traffic.as_ref().map(|t| t.set_action.clone()).unwrap_or_default()
             }

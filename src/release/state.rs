@@ -377,6 +377,10 @@ pub struct State {
     /// read-back that agrees.
     #[serde(default)]
     pub drift: Option<Drift>,
+    /// When the release was last resumed: a failed action paused by its plan's
+    /// `on_failure` is not paused again once someone resumed after it.
+    #[serde(default)]
+    pub resumed_at: Option<Timestamp>,
 }
 
 impl State {
@@ -399,6 +403,7 @@ impl State {
             breaches: Vec::new(),
             baselines: BTreeMap::new(),
             drift: None,
+            resumed_at: None,
         }
     }
 

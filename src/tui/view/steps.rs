@@ -301,7 +301,7 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 ));
             }
         }
-        StepKind::Action { action } => {
+        StepKind::Action { action, .. } => {
             if let Some(spec) = release.plan.action(action) {
                 lines.push(Line::styled(format!(" {}", describe_action(&spec.kind)), theme::dim()));
                 lines.push(Line::styled(
