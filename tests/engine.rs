@@ -240,6 +240,7 @@ fn finished(step: &str, attempt: u32) -> Event {
         exit_code: Some(0),
         duration_ms: 1500,
         output_tail: Some("done".into()),
+        outputs: Default::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! validation never touch the clock or the network; only `load_file` reads a file.
 
 mod duration;
+pub mod outputs;
 pub mod provider;
 mod raw;
 mod size;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use duration::{format_duration, parse_duration};
 pub use size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 pub use threshold::{Bound, Comparison, Threshold};
+pub use validate::placeholders;
 
 /// A validated release plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -319,6 +321,9 @@ pub struct ActionSpec {
     pub kind: ActionKind,
     /// Killed (with its process group) after this long.
     pub timeout: Duration,
+    /// Values it passes on, by name: JSON pointers into its stdout (a command) or response
+    /// body (an http action), read by later actions as `{outputs.STEP.NAME}`.
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// The two kinds of side effect.

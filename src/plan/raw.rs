@@ -241,6 +241,8 @@ pub struct RawAction {
     pub timeout: Option<Spanned<String>>,
     #[serde(default)]
     pub weight_pointer: Option<String>,
+    #[serde(default)]
+    pub outputs: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// `[traffic]`

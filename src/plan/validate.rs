@@ -27,6 +27,8 @@ pub const TEMPLATE_PLACEHOLDERS: &[&str] = &[
     "sha",
     "image",
     "service",
+    "date",
+    "timestamp",
 ];
 
 struct Checker<'a> {
@@ -159,12 +161,17 @@ impl Checker<'_> {
 
     fn templates(&mut self, text: &str, span: Range<usize>, field: &str) {
         for name in placeholders(text) {
-            if !TEMPLATE_PLACEHOLDERS.contains(&name.as_str()) {
+            // `{outputs.STEP.NAME}` is checked against the steps once they are known.
+            let output = name.starts_with(super::outputs::PREFIX);
+            if !output && !TEMPLATE_PLACEHOLDERS.contains(&name.as_str()) {
                 self.problem(
                     span.clone(),
                     field,
                     format!("unknown placeholder `{{{name}}}`"),
-                    &format!("placeholders are {}", TEMPLATE_PLACEHOLDERS.map_join()),
+                    &format!(
+                        "placeholders are {}, and {{outputs.STEP.NAME}}",
+                        TEMPLATE_PLACEHOLDERS.map_join()
+                    ),
                 );
             }
         }
@@ -190,7 +197,13 @@ pub fn placeholders(text: &str) -> Vec<String> {
         if bytes[i] == b'{' && (i == 0 || bytes[i - 1] != b'$') {
             if let Some(end) = text[i + 1..].find('}') {
                 let name = &text[i + 1..i + 1 + end];
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+                // Step ids may hold `-` and `.` separates the parts of an output's name; only
+                // names starting `outputs.` take them (`{1..3}` is shell, not a placeholder).
+                let output_name = name
+                    .strip_prefix(super::outputs::PREFIX)
+                    .is_some_and(|rest| rest.chars().all(|c| word(c) || c == '-' || c == '.'));
+                if !name.is_empty() && (name.chars().all(word) || output_name) {
                     found.push(name.to_owned());
                     i += end + 2;
                     continue;
@@ -229,9 +242,40 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
     };
     let mut c = Checker { text, problems: Vec::new() };
     let plan = check(&mut c, raw);
+    check_output_references(&mut c, &plan);
     match finish(c, file) {
         Ok(()) => Ok(plan),
         Err(e) => Err(e),
+    }
+}
+
+/// `{outputs.STEP.NAME}` placeholders that can never be filled, each at its action.
+fn check_output_references(c: &mut Checker<'_>, plan: &Plan) {
+    for m in super::outputs::misuses(plan, |id| action_texts(plan, id)) {
+        let header = format!("[actions.{}]", m.action);
+        let span = c.text.find(&header).map_or(0..0, |at| at..at + header.len());
+        c.problem(
+            span,
+            &format!("actions.{}", m.action),
+            format!("{} cannot be filled: {}", m.placeholder, m.why),
+            "read outputs of an earlier action step whose action lists the name in `outputs`",
+        );
+    }
+}
+
+/// Every text of an action that may hold placeholders.
+fn action_texts(plan: &Plan, id: &str) -> Vec<String> {
+    match plan.action(id).map(|a| &a.kind) {
+        Some(ActionKind::Command { argv, env, .. }) => {
+            argv.iter().chain(env.values()).cloned().collect()
+        }
+        Some(ActionKind::Http { url, headers, body, .. }) => {
+            let mut texts: Vec<String> = headers.values().cloned().collect();
+            texts.push(url.clone());
+            texts.extend(body.iter().map(ToString::to_string));
+            texts
+        }
+        None => Vec::new(),
     }
 }
 
@@ -1052,7 +1096,31 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
             return None;
         }
     };
-    Some(ActionSpec { name: a.name.unwrap_or_else(|| id.clone()), id, kind, timeout })
+    let mut outputs = BTreeMap::new();
+    if let Some(declared) = a.outputs {
+        let span = declared.span();
+        for (name, pointer) in declared.into_inner() {
+            let field = format!("{path}.outputs.{name}");
+            if !super::outputs::valid_name(&name) {
+                c.problem(
+                    span.clone(),
+                    &field,
+                    format!("`{name}` is not an output name"),
+                    "use letters, digits and _ (it is written {outputs.STEP.NAME})",
+                );
+            }
+            if !(pointer.is_empty() || pointer.starts_with('/')) {
+                c.problem(
+                    span.clone(),
+                    &field,
+                    format!("`{pointer}` is not a JSON pointer"),
+                    "start it with /, e.g. \"/id\" or \"/deploy/id\" (\"\" is the whole output)",
+                );
+            }
+            outputs.insert(name, pointer);
+        }
+    }
+    Some(ActionSpec { name: a.name.unwrap_or_else(|| id.clone()), id, kind, timeout, outputs })
 }
 
 fn check_step(

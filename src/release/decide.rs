@@ -736,13 +736,14 @@ impl<'a> Ctx<'a> {
         let in_rollback =
             self.state.rollback.as_ref().is_some_and(|r| r.plan.iter().any(|p| p.id == step));
         match outcome {
-            Outcome::Succeeded { exit_code, output_tail } => {
+            Outcome::Succeeded { exit_code, output_tail, outputs } => {
                 let finished = Event::ActionFinished {
                     step: step.to_owned(),
                     attempt,
                     exit_code: *exit_code,
                     duration_ms,
                     output_tail: output_tail.clone(),
+                    outputs: outputs.clone(),
                 };
                 if in_rollback {
                     return Ok(self.after_rollback_step(step, vec![finished], true));

@@ -201,6 +201,9 @@ pub struct ActionRun {
     /// The end of its output, as recorded with its outcome.
     #[serde(default)]
     pub output_tail: Option<String>,
+    /// The values its action's `outputs` picked, by name, as recorded with its success.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// The state of one step.

@@ -158,6 +158,7 @@ impl History {
                 outcome: Outcome::Succeeded {
                     exit_code: Some(0),
                     output_tail: Some(output.into()).filter(|o: &String| !o.is_empty()),
+                    outputs: Default::default(),
                 },
                 duration_ms: secs * 1000,
             },
