@@ -82,6 +82,14 @@ fn action_failed_then_marked_succeeded_by_hand() {
 }
 
 #[test]
+fn action_succeeded_shows_its_outputs_in_the_detail() {
+    let model = fixtures::action_with_outputs();
+    let shown = screen(&model, 120, 40).join("\n");
+    assert!(shown.contains("output backup_id = bk-7f3a"), "{shown}");
+    snapshot("action_with_outputs", &model);
+}
+
+#[test]
 fn bake_in_progress() {
     snapshot("bake_in_progress", &fixtures::bake_in_progress());
 }

@@ -650,6 +650,31 @@ pub fn resolved_by_hand() -> Model {
     m
 }
 
+/// The backup succeeded and recorded an output (`outputs = { backup_id = "/backup_id" }`), shown in
+/// its step's Detail with the step selected.
+pub fn action_with_outputs() -> Model {
+    let mut h = basic_backup_started();
+    let actor = h.runner("backup");
+    h.run(
+        42,
+        &actor,
+        Command::RecordOutcome {
+            step: "backup".into(),
+            attempt: 1,
+            outcome: Outcome::Succeeded {
+                exit_code: Some(0),
+                output_tail: Some(r#"{"backup_id": "bk-7f3a"}"#.into()),
+                outputs: [("backup_id".to_owned(), "bk-7f3a".to_owned())].into_iter().collect(),
+            },
+            duration_ms: 42_000,
+        },
+    );
+    let now = h.clock.plus_millis(10_000);
+    let mut m = h.model(alice(), false, now);
+    press(&mut m, &[Key::Up]);
+    m
+}
+
 /// Every fixture with a release or without, by snapshot name.
 pub fn all() -> Vec<(&'static str, Model)> {
     vec![

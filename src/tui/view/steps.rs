@@ -454,6 +454,10 @@ fn push_runs(lines: &mut Vec<Line<'static>>, model: &Model, s: &StepState) {
             ),
             style,
         ));
+        // What it passes on to later steps (`{outputs.STEP.NAME}`), as recorded.
+        for (name, value) in &run.outputs {
+            lines.push(Line::styled(format!("    output {name} = {value}"), theme::dim()));
+        }
         if let Some((m, ok, reason)) = &run.resolution {
             let verdict = if *ok { "succeeded" } else { "failed" };
             lines.push(Line::styled(
