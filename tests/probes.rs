@@ -223,6 +223,9 @@ fn health_goes_down_after_n_failures_up_after_m_and_flags_the_version() {
     assert_eq!(row.version_mismatch.as_deref(), Some("1.3.2 ≠ 1.4.0"), "wrong version flagged");
     row.record(reading(None, "1.4.0"), 3, 2);
     assert_eq!(row.version_mismatch, None);
+    // `v1.4.0` is the same version as `1.4.0`: no mismatch.
+    row.record(reading(None, "v1.4.0"), 3, 2);
+    assert_eq!(row.version_mismatch, None, "a leading v is not a different version");
     for (i, want) in
         [HealthState::Flapping, HealthState::Flapping, HealthState::Down].iter().enumerate()
     {

@@ -559,7 +559,8 @@ fn with_probes(focus: Pane) -> Model {
                 at: ago(3),
                 status_code: Some(200),
                 latency_ms: 38,
-                version: Some("1.4.0".into()),
+                // Written with a `v`, as many services do: the same version as 1.4.0.
+                version: Some("v1.4.0".into()),
                 checks: vec![("db".into(), "ok".into())],
                 error: None,
             },
