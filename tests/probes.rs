@@ -45,6 +45,7 @@ fn health_probe(url: String) -> HealthProbe {
         up_after: 2,
         headers: BTreeMap::new(),
         max_body: flightdeck::plan::DEFAULT_MAX_BODY,
+        require: BTreeMap::new(),
     }
 }
 
@@ -971,4 +972,47 @@ fn max_body_is_a_size_or_bytes_and_check_refuses_what_it_cannot_honour() {
         assert!(error.contains("metrics[0].max_body"), "{value}: {error}");
         assert!(error.contains(says), "{value}: {error}");
     }
+}
+
+#[test]
+fn health_require_names_the_pointer_and_what_it_found() {
+    use flightdeck::probe::health::interpret;
+    let mut probe = health_probe("http://127.0.0.1:9/health".into());
+    probe.require = [("/checks/database".to_owned(), "ok".to_owned())].into_iter().collect();
+    let judge = |body: &str| {
+        let mut r = reading(None, "1.4.0");
+        r.error = None;
+        interpret(&probe, 200, body, &mut r);
+        r.error
+    };
+    assert_eq!(judge(r#"{"status": "ok", "checks": {"database": "ok"}}"#), None);
+    assert_eq!(
+        judge(r#"{"status": "ok", "checks": {"database": "degraded"}}"#).as_deref(),
+        Some(r#"/checks/database is "degraded", expected "ok""#)
+    );
+    assert_eq!(
+        judge(r#"{"status": "ok", "checks": {}}"#).as_deref(),
+        Some(r#"/checks/database is missing, expected "ok""#)
+    );
+    assert_eq!(
+        judge(r#"{"status": "ok", "checks": {"database": false}}"#).as_deref(),
+        Some(r#"/checks/database is "false", expected "ok""#)
+    );
+    assert!(judge("OK").is_some_and(|e| e.contains("not JSON")), "plain text cannot meet it");
+    assert!(judge("").is_some_and(|e| e.contains("/checks/database")), "nor can no body");
+}
+
+#[test]
+fn health_require_must_be_json_pointers() {
+    let text = |require: &str| {
+        format!(
+            "[service]\nname = \"shop\"\nenvironment = \"staging\"\n\n[[health]]\nid = \"api\"\nurl = \"http://127.0.0.1:9/health\"\nrequire = {require}\n\n[[stages]]\nid = \"s\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  items = [{{ id = \"a\", text = \"a\" }}]\n"
+        )
+    };
+    let plan = flightdeck::plan::parse(&text(r#"{ "/checks/database" = "ok" }"#), "p.toml")
+        .expect("a valid require");
+    assert_eq!(plan.health[0].require["/checks/database"], "ok");
+    let err = flightdeck::plan::parse(&text(r#"{ "checks.database" = "ok" }"#), "p.toml")
+        .expect_err("not a pointer");
+    assert!(err.to_string().contains("`checks.database` is not a JSON pointer"), "{err}");
 }

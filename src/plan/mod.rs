@@ -183,6 +183,10 @@ pub struct HealthProbe {
     pub headers: BTreeMap<String, String>,
     /// The largest response body read, in bytes; a larger one is a probe error.
     pub max_body: u64,
+    /// Fields the JSON body must hold: JSON pointer → expected text (`"/checks/database" =
+    /// "ok"`); any other value, or none, fails the check, saying which pointer and what was
+    /// found.
+    pub require: BTreeMap<String, String>,
 }
 
 /// One `[[metrics]]` series.

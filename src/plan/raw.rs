@@ -118,6 +118,8 @@ pub struct RawHealth {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub max_body: Option<Spanned<RawSize>>,
+    #[serde(default)]
+    pub require: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// One `[[metrics]]` series.

@@ -782,7 +782,23 @@ fn check_health(
         }
     };
     let expect_status = c.http_status(h.expect_status.as_ref(), &format!("{path}.expect_status"));
+    let mut require = BTreeMap::new();
+    if let Some(r) = h.require {
+        let span = r.span();
+        for (pointer, expected) in r.into_inner() {
+            if !pointer.starts_with('/') {
+                c.problem(
+                    span.clone(),
+                    &format!("{path}.require"),
+                    format!("`{pointer}` is not a JSON pointer"),
+                    "start it with /, e.g. require = { \"/checks/database\" = \"ok\" }",
+                );
+            }
+            require.insert(pointer, expected);
+        }
+    }
     HealthProbe {
+        require,
         name: h.name.unwrap_or_else(|| h.id.get_ref().clone()),
         interval: c.duration(
             h.interval.as_ref(),
