@@ -1016,3 +1016,26 @@ fn health_require_must_be_json_pointers() {
         .expect_err("not a pointer");
     assert!(err.to_string().contains("`checks.database` is not a JSON pointer"), "{err}");
 }
+
+#[test]
+fn a_ratio_of_gauges_is_written_with_kind_gauge() {
+    let text = |kind: &str| {
+        format!(
+            "[service]\nname = \"shop\"\nenvironment = \"staging\"\n\n[[metrics]]\nid = \"memory\"\nscrape = {{ url = \"http://127.0.0.1:9/metrics\", ratio = {{ numerator = \"mem_used\", denominator = \"mem_limit\"{kind} }} }}\nabort = \"> 0.9\"\n\n[[stages]]\nid = \"s\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  items = [{{ id = \"a\", text = \"a\" }}]\n"
+        )
+    };
+    let compute =
+        |kind: &str| match flightdeck::plan::parse(&text(kind), "p.toml").expect("plan").metrics[0]
+            .source
+            .clone()
+        {
+            flightdeck::plan::MetricSource::Scrape { compute, .. } => compute,
+            other => panic!("not a scrape: {other:?}"),
+        };
+    use flightdeck::plan::ScrapeCompute;
+    assert!(matches!(compute(", kind = \"gauge\""), ScrapeCompute::GaugeRatio { .. }));
+    assert!(matches!(compute(""), ScrapeCompute::Ratio { .. }), "counters by default");
+    assert!(matches!(compute(", kind = \"counter\""), ScrapeCompute::Ratio { .. }));
+    let err = flightdeck::plan::parse(&text(", kind = \"level\""), "p.toml").expect_err("bad kind");
+    assert!(err.to_string().contains("`level` is not a kind of ratio"), "{err}");
+}

@@ -294,6 +294,14 @@ pub enum ScrapeCompute {
         /// Counter selector below.
         denominator: String,
     },
+    /// The sum of one gauge over the sum of another, in the same scrape (memory used over
+    /// its limit): `ratio = { ..., kind = "gauge" }`.
+    GaugeRatio {
+        /// Gauge selector on top, e.g. `container_memory_working_set_bytes`.
+        numerator: String,
+        /// Gauge selector below, e.g. `container_spec_memory_limit_bytes`.
+        denominator: String,
+    },
     /// A quantile of a histogram over the last interval.
     Quantile {
         /// Histogram base name.

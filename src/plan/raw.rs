@@ -200,6 +200,9 @@ pub struct RawScrape {
 pub struct RawRatio {
     pub numerator: String,
     pub denominator: String,
+    /// "counter" (the default: a ratio of increases) or "gauge" (of current values).
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 /// A quantile from a histogram's buckets.

@@ -857,7 +857,25 @@ fn check_metric(
                 } else if let Some(r) = s.rate {
                     ScrapeCompute::Rate(r)
                 } else if let Some(r) = s.ratio {
-                    ScrapeCompute::Ratio { numerator: r.numerator, denominator: r.denominator }
+                    match r.kind.as_deref() {
+                        None | Some("counter") => ScrapeCompute::Ratio {
+                            numerator: r.numerator,
+                            denominator: r.denominator,
+                        },
+                        Some("gauge") => ScrapeCompute::GaugeRatio {
+                            numerator: r.numerator,
+                            denominator: r.denominator,
+                        },
+                        Some(other) => {
+                            c.problem(
+                                s_span.clone(),
+                                &format!("{path}.scrape.ratio.kind"),
+                                format!("`{other}` is not a kind of ratio"),
+                                "use \"counter\" (increase over increase, the default) or \"gauge\" (value over value)",
+                            );
+                            return None;
+                        }
+                    }
                 } else {
                     let q = s.quantile?;
                     if !(q.q > 0.0 && q.q < 1.0) {
