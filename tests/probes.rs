@@ -1039,3 +1039,44 @@ fn a_ratio_of_gauges_is_written_with_kind_gauge() {
     let err = flightdeck::plan::parse(&text(", kind = \"level\""), "p.toml").expect_err("bad kind");
     assert!(err.to_string().contains("`level` is not a kind of ratio"), "{err}");
 }
+
+#[tokio::test]
+async fn a_json_source_reads_the_number_at_its_pointer() {
+    let server = Server::start(Router::new().route(
+        "/status",
+        get(|| async {
+            r#"{"memory": {"used_ratio": 0.42, "as_text": "0.5", "none": null, "word": "high"}}"#
+        }),
+    ))
+    .await;
+    let plan_for = |pointer: &str| {
+        flightdeck::plan::parse(
+            &format!(
+                "[service]\nname = \"shop\"\nenvironment = \"staging\"\n\n[[metrics]]\nid = \"memory\"\njson = {{ url = \"{}/status\", pointer = \"{pointer}\" }}\nabort = \"> 0.9\"\n\n[[stages]]\nid = \"s\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  items = [{{ id = \"a\", text = \"a\" }}]\n",
+                server.url
+            ),
+            "p.toml",
+        )
+        .expect("plan")
+    };
+    let read = |pointer: &'static str| {
+        let plan = plan_for(pointer);
+        async move {
+            let mut reader = MetricReader::new(plan.metrics[0].clone(), Versions::default());
+            reader.read(&client(), Timestamp(0)).await.expect("a json source reads at once")
+        }
+    };
+    assert_eq!(read("/memory/used_ratio").await, Ok(Some(0.42)));
+    assert_eq!(read("/memory/as_text").await, Ok(Some(0.5)));
+    assert_eq!(read("/memory/none").await, Ok(None), "null is no data");
+    let err = read("/memory/free").await.expect_err("nothing there");
+    assert!(err.contains("/memory/free finds nothing"), "{err}");
+    let err = read("/memory/word").await.expect_err("not a number");
+    assert!(err.contains("\"high\", not a number"), "{err}");
+    let bad = flightdeck::plan::parse(
+        "[service]\nname = \"shop\"\nenvironment = \"staging\"\n\n[[metrics]]\nid = \"m\"\njson = { url = \"http://127.0.0.1:9/\", pointer = \"memory.used\" }\n\n[[stages]]\nid = \"s\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  items = [{ id = \"a\", text = \"a\" }]\n",
+        "p.toml",
+    )
+    .expect_err("not a pointer");
+    assert!(bad.to_string().contains("`memory.used` is not a JSON pointer"), "{bad}");
+}

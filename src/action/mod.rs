@@ -223,7 +223,8 @@ pub fn secret_users(plan: &Plan) -> Vec<(String, Vec<String>)> {
     for m in &plan.metrics {
         let url = match &m.source {
             crate::plan::MetricSource::Prometheus { url, .. }
-            | crate::plan::MetricSource::Scrape { url, .. } => url.clone(),
+            | crate::plan::MetricSource::Scrape { url, .. }
+            | crate::plan::MetricSource::Json { url, .. } => url.clone(),
         };
         users.push((format!("metric {}", m.id), vec![url]));
     }

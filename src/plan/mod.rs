@@ -254,7 +254,7 @@ impl MetricProbe {
     pub fn by_label(&self) -> Option<&str> {
         match &self.source {
             MetricSource::Prometheus { by_label, .. } => by_label.as_deref(),
-            MetricSource::Scrape { .. } => None,
+            MetricSource::Scrape { .. } | MetricSource::Json { .. } => None,
         }
     }
 }
@@ -277,6 +277,13 @@ pub enum MetricSource {
         url: String,
         /// What to compute.
         compute: ScrapeCompute,
+    },
+    /// A number in any JSON document served over HTTP (a status page, a platform's API).
+    Json {
+        /// URL fetched with GET; may contain `${env:NAME}`.
+        url: String,
+        /// JSON pointer to the value (a number, or a string holding one).
+        pointer: String,
     },
 }
 

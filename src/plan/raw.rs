@@ -138,6 +138,8 @@ pub struct RawMetric {
     #[serde(default)]
     pub scrape: Option<Spanned<RawScrape>>,
     #[serde(default)]
+    pub json: Option<Spanned<RawJsonSource>>,
+    #[serde(default)]
     pub warn: Option<Spanned<String>>,
     #[serde(default)]
     pub abort: Option<Spanned<String>>,
@@ -177,6 +179,14 @@ pub struct RawPrometheus {
     pub query: Spanned<String>,
     #[serde(default)]
     pub by_label: Option<String>,
+}
+
+/// `json = { url, pointer }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonSource {
+    pub url: Spanned<String>,
+    pub pointer: Spanned<String>,
 }
 
 /// `scrape = { url, rate | ratio | quantile | gauge }`

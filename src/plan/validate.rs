@@ -834,7 +834,32 @@ fn check_metric(
     let m = raw.into_inner();
     let path = format!("metrics[{i}]");
     unique_probe(c, &m.id, &format!("{path}.id"), seen);
+    let json = match (m.json, m.prometheus.is_some() || m.scrape.is_some()) {
+        (Some(j), false) => {
+            let j = j.into_inner();
+            if !j.pointer.get_ref().starts_with('/') {
+                c.problem(
+                    j.pointer.span(),
+                    &format!("{path}.json.pointer"),
+                    format!("`{}` is not a JSON pointer", j.pointer.get_ref()),
+                    "start it with /, e.g. pointer = \"/memory/used_ratio\"",
+                );
+            }
+            Some(MetricSource::Json { url: j.url.into_inner(), pointer: j.pointer.into_inner() })
+        }
+        (Some(j), true) => {
+            c.problem(
+                j.span(),
+                &path,
+                format!("metric `{}` needs exactly one source", m.id.get_ref()),
+                "keep one of `prometheus`, `scrape` or `json`",
+            );
+            None
+        }
+        (None, _) => None,
+    };
     let source = match (m.prometheus, m.scrape) {
+        _ if json.is_some() => json,
         (Some(p), None) => {
             let p = p.into_inner();
             Some(MetricSource::Prometheus {
@@ -896,7 +921,7 @@ fn check_metric(
                 span.clone(),
                 &path,
                 format!("metric `{}` needs exactly one source", m.id.get_ref()),
-                "add either `prometheus = { url, query }` or `scrape = { url, ... }`",
+                "add one of `prometheus = { url, query }`, `scrape = { url, ... }` or `json = { url, pointer }`",
             );
             None
         }
