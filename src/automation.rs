@@ -1,5 +1,6 @@
 //! Decisions flightdeck takes by itself, as pure functions of the state and the probe
-//! board: noticing that the process running an action is gone, capturing baselines before
+//! board: noticing that the process running an action is gone, following a failed action
+//! step's `on_failure`, capturing baselines before
 //! the first traffic shift, acting on a watched series that breaches during a bake, and
 //! finishing (or pausing) a bake whose time is up. They return commands that go through the
 //! same `decide` as a person's keys, pinned to the seq they were decided on, so several
@@ -47,7 +48,8 @@ pub fn orphans(state: &State, me: &Actor, alive: impl Fn(u32) -> bool) -> Vec<Co
 /// runs; `board` holds the latest probe readings (an empty board watches nothing, and a
 /// bake watching probes then ends inconclusive).
 ///
-/// In order: interrupted actions; a baseline for each metric with data while the first
+/// In order: interrupted actions; what a failed action step's `on_failure` says (pause or
+/// roll back, see [`failed_action_due`]); a baseline for each metric with data while the first
 /// traffic step has not moved traffic yet; during a running bake, an abort-level breach
 /// (recorded, then the bake's `on_breach`), then — once its time is up — a pause when a
 /// watched series is inconclusive (unless a person resumed after the time was up: resuming
