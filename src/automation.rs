@@ -1,16 +1,17 @@
 //! Decisions flightdeck takes by itself, as pure functions of the state and the probe
-//! board: noticing that the process running an action is gone, capturing baselines before
+//! board: noticing that the process running an action is gone, following a failed action
+//! step's `on_failure`, capturing baselines before
 //! the first traffic shift, acting on a watched series that breaches during a bake, and
 //! finishing (or pausing) a bake whose time is up. They return commands that go through the
 //! same `decide` as a person's keys, pinned to the seq they were decided on, so several
 //! cockpits deciding the same thing record it once.
 
 use crate::analysis;
-use crate::plan::{BaselineMode, Plan, StepKind, StepRef};
+use crate::plan::{BaselineMode, OnActionFailure, Plan, StepKind, StepRef};
 use crate::probe::{HealthState, ProbeBoard};
 use crate::release::{
-    Actor, Breach, Command, Event, HEALTH_LAST, Level, State, Status, StepState, StepStatus,
-    Timestamp, health_threshold,
+    Actor, Breach, Command, Event, HEALTH_LAST, Level, RunOutcome, State, Status, StepState,
+    StepStatus, Timestamp, health_threshold,
 };
 
 /// A command automation wants to issue, and the seq it decided on.
@@ -47,7 +48,8 @@ pub fn orphans(state: &State, me: &Actor, alive: impl Fn(u32) -> bool) -> Vec<Co
 /// runs; `board` holds the latest probe readings (an empty board watches nothing, and a
 /// bake watching probes then ends inconclusive).
 ///
-/// In order: interrupted actions; a baseline for each metric with data while the first
+/// In order: interrupted actions; what a failed action step's `on_failure` says (pause or
+/// roll back, see [`failed_action_due`]); a baseline for each metric with data while the first
 /// traffic step has not moved traffic yet; during a running bake, an abort-level breach
 /// (recorded, then the bake's `on_breach`), then — once its time is up — a pause when a
 /// watched series is inconclusive (unless a person resumed after the time was up: resuming
@@ -68,6 +70,9 @@ pub fn due(
         return None;
     }
     let pinned = |command| Some(Due { command, expect_seq: Some(state.seq) });
+    if let Some(command) = failed_action_due(plan, state) {
+        return pinned(command);
+    }
     let current = plan.flat_steps().get(state.cursor).copied()?;
     let s = state.steps.get(state.cursor)?;
     if let Some(command) = baseline_due(plan, state, current, s, now, board) {
@@ -142,6 +147,36 @@ pub fn due(
         .filter_map(|w| w.held.clone())
         .find(|b| b.level == Level::Warn && !recorded(b))?;
     pinned(Command::RecordBreach { step, breach: warn })
+}
+
+/// What the plan says to do about the current action step's failure, if it says anything
+/// but "ask": `on_failure = "rollback"` starts the rollback, `"pause"` pauses the release
+/// (once: not again after someone resumed it). The reason is the failure itself. Nothing
+/// once the failed run is resolved, retried or the release is no longer running; an
+/// interrupted run always waits for a person (nobody knows whether it ran).
+pub fn failed_action_due(plan: &Plan, state: &State) -> Option<Command> {
+    if state.status != Status::Running {
+        return None;
+    }
+    let current = plan.flat_steps().get(state.cursor).copied()?;
+    let StepKind::Action { action, on_failure } = &current.step.kind else { return None };
+    let s = state.steps.get(state.cursor)?;
+    let run = s.last_run().filter(|r| s.status == StepStatus::Failed && r.resolution.is_none())?;
+    let Some(RunOutcome::Failed { at, error, .. }) = &run.outcome else { return None };
+    let reason = format!(
+        "action `{action}` of step `{}` failed (attempt {}): {error}; the plan says on_failure = \"{}\"",
+        current.step.id,
+        run.attempt,
+        on_failure.word()
+    );
+    match on_failure {
+        OnActionFailure::Ask => None,
+        OnActionFailure::Pause if state.resumed_at.is_some_and(|r| r >= *at) => None,
+        OnActionFailure::Pause => Some(Command::Pause { reason }),
+        OnActionFailure::Rollback => {
+            Some(Command::Rollback { reason, confirmed: true, automatic: true })
+        }
+    }
 }
 
 /// Failed reads in a row after which a series cannot pass a bake.

@@ -986,3 +986,247 @@ fn a_rollback_that_halts_on_a_failure_waits_for_retry_then_finishes() {
     assert_eq!(status["release"]["status"], "rolled_back", "{status:#}");
     assert_eq!(status["release"]["weight"], 0);
 }
+
+// ---------------------------------------------------------------------------------------
+// A failed action follows its step's on_failure
+// ---------------------------------------------------------------------------------------
+
+/// Shift to 10%, then a smoke test that exits 1 and says `on_failure`.
+fn smoke_plan(deck: &Deck, on_failure: &str) -> PathBuf {
+    write_plan(
+        deck,
+        "smoke.toml",
+        &format!(
+            r#"[actions.set_weight]
+kind = "command"
+argv = ["echo", "weight={{weight}}"]
+
+[actions.smoke]
+kind = "command"
+argv = ["sh", "-c", "echo smoke says no; exit 1"]
+
+[actions.undeploy]
+kind = "command"
+argv = ["echo", "undeploying"]
+
+[traffic]
+set = "set_weight"
+
+[rollback]
+steps = ["undeploy"]
+
+[[stages]]
+id = "s"
+
+  [[stages.steps]]
+  id = "shift-10"
+  kind = "traffic"
+  weight = 10
+
+  [[stages.steps]]
+  id = "smoke-test"
+  kind = "action"
+  action = "smoke"
+  on_failure = "{on_failure}"
+
+  [[stages.steps]]
+  id = "go"
+  kind = "gate"
+"#
+        ),
+    )
+}
+
+#[test]
+fn next_whose_action_fails_with_on_failure_rollback_rolls_back_and_exits_4() {
+    let deck = Deck::new();
+    let plan = smoke_plan(&deck, "rollback");
+    start(&deck, &plan);
+    deck.ok(&["next"]);
+    let out = deck.run(&["next"]).expect_code(4, "a smoke test that failed");
+    assert!(out.stdout.contains("  | smoke says no"), "{out:?}");
+    assert!(out.stderr.contains("`smoke-test` attempt 1 failed"), "{out:?}");
+    assert!(out.stderr.contains("on_failure") && out.stderr.contains("rolled back"), "{out:?}");
+    assert!(out.stdout.contains("  | undeploying"), "the rollback ran here: {out:?}");
+
+    let events = deck.events();
+    let started = of_kind(&events, "rollback_started");
+    assert_eq!(started.len(), 1, "{:?}", kinds(&events));
+    let rollback = started[0];
+    assert_eq!(rollback["event"]["automatic"], true, "{rollback:#}");
+    assert_eq!(rollback["actor"]["automatic"], true, "flightdeck decided it: {rollback:#}");
+    let reason = rollback["event"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("smoke-test") && reason.contains("exit"), "{reason}");
+    assert_eq!(kinds(&events).last(), Some(&"rollback_finished"), "{:?}", kinds(&events));
+    let status = deck.status();
+    assert_eq!(status["release"]["status"], "rolled_back", "{status:#}");
+    assert_eq!(status["release"]["weight"], 0, "{status:#}");
+}
+
+#[test]
+fn next_whose_action_fails_with_on_failure_pause_pauses_and_exits_4() {
+    let deck = Deck::new();
+    let plan = smoke_plan(&deck, "pause");
+    start(&deck, &plan);
+    deck.ok(&["next"]);
+    let out = deck.run(&["next"]).expect_code(4, "a smoke test that failed");
+    assert!(out.stderr.contains("paused"), "{out:?}");
+    let status = deck.status();
+    assert_eq!(status["release"]["status"], "paused", "{status:#}");
+    let events = deck.events();
+    assert_eq!(of_kind(&events, "paused").len(), 1, "{:?}", kinds(&events));
+    assert!(of_kind(&events, "rollback_started").is_empty(), "{:?}", kinds(&events));
+}
+
+#[test]
+fn next_whose_action_fails_with_on_failure_ask_waits_and_exits_4() {
+    let deck = Deck::new();
+    let plan = smoke_plan(&deck, "ask");
+    start(&deck, &plan);
+    deck.ok(&["next"]);
+    let out = deck.run(&["next"]).expect_code(4, "a smoke test that failed");
+    assert!(out.stderr.contains("the release waits"), "{out:?}");
+    let status = deck.status();
+    assert_eq!(status["release"]["status"], "running", "{status:#}");
+    let events = deck.events();
+    assert!(
+        of_kind(&events, "paused").is_empty() && of_kind(&events, "rollback_started").is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Outputs between steps
+// ---------------------------------------------------------------------------------------
+
+/// A deploy printing JSON (`outputs = { deploy_id = "/id" }`), a smoke test that echoes the
+/// id and the date, then a gate; the rollback procedure reverts the deploy by its id.
+fn outputs_plan(deck: &Deck, deploy_prints: &str) -> PathBuf {
+    write_plan(
+        deck,
+        "outputs.toml",
+        &format!(
+            r#"[actions.set_weight]
+kind = "command"
+argv = ["echo", "weight={{weight}}"]
+
+[actions.deploy]
+kind = "command"
+argv = ["sh", "-c", '''echo deploying; echo '{deploy_prints}' ''']
+outputs = {{ deploy_id = "/id" }}
+
+[actions.smoke]
+kind = "command"
+argv = ["echo", "smoke of {{outputs.deploy-app.deploy_id}} on {{date}} at {{timestamp}}"]
+
+[actions.revert]
+kind = "command"
+argv = ["echo", "reverting {{outputs.deploy-app.deploy_id}}"]
+
+[traffic]
+set = "set_weight"
+
+[rollback]
+steps = ["revert"]
+
+[[stages]]
+id = "s"
+
+  [[stages.steps]]
+  id = "deploy-app"
+  kind = "action"
+  action = "deploy"
+
+  [[stages.steps]]
+  id = "smoke-test"
+  kind = "action"
+  action = "smoke"
+
+  [[stages.steps]]
+  id = "shift-10"
+  kind = "traffic"
+  weight = 10
+
+  [[stages.steps]]
+  id = "go"
+  kind = "gate"
+"#
+        ),
+    )
+}
+
+#[test]
+fn an_output_of_one_action_fills_a_later_action_and_a_rollback_step() {
+    let deck = Deck::new();
+    let plan = outputs_plan(&deck, r#"{"id": "dep-4711", "status": "live"}"#);
+    start(&deck, &plan);
+    let out = deck.ok(&["next"]);
+    assert!(out.stdout.contains("output deploy_id = dep-4711"), "{out:?}");
+    let out = deck.ok(&["next"]);
+    let line = out.stdout.lines().find(|l| l.contains("| smoke of")).unwrap_or_default();
+    assert!(line.contains("smoke of dep-4711 on 20"), "{out:?}");
+    // {timestamp} is ISO 8601 basic, fit for a file name: 20261202T101500Z.
+    let stamp = line.rsplit(' ').next().unwrap_or_default();
+    assert!(
+        stamp.len() == 16
+            && stamp.ends_with('Z')
+            && stamp.as_bytes()[8] == b'T'
+            && !stamp.contains(':'),
+        "{line}"
+    );
+
+    let events = deck.events();
+    let finished = of_kind(&events, "action_finished");
+    assert_eq!(finished[0]["event"]["outputs"]["deploy_id"], "dep-4711", "{:#}", finished[0]);
+    assert!(finished[1]["event"].get("outputs").is_none(), "no outputs declared: none recorded");
+
+    deck.ok(&["next"]); // shift to 10%
+    let out = deck.ok(&["rollback", "--reason", "smoke looked wrong", "--confirm"]);
+    assert!(out.stdout.contains("  | reverting dep-4711"), "{out:?}");
+}
+
+#[test]
+fn an_output_whose_pointer_finds_nothing_fails_the_action() {
+    let deck = Deck::new();
+    let plan = outputs_plan(&deck, r#"{"deployment": "dep-4711"}"#);
+    start(&deck, &plan);
+    let out = deck.run(&["next"]).expect_code(4, "a deploy without its id");
+    assert!(out.stderr.contains("output `deploy_id`") && out.stderr.contains("`/id`"), "{out:?}");
+    let events = deck.events();
+    assert_eq!(of_kind(&events, "action_failed").len(), 1, "{:?}", kinds(&events));
+}
+
+#[test]
+fn check_refuses_an_output_of_a_later_step_or_an_undeclared_name() {
+    let deck = Deck::new();
+    let plan = outputs_plan(&deck, "{}");
+    let text = std::fs::read_to_string(&plan).expect("plan");
+    // The smoke test also runs before the deploy whose id it reads.
+    let later = text.replace(
+        "[[stages.steps]]\n  id = \"deploy-app\"",
+        "[[stages.steps]]\n  id = \"early\"\n  kind = \"action\"\n  action = \"smoke\"\n\n  [[stages.steps]]\n  id = \"deploy-app\"",
+    );
+    let path = deck.write("later.toml", &later);
+    let out = deck.run(&[Path::new("check"), &path]).expect_code(1, "an output read too early");
+    assert!(
+        out.stderr.contains("{outputs.deploy-app.deploy_id} cannot be filled")
+            && out.stderr.contains("step `early` runs this action before"),
+        "{out:?}"
+    );
+
+    let undeclared = text.replace(
+        "{outputs.deploy-app.deploy_id}\"]\n\n[traffic]",
+        "{outputs.deploy-app.url}\"]\n\n[traffic]",
+    );
+    assert_ne!(undeclared, text);
+    let path = deck.write("undeclared.toml", &undeclared);
+    let out = deck.run(&[Path::new("check"), &path]).expect_code(1, "an undeclared output");
+    assert!(out.stderr.contains("declares no output `url` (it declares: deploy_id)"), "{out:?}");
+
+    let unknown =
+        text.replace("{outputs.deploy-app.deploy_id} on", "{outputs.deploy.deploy_id} on");
+    let path = deck.write("unknown.toml", &unknown);
+    let out = deck.run(&[Path::new("check"), &path]).expect_code(1, "an unknown step");
+    assert!(out.stderr.contains("there is no step `deploy`"), "{out:?}");
+
+    deck.ok(&[Path::new("check"), &plan]);
+}

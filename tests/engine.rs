@@ -240,6 +240,7 @@ fn finished(step: &str, attempt: u32) -> Event {
         exit_code: Some(0),
         duration_ms: 1500,
         output_tail: Some("done".into()),
+        outputs: Default::default(),
     }
 }
 
@@ -2306,3 +2307,204 @@ fn paused_action_finishing_releases_the_claim_on_its_step() {
     h.ok(Command::Resume, &alice());
     assert_eq!(h.current_id(), "shift-10");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A failed action follows its step's `on_failure` (decided by automation, as flightdeck)
+// ---------------------------------------------------------------------------------------------
+
+/// A plan whose `smoke` action step (after a 10% shift) says `on_failure`, if given.
+fn smoke_plan(on_failure: Option<&str>) -> Harness {
+    let line = on_failure.map_or_else(String::new, |w| format!("on_failure = \"{w}\""));
+    Harness::from_toml(&format!(
+        r#"
+[service]
+name = "shop"
+environment = "staging"
+
+[actions.set_weight]
+kind = "command"
+argv = ["echo", "weight={{weight}}"]
+
+[actions.smoke]
+kind = "command"
+argv = ["false"]
+
+[actions.undeploy]
+kind = "command"
+argv = ["echo", "undeploy"]
+
+[traffic]
+set = "set_weight"
+
+[rollback]
+steps = ["undeploy"]
+
+[[stages]]
+id = "canary"
+
+  [[stages.steps]]
+  id = "shift-10"
+  kind = "traffic"
+  weight = 10
+
+  [[stages.steps]]
+  id = "smoke-test"
+  kind = "action"
+  action = "smoke"
+  {line}
+
+  [[stages.steps]]
+  id = "done"
+  kind = "checklist"
+  items = [{{ id = "ok", text = "ok" }}]
+"#
+    ))
+}
+
+/// The smoke test ran once and failed with `exit status 1`.
+fn smoke_failed(on_failure: Option<&str>) -> Harness {
+    let mut h = smoke_plan(on_failure);
+    h.ok(start(), &alice());
+    h.ok(next(), &alice());
+    h.ok(record("shift-10", 1, success()), &alice());
+    h.ok(next(), &alice());
+    h.advance_secs(2);
+    let events = h.ok(record("smoke-test", 1, failure("exit status 1")), &alice());
+    // Recording the failure decides nothing more by itself: the plan's word comes from
+    // automation, in flightdeck's name.
+    same(&events, &vec![failed("smoke-test", 1, "exit status 1")]);
+    h
+}
+
+fn flightdeck_itself() -> flightdeck::release::Actor {
+    flightdeck::release::Actor::automation("alice", "bastion-1", 4242)
+}
+
+fn due_now(h: &Harness) -> Option<Command> {
+    let board = flightdeck::probe::ProbeBoard::for_plan(&h.plan);
+    flightdeck::automation::due(&h.plan, &h.state, h.now, &flightdeck_itself(), |_| true, &board)
+        .map(|d| {
+            assert_eq!(d.expect_seq, Some(h.state.seq), "automation pins what it decided on");
+            d.command
+        })
+}
+
+#[test]
+fn failed_action_with_on_failure_rollback_rolls_back_as_flightdeck() {
+    let mut h = smoke_failed(Some("rollback"));
+    let Some(Command::Rollback { reason, confirmed: true, automatic: true }) = due_now(&h) else {
+        panic!("expected an automatic rollback, got {:?}", due_now(&h));
+    };
+    for words in
+        ["`smoke`", "`smoke-test`", "attempt 1", "exit status 1", "on_failure = \"rollback\""]
+    {
+        assert!(reason.contains(words), "{words} missing from: {reason}");
+    }
+    let events = h.ok(due_now(&h).expect("due"), &flightdeck_itself());
+    match &events[0] {
+        Event::RollbackStarted { reason: r, automatic: true, .. } => assert_eq!(r, &reason),
+        other => panic!("expected the rollback to start, got {other:?}"),
+    }
+    assert_eq!(h.state.status, Status::RollingBack);
+    assert_eq!(due_now(&h), None, "a rollback under way is not started again");
+}
+
+#[test]
+fn failed_action_with_on_failure_pause_pauses_once() {
+    let mut h = smoke_failed(Some("pause"));
+    let Some(Command::Pause { reason }) = due_now(&h) else {
+        panic!("expected a pause, got {:?}", due_now(&h));
+    };
+    assert!(
+        reason.contains("exit status 1") && reason.contains("on_failure = \"pause\""),
+        "{reason}"
+    );
+    h.ok(Command::Pause { reason }, &flightdeck_itself());
+    assert_eq!(h.state.status, Status::Paused);
+    assert_eq!(due_now(&h), None, "paused: nothing more");
+    // A person resumed: the failure is theirs now; it waits as with "ask".
+    h.advance_secs(5);
+    h.ok(Command::Resume, &bob());
+    h.advance_secs(5);
+    h.ok(note("looking at the smoke test"), &bob());
+    assert_eq!(due_now(&h), None, "a resumed release is not paused again for the same failure");
+    // A retry that fails again is a new failure: paused again.
+    h.ok(Command::Retry { confirmed: false }, &bob());
+    h.advance_secs(1);
+    h.ok(record("smoke-test", 2, failure("exit status 1")), &bob());
+    assert!(matches!(due_now(&h), Some(Command::Pause { .. })), "{:?}", due_now(&h));
+}
+
+#[test]
+fn failed_action_with_on_failure_ask_or_unset_waits_for_a_person() {
+    for word in [None, Some("ask")] {
+        let h = smoke_failed(word);
+        assert_eq!(due_now(&h), None, "on_failure {word:?}");
+        assert_eq!(h.state.status, Status::Running);
+        assert_eq!(h.step("smoke-test").status, StepStatus::Failed);
+    }
+}
+
+#[test]
+fn interrupted_action_waits_for_a_person_whatever_on_failure_says() {
+    let mut h = smoke_plan(Some("rollback"));
+    h.ok(start(), &alice());
+    h.ok(next(), &alice());
+    h.ok(record("shift-10", 1, success()), &alice());
+    h.ok(next(), &alice());
+    h.ok(interrupted("smoke-test", 1), &alice());
+    assert_eq!(h.step("smoke-test").status, StepStatus::Interrupted);
+    assert_eq!(due_now(&h), None);
+}
+
+#[test]
+fn on_failure_is_checked() {
+    let bad = flightdeck::plan::parse(
+        &BASIC_ON_FAILURE.replace("ON_FAILURE", "on_failure = \"retry\""),
+        "p.toml",
+    )
+    .expect_err("an unknown on_failure");
+    let shown = bad.to_string();
+    assert!(shown.contains("on_failure") && shown.contains("`retry` is not a choice"), "{shown}");
+    assert!(shown.contains("\"ask\""), "{shown}");
+    let bad = flightdeck::plan::parse(
+        &BASIC_ON_FAILURE.replace("ON_FAILURE", "").replace(
+            "kind = \"traffic\"\n  weight = 10",
+            "kind = \"traffic\"\n  weight = 10\n  on_failure = \"pause\"",
+        ),
+        "p.toml",
+    )
+    .expect_err("on_failure on a traffic step");
+    assert!(bad.to_string().contains("`on_failure` does not apply to a traffic step"), "{bad}");
+}
+
+const BASIC_ON_FAILURE: &str = r#"
+[service]
+name = "shop"
+environment = "staging"
+
+[actions.set_weight]
+kind = "command"
+argv = ["echo", "weight={weight}"]
+
+[actions.smoke]
+kind = "command"
+argv = ["false"]
+
+[traffic]
+set = "set_weight"
+
+[[stages]]
+id = "canary"
+
+  [[stages.steps]]
+  id = "shift-10"
+  kind = "traffic"
+  weight = 10
+
+  [[stages.steps]]
+  id = "smoke-test"
+  kind = "action"
+  action = "smoke"
+  ON_FAILURE
+"#;

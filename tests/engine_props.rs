@@ -373,7 +373,11 @@ fn any_run(h: &Harness, n: usize) -> (String, u32) {
 
 fn outcome(succeeded: bool) -> Outcome {
     if succeeded {
-        Outcome::Succeeded { exit_code: Some(0), output_tail: Some("ok\n".into()) }
+        Outcome::Succeeded {
+            exit_code: Some(0),
+            output_tail: Some("ok\n".into()),
+            outputs: Default::default(),
+        }
     } else {
         Outcome::Failed {
             error: "exit status 1".into(),

@@ -45,6 +45,7 @@ fn health_probe(url: String) -> HealthProbe {
         up_after: 2,
         headers: BTreeMap::new(),
         max_body: flightdeck::plan::DEFAULT_MAX_BODY,
+        require: BTreeMap::new(),
     }
 }
 
@@ -223,6 +224,9 @@ fn health_goes_down_after_n_failures_up_after_m_and_flags_the_version() {
     assert_eq!(row.version_mismatch.as_deref(), Some("1.3.2 ≠ 1.4.0"), "wrong version flagged");
     row.record(reading(None, "1.4.0"), 3, 2);
     assert_eq!(row.version_mismatch, None);
+    // `v1.4.0` is the same version as `1.4.0`: no mismatch.
+    row.record(reading(None, "v1.4.0"), 3, 2);
+    assert_eq!(row.version_mismatch, None, "a leading v is not a different version");
     for (i, want) in
         [HealthState::Flapping, HealthState::Flapping, HealthState::Down].iter().enumerate()
     {
@@ -992,4 +996,111 @@ fn max_body_is_a_size_or_bytes_and_check_refuses_what_it_cannot_honour() {
         assert!(error.contains("metrics[0].max_body"), "{value}: {error}");
         assert!(error.contains(says), "{value}: {error}");
     }
+}
+
+#[test]
+fn health_require_names_the_pointer_and_what_it_found() {
+    use flightdeck::probe::health::interpret;
+    let mut probe = health_probe("http://127.0.0.1:9/health".into());
+    probe.require = [("/checks/database".to_owned(), "ok".to_owned())].into_iter().collect();
+    let judge = |body: &str| {
+        let mut r = reading(None, "1.4.0");
+        r.error = None;
+        interpret(&probe, 200, body, &mut r);
+        r.error
+    };
+    assert_eq!(judge(r#"{"status": "ok", "checks": {"database": "ok"}}"#), None);
+    assert_eq!(
+        judge(r#"{"status": "ok", "checks": {"database": "degraded"}}"#).as_deref(),
+        Some(r#"/checks/database is "degraded", expected "ok""#)
+    );
+    assert_eq!(
+        judge(r#"{"status": "ok", "checks": {}}"#).as_deref(),
+        Some(r#"/checks/database is missing, expected "ok""#)
+    );
+    assert_eq!(
+        judge(r#"{"status": "ok", "checks": {"database": false}}"#).as_deref(),
+        Some(r#"/checks/database is "false", expected "ok""#)
+    );
+    assert!(judge("OK").is_some_and(|e| e.contains("not JSON")), "plain text cannot meet it");
+    assert!(judge("").is_some_and(|e| e.contains("/checks/database")), "nor can no body");
+}
+
+#[test]
+fn health_require_must_be_json_pointers() {
+    let text = |require: &str| {
+        format!(
+            "[service]\nname = \"shop\"\nenvironment = \"staging\"\n\n[[health]]\nid = \"api\"\nurl = \"http://127.0.0.1:9/health\"\nrequire = {require}\n\n[[stages]]\nid = \"s\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  items = [{{ id = \"a\", text = \"a\" }}]\n"
+        )
+    };
+    let plan = flightdeck::plan::parse(&text(r#"{ "/checks/database" = "ok" }"#), "p.toml")
+        .expect("a valid require");
+    assert_eq!(plan.health[0].require["/checks/database"], "ok");
+    let err = flightdeck::plan::parse(&text(r#"{ "checks.database" = "ok" }"#), "p.toml")
+        .expect_err("not a pointer");
+    assert!(err.to_string().contains("`checks.database` is not a JSON pointer"), "{err}");
+}
+
+#[test]
+fn a_ratio_of_gauges_is_written_with_kind_gauge() {
+    let text = |kind: &str| {
+        format!(
+            "[service]\nname = \"shop\"\nenvironment = \"staging\"\n\n[[metrics]]\nid = \"memory\"\nscrape = {{ url = \"http://127.0.0.1:9/metrics\", ratio = {{ numerator = \"mem_used\", denominator = \"mem_limit\"{kind} }} }}\nabort = \"> 0.9\"\n\n[[stages]]\nid = \"s\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  items = [{{ id = \"a\", text = \"a\" }}]\n"
+        )
+    };
+    let compute =
+        |kind: &str| match flightdeck::plan::parse(&text(kind), "p.toml").expect("plan").metrics[0]
+            .source
+            .clone()
+        {
+            flightdeck::plan::MetricSource::Scrape { compute, .. } => compute,
+            other => panic!("not a scrape: {other:?}"),
+        };
+    use flightdeck::plan::ScrapeCompute;
+    assert!(matches!(compute(", kind = \"gauge\""), ScrapeCompute::GaugeRatio { .. }));
+    assert!(matches!(compute(""), ScrapeCompute::Ratio { .. }), "counters by default");
+    assert!(matches!(compute(", kind = \"counter\""), ScrapeCompute::Ratio { .. }));
+    let err = flightdeck::plan::parse(&text(", kind = \"level\""), "p.toml").expect_err("bad kind");
+    assert!(err.to_string().contains("`level` is not a kind of ratio"), "{err}");
+}
+
+#[tokio::test]
+async fn a_json_source_reads_the_number_at_its_pointer() {
+    let server = Server::start(Router::new().route(
+        "/status",
+        get(|| async {
+            r#"{"memory": {"used_ratio": 0.42, "as_text": "0.5", "none": null, "word": "high"}}"#
+        }),
+    ))
+    .await;
+    let plan_for = |pointer: &str| {
+        flightdeck::plan::parse(
+            &format!(
+                "[service]\nname = \"shop\"\nenvironment = \"staging\"\n\n[[metrics]]\nid = \"memory\"\njson = {{ url = \"{}/status\", pointer = \"{pointer}\" }}\nabort = \"> 0.9\"\n\n[[stages]]\nid = \"s\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  items = [{{ id = \"a\", text = \"a\" }}]\n",
+                server.url
+            ),
+            "p.toml",
+        )
+        .expect("plan")
+    };
+    let read = |pointer: &'static str| {
+        let plan = plan_for(pointer);
+        async move {
+            let mut reader = MetricReader::new(plan.metrics[0].clone(), Versions::default());
+            reader.read(&client(), Timestamp(0)).await.expect("a json source reads at once")
+        }
+    };
+    assert_eq!(read("/memory/used_ratio").await, Ok(Some(0.42)));
+    assert_eq!(read("/memory/as_text").await, Ok(Some(0.5)));
+    assert_eq!(read("/memory/none").await, Ok(None), "null is no data");
+    let err = read("/memory/free").await.expect_err("nothing there");
+    assert!(err.contains("/memory/free finds nothing"), "{err}");
+    let err = read("/memory/word").await.expect_err("not a number");
+    assert!(err.contains("\"high\", not a number"), "{err}");
+    let bad = flightdeck::plan::parse(
+        "[service]\nname = \"shop\"\nenvironment = \"staging\"\n\n[[metrics]]\nid = \"m\"\njson = { url = \"http://127.0.0.1:9/\", pointer = \"memory.used\" }\n\n[[stages]]\nid = \"s\"\n  [[stages.steps]]\n  id = \"c\"\n  kind = \"checklist\"\n  items = [{ id = \"a\", text = \"a\" }]\n",
+        "p.toml",
+    )
+    .expect_err("not a pointer");
+    assert!(bad.to_string().contains("`memory.used` is not a JSON pointer"), "{bad}");
 }

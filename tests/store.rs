@@ -147,7 +147,11 @@ async fn a_reloaded_release_equals_the_fold_of_its_events() {
     // The backup action is claimed but its outcome is recorded by hand here.
     let claimed = ok(&store, id, Command::Next { confirmed: false }, "alice").await;
     assert!(matches!(claimed[0].event, Event::ActionStarted { .. }), "{claimed:?}");
-    let outcome = Outcome::Succeeded { exit_code: Some(0), output_tail: Some("done".into()) };
+    let outcome = Outcome::Succeeded {
+        exit_code: Some(0),
+        output_tail: Some("done".into()),
+        outputs: Default::default(),
+    };
     ok(
         &store,
         id,
@@ -325,7 +329,11 @@ async fn two_pools_racing_advance_each_step_exactly_once() {
         assert_eq!(records[0].seq, seen + 1, "{step}: the winner appended right after {seen}");
         if let Event::ActionStarted { step: claimed, attempt, .. } = &records[0].event {
             assert_eq!(claimed, step);
-            let outcome = Outcome::Succeeded { exit_code: Some(0), output_tail: None };
+            let outcome = Outcome::Succeeded {
+                exit_code: Some(0),
+                output_tail: None,
+                outputs: Default::default(),
+            };
             let record = Command::RecordOutcome {
                 step: step.into(),
                 attempt: *attempt,

@@ -472,3 +472,91 @@ fn a_shift_the_provider_does_not_apply_fails_after_its_timeout() {
         kinds(&events)
     );
 }
+
+/// A failed action whose step says `on_failure = "rollback"`, recorded by a process that did
+/// not follow it up (a cockpit that quit, an older flightdeck): the driver decides it by
+/// itself, as flightdeck, and runs the rollback procedure it claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_rolls_back_a_failed_action_whose_step_says_so() {
+    use flightdeck::release::{Actor, Command, Event, Outcome, Status};
+    use flightdeck::store::{self, Store};
+    use flightdeck::supervisor::Supervisor;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = r#"[service]
+name = "checkout-api"
+environment = "production"
+
+[actions.smoke]
+kind = "command"
+argv = ["false"]
+
+[actions.undeploy]
+kind = "command"
+argv = ["echo", "undeploying"]
+
+[rollback]
+steps = ["undeploy"]
+
+[[stages]]
+id = "s"
+
+  [[stages.steps]]
+  id = "smoke-test"
+  kind = "action"
+  action = "smoke"
+  on_failure = "rollback"
+"#;
+    let plan = flightdeck::plan::parse(text, "plan.toml").expect("plan");
+    let store = Store::open(&dir.path().join("flightdeck.db"), false).await.expect("store");
+    let alice = Actor::person("alice", "testhost", std::process::id());
+    let start = Command::Start {
+        version: "1.4.0".into(),
+        previous_version: Some("1.3.2".into()),
+        sha: None,
+        image: None,
+        release_type: flightdeck::plan::ReleaseType::Hotfix,
+    };
+    let now = flightdeck::clock::now;
+    let (id, _) =
+        store::start(&store, &plan, "plan.toml", text, &start, &alice, now()).await.expect("start");
+    let next = Command::Next { confirmed: false };
+    store::execute(&store, id, &next, &alice, None, now).await.expect("claim the smoke test");
+    let failed = Command::RecordOutcome {
+        step: "smoke-test".into(),
+        attempt: 1,
+        outcome: Outcome::Failed {
+            error: "exit status 1".into(),
+            exit_code: Some(1),
+            output_tail: None,
+        },
+        duration_ms: 10,
+    };
+    store::execute(&store, id, &failed, &alice, None, now).await.expect("record the failure");
+
+    let mut supervisor = Supervisor::new(store.clone(), alice.clone());
+    let loaded = store.load(id).await.expect("load");
+    let board = flightdeck::probe::ProbeBoard::for_plan(&loaded.plan);
+    assert!(supervisor.automate(id, &loaded.plan, &loaded.state, &board, now()), "decided");
+    // Bounded: the decision, then the rollback's own action, then the end.
+    for _ in 0..50 {
+        let state = store.load(id).await.expect("load").state;
+        if state.status.is_terminal() {
+            break;
+        }
+        tokio::select! {
+            _ = supervisor.next() => {}
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    supervisor.finish(Duration::from_secs(1)).await;
+    let history = store.events_after(id, 0).await.expect("history");
+    let rollback = history
+        .iter()
+        .find(|r| matches!(r.event, Event::RollbackStarted { .. }))
+        .expect("a rollback was recorded");
+    assert!(rollback.actor.automatic, "flightdeck decided it: {rollback:?}");
+    let Event::RollbackStarted { reason, automatic, .. } = &rollback.event else { unreachable!() };
+    assert!(*automatic && reason.contains("exit status 1"), "{reason}");
+    assert_eq!(store.load(id).await.expect("load").state.status, Status::RolledBack);
+}

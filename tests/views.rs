@@ -155,6 +155,14 @@ fn action_failed_then_marked_succeeded_by_hand() {
 }
 
 #[test]
+fn action_succeeded_shows_its_outputs_in_the_detail() {
+    let model = fixtures::action_with_outputs();
+    let shown = screen(&model, 120, 40).join("\n");
+    assert!(shown.contains("output backup_id = bk-7f3a"), "{shown}");
+    snapshot("action_with_outputs", &model);
+}
+
+#[test]
 fn bake_in_progress() {
     snapshot("bake_in_progress", &fixtures::bake_in_progress());
 }
@@ -351,7 +359,12 @@ fn timeline_focused_and_filtered() {
 
 #[test]
 fn health_pane_with_readings() {
-    snapshot("health", &fixtures::health());
+    let model = fixtures::health();
+    let shown = screen(&model, 120, 40).join("\n");
+    // The endpoint reports `v1.4.0`: shown once with its `v`, and not a version mismatch.
+    assert!(shown.contains(" v1.4.0") && !shown.contains("vv1.4.0"), "{shown}");
+    assert!(!shown.contains("VERSION"), "{shown}");
+    snapshot("health", &model);
 }
 
 #[test]

@@ -4,8 +4,10 @@
 
 pub mod command;
 pub mod http;
+pub mod outputs;
 pub mod template;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -83,7 +85,26 @@ pub fn prepare(
     weight: Option<u8>,
     secrets: &mut Vec<String>,
 ) -> Result<Prepared, String> {
+    prepare_with(spec, info, release_id, weight, &BTreeMap::new(), secrets)
+}
+
+/// Like [`prepare`], with the outputs earlier steps recorded (`outputs.STEP.NAME` → value,
+/// see [`outputs::recorded`]); `{date}` and `{timestamp}` are read from the clock now, as
+/// the action is about to run. A `{outputs.STEP.NAME}` with no recorded value is an error.
+pub fn prepare_with(
+    spec: &ActionSpec,
+    info: &ReleaseInfo,
+    release_id: i64,
+    weight: Option<u8>,
+    recorded: &BTreeMap<String, String>,
+    secrets: &mut Vec<String>,
+) -> Result<Prepared, String> {
     let mut vars = template::Vars::default();
+    let now = crate::clock::now();
+    vars.set("date", template::date(now)).set("timestamp", template::timestamp(now));
+    for (name, value) in recorded {
+        vars.set_owned(name.clone(), value.clone());
+    }
     vars.set("version", &info.version)
         .set("previous_version", info.previous_version.clone().unwrap_or_default())
         .set("release_id", release_id.to_string())
@@ -92,7 +113,19 @@ pub fn prepare(
         .set("sha", info.sha.clone().unwrap_or_default())
         .set("image", info.image.clone().unwrap_or_default())
         .set("weight", weight.map(|w| w.to_string()).unwrap_or_default());
-    let mut resolve = |text: &str| template::resolve_secrets(&vars.fill(text), secrets);
+    let mut resolve = |text: &str| {
+        let filled = vars.fill(text);
+        if let Some(missing) = crate::plan::placeholders(&filled)
+            .into_iter()
+            .find(|p| p.starts_with(crate::plan::outputs::PREFIX))
+        {
+            let (step, name) = crate::plan::outputs::reference(&missing).unwrap_or((&missing, ""));
+            return Err(format!(
+                "{{{missing}}} has no value: step `{step}` recorded no output `{name}` (it has not succeeded in this release)"
+            ));
+        }
+        template::resolve_secrets(&filled, secrets)
+    };
     match &spec.kind {
         ActionKind::Command { argv, shell, cwd, env, .. } => {
             let argv =
@@ -200,7 +233,8 @@ pub fn secret_users(plan: &Plan) -> Vec<(String, Vec<String>)> {
     for m in &plan.metrics {
         let url = match &m.source {
             crate::plan::MetricSource::Prometheus { url, .. }
-            | crate::plan::MetricSource::Scrape { url, .. } => url.clone(),
+            | crate::plan::MetricSource::Scrape { url, .. }
+            | crate::plan::MetricSource::Json { url, .. } => url.clone(),
         };
         users.push((format!("metric {}", m.id), vec![url]));
     }
@@ -217,7 +251,8 @@ pub struct Report {
     pub outcome: Outcome,
     /// How long it ran.
     pub duration_ms: u64,
-    /// The response body of an http action (for read-back).
+    /// The response body of an http action (for read-back and outputs), the output tail of
+    /// a command (unredacted, for outputs).
     pub body: String,
 }
 
@@ -245,7 +280,11 @@ pub async fn run_prepared(
             let r = command::run(spec, &raw_lines_tx, cancel).await;
             let tail = Some(template::redact(&r.tail, secrets)).filter(|t| !t.is_empty());
             let outcome = match r.error {
-                None => Outcome::Succeeded { exit_code: r.exit_code, output_tail: tail },
+                None => Outcome::Succeeded {
+                    exit_code: r.exit_code,
+                    output_tail: tail,
+                    outputs: BTreeMap::new(),
+                },
                 // The error may quote the command (e.g. when it cannot start), secrets and all.
                 Some(error) => Outcome::Failed {
                     error: template::redact(&error, secrets),
@@ -253,7 +292,7 @@ pub async fn run_prepared(
                     output_tail: tail,
                 },
             };
-            (outcome, String::new())
+            (outcome, r.tail)
         }
         Prepared::Http(spec) => {
             let r = http::run(client, spec, cancel).await;
@@ -262,7 +301,11 @@ pub async fn run_prepared(
             }
             let tail = Some(template::redact(&r.tail, secrets)).filter(|t| !t.is_empty());
             let outcome = match r.error {
-                None => Outcome::Succeeded { exit_code: None, output_tail: tail },
+                None => Outcome::Succeeded {
+                    exit_code: None,
+                    output_tail: tail,
+                    outputs: BTreeMap::new(),
+                },
                 Some(error) => Outcome::Failed {
                     error: template::redact(&error, secrets),
                     exit_code: None,

@@ -8,13 +8,19 @@ use std::collections::BTreeMap;
 /// Values for the placeholders of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
-    values: BTreeMap<&'static str, String>,
+    values: BTreeMap<String, String>,
 }
 
 impl Vars {
     /// Sets a placeholder's value.
     pub fn set(&mut self, name: &'static str, value: impl Into<String>) -> &mut Self {
-        self.values.insert(name, value.into());
+        self.values.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Sets the value of a placeholder whose name is data (`outputs.STEP.NAME`).
+    pub fn set_owned(&mut self, name: String, value: String) -> &mut Self {
+        self.values.insert(name, value);
         self
     }
 
@@ -23,6 +29,18 @@ impl Vars {
     pub fn fill(&self, text: &str) -> String {
         crate::plan::template::fill(text, |name| self.values.get(name).cloned())
     }
+}
+
+/// `{date}`: the UTC day of `at`, `YYYY-MM-DD`.
+pub fn date(at: crate::release::Timestamp) -> String {
+    crate::release::format_date_time(at)[..10].to_owned()
+}
+
+/// `{timestamp}`: `at` in UTC as ISO 8601 basic format, `YYYYMMDDTHHMMSSZ`, safe in a file
+/// name (no `:`), sorting in time order.
+pub fn timestamp(at: crate::release::Timestamp) -> String {
+    let text = crate::release::format_date_time(at).replace(['-', ':'], "").replace(' ', "T");
+    format!("{text}Z")
 }
 
 /// A text with its secrets resolved, and the secret values to redact from any output.

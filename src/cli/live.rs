@@ -74,7 +74,9 @@ pub async fn run(plan: &Plan) -> Vec<LiveRow> {
     }
     for probe in &plan.metrics {
         let url = match &probe.source {
-            MetricSource::Prometheus { url, .. } | MetricSource::Scrape { url, .. } => url.clone(),
+            MetricSource::Prometheus { url, .. }
+            | MetricSource::Scrape { url, .. }
+            | MetricSource::Json { url, .. } => url.clone(),
         };
         let mut reader = MetricReader::new(probe.clone(), Versions::default());
         let what = format!("metric {}", probe.id);

@@ -694,8 +694,31 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
             print_report(report, json_out);
         })
         .await;
+    // A failed action whose step says `on_failure = "pause" | "rollback"`: the plan decides
+    // now, as flightdeck, and the rollback's actions run here like the command's own.
+    let mut followed: Vec<EventRecord> = Vec::new();
+    if !failed_runs(&ran).is_empty() {
+        match supervisor.follow_on_failure(row.id).await {
+            Ok(records) => followed = records,
+            Err(e) => eprintln!("flightdeck: the plan's on_failure was not recorded: {e}"),
+        }
+        for r in &followed {
+            say(summary::event_line(r));
+        }
+        if !followed.is_empty() {
+            supervisor
+                .settle(row.id, |report| {
+                    if let Report::Committed { records, .. } = report {
+                        followed.extend(records.iter().cloned());
+                    }
+                    print_report(report, json_out);
+                })
+                .await;
+        }
+    }
     supervisor.finish(notify::exit_wait(&loaded.plan)).await;
     recorded.extend(ran.iter().cloned());
+    recorded.extend(followed.iter().cloned());
     if target.json {
         let seq = recorded.last().map_or(loaded.state.seq, |r| r.seq.max(loaded.state.seq));
         let mut out = json::acted(row.id, command.verb(), seq, &recorded, &ran);
@@ -709,10 +732,7 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
         [] => Ok(()),
         failed => Err(Failure {
             code: EXIT_ACTION_FAILED,
-            message: format!(
-                "{}; the failure is recorded and the release waits: `flightdeck retry`, `flightdeck resolve`, or `flightdeck rollback`",
-                failed.join("; ")
-            ),
+            message: format!("{}; {}", failed.join("; "), after_failure(&followed)),
         }),
     }
 }
@@ -734,6 +754,24 @@ fn step_current_at(state: &State, at: Timestamp) -> Option<String> {
         .filter(|s| s.finished_at.is_some_and(|f| f.0 > at.0 + INVOKED_AT_ERROR_MS))
         .min_by_key(|s| s.finished_at);
     passed_since.or_else(|| state.current()).map(|s| s.id.clone())
+}
+
+/// What became of the release after a failed action: what the plan's `on_failure` did (from
+/// the events it recorded), else that it waits for a person.
+fn after_failure(followed: &[EventRecord]) -> String {
+    let rolled_back = followed.iter().any(|r| matches!(r.event, Event::RollbackFinished));
+    let rolling_back = followed.iter().any(|r| matches!(r.event, Event::RollbackStarted { .. }));
+    let paused = followed.iter().any(|r| matches!(r.event, Event::Paused { .. }));
+    if rolled_back {
+        "the failure is recorded and, as the plan's on_failure says, the release was rolled back"
+            .into()
+    } else if rolling_back {
+        "the failure is recorded and, as the plan's on_failure says, the rollback started: `flightdeck status` shows where it is".into()
+    } else if paused {
+        "the failure is recorded and, as the plan's on_failure says, the release is paused: `flightdeck rollback`, or `flightdeck resume` then `flightdeck retry` or `flightdeck resolve`".into()
+    } else {
+        "the failure is recorded and the release waits: `flightdeck retry`, `flightdeck resolve`, or `flightdeck rollback`".into()
+    }
 }
 
 /// The runs of this process that failed, as sentences: what makes a verb exit 4.

@@ -4,6 +4,7 @@
 mod duration;
 mod gates;
 mod messages;
+pub mod outputs;
 pub mod provider;
 mod raw;
 pub mod roles;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use duration::{format_duration, parse_duration};
 pub use gates::{GateDeadline, GateInput, OnTimeout};
 pub use size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
+pub use template::placeholders;
 pub use threshold::{Bound, Comparison, THRESHOLD_FORMS, Threshold, Thresholds, number_in_unit};
 
 /// A validated release plan.
@@ -196,6 +198,10 @@ pub struct HealthProbe {
     pub headers: BTreeMap<String, String>,
     /// The largest response body read, in bytes; a larger one is a probe error.
     pub max_body: u64,
+    /// Fields the JSON body must hold: JSON pointer → expected text (`"/checks/database" =
+    /// "ok"`); any other value, or none, fails the check, saying which pointer and what was
+    /// found.
+    pub require: BTreeMap<String, String>,
 }
 
 /// One `[[metrics]]` series.
@@ -266,7 +272,7 @@ impl MetricProbe {
     pub fn by_label(&self) -> Option<&str> {
         match &self.source {
             MetricSource::Prometheus { by_label, .. } => by_label.as_deref(),
-            MetricSource::Scrape { .. } => None,
+            MetricSource::Scrape { .. } | MetricSource::Json { .. } => None,
         }
     }
 }
@@ -290,6 +296,13 @@ pub enum MetricSource {
         /// What to compute.
         compute: ScrapeCompute,
     },
+    /// A number in any JSON document served over HTTP (a status page, a platform's API).
+    Json {
+        /// URL fetched with GET; may contain `${env:NAME}`.
+        url: String,
+        /// JSON pointer to the value (a number, or a string holding one).
+        pointer: String,
+    },
 }
 
 /// A value computed from scraped text exposition samples.
@@ -304,6 +317,14 @@ pub enum ScrapeCompute {
         /// Counter selector on top, e.g. `http_requests_total{code="500"}`.
         numerator: String,
         /// Counter selector below.
+        denominator: String,
+    },
+    /// The sum of one gauge over the sum of another, in the same scrape (memory used over
+    /// its limit): `ratio = { ..., kind = "gauge" }`.
+    GaugeRatio {
+        /// Gauge selector on top, e.g. `container_memory_working_set_bytes`.
+        numerator: String,
+        /// Gauge selector below, e.g. `container_spec_memory_limit_bytes`.
         denominator: String,
     },
     /// A quantile of a histogram over the last interval.
@@ -337,6 +358,9 @@ pub struct ActionSpec {
     pub kind: ActionKind,
     /// Killed (with its process group) after this long.
     pub timeout: Duration,
+    /// Values it passes on, by name: JSON pointers into its stdout (a command) or response
+    /// body (an http action), read by later actions as `{outputs.STEP.NAME}`.
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// The two kinds of side effect.
@@ -586,6 +610,8 @@ pub enum StepKind {
     Action {
         /// Key under `[actions]`.
         action: String,
+        /// What a failure of the action does.
+        on_failure: OnActionFailure,
     },
     /// Set the new version's weight through the traffic provider.
     Traffic {
@@ -614,6 +640,30 @@ impl StepKind {
             Self::Action { .. } => "action",
             Self::Traffic { .. } => "traffic",
             Self::Bake { .. } => "bake",
+        }
+    }
+}
+
+/// What a failed action step does (`on_failure` on the step); an interrupted one always
+/// waits for a person, since nobody knows whether it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnActionFailure {
+    /// Wait for a person to retry, resolve, skip or roll back.
+    #[default]
+    Ask,
+    /// Pause the release, saying why.
+    Pause,
+    /// Start the rollback procedure.
+    Rollback,
+}
+
+impl OnActionFailure {
+    /// The word in the plan.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Ask => "ask",
+            Self::Pause => "pause",
+            Self::Rollback => "rollback",
         }
     }
 }

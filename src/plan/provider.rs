@@ -107,6 +107,7 @@ impl HaProxySpec {
             up_after: 1,
             headers: BTreeMap::new(),
             max_body: 0,
+            require: BTreeMap::new(),
         }
     }
 }

@@ -144,6 +144,8 @@ pub struct RawHealth {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub max_body: Option<Spanned<RawSize>>,
+    #[serde(default)]
+    pub require: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// One `[[metrics]]` series.
@@ -161,6 +163,8 @@ pub struct RawMetric {
     pub prometheus: Option<Spanned<RawPrometheus>>,
     #[serde(default)]
     pub scrape: Option<Spanned<RawScrape>>,
+    #[serde(default)]
+    pub json: Option<Spanned<RawJsonSource>>,
     #[serde(default)]
     pub warn: Option<Spanned<RawLevel>>,
     #[serde(default)]
@@ -238,6 +242,14 @@ pub struct RawPrometheus {
     pub by_label: Option<String>,
 }
 
+/// `json = { url, pointer }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonSource {
+    pub url: Spanned<String>,
+    pub pointer: Spanned<String>,
+}
+
 /// `scrape = { url, rate | ratio | quantile | gauge }`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -259,6 +271,9 @@ pub struct RawScrape {
 pub struct RawRatio {
     pub numerator: String,
     pub denominator: String,
+    /// "counter" (the default: a ratio of increases) or "gauge" (of current values).
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 /// A quantile from a histogram's buckets.
@@ -302,6 +317,8 @@ pub struct RawAction {
     pub timeout: Option<Spanned<String>>,
     #[serde(default)]
     pub weight_pointer: Option<String>,
+    #[serde(default)]
+    pub outputs: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// `[traffic]`
@@ -422,6 +439,8 @@ pub struct RawStep {
     pub inputs: Option<Spanned<Vec<Spanned<RawGateInput>>>>,
     #[serde(default)]
     pub action: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_failure: Option<Spanned<String>>,
     #[serde(default)]
     pub weight: Option<Spanned<i64>>,
     #[serde(default)]

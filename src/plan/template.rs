@@ -13,7 +13,15 @@ pub enum Part<'a> {
 }
 
 fn is_name(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if !text.is_empty() && text.chars().all(word) {
+        return true;
+    }
+    // Step ids may hold `-`, and `.` separates the parts of an output's name; only names
+    // starting `outputs.` take them (`{1..3}` is shell, not a placeholder).
+    text.strip_prefix(super::outputs::PREFIX).is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| word(c) || c == '-' || c == '.')
+    })
 }
 
 /// Splits `text` into literal text and placeholders.

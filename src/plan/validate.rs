@@ -15,10 +15,10 @@ use super::size::{DEFAULT_MAX_BODY, MAX_MAX_BODY, format_size, parse_size};
 use super::threshold::THRESHOLD_FORMS;
 use super::{
     ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe,
-    MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnBreach, OnFailure, Plan,
-    PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role, Rollback, RollbackStep,
-    ScrapeCompute, Service, Stage, Step, StepKind, Threshold, Thresholds, Traffic, format_duration,
-    parse_duration, shorten,
+    MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnActionFailure, OnBreach,
+    OnFailure, Plan, PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role,
+    Rollback, RollbackStep, ScrapeCompute, Service, Stage, Step, StepKind, Threshold, Thresholds,
+    Traffic, format_duration, parse_duration, shorten,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.
@@ -31,6 +31,8 @@ pub const TEMPLATE_PLACEHOLDERS: &[&str] = &[
     "sha",
     "image",
     "service",
+    "date",
+    "timestamp",
 ];
 
 struct Checker<'a> {
@@ -209,12 +211,17 @@ impl Checker<'_> {
 
     fn templates(&mut self, text: &str, span: Range<usize>, field: &str) {
         for name in placeholders(text) {
-            if !TEMPLATE_PLACEHOLDERS.contains(&name.as_str()) {
+            // `{outputs.STEP.NAME}` is checked against the steps once they are known.
+            let output = name.starts_with(super::outputs::PREFIX);
+            if !output && !TEMPLATE_PLACEHOLDERS.contains(&name.as_str()) {
                 self.problem(
                     span.clone(),
                     field,
                     format!("unknown placeholder `{{{name}}}`"),
-                    &format!("placeholders are {}", TEMPLATE_PLACEHOLDERS.map_join()),
+                    &format!(
+                        "placeholders are {}, and {{outputs.STEP.NAME}}",
+                        TEMPLATE_PLACEHOLDERS.map_join()
+                    ),
                 );
             }
         }
@@ -265,9 +272,40 @@ pub fn parse(text: &str, file: &str) -> Result<Plan, PlanError> {
     };
     let mut c = Checker { text, problems: Vec::new() };
     let plan = check(&mut c, raw);
+    check_output_references(&mut c, &plan);
     match finish(c, file) {
         Ok(()) => Ok(plan),
         Err(e) => Err(e),
+    }
+}
+
+/// `{outputs.STEP.NAME}` placeholders that can never be filled, each at its action.
+fn check_output_references(c: &mut Checker<'_>, plan: &Plan) {
+    for m in super::outputs::misuses(plan, |id| action_texts(plan, id)) {
+        let header = format!("[actions.{}]", m.action);
+        let span = c.text.find(&header).map_or(0..0, |at| at..at + header.len());
+        c.problem(
+            span,
+            &format!("actions.{}", m.action),
+            format!("{} cannot be filled: {}", m.placeholder, m.why),
+            "read outputs of an earlier action step whose action lists the name in `outputs`",
+        );
+    }
+}
+
+/// Every text of an action that may hold placeholders.
+fn action_texts(plan: &Plan, id: &str) -> Vec<String> {
+    match plan.action(id).map(|a| &a.kind) {
+        Some(ActionKind::Command { argv, env, .. }) => {
+            argv.iter().chain(env.values()).cloned().collect()
+        }
+        Some(ActionKind::Http { url, headers, body, .. }) => {
+            let mut texts: Vec<String> = headers.values().cloned().collect();
+            texts.push(url.clone());
+            texts.extend(body.iter().map(ToString::to_string));
+            texts
+        }
+        None => Vec::new(),
     }
 }
 
@@ -920,7 +958,23 @@ fn check_health(
         }
     };
     let expect_status = c.http_status(h.expect_status.as_ref(), &format!("{path}.expect_status"));
+    let mut require = BTreeMap::new();
+    if let Some(r) = h.require {
+        let span = r.span();
+        for (pointer, expected) in r.into_inner() {
+            if !pointer.starts_with('/') {
+                c.problem(
+                    span.clone(),
+                    &format!("{path}.require"),
+                    format!("`{pointer}` is not a JSON pointer"),
+                    "start it with /, e.g. require = { \"/checks/database\" = \"ok\" }",
+                );
+            }
+            require.insert(pointer, expected);
+        }
+    }
     HealthProbe {
+        require,
         name: h.name.unwrap_or_else(|| h.id.get_ref().clone()),
         interval: c.duration(
             h.interval.as_ref(),
@@ -956,7 +1010,32 @@ fn check_metric(
     let m = raw.into_inner();
     let path = format!("metrics[{i}]");
     unique_probe(c, &m.id, &format!("{path}.id"), seen);
+    let json = match (m.json, m.prometheus.is_some() || m.scrape.is_some()) {
+        (Some(j), false) => {
+            let j = j.into_inner();
+            if !j.pointer.get_ref().starts_with('/') {
+                c.problem(
+                    j.pointer.span(),
+                    &format!("{path}.json.pointer"),
+                    format!("`{}` is not a JSON pointer", j.pointer.get_ref()),
+                    "start it with /, e.g. pointer = \"/memory/used_ratio\"",
+                );
+            }
+            Some(MetricSource::Json { url: j.url.into_inner(), pointer: j.pointer.into_inner() })
+        }
+        (Some(j), true) => {
+            c.problem(
+                j.span(),
+                &path,
+                format!("metric `{}` needs exactly one source", m.id.get_ref()),
+                "keep one of `prometheus`, `scrape` or `json`",
+            );
+            None
+        }
+        (None, _) => None,
+    };
     let source = match (m.prometheus, m.scrape) {
+        _ if json.is_some() => json,
         (Some(p), None) => {
             let p = p.into_inner();
             c.url(&p.url, &format!("{path}.prometheus.url"));
@@ -1006,7 +1085,25 @@ fn check_metric(
                 } else if let Some(r) = s.rate {
                     ScrapeCompute::Rate(r)
                 } else if let Some(r) = s.ratio {
-                    ScrapeCompute::Ratio { numerator: r.numerator, denominator: r.denominator }
+                    match r.kind.as_deref() {
+                        None | Some("counter") => ScrapeCompute::Ratio {
+                            numerator: r.numerator,
+                            denominator: r.denominator,
+                        },
+                        Some("gauge") => ScrapeCompute::GaugeRatio {
+                            numerator: r.numerator,
+                            denominator: r.denominator,
+                        },
+                        Some(other) => {
+                            c.problem(
+                                s_span.clone(),
+                                &format!("{path}.scrape.ratio.kind"),
+                                format!("`{other}` is not a kind of ratio"),
+                                "use \"counter\" (increase over increase, the default) or \"gauge\" (value over value)",
+                            );
+                            return None;
+                        }
+                    }
                 } else {
                     let q = s.quantile?;
                     if !(q.q > 0.0 && q.q < 1.0) {
@@ -1027,7 +1124,7 @@ fn check_metric(
                 span.clone(),
                 &path,
                 format!("metric `{}` needs exactly one source", m.id.get_ref()),
-                "add either `prometheus = { url, query }` or `scrape = { url, ... }`",
+                "add one of `prometheus = { url, query }`, `scrape = { url, ... }` or `json = { url, pointer }`",
             );
             None
         }
@@ -1275,7 +1372,31 @@ fn check_action(c: &mut Checker<'_>, id: String, raw: Spanned<RawAction>) -> Opt
             return None;
         }
     };
-    Some(ActionSpec { name: a.name.unwrap_or_else(|| id.clone()), id, kind, timeout })
+    let mut outputs = BTreeMap::new();
+    if let Some(declared) = a.outputs {
+        let span = declared.span();
+        for (name, pointer) in declared.into_inner() {
+            let field = format!("{path}.outputs.{name}");
+            if !super::outputs::valid_name(&name) {
+                c.problem(
+                    span.clone(),
+                    &field,
+                    format!("`{name}` is not an output name"),
+                    "use letters, digits and _ (it is written {outputs.STEP.NAME})",
+                );
+            }
+            if !(pointer.is_empty() || pointer.starts_with('/')) {
+                c.problem(
+                    span.clone(),
+                    &field,
+                    format!("`{pointer}` is not a JSON pointer"),
+                    "start it with /, e.g. \"/id\" or \"/deploy/id\" (\"\" is the whole output)",
+                );
+            }
+            outputs.insert(name, pointer);
+        }
+    }
+    Some(ActionSpec { name: a.name.unwrap_or_else(|| id.clone()), id, kind, timeout, outputs })
 }
 
 /// What a step is checked against: the rest of the plan, already checked.
@@ -1298,7 +1419,7 @@ fn check_step(
     let allowed: &[&str] = match kind_word.as_str() {
         "checklist" => &["items"],
         "gate" => &["approvals", "min_wait", "requires", "timeout", "on_timeout", "inputs"],
-        "action" => &["action", "environment"],
+        "action" => &["action", "environment", "on_failure"],
         "traffic" => &["weight", "environment"],
         "bake" => &["duration", "probes", "on_breach", "checkpoints"],
         other => {
@@ -1311,7 +1432,7 @@ fn check_step(
             return None;
         }
     };
-    let present: [(&str, Option<Range<usize>>); 14] = [
+    let present: [(&str, Option<Range<usize>>); 15] = [
         ("environment", s.environment.as_ref().map(Spanned::span)),
         ("requires", s.requires.as_ref().map(Spanned::span)),
         ("inputs", s.inputs.as_ref().map(Spanned::span)),
@@ -1321,6 +1442,7 @@ fn check_step(
         ("timeout", s.timeout.as_ref().map(Spanned::span)),
         ("on_timeout", s.on_timeout.as_ref().map(Spanned::span)),
         ("action", s.action.as_ref().map(Spanned::span)),
+        ("on_failure", s.on_failure.as_ref().map(Spanned::span)),
         ("weight", s.weight.as_ref().map(Spanned::span)),
         ("duration", s.duration.as_ref().map(Spanned::span)),
         ("probes", s.probes.as_ref().map(Spanned::span)),
@@ -1434,7 +1556,21 @@ fn check_step(
                     ),
                 );
             }
-            StepKind::Action { action: action.into_inner() }
+            let on_failure = match s.on_failure.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+                None | Some(("ask", _)) => OnActionFailure::Ask,
+                Some(("pause", _)) => OnActionFailure::Pause,
+                Some(("rollback", _)) => OnActionFailure::Rollback,
+                Some((other, span)) => {
+                    c.problem(
+                        span,
+                        &format!("{path}.on_failure"),
+                        format!("`{other}` is not a choice"),
+                        "use \"ask\" (wait for a person, the default), \"pause\" or \"rollback\"",
+                    );
+                    OnActionFailure::Ask
+                }
+            };
+            StepKind::Action { action: action.into_inner(), on_failure }
         }
         "traffic" => {
             let Some(weight) = s.weight else {
@@ -1737,7 +1873,7 @@ fn check_window(
     i: usize,
     raw: Spanned<RawWindow>,
 ) -> Option<crate::plan::windows::Window> {
-    use crate::plan::windows::{WEEKDAYS, Window, WindowKind, known_timezone, parse_clock};
+    use crate::plan::windows::{Window, WindowKind, known_timezone, parse_clock};
     let w = raw.into_inner();
     let path = format!("windows[{i}]");
     let kind = match w.kind.get_ref().as_str() {

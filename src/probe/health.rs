@@ -103,11 +103,14 @@ pub fn interpret(probe: &HealthProbe, status: u16, body: &str, reading: &mut Hea
         return;
     }
     if body.trim().is_empty() {
+        if let Some(pointer) = probe.require.keys().next() {
+            reading.error = Some(format!("the body is empty; {pointer} is required"));
+        }
         return;
     }
     let Some(json) = json else {
         // A plain-text body with the expected status is a pass unless a status field is asked for.
-        if probe.status_pointer.is_empty() {
+        if probe.status_pointer.is_empty() && probe.require.is_empty() {
             return;
         }
         reading.error = Some("body is not JSON".into());
@@ -117,8 +120,23 @@ pub fn interpret(probe: &HealthProbe, status: u16, body: &str, reading: &mut Hea
         let word = word.as_str().map_or_else(|| word.to_string(), str::to_owned);
         if !probe.healthy_values.iter().any(|h| h.eq_ignore_ascii_case(&word)) {
             reading.error = Some(format!("status \"{word}\""));
+            return;
         }
     }
+    reading.error = unmet_requirement(probe, &json);
+}
+
+/// The first `require` the body does not meet, in words: which pointer, what was expected
+/// and what was found (a text value as itself, anything else as JSON, or nothing).
+fn unmet_requirement(probe: &HealthProbe, json: &Value) -> Option<String> {
+    probe.require.iter().find_map(|(pointer, expected)| {
+        let found = match json.pointer(pointer) {
+            None => return Some(format!("{pointer} is missing, expected \"{expected}\"")),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        (found != *expected).then(|| format!("{pointer} is \"{found}\", expected \"{expected}\""))
+    })
 }
 
 /// How long to wait before the first check of endpoint `index`, so many endpoints spread out.

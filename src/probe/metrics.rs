@@ -51,7 +51,7 @@ impl MetricReader {
     pub fn new(probe: MetricProbe, versions: Versions) -> Self {
         let compiled = match &probe.source {
             MetricSource::Scrape { compute, .. } => Compiled::new(compute).map(Some),
-            MetricSource::Prometheus { .. } => Ok(None),
+            MetricSource::Prometheus { .. } | MetricSource::Json { .. } => Ok(None),
         };
         Self { probe, versions, compiled, previous: None, stable: None }
     }
@@ -100,6 +100,20 @@ impl MetricReader {
                         .map(|p| present_or_absent(p.value, self.probe.absent))
                         .map_err(|e| template::redact(&e, &secrets)),
                 )
+            }
+            MetricSource::Json { url, pointer } => {
+                let url = match template::resolve_secrets(url, &mut secrets) {
+                    Ok(u) => u.secret,
+                    Err(e) => return Some(Err(e)),
+                };
+                let text = match fetch_json(client, &url, timeout, self.probe.max_body).await {
+                    Ok(t) => t,
+                    Err(e) => return Some(Err(template::redact(&e, &secrets))),
+                };
+                // Parsing up to `max_body` of JSON is kept off the thread that draws.
+                let pointer = pointer.clone();
+                let picked = tokio::task::spawn_blocking(move || json_value(&text, &pointer)).await;
+                Some(picked.unwrap_or_else(|e| Err(format!("reading the JSON body failed: {e}"))))
             }
             MetricSource::Scrape { url, .. } => {
                 let compiled = match &self.compiled {
@@ -153,6 +167,46 @@ impl MetricReader {
 /// value when the plan gives one (a failed read never gets here: it stays an error).
 pub fn present_or_absent(value: Option<f64>, absent: Option<f64>) -> Option<f64> {
     value.or(absent)
+}
+
+/// GETs a JSON document, no further than `max_body`; any status but 200 is an error.
+async fn fetch_json(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    max_body: u64,
+) -> Result<String, String> {
+    use crate::action::http::{describe, read_capped_text};
+    let response = client
+        .get(url)
+        .header("Accept", "application/json")
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(format!("status {status}, expected 200"));
+    }
+    read_capped_text(response, max_body, "max_body").await
+}
+
+/// The number at `pointer` in a JSON body: a number, or a string holding one; `null` is no
+/// data; anything else (or nothing there) is an error saying what was found.
+pub fn json_value(body: &str, pointer: &str) -> Result<Option<f64>, String> {
+    let json: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    match json.pointer(pointer) {
+        None => Err(format!("the JSON pointer {pointer} finds nothing in the body")),
+        Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
+        Some(serde_json::Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| format!("{pointer} is \"{s}\", not a number")),
+        Some(other) => Err(format!("{pointer} is {other}, not a number")),
+    }
 }
 
 /// Starts one task per metric series; each reads on its interval until `cancel`.

@@ -366,7 +366,9 @@ impl HealthRow {
             };
         }
         self.version_mismatch = match (&reading.version, &self.expected_version) {
-            (Some(running), Some(expected)) if self.expect_version && running != expected => {
+            (Some(running), Some(expected))
+                if self.expect_version && !crate::release::same_version(running, expected) =>
+            {
                 Some(format!("{running} ≠ {expected}"))
             }
             _ => None,

@@ -153,6 +153,8 @@ pub enum Compiled {
     Rate(Selector),
     /// Increase of the numerator counters over increase of the denominator counters.
     Ratio(Selector, Selector),
+    /// Sum of the numerator gauges over sum of the denominator gauges, in this scrape.
+    GaugeRatio(Selector, Selector),
     /// Quantile `q` of the matching histograms' increases.
     Quantile(Selector, f64),
 }
@@ -165,6 +167,9 @@ impl Compiled {
             ScrapeCompute::Rate(s) => Self::Rate(Selector::parse(s)?),
             ScrapeCompute::Ratio { numerator, denominator } => {
                 Self::Ratio(Selector::parse(numerator)?, Selector::parse(denominator)?)
+            }
+            ScrapeCompute::GaugeRatio { numerator, denominator } => {
+                Self::GaugeRatio(Selector::parse(numerator)?, Selector::parse(denominator)?)
             }
             ScrapeCompute::Quantile { histogram, q } => {
                 Self::Quantile(Selector::parse(histogram)?, *q)
@@ -181,13 +186,29 @@ impl Compiled {
             }
             return finite(values.iter().sum());
         }
+        if let Self::GaugeRatio(num, den) = self {
+            let sum = |sel: &Selector| {
+                let values: Vec<f64> = cur.snapshot.selected(sel).map(|p| p.value).collect();
+                (!values.is_empty()).then(|| values.iter().sum::<f64>())
+            };
+            let Some(d) = sum(den) else {
+                return Computed::NoData(format!("no series matches `{den}`"));
+            };
+            let Some(n) = sum(num) else {
+                return Computed::NoData(format!("no series matches `{num}`"));
+            };
+            if d == 0.0 {
+                return Computed::NoData(format!("`{den}` is 0"));
+            }
+            return finite(n / d);
+        }
         let Some(prev) = prev else { return Computed::Warming };
         let secs = cur.at.0.saturating_sub(prev.at.0) as f64 / 1000.0;
         if secs <= 0.0 {
             return Computed::Warming;
         }
         match self {
-            Self::Gauge(_) => Computed::Warming,
+            Self::Gauge(_) | Self::GaugeRatio(..) => Computed::Warming,
             Self::Rate(sel) => match increase(sel, &prev.snapshot, &cur.snapshot) {
                 None => Computed::Absent(format!("no series matches `{sel}`")),
                 Some(d) => finite(d / secs),
@@ -378,6 +399,29 @@ pool{state="idle"} 3
         let gauge = Compiled::new(&ScrapeCompute::Gauge("pool".into())).unwrap();
         let cur = Scraped { at: Timestamp(0), snapshot: s };
         assert_eq!(gauge.compute(None, &cur), Computed::Value(10.0));
+    }
+
+    #[test]
+    fn a_gauge_ratio_divides_current_values_in_one_scrape() {
+        let text = "mem_used{pod=\"a\"} 300\nmem_used{pod=\"b\"} 100\nmem_limit{pod=\"a\"} 500\nmem_limit{pod=\"b\"} 500\nzero 0\n";
+        let cur = Scraped { at: Timestamp(0), snapshot: Snapshot::parse(text).unwrap() };
+        let ratio = |n: &str, d: &str| {
+            Compiled::new(&ScrapeCompute::GaugeRatio { numerator: n.into(), denominator: d.into() })
+                .unwrap()
+        };
+        // No previous scrape needed: gauges are read as they are.
+        assert_eq!(ratio("mem_used", "mem_limit").compute(None, &cur), Computed::Value(0.4));
+        assert_eq!(
+            ratio("mem_used{pod=\"a\"}", "mem_limit{pod=\"a\"}").compute(None, &cur),
+            Computed::Value(0.6)
+        );
+        assert_eq!(
+            ratio("mem_used", "zero").compute(None, &cur),
+            Computed::NoData("`zero` is 0".into())
+        );
+        assert!(
+            matches!(ratio("nope", "mem_limit").compute(None, &cur), Computed::NoData(m) if m.contains("nope"))
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Folding one event into the state. Never rejects: an event is a fact that already
 //! happened; `decide` is where rules live.
 
+use std::collections::BTreeMap;
+
 use super::event::{Event, EventRecord};
 use super::state::{
     ActionRun, Decline, LastChange, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status,
@@ -116,13 +118,15 @@ pub fn apply(state: &mut State, record: &EventRecord) {
                     outcome: None,
                     resolution: None,
                     output_tail: None,
+                    outputs: BTreeMap::new(),
                 });
             }
         }
-        Event::ActionFinished { step, attempt, exit_code, duration_ms, output_tail } => {
+        Event::ActionFinished { step, attempt, exit_code, duration_ms, output_tail, outputs } => {
             if let Some(s) = state.step_mut(step) {
                 if let Some(run) = s.runs.iter_mut().find(|r| r.attempt == *attempt) {
                     run.output_tail.clone_from(output_tail);
+                    run.outputs.clone_from(outputs);
                     run.outcome = Some(RunOutcome::Succeeded {
                         at,
                         exit_code: *exit_code,
@@ -192,6 +196,7 @@ pub fn apply(state: &mut State, record: &EventRecord) {
         Event::Resumed => {
             state.status = Status::Running;
             state.pause = None;
+            state.resumed_at = Some(at);
         }
         Event::RollbackStarted { reason, automatic, steps, .. } => {
             state.status = Status::RollingBack;

@@ -14,6 +14,8 @@ pub enum Outcome {
         exit_code: Option<i32>,
         /// The end of its output.
         output_tail: Option<String>,
+        /// The values its action's `outputs` picked from its output, by name.
+        outputs: std::collections::BTreeMap<String, String>,
     },
     /// It failed.
     Failed {

@@ -515,7 +515,7 @@ impl<'a> Ctx<'a> {
                 }
                 Ok(self.complete(&id, Vec::new()))
             }
-            (StepKind::Action { action }, StepStatus::Waiting) => {
+            (StepKind::Action { action, .. }, StepStatus::Waiting) => {
                 Ok(vec![self.action_started(&id, action, 1, Phase::Rollout)])
             }
             (StepKind::Traffic { weight }, StepStatus::Waiting) => {
@@ -766,7 +766,7 @@ impl<'a> Ctx<'a> {
             )));
         }
         let action = match &r.step.kind {
-            StepKind::Action { action } => action.clone(),
+            StepKind::Action { action, .. } => action.clone(),
             StepKind::Traffic { .. } => {
                 self.plan.traffic.as_ref().map(|t| t.set_action.clone()).unwrap_or_default()
             }
@@ -855,13 +855,14 @@ impl<'a> Ctx<'a> {
         let in_rollback =
             self.state.rollback.as_ref().is_some_and(|r| r.plan.iter().any(|p| p.id == step));
         match outcome {
-            Outcome::Succeeded { exit_code, output_tail } => {
+            Outcome::Succeeded { exit_code, output_tail, outputs } => {
                 let finished = Event::ActionFinished {
                     step: step.to_owned(),
                     attempt,
                     exit_code: *exit_code,
                     duration_ms,
                     output_tail: output_tail.clone(),
+                    outputs: outputs.clone(),
                 };
                 if in_rollback {
                     return Ok(self.after_rollback_step(step, vec![finished], true));

@@ -249,6 +249,10 @@ pub enum Event {
         duration_ms: u64,
         /// The end of its output, bounded.
         output_tail: Option<String>,
+        /// The values its action's `outputs` picked from its stdout or HTTP body, by name
+        /// (never secrets: redacted like the output). Older events have none.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        outputs: std::collections::BTreeMap<String, String>,
     },
     /// An action failed.
     ActionFailed {

@@ -9,6 +9,7 @@ mod event;
 mod evidence;
 mod state;
 mod time;
+mod version;
 
 pub use apply::apply;
 pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
@@ -25,3 +26,4 @@ pub use state::{
 pub use time::{
     Actor, Timestamp, format_clock, format_date_time, format_elapsed, format_hour_minute,
 };
+pub use version::{bare_version, same_version};

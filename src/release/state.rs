@@ -201,6 +201,9 @@ pub struct ActionRun {
     /// The end of its output, as recorded with its outcome.
     #[serde(default)]
     pub output_tail: Option<String>,
+    /// The values its action's `outputs` picked, by name, as recorded with its success.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// The state of one step.
@@ -387,6 +390,10 @@ pub struct State {
     /// read-back that agrees.
     #[serde(default)]
     pub drift: Option<Drift>,
+    /// When the release was last resumed: a failed action paused by its plan's
+    /// `on_failure` is not paused again once someone resumed after it.
+    #[serde(default)]
+    pub resumed_at: Option<Timestamp>,
 }
 
 impl State {
@@ -409,6 +416,7 @@ impl State {
             breaches: Vec::new(),
             baselines: BTreeMap::new(),
             drift: None,
+            resumed_at: None,
         }
     }
 

@@ -708,7 +708,9 @@ fn action_runs(plan: &Plan, records: &[EventRecord]) -> Vec<ActionRunReport> {
                     resolution: None,
                 });
             }
-            Event::ActionFinished { step, attempt, exit_code, duration_ms, output_tail } => {
+            Event::ActionFinished {
+                step, attempt, exit_code, duration_ms, output_tail, ..
+            } => {
                 if let Some(i) = find(&mut runs, step, *attempt) {
                     let run = &mut runs[i];
                     run.outcome = "succeeded".into();

@@ -352,6 +352,31 @@ impl Supervisor {
         Ok((recorded, loaded))
     }
 
+    /// Records what the plan's `on_failure` says about a failed action step (pause or roll
+    /// back), in flightdeck's name, pinned to the state it was decided on: the CLI's way
+    /// after its own action failed, so a script's `next` needs no driver for it (a driver
+    /// does the same through [`Self::automate`]). Rollback actions it claims start running;
+    /// see [`Self::settle`]. Returns what was recorded (nothing when the plan says "ask").
+    pub async fn follow_on_failure(
+        &mut self,
+        release_id: i64,
+    ) -> Result<Vec<EventRecord>, ExecuteError> {
+        let loaded = self.store.load(release_id).await?;
+        let Some(command) = automation::failed_action_due(&loaded.plan, &loaded.state) else {
+            return Ok(Vec::new());
+        };
+        let verb = format!("automation ({})", command.verb());
+        let submit = Submit {
+            release_id,
+            command,
+            actor: self.automation.clone(),
+            expect_seq: Some(loaded.state.seq),
+            seen_step: None,
+            verb,
+        };
+        self.execute(submit).await.map(|(records, _)| records)
+    }
+
     /// Takes in a release this process just started (the start is recorded by the store, not
     /// through `execute`): webhooks hear of it.
     pub fn started(&mut self, release_id: i64, plan: &Plan, records: &[EventRecord]) {

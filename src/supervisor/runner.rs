@@ -271,21 +271,56 @@ async fn run_action(
     stop: &Stop,
 ) -> Outcome {
     let mut secrets = Vec::new();
-    let prepared = match (plan.action(&claim.action), &state.info) {
+    let spec = plan.action(&claim.action);
+    let prepared = match (spec, &state.info) {
         (Some(spec), Some(info)) => {
             let info = action::info_for_step(plan, &claim.step, info);
-            action::prepare(spec, &info, key.release_id, claim.weight, &mut secrets)
+            let recorded = action::outputs::recorded(state);
+            action::prepare_with(spec, &info, key.release_id, claim.weight, &recorded, &mut secrets)
         }
         (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
         (_, None) => Err("the release has not started".into()),
     };
     match prepared {
         Ok(prepared) => {
-            action::run_prepared(&prepared, &secrets, client, lines, &stop.token).await.outcome
+            let report =
+                action::run_prepared(&prepared, &secrets, client, lines, &stop.token).await;
+            with_outputs(spec, &prepared, report, &secrets, lines)
         }
         Err(error) => {
             let _ = lines.send(format!("cannot run {}: {error}", claim.action));
             Outcome::Failed { error, exit_code: None, output_tail: None }
+        }
+    }
+}
+
+/// A succeeded run with the values its action's `outputs` declares; a run whose declared
+/// output cannot be found failed (a later step would run with a hole in it).
+fn with_outputs(
+    spec: Option<&crate::plan::ActionSpec>,
+    prepared: &action::Prepared,
+    report: action::Report,
+    secrets: &[String],
+    lines: &mpsc::UnboundedSender<String>,
+) -> Outcome {
+    let Some(spec) = spec.filter(|s| !s.outputs.is_empty()) else { return report.outcome };
+    let Outcome::Succeeded { exit_code, output_tail, .. } = report.outcome else {
+        return report.outcome;
+    };
+    let what = match prepared {
+        action::Prepared::Command(_) => "its output",
+        action::Prepared::Http(_) => "the response body",
+    };
+    match action::outputs::pick(&spec.outputs, &report.body, what, secrets) {
+        Ok(outputs) => {
+            for (name, value) in &outputs {
+                let _ = lines.send(format!("output {name} = {value}"));
+            }
+            Outcome::Succeeded { exit_code, output_tail, outputs }
+        }
+        Err(error) => {
+            let _ = lines.send(error.clone());
+            Outcome::Failed { error, exit_code, output_tail }
         }
     }
 }
@@ -305,7 +340,11 @@ async fn shift_by_provider(
     match set {
         Ok(done) => {
             let _ = lines.send(done.clone());
-            Outcome::Succeeded { exit_code: None, output_tail: Some(done) }
+            Outcome::Succeeded {
+                exit_code: None,
+                output_tail: Some(done),
+                outputs: BTreeMap::new(),
+            }
         }
         Err(error) => {
             let _ = lines.send(error.clone());

@@ -121,7 +121,9 @@ impl Rec {
     ) -> Vec<EventRecord> {
         let output_tail = Some(tail.to_owned()).filter(|t| !t.is_empty());
         let outcome = match exit_code {
-            Some(0) | None => Outcome::Succeeded { exit_code, output_tail },
+            Some(0) | None => {
+                Outcome::Succeeded { exit_code, output_tail, outputs: Default::default() }
+            }
             Some(code) => Outcome::Failed {
                 error: format!("exited with status {code}"),
                 exit_code,

@@ -260,7 +260,11 @@ pub fn resolve(resolution: Resolution, reason: &str) -> Command {
 
 /// A successful outcome with exit code 0.
 pub fn success() -> Outcome {
-    Outcome::Succeeded { exit_code: Some(0), output_tail: Some("done".into()) }
+    Outcome::Succeeded {
+        exit_code: Some(0),
+        output_tail: Some("done".into()),
+        outputs: Default::default(),
+    }
 }
 
 /// A failed outcome with exit code 1.

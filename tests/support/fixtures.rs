@@ -158,6 +158,7 @@ impl History {
                 outcome: Outcome::Succeeded {
                     exit_code: Some(0),
                     output_tail: Some(output.into()).filter(|o: &String| !o.is_empty()),
+                    outputs: Default::default(),
                 },
                 duration_ms: secs * 1000,
             },
@@ -643,7 +644,8 @@ fn with_probes(focus: Pane) -> Model {
                 at: ago(3),
                 status_code: Some(200),
                 latency_ms: 38,
-                version: Some("1.4.0".into()),
+                // Written with a `v`, as many services do: the same version as 1.4.0.
+                version: Some("v1.4.0".into()),
                 checks: vec![("db".into(), "ok".into())],
                 error: None,
             },
@@ -833,6 +835,31 @@ pub fn ascii() -> Model {
 pub fn help_scrolled() -> Model {
     let mut m = breaching();
     press(&mut m, &[Key::Char('?'), Key::Char('j'), Key::Char('j'), Key::Char('j')]);
+    m
+}
+
+/// The backup succeeded and recorded an output (`outputs = { backup_id = "/backup_id" }`), shown in
+/// its step's Detail with the step selected.
+pub fn action_with_outputs() -> Model {
+    let mut h = basic_backup_started();
+    let actor = h.runner("backup");
+    h.run(
+        42,
+        &actor,
+        Command::RecordOutcome {
+            step: "backup".into(),
+            attempt: 1,
+            outcome: Outcome::Succeeded {
+                exit_code: Some(0),
+                output_tail: Some(r#"{"backup_id": "bk-7f3a"}"#.into()),
+                outputs: [("backup_id".to_owned(), "bk-7f3a".to_owned())].into_iter().collect(),
+            },
+            duration_ms: 42_000,
+        },
+    );
+    let now = h.clock.plus_millis(10_000);
+    let mut m = h.model(alice(), false, now);
+    press(&mut m, &[Key::Up]);
     m
 }
 

@@ -305,7 +305,9 @@ pub fn render_health(frame: &mut Frame<'_>, area: Rect, model: &Model) {
                 };
                 match (&row.version_mismatch, &r.version) {
                     (Some(m), _) => text.push_str(&format!(" VERSION {m}")),
-                    (None, Some(v)) => text.push_str(&format!(" v{v}")),
+                    (None, Some(v)) => {
+                        text.push_str(&format!(" v{}", crate::release::bare_version(v)));
+                    }
                     (None, None) => {}
                 }
                 let bad: Vec<String> = r

@@ -447,7 +447,7 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
                 ));
             }
         }
-        StepKind::Action { action } => {
+        StepKind::Action { action, .. } => {
             if let Some(spec) = release.plan.action(action) {
                 lines.push(Line::styled(format!(" {}", describe_action(&spec.kind)), theme::dim()));
                 lines.push(Line::styled(
@@ -631,6 +631,10 @@ fn push_runs(lines: &mut Vec<Line<'static>>, model: &Model, s: &StepState) {
             ),
             style,
         ));
+        // What it passes on to later steps (`{outputs.STEP.NAME}`), as recorded.
+        for (name, value) in &run.outputs {
+            lines.push(Line::styled(format!("    output {name} = {value}"), theme::dim()));
+        }
         if let Some((m, ok, reason)) = &run.resolution {
             let verdict = if *ok { "succeeded" } else { "failed" };
             lines.push(Line::styled(
