@@ -703,6 +703,11 @@ pub struct StepRef<'a> {
 }
 
 impl Plan {
+    /// The declared `unit` of metric `series` ("" for a health probe or an unknown id).
+    pub fn unit_of(&self, series: &str) -> &str {
+        self.metrics.iter().find(|m| m.id == series).map_or("", |m| m.unit.as_str())
+    }
+
     /// Every step of every stage, in order.
     pub fn flat_steps(&self) -> Vec<StepRef<'_>> {
         self.stages

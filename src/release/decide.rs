@@ -1169,7 +1169,10 @@ impl<'a> Ctx<'a> {
             }
             return Ok(vec![recorded]);
         }
-        let reason = format!("bake `{step}`: {}", breach.explain());
+        // Recorded in the metric's own unit (8.1% rather than 0.081), as the screen shows it.
+        let unit =
+            self.plan.metrics.iter().find(|m| m.id == breach.series).map(|m| m.unit.as_str());
+        let reason = format!("bake `{step}`: {}", breach.explain_in(unit.unwrap_or("")));
         match on_breach {
             crate::plan::OnBreach::Pause => Ok(vec![recorded, Event::Paused { reason }]),
             crate::plan::OnBreach::Rollback => {

@@ -115,19 +115,48 @@ impl Breach {
         Some(s)
     }
 
-    /// `error_rate 0.081 > 0.02 (baseline 0.001, 12 samples over 30s)`.
+    /// `error_rate 0.081 breached > 0.02 [12 samples over 30s]`, numbers as recorded.
     pub fn explain(&self) -> String {
+        self.explain_in("")
+    }
+
+    /// The breach in the metric's `unit`: `error_rate 8.1% breached > 2% [12 samples over
+    /// 30s]`; a relative threshold also says what it came to: `> baseline × 1.5 (= 600ms)`.
+    pub fn explain_in(&self, unit: &str) -> String {
         if let Some(health) = self.explain_health() {
             return health;
         }
-        let mut s =
-            format!("{} {} breached {}", self.series, trim_float(self.value), self.threshold);
-        if let (Some(limit), Some(_)) = (self.limit, self.baseline) {
-            s.push_str(&format!(" (= {})", trim_float(limit)));
+        let (value, limit) = match self.limit {
+            Some(limit) if !unit.trim().is_empty() => {
+                let (v, l) = super::units::value_and_limit(self.value, limit, unit);
+                (v, Some(l))
+            }
+            Some(limit) => (trim_float(self.value), Some(trim_float(limit))),
+            None if !unit.trim().is_empty() => {
+                (super::units::format_in_unit(self.value, unit), None)
+            }
+            None => (trim_float(self.value), None),
+        };
+        let absolute = !self.threshold.contains("baseline");
+        let threshold = match (&limit, absolute, unit.trim().is_empty()) {
+            (Some(l), true, false) => {
+                let op = self.threshold.split_whitespace().next().unwrap_or(">");
+                format!("{op} {l}")
+            }
+            _ => self.threshold.clone(),
+        };
+        let mut s = format!("{} {value} breached {threshold}", self.series);
+        if let (Some(l), Some(_), false) = (&limit, self.baseline, absolute) {
+            s.push_str(&format!(" (= {l})"));
         }
         let mut extra = Vec::new();
         if let Some(b) = self.baseline {
-            extra.push(format!("baseline {}", trim_float(b)));
+            let b = if unit.trim().is_empty() {
+                trim_float(b)
+            } else {
+                super::units::value_and_limit(b, self.limit.unwrap_or(b), unit).0
+            };
+            extra.push(format!("baseline {b}"));
         }
         extra.push(format!(
             "{} sample{} over {}",
@@ -510,6 +539,21 @@ impl Event {
         }
     }
 
+    /// The sentence, with a breach's numbers in its metric's unit from `plan` (`8.5% breached
+    /// > 2%`, as the screen shows them); the stored event is unchanged.
+    pub fn sentence_in(&self, plan: &crate::plan::Plan) -> String {
+        match self {
+            Self::ThresholdBreached { step, breach } => {
+                let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
+                format!(
+                    "{level} during {step}: {}",
+                    breach.explain_in(plan.unit_of(&breach.series))
+                )
+            }
+            _ => self.sentence(),
+        }
+    }
+
     /// One human sentence for the timeline, e.g. `approved go-no-go`.
     pub fn sentence(&self) -> String {
         fn secs(ms: u64) -> String {
@@ -657,6 +701,34 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_breach_reads_in_its_metrics_unit() {
+        let b = Breach {
+            series: "error_rate".into(),
+            level: Level::Abort,
+            value: 0.081,
+            threshold: "> 0.02".into(),
+            limit: Some(0.02),
+            baseline: None,
+            samples: 12,
+            window_ms: 30_000,
+        };
+        assert_eq!(b.explain_in("ratio"), "error_rate 8.1% breached > 2% [12 samples over 30s]");
+        assert_eq!(b.explain_in(""), b.explain(), "no unit: the numbers as recorded");
+        let relative = Breach {
+            series: "p95".into(),
+            value: 0.9,
+            threshold: "> baseline × 1.5".into(),
+            limit: Some(0.6),
+            baseline: Some(0.4),
+            ..b
+        };
+        assert_eq!(
+            relative.explain_in("s"),
+            "p95 900ms breached > baseline × 1.5 (= 600ms) [baseline 400ms, 12 samples over 30s]"
+        );
+    }
 
     fn health(level: Level, failed: u32, threshold: &str) -> Breach {
         Breach {

@@ -9,6 +9,7 @@ mod event;
 mod evidence;
 mod state;
 mod time;
+mod units;
 mod version;
 
 pub use apply::apply;
@@ -26,4 +27,5 @@ pub use state::{
 pub use time::{
     Actor, Timestamp, format_clock, format_date_time, format_elapsed, format_hour_minute,
 };
+pub use units::{format_in_unit, value_and_limit};
 pub use version::{bare_version, same_version};

@@ -507,7 +507,7 @@ pub fn build(input: &Input<'_>) -> Report {
         smoke_tests,
         traffic: traffic(&state, end),
         metrics: metrics(plan, &state, input.records, input.samples),
-        rollback: rollback(&state, input.records),
+        rollback: rollback(plan, &state, input.records),
         audit: audit(input, &state),
     }
 }
@@ -585,7 +585,7 @@ fn timeline_row(plan: &Plan, r: &EventRecord) -> TimelineRow {
         seq: r.seq,
         at: Time(r.at),
         kind: r.event.kind().to_owned(),
-        event: r.event.sentence(),
+        event: r.event.sentence_in(plan),
         actor: name_of(&r.actor),
         result,
     }
@@ -805,7 +805,7 @@ fn metrics(plan: &Plan, state: &State, records: &[EventRecord], samples: &[Sampl
                 threshold: breach.threshold.clone(),
                 limit: breach.limit,
                 baseline: breach.baseline,
-                explanation: breach.explain(),
+                explanation: breach.explain_in(plan.unit_of(&breach.series)),
             }),
             _ => {}
         }
@@ -931,7 +931,7 @@ pub fn number(v: f64) -> String {
     if text == "-0" { "0".into() } else { text.to_owned() }
 }
 
-fn rollback(state: &State, records: &[EventRecord]) -> RollbackReport {
+fn rollback(plan: &Plan, state: &State, records: &[EventRecord]) -> RollbackReport {
     let Some(rb) = &state.rollback else {
         return RollbackReport {
             needed: false,
@@ -951,7 +951,7 @@ fn rollback(state: &State, records: &[EventRecord]) -> RollbackReport {
     let trigger = started_seq.and_then(|seq| {
         records.iter().rev().find_map(|r| match &r.event {
             Event::ThresholdBreached { breach, .. } if r.seq < seq && rb.automatic => {
-                Some(breach.explain())
+                Some(breach.explain_in(plan.unit_of(&breach.series)))
             }
             _ => None,
         })

@@ -289,7 +289,11 @@ fn issues(plan: &Plan, state: &State, records: &[EventRecord]) -> Vec<Issue> {
         match &r.event {
             Event::ThresholdBreached { step, breach } => {
                 let kind = if breach.level == Level::Abort { "breach" } else { "warning" };
-                push(r.at, kind, format!("{} (during {step})", breach.explain()));
+                push(
+                    r.at,
+                    kind,
+                    format!("{} (during {step})", breach.explain_in(plan.unit_of(&breach.series))),
+                );
             }
             Event::ActionFailed { step, attempt, error, .. } => {
                 push(r.at, "action failed", format!("{step} (run {attempt}): {error}"));
@@ -381,8 +385,10 @@ fn issues(plan: &Plan, state: &State, records: &[EventRecord]) -> Vec<Issue> {
 pub fn with_unit(value: f64, unit: &str) -> String {
     let n = super::number;
     match unit {
-        // As the cockpit reads them: a `%` series holds fractions too (0.003 is 0.3%).
-        "ratio" | "%" | "percent" => format!("{}%", short(value * 100.0)),
+        // As the cockpit and the threshold language read them: a `ratio` holds fractions
+        // (0.003 is 0.3%), a `%` series percentages already.
+        "ratio" | "fraction" => format!("{}%", short(value * 100.0)),
+        "%" | "percent" | "pct" => format!("{}%", short(value)),
         "s" | "seconds" if value.abs() < 1.0 => format!("{} ms", short(value * 1000.0)),
         "s" | "seconds" => format!("{} s", short(value)),
         "ms" => format!("{} ms", short(value)),
@@ -430,6 +436,6 @@ mod tests {
         assert_eq!(with_unit(45.0, "req/s"), "45 req/s");
         assert_eq!(with_unit(182.0, "ms"), "182 ms");
         assert_eq!(with_unit(0.0, "ratio"), "0%");
-        assert_eq!(with_unit(0.003, "%"), "0.3%");
+        assert_eq!(with_unit(0.3, "%"), "0.3%");
     }
 }

@@ -92,7 +92,7 @@ pub struct TimelineEntry {
 
 impl TimelineEntry {
     /// Formats a stored event.
-    pub fn from_record(r: &EventRecord) -> Self {
+    pub fn from_record(r: &EventRecord, plan: &Plan) -> Self {
         use crate::release::Event as E;
         let alarming = matches!(
             r.event,
@@ -108,7 +108,7 @@ impl TimelineEntry {
             at: r.at,
             actor: r.actor.short().to_owned(),
             automatic: r.actor.automatic,
-            text: r.event.sentence(),
+            text: r.event.sentence_in(plan),
             alarming,
             decision: is_decision(r),
         }
@@ -149,7 +149,7 @@ impl ReleaseView {
     pub fn extend_timeline(&mut self, records: &[EventRecord]) {
         let last = self.timeline.back().map_or(0, |e| e.seq);
         for r in records.iter().filter(|r| r.seq > last) {
-            self.timeline.push_back(TimelineEntry::from_record(r));
+            self.timeline.push_back(TimelineEntry::from_record(r, &self.plan));
         }
         while self.timeline.len() > TIMELINE_KEPT_EVENTS {
             self.timeline.pop_front();

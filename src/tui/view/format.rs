@@ -67,7 +67,10 @@ impl Units {
     /// `largest` (the larger of value and threshold): ratios as %, seconds below 1 s as ms.
     pub fn of(unit: &str, largest: f64) -> Self {
         let (factor, suffix) = match unit {
-            "ratio" | "%" | "percent" => (100.0, "%".to_owned()),
+            // A `ratio` holds fractions (0.02 is 2%); a `%` series holds percentages already,
+            // as the threshold language reads it (`> 2%` on a `%` metric is 2).
+            "ratio" | "fraction" => (100.0, "%".to_owned()),
+            "%" | "percent" | "pct" => (1.0, "%".to_owned()),
             "s" if largest.abs() < 1.0 => (1000.0, "ms".to_owned()),
             "ms" | "s" | "" => (1.0, unit.to_owned()),
             other => (1.0, format!(" {other}")),
@@ -268,7 +271,7 @@ mod tests {
 
     #[test]
     fn values_ages_and_sparklines() {
-        assert_eq!(value(0.003, "%"), "0.300%");
+        assert_eq!(value(0.3, "%"), "0.300%");
         assert_eq!(value(182.4, "ms"), "182ms");
         assert_eq!(value(45.0, "req/s"), "45.0 req/s");
         assert_eq!(value(0.085, "ratio"), "8.50%");

@@ -105,7 +105,7 @@ fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
     // (30% to 55%) and whatever is left.
     let w = usize::from(top.width);
     let metrics_want =
-        if model.probes.metrics.is_empty() { 0 } else { probes::metrics_width(model) + 16 };
+        if model.probes.metrics.is_empty() { 0 } else { probes::metrics_width(model) + 10 };
     let probes_want =
         (probes::health_width(model) + 4).max(metrics_want).clamp(w * 30 / 100, w * 55 / 100);
     // The detail pane keeps up to 28 columns of its content; longer lines wrap under their indent.
