@@ -111,6 +111,7 @@ async fn flightdeck(args: &[&str]) -> std::process::Output {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flightdeck"))
         .args(args)
         .env_remove("FLIGHTDECK_DB")
+        .env_remove("FLIGHTDECK_OPERATOR")
         .output()
         .await
         .expect("run flightdeck");
@@ -268,4 +269,31 @@ async fn a_release_without_readings_says_why_there_is_nothing_to_compare() {
     let built = report::load(&r.store, r.id).await.expect("report");
     let md = markdown::render(&built);
     assert!(md.contains("## Before → after\n\nNo readings were stored for this release"), "{md}");
+}
+
+/// Issue 15: the real headless demo's happy release (more gates, actions, bakes and readings
+/// than the recorded fixture) also reads in under 150 lines, with every run still named once
+/// with its attempt, who, when, how long, exit and result, and one row per gate or checklist.
+#[tokio::test]
+async fn the_headless_demos_happy_report_is_under_150_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("demo.db").display().to_string();
+    flightdeck(&["demo", "--headless", "--scenario", "happy", "--db", &db]).await;
+    let md = String::from_utf8(flightdeck(&["--db", &db, "report"]).await.stdout).expect("utf-8");
+    let lines = md.lines().count();
+    assert!(lines < 150, "{lines} lines:\n{md}");
+    assert!(md.contains("| Outcome | **completed** |"), "{md}");
+    for run in ["backup", "migrate", "deploy-green", "shift-10", "shift-50", "shift-100"] {
+        let (plain, with_action) = (format!("── {run},"), format!("── {run} (action "));
+        let headers: Vec<&str> =
+            md.lines().filter(|l| l.starts_with(&plain) || l.starts_with(&with_action)).collect();
+        assert_eq!(headers.len(), 1, "one header line for {run}:\n{md}");
+        for fact in [", attempt 1, by alice (demo), started 20", " UTC, took ", ": succeeded"] {
+            assert!(headers[0].contains(fact), "{fact:?} missing in {:?}", headers[0]);
+        }
+    }
+    let gates = md.split("## Gates and checklists").nth(1).expect("gates section");
+    let gates = gates.split("\n\n").nth(1).expect("gates table");
+    assert_eq!(gates.lines().count(), 2 + 3, "go/no-go, checklist, post-checks:\n{gates}");
+    assert!(!md.contains("## Traffic"), "{md}");
 }

@@ -214,43 +214,8 @@ pub fn render(r: &Report) -> String {
         .collect();
     table(&mut out, &["#", "Time (UTC)", "Event", "Actor", "Result"], &rows);
 
-    out.push_str("<h2>Actions</h2>\n");
-    if r.actions.is_empty() {
-        out.push_str("<p>No action ran.</p>\n");
-    }
-    for a in &r.actions {
-        let _ = writeln!(
-            out,
-            "<h3><code>{}</code> (<code>{}</code>, {}, run {}) — {}, {}</h3>",
-            esc(&a.step),
-            esc(&a.action),
-            esc(&a.phase),
-            a.attempt,
-            esc(&a.outcome),
-            took(a.duration_ms)
-        );
-        if let Some(e) = &a.error {
-            let _ = writeln!(out, "<p class=\"bad\">{}</p>", esc(e));
-        }
-        if let Some(text) = a.output_excerpt.as_deref().filter(|t| !t.is_empty()) {
-            let _ = writeln!(out, "<pre>{}</pre>", esc(text));
-        }
-    }
-
-    out.push_str("<h2>Traffic</h2>\n");
-    let rows: Vec<Vec<String>> = r
-        .traffic
-        .iter()
-        .map(|t| {
-            vec![
-                format!("{}%", t.weight),
-                time(t.from),
-                t.until.map_or_else(|| "— (still)".into(), time),
-                esc(&t.by),
-            ]
-        })
-        .collect();
-    table(&mut out, &["New version", "From (UTC)", "Until (UTC)", "Set by"], &rows);
+    gates_and_checklists(&mut out, r);
+    actions(&mut out, r);
 
     out.push_str("<h2>Audit</h2>\n");
     let a = &r.audit;
@@ -271,4 +236,120 @@ pub fn render(r: &Report) -> String {
     table(&mut out, &["", ""], &rows);
     out.push_str("</body></html>\n");
     out
+}
+
+/// One row per gate and per checklist, as in the Markdown: who approved, answered or ticked
+/// what, and when, in one cell.
+fn gates_and_checklists(out: &mut String, r: &Report) {
+    out.push_str("<h2>Gates and checklists</h2>\n");
+    if r.gates.is_empty() && r.checklists.is_empty() {
+        out.push_str("<p>The plan has no gates or checklists.</p>\n");
+        return;
+    }
+    let who = |by: Option<&str>, at: Option<Time>| {
+        format!("{}, {}", esc(by.unwrap_or("—")), at.map_or_else(|| "—".into(), time))
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for g in &r.gates {
+        let step = format!(
+            "{} (<code>{}</code>), {}, {}/{} approvals",
+            esc(&g.name),
+            esc(&g.step),
+            esc(&g.status),
+            g.approvals.len(),
+            g.approvals_needed
+        );
+        let mut decisions: Vec<String> = Vec::new();
+        for a in &g.approvals {
+            decisions.push(format!("approved: {}", who(Some(&a.by), Some(a.at))));
+        }
+        for i in &g.inputs {
+            let what = match &i.value {
+                Some(v) => format!(
+                    "{} (<code>{}</code>) = <code>{}</code>",
+                    esc(&i.prompt),
+                    esc(&i.id),
+                    esc(v)
+                ),
+                None => format!("{} (<code>{}</code>) not given", esc(&i.prompt), esc(&i.id)),
+            };
+            decisions.push(format!("{what}: {}", who(i.by.as_deref(), i.at)));
+        }
+        for a in &g.no_gos {
+            let why = a.reason.as_deref().map_or_else(String::new, |r| format!(" ({})", esc(r)));
+            decisions.push(format!(
+                "<span class=\"bad\">no-go</span>{why}: {}",
+                who(Some(&a.by), Some(a.at))
+            ));
+        }
+        if decisions.is_empty() {
+            decisions.push("no approvals".into());
+        }
+        rows.push(vec![step, decisions.join("<br>")]);
+    }
+    for c in &r.checklists {
+        let ticked = c.items.iter().filter(|i| i.ticked).count();
+        let step = format!(
+            "{} (<code>{}</code>), {}, {ticked}/{} ticked",
+            esc(&c.name),
+            esc(&c.step),
+            esc(&c.status),
+            c.items.len()
+        );
+        let items: Vec<String> = c
+            .items
+            .iter()
+            .map(|i| {
+                let mark = if i.ticked { "✓" } else { "·" };
+                let what = format!("{mark} {} (<code>{}</code>)", esc(&i.text), esc(&i.id));
+                if i.by.is_none() && i.at.is_none() {
+                    what
+                } else {
+                    format!("{what}: {}", who(i.by.as_deref(), i.at))
+                }
+            })
+            .collect();
+        rows.push(vec![step, items.join("<br>")]);
+    }
+    table(out, &["Step", "Who did what, when (UTC)"], &rows);
+}
+
+/// Every run under a heading that says everything about it but its output, as in the Markdown.
+fn actions(out: &mut String, r: &Report) {
+    out.push_str("<h2>Actions</h2>\n");
+    if r.actions.is_empty() {
+        out.push_str("<p>No action ran.</p>\n");
+    }
+    for a in &r.actions {
+        let exit = a.exit_code.map_or_else(String::new, |c| format!(", exit {c}"));
+        let _ = writeln!(
+            out,
+            "<h3><code>{}</code> (<code>{}</code>, {}), attempt {}, by {}, started {} UTC, took \
+             {}{exit}: {}</h3>",
+            esc(&a.step),
+            esc(&a.action),
+            esc(&a.phase),
+            a.attempt,
+            esc(&a.started_by),
+            time(a.started_at),
+            took(a.duration_ms),
+            esc(&a.outcome)
+        );
+        if let Some(e) = &a.error {
+            let _ = writeln!(out, "<p class=\"bad\">{}</p>", esc(e));
+        }
+        if let Some(res) = &a.resolution {
+            let _ = writeln!(
+                out,
+                "<p>Marked {} by {} at {} UTC: {}</p>",
+                if res.succeeded { "succeeded" } else { "failed" },
+                esc(&res.by),
+                time(res.at),
+                esc(&res.reason)
+            );
+        }
+        if let Some(text) = a.output_excerpt.as_deref().filter(|t| !t.is_empty()) {
+            let _ = writeln!(out, "<pre>{}</pre>", esc(text));
+        }
+    }
 }

@@ -20,7 +20,6 @@ pub fn render(r: &Report) -> String {
     timeline(&mut out, r);
     approvals_and_checks(&mut out, r);
     actions(&mut out, r);
-    traffic(&mut out, r);
     metrics(&mut out, r);
     rollback(&mut out, r);
     audit(&mut out, r);
@@ -244,13 +243,17 @@ fn timeline(out: &mut String, r: &Report) {
     table(out, &["#", "Time (UTC)", "Event", "Actor", "Result"], &rows);
 }
 
-/// Every gate's decisions and every checklist's items in one table.
+/// One row per gate and per checklist: who approved, answered or ticked what, and when, in
+/// one cell (a line each).
 fn approvals_and_checks(out: &mut String, r: &Report) {
     let _ = writeln!(out, "## Gates and checklists\n");
     if r.gates.is_empty() && r.checklists.is_empty() {
         let _ = writeln!(out, "The plan has no gates or checklists.\n");
         return;
     }
+    let who = |by: Option<&str>, at: Option<Time>| {
+        format!("{}, {}", by.map_or_else(|| "—".into(), cell), opt_time(at))
+    };
     let mut rows: Vec<Vec<String>> = Vec::new();
     for g in &r.gates {
         let step = format!(
@@ -261,27 +264,25 @@ fn approvals_and_checks(out: &mut String, r: &Report) {
             g.approvals.len(),
             g.approvals_needed
         );
-        if g.approvals.is_empty() && g.no_gos.is_empty() {
-            rows.push(vec![step.clone(), "—".into(), "no approvals".into(), "—".into()]);
-        }
+        let mut decisions: Vec<String> = Vec::new();
         for a in &g.approvals {
-            rows.push(vec![step.clone(), cell(&a.by), "approved".into(), time(a.at)]);
+            decisions.push(format!("approved: {}", who(Some(&a.by), Some(a.at))));
         }
         for i in &g.inputs {
-            rows.push(vec![
-                step.clone(),
-                i.by.as_deref().map_or_else(|| "—".into(), cell),
-                match &i.value {
-                    Some(v) => format!("{} ({}) = {}", cell(&i.prompt), code(&i.id), code(v)),
-                    None => format!("{} ({}) not given", cell(&i.prompt), code(&i.id)),
-                },
-                opt_time(i.at),
-            ]);
+            let what = match &i.value {
+                Some(v) => format!("{} ({}) = {}", cell(&i.prompt), code(&i.id), code(v)),
+                None => format!("{} ({}) not given", cell(&i.prompt), code(&i.id)),
+            };
+            decisions.push(format!("{what}: {}", who(i.by.as_deref(), i.at)));
         }
         for a in &g.no_gos {
-            let why = a.reason.as_deref().map_or_else(String::new, |r| format!(": {}", cell(r)));
-            rows.push(vec![step.clone(), cell(&a.by), format!("**no-go**{why}"), time(a.at)]);
+            let why = a.reason.as_deref().map_or_else(String::new, |r| format!(" ({})", cell(r)));
+            decisions.push(format!("**no-go**{why}: {}", who(Some(&a.by), Some(a.at))));
         }
+        if decisions.is_empty() {
+            decisions.push("no approvals".into());
+        }
+        rows.push(vec![step, decisions.join("<br>")]);
     }
     for c in &r.checklists {
         let ticked = c.items.iter().filter(|i| i.ticked).count();
@@ -292,49 +293,23 @@ fn approvals_and_checks(out: &mut String, r: &Report) {
             c.status,
             c.items.len()
         );
-        for i in &c.items {
-            rows.push(vec![
-                step.clone(),
-                i.by.as_deref().map_or_else(|| "—".into(), cell),
-                format!("{} {} ({})", if i.ticked { "✓" } else { "·" }, cell(&i.text), code(&i.id)),
-                opt_time(i.at),
-            ]);
-        }
+        let items: Vec<String> = c
+            .items
+            .iter()
+            .map(|i| {
+                let mark = if i.ticked { "✓" } else { "·" };
+                let what = format!("{mark} {} ({})", cell(&i.text), code(&i.id));
+                if i.by.is_none() && i.at.is_none() {
+                    what
+                } else {
+                    format!("{what}: {}", who(i.by.as_deref(), i.at))
+                }
+            })
+            .collect();
+        rows.push(vec![step, items.join("<br>")]);
     }
-    table(out, &["Step", "Who", "Decision", "Time (UTC)"], &rows);
+    table(out, &["Step", "Who did what, when (UTC)"], &rows);
 }
-
-fn run_rows(runs: &[ActionRunReport]) -> Vec<Vec<String>> {
-    runs.iter()
-        .map(|a| {
-            let mut result = a.outcome.clone();
-            if let Some(e) = &a.error {
-                result.push_str(&format!(": {e}"));
-            }
-            if let Some(res) = &a.resolution {
-                result.push_str(&format!(
-                    "; marked {} by {}: {}",
-                    if res.succeeded { "succeeded" } else { "failed" },
-                    res.by,
-                    res.reason
-                ));
-            }
-            vec![
-                code(&a.step),
-                code(&a.action),
-                a.attempt.to_string(),
-                time(a.started_at),
-                cell(&a.started_by),
-                took(a.duration_ms),
-                a.exit_code.map_or_else(|| "—".into(), |c| c.to_string()),
-                cell(&result),
-            ]
-        })
-        .collect()
-}
-
-const RUN_HEADER: [&str; 8] =
-    ["Step", "Action", "Attempt", "Started (UTC)", "By", "Duration", "Exit", "Result"];
 
 fn fence(text: &str) -> String {
     let mut longest = 0;
@@ -353,51 +328,57 @@ fn fence(text: &str) -> String {
 /// How many lines of a succeeded run's output the Markdown quotes.
 const SUCCEEDED_OUTPUT_LINES: usize = 5;
 
+/// A run's header line in the output block: everything about the run but its output.
+fn run_header(a: &ActionRunReport) -> String {
+    let action = if a.action == a.step { String::new() } else { format!(" (action {})", a.action) };
+    let exit = a.exit_code.map_or_else(String::new, |c| format!(", exit {c}"));
+    let mut result = a.outcome.clone();
+    if let Some(e) = &a.error {
+        result.push_str(&format!(": {e}"));
+    }
+    if let Some(res) = &a.resolution {
+        result.push_str(&format!(
+            "; marked {} by {} at {} UTC: {}",
+            if res.succeeded { "succeeded" } else { "failed" },
+            res.by,
+            time(res.at),
+            res.reason
+        ));
+    }
+    format!(
+        "── {}{action}, attempt {}, by {}, started {} UTC, took {}{exit}: {result}",
+        a.step,
+        a.attempt,
+        a.started_by,
+        time(a.started_at),
+        took(a.duration_ms)
+    )
+}
+
+/// Every run in one block, each under a header line naming the run and how it went: a run that
+/// went well needs its last few lines of output; one that did not, all we kept.
 fn actions(out: &mut String, r: &Report) {
     let _ = writeln!(out, "## Actions\n");
     if r.actions.is_empty() {
         let _ = writeln!(out, "No action ran.\n");
         return;
     }
-    table(out, &RUN_HEADER, &run_rows(&r.actions));
-    // Every run's output in one block, each under a line naming the run: a run that went well
-    // needs its last few lines; one that did not, all we kept.
     let mut block = String::new();
     for a in &r.actions {
+        let _ = writeln!(block, "{}", run_header(a));
         let Some(text) = a.output_excerpt.as_deref().filter(|t| !t.is_empty()) else { continue };
         let keep = if a.outcome == "succeeded" { SUCCEEDED_OUTPUT_LINES } else { usize::MAX };
         let lines: Vec<&str> = text.lines().collect();
-        let _ = writeln!(block, "── {} (attempt {}, {})", a.step, a.attempt, a.outcome);
         for line in &lines[lines.len().saturating_sub(keep)..] {
             let _ = writeln!(block, "{line}");
         }
     }
-    if !block.is_empty() {
-        let f = fence(&block);
-        let _ = writeln!(out, "Output, last lines of each run:\n\n{f}text\n{block}{f}\n");
-    }
-}
-
-fn traffic(out: &mut String, r: &Report) {
-    let _ = writeln!(out, "## Traffic\n");
-    if r.traffic.is_empty() {
-        let _ = writeln!(out, "Traffic never moved: 100% stayed on the previous version.\n");
-        return;
-    }
-    let rows: Vec<Vec<String>> = r
-        .traffic
-        .iter()
-        .map(|t| {
-            vec![
-                format!("{}%", t.weight),
-                time(t.from),
-                t.until.map_or_else(|| "— (still)".into(), time),
-                span(t.duration_ms),
-                cell(&t.by),
-            ]
-        })
-        .collect();
-    table(out, &["New version", "From (UTC)", "Until (UTC)", "For", "Set by"], &rows);
+    let f = fence(&block);
+    let _ = writeln!(
+        out,
+        "Each run, then the last {SUCCEEDED_OUTPUT_LINES} lines of its output (all we kept if \
+         it did not succeed):\n\n{f}text\n{block}{f}\n"
+    );
 }
 
 fn metrics(out: &mut String, r: &Report) {
@@ -419,8 +400,9 @@ fn metrics(out: &mut String, r: &Report) {
             })
             .collect();
         table(out, &["Time (UTC)", "Bake", "Level", "What"], &rows);
+        // Only needed to tell the readings from the breaches above them.
+        let _ = writeln!(out, "### Readings\n");
     }
-    let _ = writeln!(out, "### Readings\n");
     if m.windows.is_empty() {
         let note = r.overview.readings_note.as_deref().unwrap_or("No probe readings were stored.");
         let _ = writeln!(out, "{}\n", cell(note));
@@ -428,9 +410,10 @@ fn metrics(out: &mut String, r: &Report) {
     }
     let _ = writeln!(
         out,
-        "Before traffic moved, during each bake, the rollback and after (every step's window is \
-         in the JSON report). Margins are the distance from the worst reading to the limit; \
-         negative means past it.\n"
+        "Before traffic moved, during each bake, the rollback and after (every step's window and \
+         each traffic level's from and until are in the JSON report; the timeline says who moved \
+         traffic when). Margins are the distance from the worst reading to the limit; negative \
+         means past it."
     );
     let mut rows: Vec<Vec<String>> = Vec::new();
     for w in m.windows.iter().filter(|w| w.step.is_none() || w.step_kind.as_deref() == Some("bake"))
@@ -438,7 +421,17 @@ fn metrics(out: &mut String, r: &Report) {
         let until = w.until.map_or_else(|| "…".into(), |t| format_date_time(t.0)[11..].to_owned());
         let label = format!("{} ({} → {until})", cell(&w.label), &time(w.from)[11..]);
         // Health round trips are in the JSON; the table is for what the plan watches.
-        for s in w.series.iter().filter(|s| s.kind != "health") {
+        let watched: Vec<_> = w.series.iter().filter(|s| s.kind != "health").collect();
+        // A series with no reading in the window has nothing for a row: one line says so.
+        let empty: Vec<String> = watched
+            .iter()
+            .filter(|s| s.samples == 0)
+            .map(|s| format!("{} ({} gaps)", code(&s.series), s.gaps))
+            .collect();
+        if !empty.is_empty() {
+            let _ = writeln!(out, "- No readings {label}: {}.", empty.join(", "));
+        }
+        for s in watched.into_iter().filter(|s| s.samples > 0) {
             rows.push(vec![
                 label.clone(),
                 code(&s.series),
@@ -458,6 +451,10 @@ fn metrics(out: &mut String, r: &Report) {
                 },
             ]);
         }
+    }
+    out.push('\n');
+    if rows.is_empty() {
+        return;
     }
     table(
         out,
