@@ -1087,3 +1087,19 @@ fn tab_on_an_ambiguous_verb_lists_the_choices_on_the_line() {
     let text = screen(&model, 120, 40).join("\n");
     assert!(text.contains(":res▏  Tab completes"), "{text}");
 }
+
+/// The `:` line is drawn over the status line: a longer status must not show through after
+/// what is typed (it read `:note▏ Tab completes … Esc closesne); the last one left …`).
+#[test]
+fn the_command_line_hides_the_status_line_under_it() {
+    use flightdeck::tui::model::{LineEdit, LineKind, StatusLine, Tone};
+    let mut m = fixtures::fresh();
+    m.status = Some(StatusLine { text: "x".repeat(70) + "TAIL-OF-THE-STATUS", tone: Tone::Ok });
+    m.line = Some(LineEdit { kind: LineKind::Command, text: "no".into(), choices: Vec::new() });
+    for (width, height) in [(80, 24), (120, 40)] {
+        let text = screen(&m, width, height);
+        let last = text.last().cloned().unwrap_or_default();
+        assert!(last.contains(":no"), "{last}");
+        assert!(!last.contains("TAIL") && !last.contains("xxxx"), "{last}");
+    }
+}

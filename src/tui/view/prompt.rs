@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Clear, Paragraph};
 
 use super::{format, theme};
 use crate::tui::model::{LineKind, Model};
@@ -30,5 +30,7 @@ pub fn render_line(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         Span::styled("▏", theme::accent()),
         Span::styled(format::fit(help, usize::from(area.width)), theme::dim()),
     ];
+    // The status line under it may be longer than what is typed: none of it may show through.
+    frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
