@@ -558,7 +558,8 @@ fn pause_on_breach_pauses_instead_of_rolling_back() {
     assert_eq!(run.state.status, Status::Paused);
     assert!(run.kinds("rollback_started").is_empty());
     let reason = &run.state.pause.as_ref().expect("pause").reason;
-    assert!(reason.contains("error_rate 0.5 breached > 0.05"), "{reason}");
+    // In the metric's unit (`%`: the numbers are percentages already).
+    assert!(reason.contains("error_rate 0.5% breached > 0.05%"), "{reason}");
 }
 
 #[test]

@@ -93,7 +93,7 @@ environment = "production"
 [[metrics]]
 id = "error_rate"
 name = "5xx ratio"
-unit = "%"
+unit = "ratio"
 interval = "1s"
 prometheus = { url = "@PROM@", query = '(sum(rate(http_requests_total{code=~"5.."}[5s])) or vector(0)) / sum(rate(http_requests_total[5s]))' }
 warn = "> 0.01"
@@ -321,7 +321,7 @@ async fn a_breach_seen_through_real_prometheus_rolls_back_once() {
     };
     assert!(*automatic && started[0].actor.automatic, "recorded as automatic");
     assert_eq!(started[0].actor.name, "flightdeck (auto)");
-    assert!(reason.contains("error_rate") && reason.contains("> 0.05"), "{reason}");
+    assert!(reason.contains("error_rate") && reason.contains("> 5%"), "{reason}");
     let breach = events
         .iter()
         .find_map(|r| match &r.event {
@@ -335,7 +335,10 @@ async fn a_breach_seen_through_real_prometheus_rolls_back_once() {
         .expect("the breach is recorded");
     assert_eq!(breach.series, "error_rate");
     assert!(breach.value > 0.05, "{breach:?}");
-    assert!(reason.contains(&breach.explain()), "the reason explains the breach: {reason}");
+    // The reason tells the breach in the metric's unit (a ratio, as a percentage).
+    let told = breach.explain_in("ratio");
+    assert!(told.contains('%'), "{told}");
+    assert!(reason.contains(&told), "the reason explains the breach: {reason}");
     let last_weight = events.iter().rev().find_map(|r| match r.event {
         Event::WeightSet { weight } => Some(weight),
         _ => None,
