@@ -372,15 +372,13 @@ fn a_rollback_cancels_a_long_command_action(deck: &Deck) {
 
     // `next` runs the 10-minute smoke test in the foreground.
     let next = deck.spawn(&["next"]);
+    // The shell creates the file before it writes its pid into it: wait for a whole pid.
+    let read_pid = || std::fs::read_to_string(&pidfile).ok()?.trim().parse::<i32>().ok();
     let deadline = now() + Duration::from_secs(30);
-    while !pidfile.exists() && now() < deadline {
+    while read_pid().is_none() && now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .expect("the smoke test started")
-        .trim()
-        .parse()
-        .expect("pid");
+    let pid = read_pid().expect("the smoke test started and wrote its pid");
 
     let rollback = deck.run(&["rollback", "--reason", "bad smoke", "--confirm"]);
     assert_eq!(rollback.code, Some(0), "{}\n{}", rollback.stdout, rollback.stderr);
