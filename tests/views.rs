@@ -1103,3 +1103,14 @@ fn the_command_line_hides_the_status_line_under_it() {
         assert!(!last.contains("TAIL") && !last.contains("xxxx"), "{last}");
     }
 }
+
+/// An action step's Detail shows what will run: the placeholders the release knows are
+/// filled (it showed `--version {version}`); those known only at run time stay.
+#[test]
+fn an_action_step_shows_its_command_with_the_release_filled_in() {
+    let mut m = fixtures::bake_in_progress();
+    m.ui.step = Some(0);
+    let text = screen(&m, 200, 50).join("\n");
+    assert!(text.contains("--version 1.4.0"), "{text}");
+    assert!(!text.contains("{version}") && !text.contains("{image}"), "{text}");
+}

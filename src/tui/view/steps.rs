@@ -449,7 +449,8 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
         }
         StepKind::Action { action, .. } => {
             if let Some(spec) = release.plan.action(action) {
-                lines.push(Line::styled(format!(" {}", describe_action(&spec.kind)), theme::dim()));
+                let text = describe_action(&spec.kind, release, &r.step.environment);
+                lines.push(Line::styled(format!(" {text}"), theme::dim()));
                 lines.push(Line::styled(
                     format!(" timeout {}", format_duration(spec.timeout)),
                     theme::dim(),
@@ -592,11 +593,26 @@ fn push_claim(lines: &mut Vec<Line<'static>>, model: &Model, release: &ReleaseVi
     lines.push(Line::styled(keys, theme::dim()));
 }
 
-fn describe_action(kind: &ActionKind) -> String {
-    match kind {
+/// What an action runs, with the placeholders this release already knows filled in as the
+/// runner fills them (`{image}`, `{version}`, ...; one the release was started without is
+/// empty, as it will be when it runs); those known only when it runs (`{date}`,
+/// `{outputs.…}`) and `${env:…}` secrets stay as written.
+fn describe_action(kind: &ActionKind, release: &ReleaseView, environment: &str) -> String {
+    let text = match kind {
         ActionKind::Command { argv, .. } => format!("$ {}", argv.join(" ")),
         ActionKind::Http { method, url, .. } => format!("{method} {url}"),
-    }
+    };
+    let Some(info) = &release.state.info else { return text };
+    crate::plan::template::fill(&text, |name| match name {
+        "version" => Some(info.version.clone()),
+        "previous_version" => Some(info.previous_version.clone().unwrap_or_default()),
+        "release_id" => Some(release.id.to_string()),
+        "environment" => Some(environment.to_owned()),
+        "service" => Some(info.service.clone()),
+        "sha" => Some(info.sha.clone().unwrap_or_default()),
+        "image" => Some(info.image.clone().unwrap_or_default()),
+        _ => None,
+    })
 }
 
 fn push_runs(lines: &mut Vec<Line<'static>>, model: &Model, s: &StepState) {
