@@ -38,6 +38,8 @@ pub fn milestone(plan: &Plan, event: &Event) -> Option<NotifyEvent> {
         {
             NotifyEvent::GatePassed
         }
+        Event::GateTimedOut { .. } => NotifyEvent::GateTimedOut,
+        Event::WindowsOverridden { .. } => NotifyEvent::WindowsOverridden,
         Event::ActionFailed { .. } | Event::ActionInterrupted { .. } => NotifyEvent::StepFailed,
         Event::ThresholdBreached { .. } => NotifyEvent::ThresholdBreached,
         Event::RollbackStarted { .. } => NotifyEvent::RollbackStarted,
@@ -352,5 +354,45 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
             source = s.source();
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = r#"
+[service]
+name = "shop"
+environment = "production"
+
+[[stages]]
+id = "prepare"
+name = "Prepare"
+
+[[stages.steps]]
+id = "go"
+name = "Go/no-go"
+kind = "gate"
+timeout = "15m"
+on_timeout = "pause"
+"#;
+
+    /// A gate nobody answered and a window override are milestones a webhook can page on
+    /// (the runbooks page on-call when a gate goes unanswered).
+    #[test]
+    fn a_gate_timeout_and_a_window_override_are_milestones() {
+        let plan = crate::plan::parse(PLAN, "plan.toml").expect("plan");
+        let timed_out = Event::GateTimedOut {
+            step: "go".into(),
+            timeout_ms: 900_000,
+            on_timeout: crate::plan::OnTimeout::Pause,
+        };
+        assert_eq!(milestone(&plan, &timed_out), Some(NotifyEvent::GateTimedOut));
+        let overridden =
+            Event::WindowsOverridden { windows: vec!["freeze".into()], reason: "outage".into() };
+        assert_eq!(milestone(&plan, &overridden), Some(NotifyEvent::WindowsOverridden));
+        assert_eq!(NotifyEvent::parse("gate_timed_out"), Some(NotifyEvent::GateTimedOut));
+        assert_eq!(NotifyEvent::parse("windows_overridden"), Some(NotifyEvent::WindowsOverridden));
     }
 }

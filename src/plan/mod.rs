@@ -478,6 +478,10 @@ pub enum NotifyEvent {
     Started,
     /// A gate passed.
     GatePassed,
+    /// A gate's deadline passed with nobody deciding: flightdeck rejected it or paused.
+    GateTimedOut,
+    /// A release started outside its windows, overridden with a reason.
+    WindowsOverridden,
     /// An action (of the rollout or the rollback) failed or was interrupted.
     StepFailed,
     /// A bake recorded a threshold breach.
@@ -494,9 +498,11 @@ pub enum NotifyEvent {
 
 impl NotifyEvent {
     /// Every milestone, in the order a release meets them.
-    pub const ALL: [NotifyEvent; 8] = [
+    pub const ALL: [NotifyEvent; 10] = [
         Self::Started,
+        Self::WindowsOverridden,
         Self::GatePassed,
+        Self::GateTimedOut,
         Self::StepFailed,
         Self::ThresholdBreached,
         Self::RollbackStarted,
@@ -510,6 +516,8 @@ impl NotifyEvent {
         match self {
             Self::Started => "started",
             Self::GatePassed => "gate_passed",
+            Self::GateTimedOut => "gate_timed_out",
+            Self::WindowsOverridden => "windows_overridden",
             Self::StepFailed => "step_failed",
             Self::ThresholdBreached => "threshold_breached",
             Self::RollbackStarted => "rollback_started",
