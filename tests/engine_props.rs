@@ -767,7 +767,9 @@ fn check_decision(
                             "checklist `{step}` completed with open items"
                         );
                     }
-                    StepKind::Action { .. } | StepKind::Traffic { .. } => {
+                    StepKind::Action { .. }
+                    | StepKind::Deploy { .. }
+                    | StepKind::Traffic { .. } => {
                         prop_assert_eq!(
                             state.status,
                             StepStatus::Done,

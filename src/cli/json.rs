@@ -106,7 +106,9 @@ pub fn status(plan: &Plan, state: &State, row: &ReleaseRow, now: Timestamp) -> V
                         .collect();
                 }
                 StepKind::Traffic { weight } => v["weight"] = json!(weight),
-                StepKind::Action { action, .. } => v["action"] = json!(action),
+                StepKind::Action { action, .. } | StepKind::Deploy { action, .. } => {
+                    v["action"] = json!(action);
+                }
                 StepKind::Bake { duration, .. } => {
                     v["duration_ms"] = json!(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
                 }

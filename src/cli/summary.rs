@@ -124,7 +124,10 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
                     }
                     text
                 }
-                StepKind::Action { action, .. } => match plan.action(action).map(|a| &a.kind) {
+                StepKind::Action { action, .. } | StepKind::Deploy { action, .. } => match plan
+                    .action(action)
+                    .map(|a| &a.kind)
+                {
                     Some(ActionKind::Command { argv, .. }) => format!("runs {}", argv.join(" ")),
                     Some(ActionKind::Http { method, url, .. }) => format!("{method} {url}"),
                     None => action.clone(),

@@ -123,7 +123,10 @@ pub fn operator_move(plan: &crate::plan::Plan, state: &State) -> Vec<(Command, &
             moves
         }
         (
-            StepKind::Action { .. } | StepKind::Traffic { .. } | StepKind::Bake { .. },
+            StepKind::Action { .. }
+            | StepKind::Deploy { .. }
+            | StepKind::Traffic { .. }
+            | StepKind::Bake { .. },
             StepStatus::Waiting,
         ) => {
             vec![(Command::Next { confirmed: true }, alice)]

@@ -59,7 +59,69 @@ pub struct Plan {
     pub roles: BTreeMap<String, Vec<String>>,
     /// When releases may start (`[[windows]]`), in plan order.
     pub windows: Vec<windows::Window>,
+    /// `[deploy]`: how the new version reaches production.
+    pub deploy: Deploy,
+    /// `[watch]`: how long a completed release stays watched (and may be rolled back).
+    pub watch: Option<Watch>,
 }
+
+/// How the new version reaches production: the release's shape on screen, in the report and
+/// in `status --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Traffic steps move a percentage of requests to the new version (the default).
+    #[default]
+    Traffic,
+    /// A `deploy` step rolls instances over to the new version (a Kubernetes Deployment).
+    Rolling,
+    /// A `deploy` step swaps the whole service at once (Render, Heroku, a blue/green flip).
+    Swap,
+}
+
+impl Strategy {
+    /// Every strategy.
+    pub const ALL: [Strategy; 3] = [Self::Traffic, Self::Rolling, Self::Swap];
+
+    /// The word in the plan.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Traffic => "traffic",
+            Self::Rolling => "rolling",
+            Self::Swap => "swap",
+        }
+    }
+
+    /// Parses the word in the plan.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.word() == text)
+    }
+}
+
+/// `[deploy]`
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Deploy {
+    /// `traffic`, `rolling` or `swap`.
+    pub strategy: Strategy,
+}
+
+/// `[watch]`: after the release completes, the supervisor keeps judging the metrics'
+/// `after_release_*` levels for `after_release`; a breach at abort level does `on_breach`,
+/// and a person may roll the completed release back until the window ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watch {
+    /// How long the completed release is watched.
+    pub after_release: Duration,
+    /// What an abort-level breach does to the completed release.
+    pub on_breach: OnBreach,
+    /// The metric and health ids watched; by default every metric with an
+    /// `after_release_warn` or `after_release_abort` level.
+    pub probes: Vec<String>,
+}
+
+/// The pseudo step id under which breaches seen while a completed release is watched are
+/// recorded (no plan step may take it).
+pub const AFTER_RELEASE_STEP: &str = "after-release";
 
 /// `[claims]`: an operator may claim a step so others see who is on it. A claim lasts `ttl`
 /// unless renewed, and someone else may take it over only with a reason.
@@ -621,6 +683,22 @@ pub enum StepKind {
         /// What a failure of the action does.
         on_failure: OnActionFailure,
     },
+    /// The step that changes production under a `rolling` or `swap` strategy: runs its
+    /// action (like an action step), while the supervisor polls its `progress` source. A
+    /// `pace`d deploy is written once and becomes one deploy step per fraction, each followed
+    /// by a bake.
+    Deploy {
+        /// Key under `[actions]`: the first segment's action (later segments run
+        /// `continue_action`).
+        action: String,
+        /// What a failure of the action does.
+        on_failure: OnActionFailure,
+        /// Where the rollout's progress is read, if anywhere.
+        progress: Option<Progress>,
+        /// The percent of the rollout this step brings it to (`{target}` in its action): 100
+        /// for an unpaced deploy and for the last segment of a paced one.
+        target: u8,
+    },
     /// Set the new version's weight through the traffic provider.
     Traffic {
         /// Percent of traffic to the new version.
@@ -646,11 +724,55 @@ impl StepKind {
             Self::Checklist { .. } => "checklist",
             Self::Gate { .. } => "gate",
             Self::Action { .. } => "action",
+            Self::Deploy { .. } => "deploy",
             Self::Traffic { .. } => "traffic",
             Self::Bake { .. } => "bake",
         }
     }
 }
+
+impl StepKind {
+    /// Whether this step changes what production runs (a traffic shift or a deploy): the
+    /// baseline is captured before the first such step.
+    pub fn changes_production(&self) -> bool {
+        matches!(self, Self::Traffic { .. } | Self::Deploy { .. })
+    }
+
+    /// The action a step runs itself (an action or deploy step), if any.
+    pub fn own_action(&self) -> Option<(&str, OnActionFailure)> {
+        match self {
+            Self::Action { action, on_failure } | Self::Deploy { action, on_failure, .. } => {
+                Some((action.as_str(), *on_failure))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A deploy step's `progress = { ... }`: where the rollout's progress is read while the
+/// deploy runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// The source.
+    pub source: ProgressSource,
+    /// How often it is read while the deploy runs.
+    pub every: Duration,
+    /// What is counted, shown after `N/M` (`pods`).
+    pub unit: String,
+}
+
+/// Where a rollout's progress comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProgressSource {
+    /// A metric whose value is the updated fraction (unit `ratio`: 0–1; unit `%`: 0–100).
+    Metric(String),
+    /// An action (command or http) whose output is `N/M` (updated of desired), plain or
+    /// under `pointer` in JSON.
+    Action(String),
+}
+
+/// The default `progress.every`.
+pub const DEFAULT_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// What a failed action step does (`on_failure` on the step); an interrupted one always
 /// waits for a person, since nobody knows whether it ran.
@@ -760,6 +882,25 @@ impl Plan {
     /// The action with this id.
     pub fn action(&self, id: &str) -> Option<&ActionSpec> {
         self.actions.get(id)
+    }
+
+    /// How the new version reaches production.
+    pub fn strategy(&self) -> Strategy {
+        self.deploy.strategy
+    }
+
+    /// The first step that changes what production runs (a traffic shift or a deploy):
+    /// baselines are captured while it waits.
+    pub fn first_change_step(&self) -> Option<StepRef<'_>> {
+        self.flat_steps().into_iter().find(|r| r.step.kind.changes_production())
+    }
+
+    /// The deploy steps (one per `pace` segment), in order.
+    pub fn deploy_steps(&self) -> Vec<StepRef<'_>> {
+        self.flat_steps()
+            .into_iter()
+            .filter(|r| matches!(r.step.kind, StepKind::Deploy { .. }))
+            .collect()
     }
 
     /// Whether this environment name means production.

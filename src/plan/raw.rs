@@ -35,6 +35,43 @@ pub struct RawPlan {
     pub roles: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub windows: Vec<Spanned<RawWindow>>,
+    #[serde(default)]
+    pub deploy: Option<Spanned<RawDeploy>>,
+    #[serde(default)]
+    pub watch: Option<Spanned<RawWatch>>,
+}
+
+/// `[deploy]`: how the new version reaches production.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeploy {
+    #[serde(default)]
+    pub strategy: Option<Spanned<String>>,
+}
+
+/// `[watch]`: how long a completed release stays watched.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatch {
+    pub after_release: Spanned<String>,
+    #[serde(default)]
+    pub on_breach: Option<Spanned<String>>,
+    #[serde(default)]
+    pub probes: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A deploy step's `progress = { metric = "..." }` or `{ action = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProgress {
+    #[serde(default)]
+    pub metric: Option<Spanned<String>>,
+    #[serde(default)]
+    pub action: Option<Spanned<String>>,
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 /// `[claims]`: people may claim a step so others see who is on it.
@@ -455,6 +492,14 @@ pub struct RawStep {
     pub environment: Option<Spanned<String>>,
     #[serde(default)]
     pub requires: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
+    #[serde(default)]
+    pub progress: Option<Spanned<RawProgress>>,
+    #[serde(default)]
+    pub pace: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub pace_bake: Option<Spanned<String>>,
+    #[serde(default, rename = "continue")]
+    pub continue_action: Option<Spanned<String>>,
 }
 
 /// One typed input of a gate.

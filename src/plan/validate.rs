@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+mod deploy;
+
 use super::raw::{
     RawAction, RawGateInput, RawHealth, RawLevel, RawMetric, RawPlan, RawReleaseType,
     RawRollbackStep, RawSize, RawStep, RawWindow,
@@ -33,6 +35,7 @@ pub const TEMPLATE_PLACEHOLDERS: &[&str] = &[
     "service",
     "date",
     "timestamp",
+    "target",
 ];
 
 struct Checker<'a> {
@@ -389,6 +392,7 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         }
     };
 
+    let traffic_table = raw.traffic.as_ref().map(Spanned::span);
     let traffic = raw.traffic.map(|t| {
         let table = t.span();
         let t = t.into_inner();
@@ -542,6 +546,8 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
     let mut seen_stage = BTreeSet::new();
     let mut seen_step = BTreeSet::new();
     let mut last_weight: Option<(u8, String)> = None;
+    let mut traffic_steps = Vec::new();
+    let mut deploy_steps = Vec::new();
     if raw.stages.is_empty() {
         c.problem(
             0..0,
@@ -575,8 +581,17 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         let mut steps = Vec::new();
         for (pi, raw_step) in stage.steps.into_iter().enumerate() {
             let path = format!("stages[{si}].steps[{pi}]");
-            let step = raw_step.into_inner();
+            let mut step = raw_step.into_inner();
             let kind_span = step.kind.span();
+            let pacing = (step.kind.get_ref() == "deploy").then(|| deploy::take_pacing(&mut step));
+            if deploy::reserved_step_id(step.id.get_ref()) {
+                c.problem(
+                    step.id.span(),
+                    &format!("{path}.id"),
+                    format!("step id `{}` is reserved", step.id.get_ref()),
+                    "breaches seen while a completed release is watched are recorded under it; rename the step",
+                );
+            }
             if !seen_step.insert(step.id.get_ref().clone()) {
                 c.problem(
                     step.id.span(),
@@ -593,11 +608,24 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
                     "ids starting with `rollback-` name the rollback procedure's steps; rename it",
                 );
             }
-            let known = Known { roles: &roles, actions: &actions, probe_ids: &probe_ids };
-            if let Some(step) =
-                check_step(c, &path, &stage_environment, step, &known, &mut last_weight)
-            {
+            let known = Known {
+                roles: &roles,
+                actions: &actions,
+                probe_ids: &probe_ids,
+                metrics: &metrics,
+            };
+            let checked = check_step(c, &path, &stage_environment, step, &known, &mut last_weight);
+            let expanded = match (checked, pacing) {
+                (Some(step), Some(pacing)) => {
+                    deploy_steps.push((step.id.clone(), kind_span.clone()));
+                    deploy::expand(c, &path, step, pacing, &known, &mut seen_step)
+                }
+                (Some(step), None) => vec![step],
+                (None, _) => Vec::new(),
+            };
+            for step in expanded {
                 if matches!(step.kind, StepKind::Traffic { .. }) {
+                    traffic_steps.push((step.id.clone(), kind_span.clone()));
                     if traffic.is_none() {
                         c.problem(kind_span.clone(), &format!("{path}.kind"), format!("traffic step `{}` but the plan has no [traffic] provider", step.id), "add [traffic] with `set = \"ACTION\"` naming the action that sets the weight");
                     }
@@ -632,6 +660,9 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
     let claims = raw.claims.map(|raw| check_claims(c, raw));
     let windows =
         raw.windows.into_iter().enumerate().filter_map(|(i, w)| check_window(c, i, w)).collect();
+    let deploy =
+        deploy::check_strategy(c, raw.deploy, &traffic_steps, &deploy_steps, traffic_table);
+    let watch = deploy::check_watch(c, raw.watch, &metrics, &probe_ids);
 
     Plan {
         service,
@@ -647,6 +678,8 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         claims,
         roles,
         windows,
+        deploy,
+        watch,
     }
 }
 
@@ -1404,6 +1437,7 @@ struct Known<'p> {
     roles: &'p BTreeMap<String, Vec<String>>,
     actions: &'p BTreeMap<String, ActionSpec>,
     probe_ids: &'p BTreeSet<String>,
+    metrics: &'p [MetricProbe],
 }
 
 fn check_step(
@@ -1414,12 +1448,13 @@ fn check_step(
     known: &Known<'_>,
     last_weight: &mut Option<(u8, String)>,
 ) -> Option<Step> {
-    let Known { roles, actions, probe_ids } = *known;
+    let Known { roles, actions, probe_ids, .. } = *known;
     let kind_word = s.kind.get_ref().clone();
     let allowed: &[&str] = match kind_word.as_str() {
         "checklist" => &["items"],
         "gate" => &["approvals", "min_wait", "requires", "timeout", "on_timeout", "inputs"],
         "action" => &["action", "environment", "on_failure"],
+        "deploy" => &["action", "environment", "on_failure", "progress"],
         "traffic" => &["weight", "environment"],
         "bake" => &["duration", "probes", "on_breach", "checkpoints"],
         other => {
@@ -1427,12 +1462,16 @@ fn check_step(
                 s.kind.span(),
                 &format!("{path}.kind"),
                 format!("`{other}` is not a step kind"),
-                "use checklist, gate, action, traffic or bake",
+                "use checklist, gate, action, deploy, traffic or bake",
             );
             return None;
         }
     };
-    let present: [(&str, Option<Range<usize>>); 15] = [
+    let present: [(&str, Option<Range<usize>>); 19] = [
+        ("progress", s.progress.as_ref().map(Spanned::span)),
+        ("pace", s.pace.as_ref().map(Spanned::span)),
+        ("pace_bake", s.pace_bake.as_ref().map(Spanned::span)),
+        ("continue", s.continue_action.as_ref().map(Spanned::span)),
         ("environment", s.environment.as_ref().map(Spanned::span)),
         ("requires", s.requires.as_ref().map(Spanned::span)),
         ("inputs", s.inputs.as_ref().map(Spanned::span)),
@@ -1533,12 +1572,12 @@ fn check_step(
             let inputs = gate_inputs(c, s.inputs.as_ref(), path);
             StepKind::Gate { approvals, min_wait, requires, deadline, inputs }
         }
-        "action" => {
+        "action" | "deploy" => {
             let Some(action) = s.action else {
                 c.problem(
                     id_span,
                     &format!("{path}.action"),
-                    "an action step needs `action`".into(),
+                    format!("a {kind_word} step needs `action`"),
                     "name a key under [actions]",
                 );
                 return None;
@@ -1570,7 +1609,12 @@ fn check_step(
                     OnActionFailure::Ask
                 }
             };
-            StepKind::Action { action: action.into_inner(), on_failure }
+            if kind_word == "deploy" {
+                let progress = deploy::check_progress(c, path, s.progress, known, known.metrics);
+                StepKind::Deploy { action: action.into_inner(), on_failure, progress, target: 100 }
+            } else {
+                StepKind::Action { action: action.into_inner(), on_failure }
+            }
         }
         "traffic" => {
             let Some(weight) = s.weight else {

@@ -232,7 +232,18 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             release_every_claim(state);
             state.status = Status::Completed;
             state.ended_at = Some(at);
+            state.completed_at.get_or_insert(at);
         }
+        Event::RolloutProgress { step, fraction, updated, desired } => {
+            state.rollout = Some(super::state::Rollout {
+                step: step.clone(),
+                fraction: *fraction,
+                updated: *updated,
+                desired: *desired,
+                at,
+            });
+        }
+        Event::WatchClosed { .. } => state.watch_closed = Some(at),
         Event::NoteAdded { .. } => state.notes += 1,
         Event::ThresholdBreached { step, breach } => {
             state.breaches.push((step.clone(), breach.clone(), at));

@@ -190,6 +190,21 @@ pub enum Command {
         /// Gate step id.
         step: String,
     },
+    /// Record the rollout's progress as the deploy step's `progress` source read it (from
+    /// the supervisor); recorded only when it changed.
+    RecordProgress {
+        /// Deploy step id.
+        step: String,
+        /// The updated share, 0 to 1.
+        fraction: f64,
+        /// Instances on the new version, when counted.
+        updated: Option<u32>,
+        /// Instances wanted, when counted.
+        desired: Option<u32>,
+    },
+    /// The completed release's `[watch] after_release` window has ended: close it
+    /// (flightdeck's decision, taken by the supervisor).
+    CloseWatch,
     /// Claim a step (or renew your claim) so others see who is on it.
     Claim {
         /// Step id (the cockpit's selected step; the CLI's `--step`, else the current one).
@@ -280,6 +295,8 @@ impl Command {
             Self::OverrideWindows { .. } => "override release windows",
             Self::Claim { .. } => "claim",
             Self::Unclaim { .. } => "unclaim",
+            Self::RecordProgress { .. } => "record rollout progress",
+            Self::CloseWatch => "close the watch",
         }
     }
 }

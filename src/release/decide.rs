@@ -89,6 +89,10 @@ pub fn decide(
         Command::OverrideWindows { windows, reason } => ctx.override_windows(windows, reason),
         Command::Claim { step, reason } => ctx.claim(step, reason.as_deref()),
         Command::Unclaim { step } => ctx.unclaim(step),
+        Command::RecordProgress { step, fraction, updated, desired } => {
+            ctx.record_progress(step, *fraction, *updated, *desired)
+        }
+        Command::CloseWatch => ctx.close_watch(),
     }
 }
 
@@ -515,9 +519,10 @@ impl<'a> Ctx<'a> {
                 }
                 Ok(self.complete(&id, Vec::new()))
             }
-            (StepKind::Action { action, .. }, StepStatus::Waiting) => {
-                Ok(vec![self.action_started(&id, action, 1, Phase::Rollout)])
-            }
+            (
+                StepKind::Action { action, .. } | StepKind::Deploy { action, .. },
+                StepStatus::Waiting,
+            ) => Ok(vec![self.action_started(&id, action, 1, Phase::Rollout)]),
             (StepKind::Traffic { weight }, StepStatus::Waiting) => {
                 let Some(traffic) = &self.plan.traffic else {
                     return Err(Rejection::rule("the plan has no traffic provider"));
@@ -766,7 +771,7 @@ impl<'a> Ctx<'a> {
             )));
         }
         let action = match &r.step.kind {
-            StepKind::Action { action, .. } => action.clone(),
+            StepKind::Action { action, .. } | StepKind::Deploy { action, .. } => action.clone(),
             StepKind::Traffic { .. } => {
                 self.plan.traffic.as_ref().map(|t| t.set_action.clone()).unwrap_or_default()
             }
@@ -1366,6 +1371,64 @@ impl<'a> Ctx<'a> {
                 Ok(vec![drift, Event::Paused { reason }])
             }
             (crate::plan::OnDrift::Pause, _) => Ok(vec![drift]),
+        }
+    }
+
+    /// Records the rollout's progress when it changed, while a deploy step has started and
+    /// the release is not over.
+    fn record_progress(
+        &self,
+        step: &str,
+        fraction: f64,
+        updated: Option<u32>,
+        desired: Option<u32>,
+    ) -> Decision {
+        if self.state.status.is_terminal() {
+            return Err(Rejection::rule(format!(
+                "the release {}; its rollout progress is no longer recorded",
+                self.status_word()
+            )));
+        }
+        let Some(r) = self.plan.step(step) else {
+            return Err(Rejection::rule(format!("no step `{step}` in the plan")));
+        };
+        if !matches!(r.step.kind, StepKind::Deploy { .. }) {
+            return Err(Rejection::rule(format!("`{step}` is not a deploy step")));
+        }
+        if !fraction.is_finite() || !(0.0..=1.0).contains(&fraction) {
+            return Err(Rejection::rule(format!(
+                "rollout progress must be between 0 and 1, not {fraction}"
+            )));
+        }
+        let same = self.state.rollout.as_ref().is_some_and(|p| {
+            p.step == step
+                && (p.fraction - fraction).abs() < 1e-9
+                && p.updated == updated
+                && p.desired == desired
+        });
+        if same {
+            return Err(Rejection::rule("the rollout's progress has not changed"));
+        }
+        Ok(vec![Event::RolloutProgress { step: step.to_owned(), fraction, updated, desired }])
+    }
+
+    /// Closes the watch after completion once its window has passed.
+    fn close_watch(&self) -> Decision {
+        let Some(watch) = &self.plan.watch else {
+            return Err(Rejection::rule("the plan has no [watch] after release"));
+        };
+        match super::deployment::watch_state(self.plan, self.state, self.now) {
+            super::deployment::WatchState::Ended { .. } if self.state.watch_closed.is_none() => {
+                Ok(vec![Event::WatchClosed {
+                    after_release_ms: u64::try_from(watch.after_release.as_millis())
+                        .unwrap_or(u64::MAX),
+                }])
+            }
+            super::deployment::WatchState::Watching { left } => Err(Rejection::rule(format!(
+                "the watch after release has {} to go",
+                format_duration(left)
+            ))),
+            _ => Err(Rejection::rule("there is no watch after release to close")),
         }
     }
 

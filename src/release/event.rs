@@ -442,6 +442,25 @@ pub enum Event {
         /// What was decided.
         on_timeout: crate::plan::OnTimeout,
     },
+    /// The rollout's progress, read from the deploy step's `progress` source, changed.
+    RolloutProgress {
+        /// Deploy step id.
+        step: String,
+        /// The updated share of instances, 0 to 1.
+        fraction: f64,
+        /// Instances on the new version, when the source counts them (`2` of `2/3`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        updated: Option<u32>,
+        /// Instances wanted, when the source counts them (`3` of `2/3`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        desired: Option<u32>,
+    },
+    /// The watch after completion (`[watch] after_release`) ended with nothing rolled back:
+    /// the release is closed and can no longer be rolled back.
+    WatchClosed {
+        /// The window, as the plan gave it.
+        after_release_ms: u64,
+    },
     /// The weight read back from the traffic provider differs from the recorded one (or,
     /// with `desired == actual`, is back in line after a drift).
     TrafficDrift {
@@ -518,6 +537,8 @@ impl Event {
             Self::ActionFailed { .. } => "action_failed",
             Self::ActionInterrupted { .. } => "action_interrupted",
             Self::ActionResolved { .. } => "action_resolved",
+            Self::RolloutProgress { .. } => "rollout_progress",
+            Self::WatchClosed { .. } => "watch_closed",
             Self::WeightSet { .. } => "weight_set",
             Self::Paused { .. } => "paused",
             Self::Resumed => "resumed",
@@ -604,6 +625,19 @@ impl Event {
                 format!("marked {step} as {verdict}: {reason}")
             }
             Self::WeightSet { weight } => format!("traffic to new version set to {weight}%"),
+            Self::RolloutProgress { step, fraction, updated, desired } => {
+                let percent = (fraction * 100.0).round();
+                match (updated, desired) {
+                    (Some(n), Some(m)) => {
+                        format!("{step}: {n}/{m} on the new version ({percent}%)")
+                    }
+                    _ => format!("{step}: {percent}% on the new version"),
+                }
+            }
+            Self::WatchClosed { after_release_ms } => format!(
+                "watch after release ended ({}) with no rollback; the release is closed",
+                secs(*after_release_ms)
+            ),
             Self::Paused { reason } => format!("paused: {reason}"),
             Self::Resumed => "resumed".into(),
             Self::RollbackStarted { reason, automatic, .. } => {

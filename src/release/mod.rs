@@ -5,6 +5,7 @@
 mod apply;
 mod command;
 mod decide;
+mod deployment;
 mod event;
 mod evidence;
 mod state;
@@ -15,14 +16,15 @@ mod version;
 pub use apply::apply;
 pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 pub use decide::{decide, unconfirmed_checkpoints};
+pub use deployment::{Deployment, WatchState, deployment, watch_state};
 pub use event::{
     Breach, Event, EventRecord, HEALTH_LAST, Level, Phase, RollbackStepRef, SCHEMA_VERSION,
     Signature, health_threshold,
 };
 pub use evidence::{BakeEvidence, EvidenceStatus, NOBODY_WATCHED, SeriesEvidence};
 pub use state::{
-    ActionRun, Decline, Drift, Mark, ReleaseInfo, RollbackState, RunOutcome, State, Status,
-    StepClaim, StepState, StepStatus, WeightChange,
+    ActionRun, Decline, Drift, Mark, ReleaseInfo, RollbackState, Rollout, RunOutcome, State,
+    Status, StepClaim, StepState, StepStatus, WeightChange,
 };
 pub use time::{
     Actor, Timestamp, format_clock, format_date_time, format_elapsed, format_hour_minute,

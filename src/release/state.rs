@@ -22,6 +22,21 @@ pub struct Drift {
     pub at: Timestamp,
 }
 
+/// The rollout's progress as last recorded (`rollout_progress`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Deploy step id.
+    pub step: String,
+    /// The updated share, 0 to 1.
+    pub fraction: f64,
+    /// Instances on the new version, when counted.
+    pub updated: Option<u32>,
+    /// Instances wanted, when counted.
+    pub desired: Option<u32>,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
 /// Where a release is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -394,6 +409,16 @@ pub struct State {
     /// `on_failure` is not paused again once someone resumed after it.
     #[serde(default)]
     pub resumed_at: Option<Timestamp>,
+    /// The rollout's progress as last read, for a deploy with a `progress` source.
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
+    /// When the release first completed: its `[watch] after_release` window starts here
+    /// (a release paused by a breach while watched and resumed completes again).
+    #[serde(default)]
+    pub completed_at: Option<Timestamp>,
+    /// When the watch after completion ended (`watch_closed`): no rollback after it.
+    #[serde(default)]
+    pub watch_closed: Option<Timestamp>,
 }
 
 impl State {
@@ -417,6 +442,9 @@ impl State {
             baselines: BTreeMap::new(),
             drift: None,
             resumed_at: None,
+            rollout: None,
+            completed_at: None,
+            watch_closed: None,
         }
     }
 

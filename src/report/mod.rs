@@ -1093,6 +1093,8 @@ fn deed(plan: &Plan, event: &Event) -> Option<String> {
         Event::StepClaimed { step, .. } => format!("claimed {step}"),
         Event::ClaimReleased { step } => format!("released {step}"),
         Event::TrafficDrift { .. } => "recorded traffic drift".into(),
+        Event::RolloutProgress { .. } => "recorded rollout progress".into(),
+        Event::WatchClosed { .. } => "closed the watch after release".into(),
         Event::GateTimedOut { step, .. } => format!("timed out {step}"),
         Event::GateInputGiven { input, step, .. } => format!("gave {input} at {step}"),
         Event::WindowsOverridden { .. } => "overrode the release windows".into(),

@@ -68,7 +68,7 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
             StepStatus::Done => format!("{weight}% set"),
             _ => format!("→{weight}%"),
         },
-        StepKind::Action { .. } => run_summary(model, s),
+        StepKind::Action { .. } | StepKind::Deploy { .. } => run_summary(model, s),
     }
 }
 
@@ -447,7 +447,7 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
                 ));
             }
         }
-        StepKind::Action { action, .. } => {
+        StepKind::Action { action, .. } | StepKind::Deploy { action, .. } => {
             if let Some(spec) = release.plan.action(action) {
                 let text = describe_action(&spec.kind, release, &r.step.environment);
                 lines.push(Line::styled(format!(" {text}"), theme::dim()));
