@@ -804,11 +804,11 @@ id = "s"
 
 [[stages.steps]]
 id = "ship"
-kind = "deploy"
+kind = "release"
 "#,
         "stages[0].steps[0].kind",
         10,
-        "`deploy` is not a step kind",
+        "`release` is not a step kind",
     );
 }
 

@@ -33,7 +33,8 @@ fn only(text: &str, field: &str, line: usize, fragment: &str) -> PlanProblem {
     p
 }
 
-/// A plan with one metric whose lines 5.. are `metric` (the `[[metrics]]` header is line 4).
+/// A plan with one metric whose lines 5.. are `metric` (the `[[metrics]]` header is line 4),
+/// watched by a bake after a rolling deploy (before which a baseline is captured).
 fn with_metric(metric: &str) -> String {
     format!(
         r#"[service]
@@ -44,10 +45,19 @@ environment = "production"
 [[stages]]
 id = "s"
 [[stages.steps]]
+id = "ship"
+kind = "deploy"
+action = "ship"
+[[stages.steps]]
 id = "watch"
 kind = "bake"
 duration = "10m"
 probes = ["m"]
+[deploy]
+strategy = "rolling"
+[actions.ship]
+kind = "command"
+argv = ["true"]
 "#
     )
 }

@@ -19,8 +19,8 @@ use super::{
     ActionKind, ActionSpec, BaselineMode, Claims, HealthProbe, Item, Location, MetricProbe,
     MetricSource, NoDataPolicy, Notify, NotifyEvent, NotifyFormat, OnActionFailure, OnBreach,
     OnFailure, Plan, PlanError, PlanProblem, Policy, ReleaseType, ReleaseTypePolicy, Role,
-    Rollback, RollbackStep, ScrapeCompute, Service, Stage, Step, StepKind, Threshold, Thresholds,
-    Traffic, format_duration, parse_duration, shorten,
+    Rollback, RollbackStep, ScrapeCompute, Service, Stage, Step, StepKind, Strategy, Threshold,
+    Thresholds, Traffic, format_duration, parse_duration, shorten,
 };
 
 /// Placeholders an action may use; anything else in braces is a plan error.
@@ -365,11 +365,20 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         .collect();
     let metric_ids: BTreeSet<String> =
         raw.metrics.iter().map(|m| m.get_ref().id.get_ref().clone()).collect();
+    // Metrics are judged against the strategy (checked, with its errors, after the steps).
+    let strategy = raw
+        .deploy
+        .as_ref()
+        .and_then(|d| d.get_ref().strategy.as_ref())
+        .and_then(|w| Strategy::parse(w.get_ref()))
+        .unwrap_or_default();
+    let metric_spans: BTreeMap<String, Range<usize>> =
+        raw.metrics.iter().map(|m| (m.get_ref().id.get_ref().clone(), m.span())).collect();
     let metrics: Vec<MetricProbe> = raw
         .metrics
         .into_iter()
         .enumerate()
-        .filter_map(|(i, m)| check_metric(c, i, m, &mut probe_ids, &metric_ids))
+        .filter_map(|(i, m)| check_metric(c, i, m, &mut probe_ids, &metric_ids, strategy))
         .collect();
 
     let actions: BTreeMap<String, ActionSpec> = raw
@@ -662,6 +671,7 @@ fn check(c: &mut Checker<'_>, raw: RawPlan) -> Plan {
         raw.windows.into_iter().enumerate().filter_map(|(i, w)| check_window(c, i, w)).collect();
     let deploy =
         deploy::check_strategy(c, raw.deploy, &traffic_steps, &deploy_steps, traffic_table);
+    deploy::check_baselines_possible(c, &stages, &metrics, &metric_spans);
     let watch = deploy::check_watch(c, raw.watch, &metrics, &probe_ids);
 
     Plan {
@@ -1038,6 +1048,7 @@ fn check_metric(
     raw: Spanned<RawMetric>,
     seen: &mut BTreeSet<String>,
     metric_ids: &BTreeSet<String>,
+    strategy: Strategy,
 ) -> Option<MetricProbe> {
     let span = raw.span();
     let m = raw.into_inner();
@@ -1248,7 +1259,25 @@ fn check_metric(
         .into_iter()
         .flatten()
         .any(Thresholds::relative);
-    if relative && !by_label && m.baseline_from.is_none() {
+    let whole_service = strategy != Strategy::Traffic;
+    if whole_service
+        && baseline_mode == BaselineMode::Live
+        && !(by_label && strategy == Strategy::Rolling)
+    {
+        let span = m.baseline_mode.as_ref().map_or(span.clone(), Spanned::span);
+        c.problem(
+            span,
+            &format!("{path}.baseline_mode"),
+            format!(
+                "`{id}` compares live against the stable side, but with strategy \"{}\" no stable side runs beside the new version after the deploy",
+                strategy.word()
+            ),
+            "use baseline_mode = \"before\": the baseline is captured before the deploy step, from the only version running then",
+        );
+    }
+    // Under rolling or swap the metric itself, before the deploy step, is the baseline: the
+    // only version running then.
+    if relative && !by_label && m.baseline_from.is_none() && !whole_service {
         c.problem(
             span,
             &path,

@@ -405,3 +405,59 @@ pub(super) fn check_watch(
 pub(super) fn reserved_step_id(id: &str) -> bool {
     id == AFTER_RELEASE_STEP
 }
+
+/// A relative threshold needs a baseline, and a baseline is captured only while the first
+/// step that changes production (a traffic shift or a deploy) waits: refuse a relative
+/// threshold in a plan with no such step, and a bake that watches one before that step.
+pub(super) fn check_baselines_possible(
+    c: &mut Checker<'_>,
+    stages: &[super::super::Stage],
+    metrics: &[MetricProbe],
+    metric_spans: &std::collections::BTreeMap<String, std::ops::Range<usize>>,
+) {
+    let steps: Vec<&Step> = stages.iter().flat_map(|s| s.steps.iter()).collect();
+    let first_change = steps.iter().position(|s| s.kind.changes_production());
+    for (i, m) in metrics.iter().enumerate() {
+        // A baseline taken from another metric (`baseline_from`) reads a side that never
+        // changes, so it does not wait for the first change step.
+        let own = m.baseline_from.as_deref().is_none_or(|from| from == m.id);
+        if !m.needs_captured_baseline() || (!own && first_change_step_exists(&steps)) {
+            continue;
+        }
+        let span = metric_spans.get(&m.id).cloned().unwrap_or(0..0);
+        let Some(first) = first_change else {
+            c.problem(
+                span,
+                &format!("metrics[{i}]"),
+                format!(
+                    "`{}` has a threshold relative to the baseline, but no step changes production (no traffic or deploy step), so no baseline is ever captured",
+                    m.id
+                ),
+                "mark the step that deploys with kind = \"deploy\" (and [deploy] strategy = \"rolling\" or \"swap\"), or use absolute thresholds",
+            );
+            continue;
+        };
+        let early: Vec<&str> = steps[..first]
+            .iter()
+            .filter(|s| matches!(&s.kind, StepKind::Bake { probes, .. } if probes.contains(&m.id)))
+            .map(|s| s.id.as_str())
+            .collect();
+        if !early.is_empty() {
+            c.problem(
+                span,
+                &format!("metrics[{i}]"),
+                format!(
+                    "bake {} watches `{}`, whose baseline is captured only while `{}` waits, later in the plan",
+                    early.join(", "),
+                    m.id,
+                    steps[first].id
+                ),
+                "watch it with absolute thresholds before that step, or move the bake after it",
+            );
+        }
+    }
+}
+
+fn first_change_step_exists(steps: &[&Step]) -> bool {
+    steps.iter().any(|s| s.kind.changes_production())
+}
