@@ -69,9 +69,24 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
                 t.stable_label, t.canary_label, t.set_action
             );
         }
-        None => {
+        None if plan.strategy() == crate::plan::Strategy::Traffic => {
             let _ = writeln!(out, "traffic      none");
         }
+        None => {
+            let _ = writeln!(out, "deploy       {}", deploy_summary(plan));
+        }
+    }
+    if let Some(w) = &plan.watch {
+        let _ = writeln!(
+            out,
+            "watch        {} after completion, watching {} (on breach: {})",
+            format_duration(w.after_release),
+            list(&w.probes.iter().map(String::as_str).collect::<Vec<_>>()),
+            match w.on_breach {
+                crate::plan::OnBreach::Rollback => "rollback",
+                crate::plan::OnBreach::Pause => "pause",
+            }
+        );
     }
     let rollback: Vec<String> = plan
         .rollback
@@ -85,9 +100,14 @@ pub fn plan_summary(plan: &Plan, file: &str) -> String {
             }
         })
         .collect();
+    let first = if plan.strategy() == crate::plan::Strategy::Traffic {
+        "traffic to 0 then "
+    } else {
+        "runs "
+    };
     let _ = writeln!(
         out,
-        "rollback     traffic to 0 then {} (on failure: {})",
+        "rollback     {first}{} (on failure: {})",
         list(&rollback.iter().map(String::as_str).collect::<Vec<_>>()),
         match plan.rollback.on_failure {
             crate::plan::OnFailure::Halt => "halt",
@@ -311,4 +331,35 @@ mod tests {
         assert!(summary.contains("regular (2 approvals)"), "{summary}");
         assert!(!summary.contains("(1 approvals"), "{summary}");
     }
+}
+
+/// `rolling: deploy step deploy (3 segments paced at 33%, 67%), progress from pods_updated
+/// every 5s`.
+fn deploy_summary(plan: &Plan) -> String {
+    let deploys = plan.deploy_steps();
+    let mut text = format!("{}:", plan.strategy().word());
+    let Some(last) = deploys.last() else { return format!("{text} no deploy step") };
+    text.push_str(&format!(" deploy step {}", last.step.id));
+    let paced: Vec<String> = deploys
+        .iter()
+        .filter_map(|r| match &r.step.kind {
+            StepKind::Deploy { target, .. } if *target < 100 => Some(format!("{target}%")),
+            _ => None,
+        })
+        .collect();
+    if !paced.is_empty() {
+        text.push_str(&format!(" (paced: a bake at {})", paced.join(", ")));
+    }
+    if let StepKind::Deploy { progress: Some(p), .. } = &last.step.kind {
+        let source = match &p.source {
+            crate::plan::ProgressSource::Action(a) => format!("action {a}"),
+            crate::plan::ProgressSource::Metric(m) => format!("metric {m}"),
+        };
+        text.push_str(&format!(
+            ", progress in {} from {source} every {}",
+            p.unit,
+            format_duration(p.every)
+        ));
+    }
+    text
 }
