@@ -273,8 +273,20 @@ prometheus = { url = "http://127.0.0.1:9", query = "errors" }
 abort = ">= 2%"
 absent = 0
 
+[deploy]
+strategy = "rolling"
+
+[actions.ship]
+kind = "command"
+argv = ["true"]
+
 [[stages]]
 id = "s"
+
+  [[stages.steps]]
+  id = "ship"
+  kind = "deploy"
+  action = "ship"
 
   [[stages.steps]]
   id = "watch"
