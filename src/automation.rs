@@ -164,7 +164,7 @@ pub fn failed_action_due(plan: &Plan, state: &State) -> Option<Command> {
         return None;
     }
     let current = plan.flat_steps().get(state.cursor).copied()?;
-    let Some((action, on_failure)) = current.step.kind.own_action() else { return None };
+    let (action, on_failure) = current.step.kind.own_action()?;
     let s = state.steps.get(state.cursor)?;
     let run = s.last_run().filter(|r| s.status == StepStatus::Failed && r.resolution.is_none())?;
     let Some(RunOutcome::Failed { at, error, .. }) = &run.outcome else { return None };

@@ -733,6 +733,16 @@ impl Event {
     }
 }
 
+/// `during bake-10`, or `after release` for a breach seen while a completed release is
+/// watched.
+fn during(step: &str) -> String {
+    if step == crate::plan::AFTER_RELEASE_STEP {
+        "after release".to_owned()
+    } else {
+        format!("during {step}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -832,15 +842,5 @@ mod tests {
         };
         assert!(e.sentence().contains("(1 sample over"), "{}", e.sentence());
         assert_eq!(Event::NoteAdded { text: "hi".into() }.sentence(), "note: hi");
-    }
-}
-
-/// `during bake-10`, or `after release` for a breach seen while a completed release is
-/// watched.
-fn during(step: &str) -> String {
-    if step == crate::plan::AFTER_RELEASE_STEP {
-        "after release".to_owned()
-    } else {
-        format!("during {step}")
     }
 }
