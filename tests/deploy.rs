@@ -303,6 +303,7 @@ fn a_failed_deploy_with_on_failure_rollback_rolls_back_without_a_weight_step() {
     h.ok(record("rollback-1-undo", 1, success()), &flightdeck_itself());
     assert_eq!(h.state.status, Status::RolledBack);
     assert_eq!(h.state.weight_history, Vec::new());
+    assert_eq!(deployment(&h.plan, &h.state).line(), "rolled back from 1.4.2");
 }
 
 #[test]
@@ -441,13 +442,40 @@ fn a_completed_release_may_be_rolled_back_while_watched() {
     assert!(matches!(events[0], Event::RollbackStarted { automatic: false, .. }), "{events:?}");
     assert_eq!(h.state.status, Status::RollingBack);
     assert_eq!(h.state.ended_at, None, "not over until its rollback is");
+    // Progress read while the rollback runs is what production runs.
+    h.ok(
+        Command::RecordProgress {
+            step: "deploy".into(),
+            fraction: 1.0 / 3.0,
+            updated: Some(1),
+            desired: Some(3),
+        },
+        &flightdeck_itself(),
+    );
+    assert_eq!(
+        deployment(&h.plan, &h.state).line(),
+        "rolled back from 1.4.2 (1/3 pods on it when last read)"
+    );
+    h.ok(
+        Command::RecordProgress {
+            step: "deploy".into(),
+            fraction: 0.0,
+            updated: Some(0),
+            desired: Some(3),
+        },
+        &flightdeck_itself(),
+    );
     h.advance_secs(10);
     h.ok(record("rollback-1-undo", 1, success()), &alice());
     assert_eq!(h.state.status, Status::RolledBack);
     assert_eq!(h.state.ended_at, Some(h.now));
     assert_eq!(h.state.completed_at, Some(completed_at), "the first completion stays on record");
     assert_eq!(watch_state(&h.plan, &h.state, h.now), WatchState::None);
-    assert_eq!(deployment(&h.plan, &h.state).line(), "rolled back from 1.4.2");
+    assert_eq!(
+        deployment(&h.plan, &h.state).line(),
+        "rolled back from 1.4.2 (0/3 pods on it when last read)"
+    );
+    assert!(deployment(&h.plan, &h.state).fraction().abs() < 1e-9, "the previous version runs");
 }
 
 #[test]
