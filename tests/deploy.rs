@@ -12,7 +12,7 @@ use flightdeck::plan::AFTER_RELEASE_STEP;
 use flightdeck::probe::{ProbeBoard, Reading};
 use flightdeck::release::{
     Actor, Breach, Command, Event, Level, Phase, RejectionKind, Status, StepStatus, WatchState,
-    baseline_wait, deployment, format_hour_minute, watch_state,
+    baseline_wait, deployment, format_hour_minute, supervised, watch_state,
 };
 use support::engine::{
     Harness, abort, actor, failure, next, next_confirmed, pause, record, rollback, says, start,
@@ -506,6 +506,7 @@ fn a_completed_release_without_a_watch_is_not_rolled_back() {
     h.ok(next_confirmed(), &alice());
     h.ok(record("deploy", 1, success()), &alice());
     assert_eq!(h.state.status, Status::Completed);
+    assert!(!supervised(&h.plan, &h.state), "completed without a watch is over");
     says(&h.err(rollback("now"), &alice()), &["cannot roll back", "is completed"]);
 }
 
@@ -613,15 +614,18 @@ fn a_breach_after_release_is_refused_outside_the_watch() {
 #[test]
 fn the_watch_closes_only_after_its_window() {
     let mut h = completed("");
+    assert!(supervised(&h.plan, &h.state), "completed and watched");
     let board = ProbeBoard::for_plan(&h.plan);
     h.advance(Duration::from_secs(23 * 3600));
     assert_eq!(due(&h, &board), None);
     says(&h.err(Command::CloseWatch, &flightdeck_itself()), &["has 1h to go"]);
     h.advance(Duration::from_secs(3600));
     assert_eq!(due(&h, &board), Some(Command::CloseWatch));
+    assert!(supervised(&h.plan, &h.state), "the watch is still to be closed");
     let events = h.ok(Command::CloseWatch, &flightdeck_itself());
     assert_eq!(events, vec![Event::WatchClosed { after_release_ms: 24 * 3600 * 1000 }]);
     assert_eq!(watch_state(&h.plan, &h.state, h.now), WatchState::Ended { at: h.now });
+    assert!(!supervised(&h.plan, &h.state), "nothing more to do for it");
     assert_eq!(due(&h, &board), None);
     says(&h.err(Command::CloseWatch, &flightdeck_itself()), &["already closed"]);
     says(&h.err(rollback("late"), &alice()), &["its 24h watch ended at"]);

@@ -221,3 +221,14 @@ pub fn watch_state(plan: &Plan, state: &State, now: Timestamp) -> WatchState {
     }
     WatchState::Watching { left: Duration::from_millis(end.millis_since(now)) }
 }
+
+/// Whether flightdeck still has something to do for this release: it is not over, or it
+/// completed with a `[watch]` that is not closed on record yet (breaches are judged until the
+/// window ends, then the watch is closed). Supervisors and cockpits keep driving it while
+/// this holds.
+pub fn supervised(plan: &Plan, state: &State) -> bool {
+    !state.status.is_terminal()
+        || (state.status == Status::Completed
+            && plan.watch.is_some()
+            && state.watch_closed.is_none())
+}
