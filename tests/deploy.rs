@@ -569,6 +569,9 @@ fn an_abort_breach_after_release_pauses_when_the_watch_says_so_and_resume_comple
     assert_eq!(h.state.status, Status::Paused);
     assert!(matches!(watch_state(&h.plan, &h.state, h.now), WatchState::Watching { .. }));
     assert_eq!(due(&h, &board), None, "a paused release is a person's");
+    board.sync(&h.state);
+    let row = board.metric("latency").expect("a latency row");
+    assert!(row.released, "paused after completion, its after-release levels still show");
     h.advance_secs(60);
     assert_eq!(h.ok(Command::Resume, &alice()), vec![Event::Resumed]);
     assert_eq!(h.state.status, Status::Completed);
