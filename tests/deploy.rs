@@ -703,3 +703,34 @@ fn pause_reason_is_kept_on_a_running_deploy() {
     h.ok(Command::Resume, &alice());
     assert_eq!(h.state.status, Status::Completed);
 }
+
+#[test]
+fn an_interrupted_deploy_is_decided_like_an_interrupted_action() {
+    let mut h = rolling("");
+    h.ok(start(), &alice());
+    h.ok(capture_latency(100.0), &flightdeck_itself());
+    h.ok(next_confirmed(), &alice());
+    h.ok(support::engine::interrupted("deploy", 1), &flightdeck_itself());
+    assert_eq!(h.step("deploy").status, StepStatus::Interrupted);
+    says(&h.err(next_confirmed(), &alice()), &["`deploy` was interrupted", "decide"]);
+    let board = ProbeBoard::for_plan(&h.plan);
+    assert_eq!(due(&h, &board), None, "an interruption waits for a person");
+    let resolve = |confirmed| Command::Resolve {
+        resolution: flightdeck::release::Resolution::Succeeded,
+        reason: "kubectl rollout status says complete".into(),
+        confirmed,
+    };
+    assert_eq!(h.err(resolve(false), &alice()).kind, RejectionKind::NeedsConfirmation);
+    let events = h.ok(resolve(true), &alice());
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::ActionResolved { succeeded: true, .. },
+                Event::StepCompleted { .. },
+                Event::Completed
+            ]
+        ),
+        "{events:?}"
+    );
+}
