@@ -1,8 +1,9 @@
 //! Decisions flightdeck takes by itself, as pure functions of the state and the probe
 //! board: noticing that the process running an action is gone, following a failed action
 //! step's `on_failure`, capturing baselines before
-//! the first traffic shift, acting on a watched series that breaches during a bake, and
-//! finishing (or pausing) a bake whose time is up. They return commands that go through the
+//! the first traffic shift or deploy, acting on a watched series that breaches during a bake
+//! or while a completed release is watched, finishing (or pausing) a bake whose time is up,
+//! and closing the watch after release when its window has passed. They return commands that go through the
 //! same `decide` as a person's keys, pinned to the seq they were decided on, so several
 //! cockpits deciding the same thing record it once.
 
@@ -11,7 +12,7 @@ use crate::plan::{BaselineMode, OnActionFailure, Plan, StepKind, StepRef};
 use crate::probe::{HealthState, ProbeBoard};
 use crate::release::{
     Actor, Breach, Command, Event, HEALTH_LAST, Level, RunOutcome, State, Status, StepState,
-    StepStatus, Timestamp, health_threshold,
+    StepStatus, Timestamp, WatchState, health_threshold,
 };
 
 /// A command automation wants to issue, and the seq it decided on.
@@ -50,11 +51,12 @@ pub fn orphans(state: &State, me: &Actor, alive: impl Fn(u32) -> bool) -> Vec<Co
 ///
 /// In order: interrupted actions; what a failed action step's `on_failure` says (pause or
 /// roll back, see [`failed_action_due`]); a baseline for each metric with data while the first
-/// traffic step has not moved traffic yet; during a running bake, an abort-level breach
+/// traffic or deploy step has not changed production yet; during a running bake, an abort-level breach
 /// (recorded, then the bake's `on_breach`), then — once its time is up — a pause when a
 /// watched series is inconclusive (unless a person resumed after the time was up: resuming
 /// accepts the bake) or else the step's completion; and a warn-level breach, once per
-/// series and bake, while the bake runs.
+/// series and bake, while the bake runs. A completed release is judged by `[watch]` (see
+/// `watch_due`).
 pub fn due(
     plan: &Plan,
     state: &State,
@@ -66,10 +68,13 @@ pub fn due(
     if let Some(command) = orphans(state, me, alive).into_iter().next() {
         return Some(Due { command, expect_seq: None });
     }
+    let pinned = |command| Some(Due { command, expect_seq: Some(state.seq) });
+    if state.status == Status::Completed {
+        return watch_due(plan, state, now, board).and_then(pinned);
+    }
     if state.status != Status::Running {
         return None;
     }
-    let pinned = |command| Some(Due { command, expect_seq: Some(state.seq) });
     if let Some(command) = failed_action_due(plan, state) {
         return pinned(command);
     }
@@ -260,8 +265,62 @@ fn resumed_by_person_since(state: &State, since: Timestamp) -> bool {
     })
 }
 
-/// A baseline to capture: while the first traffic step is current and waiting (its action,
-/// which moves traffic, has not started) and no traffic has moved, for each `before`-mode
+/// While a completed release is watched (`[watch] after_release`): the first abort-level
+/// breach of a watched series not recorded yet (`RecordBreach` under the after-release
+/// step, which then rolls back or pauses), else the first warning not recorded yet; once the
+/// window has passed, closing the watch.
+fn watch_due(plan: &Plan, state: &State, now: Timestamp, board: &ProbeBoard) -> Option<Command> {
+    let watch = plan.watch.as_ref()?;
+    let completed = state.completed_at?;
+    match crate::release::watch_state(plan, state, now) {
+        WatchState::Ended { .. } if state.watch_closed.is_none() => Some(Command::CloseWatch),
+        WatchState::Watching { .. } => {
+            let step = crate::plan::AFTER_RELEASE_STEP;
+            let held: Vec<Breach> = watch
+                .probes
+                .iter()
+                .filter_map(|id| after_release_breach(plan, state, board, id, now, completed))
+                .filter(|b| {
+                    !state
+                        .breaches
+                        .iter()
+                        .any(|(st, r, _)| st == step && r.series == b.series && r.level == b.level)
+                })
+                .collect();
+            let breach = held
+                .iter()
+                .find(|b| b.level == Level::Abort)
+                .or_else(|| held.iter().find(|b| b.level == Level::Warn))?;
+            Some(Command::RecordBreach { step: step.to_owned(), breach: breach.clone() })
+        }
+        _ => None,
+    }
+}
+
+/// A watched series' breach after completion, judged by its `after_release_*` levels (the
+/// board's rows may not know yet that the release completed), or a health probe that is
+/// down (abort) or flapping (warn).
+fn after_release_breach(
+    plan: &Plan,
+    state: &State,
+    board: &ProbeBoard,
+    id: &str,
+    now: Timestamp,
+    completed: Timestamp,
+) -> Option<Breach> {
+    if let (Some(spec), Some(row)) = (plan.metrics.iter().find(|m| m.id == id), board.metric(id)) {
+        let rules = analysis::Rules::of(spec, true);
+        let samples: Vec<(Timestamp, f64)> = row.samples.iter().copied().collect();
+        let observed = analysis::Observed { samples: &samples, no_data_since: row.no_data_since };
+        let baseline = row.baseline.or_else(|| state.baselines.get(id).copied());
+        return analysis::evaluate(&rules, &observed, baseline, now).breach(id);
+    }
+    watch(plan, board, id, now, completed).held
+}
+
+/// A baseline to capture: while the first step that changes production (a traffic shift or
+/// a deploy) is current and waiting (its action has not started) and production has not
+/// changed (no traffic moved, no deploy ran), for each `before`-mode
 /// metric with no baseline yet whose stable side's readings cover its `baseline_window`:
 /// a `by_label` metric's previous-version series (never the new version's, which may hold
 /// leftovers of an earlier release), the metric named by `baseline_from`, or — for a metric
@@ -274,12 +333,9 @@ fn baseline_due(
     now: Timestamp,
     board: &ProbeBoard,
 ) -> Option<Command> {
-    let first_traffic =
-        plan.flat_steps().into_iter().find(|r| matches!(r.step.kind, StepKind::Traffic { .. }))?;
-    if first_traffic.index != current.index
+    if !current.step.kind.changes_production()
         || s.status != StepStatus::Waiting
-        || state.weight != 0
-        || !state.weight_history.is_empty()
+        || crate::release::production_changed(plan, state)
     {
         return None;
     }

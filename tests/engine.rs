@@ -2508,3 +2508,49 @@ id = "canary"
   action = "smoke"
   ON_FAILURE
 "#;
+
+// ---------------------------------------------------------------------------------------------
+// A completed traffic release watched after completion (`[watch]`, issue 16)
+// ---------------------------------------------------------------------------------------------
+
+/// The completed fixture release, its records replayed under the same plan with a one-hour
+/// `[watch]` on the `green` health check.
+fn completed_watched() -> Harness {
+    let h = completed();
+    let plan = support::engine::plan_from(&format!(
+        "{}\n[watch]\nafter_release = \"1h\"\nprobes = [\"green\"]\n",
+        support::engine::BASIC
+    ));
+    let state = State::replay(&plan, &h.records);
+    Harness { plan, state, records: h.records, now: h.now }
+}
+
+#[test]
+fn completed_watched_rollback_sends_traffic_back_to_zero_first() {
+    let mut h = completed_watched();
+    h.advance_secs(600);
+    let events = h.ok(rollback("errors after the release"), &alice());
+    let Event::RollbackStarted { steps, .. } = &events[0] else { panic!("{events:?}") };
+    let ids: Vec<(&str, bool)> =
+        steps.iter().map(|s| (s.id.as_str(), s.sets_weight_zero)).collect();
+    assert_eq!(ids, vec![("rollback-1-traffic", true), ("rollback-2-undeploy", false)]);
+    h.ok(record("rollback-1-traffic", 1, success()), &bob());
+    assert_eq!(h.state.weight, 0);
+    h.ok(record("rollback-2-undeploy", 1, success()), &bob());
+    assert_eq!(h.state.status, Status::RolledBack);
+}
+
+#[test]
+fn completed_watched_anything_but_a_note_or_rollback_is_rejected() {
+    let mut h = completed_watched();
+    for command in every_command_but_note() {
+        if matches!(command, Command::Rollback { .. }) {
+            continue;
+        }
+        h.err(command, &alice());
+    }
+    h.advance_secs(3600);
+    says(&h.err(rollback("too late"), &alice()), &["its 1h watch ended at"]);
+    h.ok(Command::CloseWatch, &alice());
+    only_notes_are_accepted(h);
+}

@@ -177,7 +177,98 @@ id = "all"
   action = "deploy"
 "#;
 
-const PLANS: [&str; 3] = [BASIC, FULL, NO_TRAFFIC];
+/// A paced rolling deploy (segments and bakes), watched after completion; a breach then
+/// pauses. Its metric is absolute, so the deploy waits for no baseline.
+const ROLLING: &str = r#"
+[service]
+name = "pods"
+environment = "production"
+
+[deploy]
+strategy = "rolling"
+
+[watch]
+after_release = "2m"
+on_breach = "pause"
+
+[[metrics]]
+id = "error_rate"
+scrape = { url = "http://127.0.0.1:9/metrics", gauge = "errors" }
+warn = "> 0.01"
+abort = "> 0.05"
+after_release_abort = "> 0.1"
+
+[actions.rollout]
+kind = "command"
+argv = ["echo", "rollout"]
+
+[actions.undo]
+kind = "command"
+argv = ["echo", "undo"]
+
+[rollback]
+steps = ["undo"]
+
+[[stages]]
+id = "ship"
+
+  [[stages.steps]]
+  id = "deploy"
+  kind = "deploy"
+  action = "rollout"
+  pace = ["50%"]
+  pace_bake = "30s"
+  probes = ["error_rate"]
+
+  [[stages.steps]]
+  id = "smoke"
+  kind = "action"
+  action = "rollout"
+"#;
+
+/// A platform swap watched after completion; a breach then rolls back.
+const SWAP: &str = r#"
+[service]
+name = "site"
+environment = "production"
+
+[deploy]
+strategy = "swap"
+
+[watch]
+after_release = "1m"
+
+[[metrics]]
+id = "error_rate"
+scrape = { url = "http://127.0.0.1:9/metrics", gauge = "errors" }
+after_release_abort = "> 0.1"
+
+[actions.swap]
+kind = "command"
+argv = ["echo", "swap"]
+
+[actions.undo]
+kind = "command"
+argv = ["echo", "undo"]
+
+[rollback]
+steps = ["undo"]
+
+[[stages]]
+id = "ship"
+
+  [[stages.steps]]
+  id = "check"
+  kind = "checklist"
+  items = [{ id = "tests", text = "CI is green" }]
+
+  [[stages.steps]]
+  id = "swap"
+  kind = "deploy"
+  action = "swap"
+"#;
+
+const PLANS: [&str; 5] = [BASIC, FULL, NO_TRAFFIC, ROLLING, SWAP];
 const NAMES: [&str; 4] = ["alice", "bob", "carol", "dave"];
 const REASONS: [&str; 4] = ["", "  ", "p95 over budget", "ünïcödé — \"quoted\"\nnewline"];
 const TYPES: [ReleaseType; 3] = [ReleaseType::Regular, ReleaseType::Hotfix, ReleaseType::Emergency];
@@ -553,6 +644,31 @@ fn helpful(h: &Harness, n: usize, who: &Actor, people: &[Actor]) -> (Command, Ac
             );
         }
         Status::Paused => return (Command::Resume, me),
+        // Watched after completion: a breach, the watch's end, or a person's rollback.
+        Status::Completed if h.plan.watch.is_some() => {
+            let command = match n % 3 {
+                0 => Command::RecordBreach {
+                    step: flightdeck::plan::AFTER_RELEASE_STEP.into(),
+                    breach: Breach {
+                        series: "error_rate".into(),
+                        level: if n % 2 == 0 { Level::Abort } else { Level::Warn },
+                        value: 0.5,
+                        threshold: "> 0.1".into(),
+                        limit: Some(0.1),
+                        baseline: None,
+                        samples: 6,
+                        window_ms: 30_000,
+                    },
+                },
+                1 => Command::CloseWatch,
+                _ => Command::Rollback {
+                    reason: "after release".into(),
+                    confirmed: true,
+                    automatic: false,
+                },
+            };
+            return (command, me);
+        }
         Status::RollingBack => return (Command::Retry { confirmed: true }, me),
         _ => {}
     }
@@ -683,7 +799,33 @@ fn check_decision(
     memory: &mut Memory,
 ) -> Result<(), TestCaseError> {
     prop_assert!(!events.is_empty(), "an accepted command decided nothing");
-    if before.status.is_terminal() {
+    // A completed release still watched after completion may be rolled back, paused by a
+    // breach, or have its watch closed; nothing else changes it.
+    let watched = before.status == Status::Completed
+        && matches!(
+            flightdeck::release::watch_state(plan, before, now),
+            flightdeck::release::WatchState::Watching { .. }
+        );
+    if watched {
+        let after_release = |e: &Event| match e {
+            Event::RollbackStarted { .. } | Event::Paused { .. } | Event::NoteAdded { .. } => true,
+            Event::ThresholdBreached { step, .. } => step == flightdeck::plan::AFTER_RELEASE_STEP,
+            Event::ActionStarted { phase, .. } => *phase == Phase::Rollback,
+            Event::StepSkipped { step, .. } => step.starts_with("rollback-"),
+            Event::RollbackFinished => true,
+            _ => false,
+        };
+        prop_assert!(
+            events.iter().all(after_release),
+            "a watched completed release changed otherwise: {events:#?}"
+        );
+    } else if before.status == Status::Completed
+        && plan.watch.is_some()
+        && before.watch_closed.is_none()
+        && events.iter().any(|e| matches!(e, Event::WatchClosed { .. }))
+    {
+        prop_assert!(events.len() == 1, "closing the watch decided more: {events:#?}");
+    } else if before.status.is_terminal() {
         // Only notes, and the outcome of a run that was already in flight when the release
         // ended (a rollout action still running when a rollback started and finished): the
         // process that ran it reports a fact, and the record keeps it.
@@ -827,6 +969,11 @@ fn check_decision(
                     s.rollback.as_ref().is_some_and(|r| r.plan.iter().any(|p| &p.id == step));
                 prop_assert_eq!(*phase == Phase::Rollback, in_rollback);
             }
+            Event::ThresholdBreached { step, .. }
+                if step == flightdeck::plan::AFTER_RELEASE_STEP =>
+            {
+                prop_assert!(watched, "a breach after release recorded while not watched");
+            }
             Event::ThresholdBreached { step, breach } => {
                 prop_assert_eq!(
                     s.status,
@@ -861,8 +1008,8 @@ fn check_decision(
             }
             Event::BaselineCaptured { .. } => {
                 prop_assert!(
-                    s.weight_history.is_empty(),
-                    "a baseline captured after traffic moved"
+                    !flightdeck::release::production_changed(plan, &s),
+                    "a baseline captured after production changed"
                 );
             }
             Event::Completed => memory.endings.push("completed"),
@@ -890,7 +1037,13 @@ fn check_decision(
             _ => {}
         }
     }
-    prop_assert!(memory.endings.len() <= 1, "the release ended twice: {:?}", memory.endings);
+    // A watched release may complete, then roll back; nothing else ends twice.
+    let ended_twice = match memory.endings.as_slice() {
+        [] | [_] => false,
+        ["completed", "rollback finished"] => plan.watch.is_none(),
+        _ => true,
+    };
+    prop_assert!(!ended_twice, "the release ended twice: {:?}", memory.endings);
     Ok(())
 }
 
@@ -1131,6 +1284,20 @@ fn generated_sequences_reach_every_ending() {
             ("claim released", has("claim_released")),
             ("bake overridden", has("bake_overridden")),
             ("late outcome", late),
+            (
+                "rolled back after completion",
+                h.records
+                    .iter()
+                    .skip_while(|r| !matches!(r.event, Event::Completed))
+                    .any(|r| matches!(r.event, Event::RollbackStarted { .. })),
+            ),
+            (
+                "breach after release",
+                any(
+                    &|e| matches!(e, Event::ThresholdBreached { step, .. } if step == flightdeck::plan::AFTER_RELEASE_STEP),
+                ),
+            ),
+            ("watch closed", has("watch_closed")),
         ] {
             if hit {
                 *seen.entry(label).or_default() += 1;
@@ -1138,6 +1305,9 @@ fn generated_sequences_reach_every_ending() {
         }
     }
     for wanted in [
+        "rolled back after completion",
+        "breach after release",
+        "watch closed",
         "completed",
         "rolled_back",
         "aborted",

@@ -248,7 +248,9 @@ impl ProbeBoard {
                 Role::Shared => None,
             };
         }
-        let released = state.status == Status::Completed;
+        // Paused by a breach while watched after completion, it is still judged as released.
+        let released = matches!(state.status, Status::Completed | Status::Paused)
+            && state.completed_at.is_some();
         for row in &mut self.metrics {
             row.stable_version.clone_from(&old);
             if row.live_from.is_some() {

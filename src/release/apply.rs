@@ -190,16 +190,28 @@ pub fn apply(state: &mut State, record: &EventRecord) {
             });
         }
         Event::Paused { reason } => {
+            // Paused by a breach while watched after completion: not over until resumed.
+            state.ended_at = None;
             state.status = Status::Paused;
             state.pause = Some(Decline { mark: mark(), reason: reason.clone() });
         }
         Event::Resumed => {
-            state.status = Status::Running;
             state.pause = None;
             state.resumed_at = Some(at);
+            // A release paused while watched after completion has no step left to run: it is
+            // completed again, as of its first completion (the watch window counts from there).
+            match state.completed_at {
+                Some(completed) => {
+                    state.status = Status::Completed;
+                    state.ended_at = Some(completed);
+                }
+                None => state.status = Status::Running,
+            }
         }
         Event::RollbackStarted { reason, automatic, steps, .. } => {
             state.status = Status::RollingBack;
+            // A completed release rolled back while watched is not over until its rollback is.
+            state.ended_at = None;
             state.pause = None;
             // No rollout step advances any more: a claim on one would only mislead, and a
             // bake under way stops watching (rollback has its own steps).

@@ -178,14 +178,18 @@ impl<'a> Ctx<'a> {
     /// A shift to 100% needs a typed confirmation on every attempt: its first, a retry, and
     /// marking it succeeded by hand.
     fn confirm_full_shift(&self, step: &str, confirmed: bool, what: &str) -> Result<(), Rejection> {
-        let full = self
-            .plan
-            .step(step)
-            .is_some_and(|r| matches!(r.step.kind, StepKind::Traffic { weight: 100 }));
-        if full && !confirmed {
+        let kind = self.plan.step(step).map(|r| &r.step.kind);
+        let version = self.version();
+        let does = match kind {
+            Some(StepKind::Traffic { weight: 100 }) => format!("sends all traffic to {version}"),
+            Some(StepKind::Deploy { target: 100, .. }) => {
+                format!("deploys {version} to all of production")
+            }
+            _ => return Ok(()),
+        };
+        if !confirmed {
             return Err(Rejection::confirm(format!(
-                "{what} `{step}` sends all traffic to {}; it needs confirmation like the first attempt",
-                self.version()
+                "{what} `{step}` {does}; it needs confirmation like the first attempt"
             )));
         }
         Ok(())
@@ -446,6 +450,12 @@ impl<'a> Ctx<'a> {
         self.require(&[Status::Running], verb)?;
         let (r, s) = self.current(verb)?;
         let id = r.step.id.clone();
+        if shift_only && self.plan.strategy() != crate::plan::Strategy::Traffic {
+            return Err(Rejection::rule(format!(
+                "this plan's strategy is {}: it has no traffic steps to shift; use next to start the deploy",
+                self.plan.strategy().word()
+            )));
+        }
         if shift_only && !matches!(r.step.kind, StepKind::Traffic { .. }) {
             return Err(Rejection::rule(format!(
                 "the current step is {} `{id}`, not a traffic shift; finish it first",
@@ -519,10 +529,19 @@ impl<'a> Ctx<'a> {
                 }
                 Ok(self.complete(&id, Vec::new()))
             }
-            (
-                StepKind::Action { action, .. } | StepKind::Deploy { action, .. },
-                StepStatus::Waiting,
-            ) => Ok(vec![self.action_started(&id, action, 1, Phase::Rollout)]),
+            (StepKind::Action { action, .. }, StepStatus::Waiting) => {
+                Ok(vec![self.action_started(&id, action, 1, Phase::Rollout)])
+            }
+            (StepKind::Deploy { action, target, .. }, StepStatus::Waiting) => {
+                self.baselines_ready()?;
+                if *target == 100 && !confirmed {
+                    return Err(Rejection::confirm(format!(
+                        "deploying {} to all of production needs confirmation",
+                        self.version()
+                    )));
+                }
+                Ok(vec![self.action_started(&id, action, 1, Phase::Rollout)])
+            }
             (StepKind::Traffic { weight }, StepStatus::Waiting) => {
                 let Some(traffic) = &self.plan.traffic else {
                     return Err(Rejection::rule("the plan has no traffic provider"));
@@ -578,47 +597,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The first traffic shift waits for every baseline a `before`-mode relative threshold
-    /// of a series some bake watches needs: once traffic moves, the stable side's "before"
-    /// is gone for good.
+    /// The first step that changes production (a traffic shift or a deploy) waits for every
+    /// baseline a `before`-mode relative threshold of a judged series needs: once production
+    /// changes, the only version's "before" is gone for good.
     fn baselines_ready(&self) -> Result<(), Rejection> {
-        if self.state.weight > 0 || !self.state.weight_history.is_empty() {
-            return Ok(());
+        match super::baseline::baseline_wait(self.plan, self.state, self.now) {
+            Some(wait) => Err(Rejection::rule(wait.sentence())),
+            None => Ok(()),
         }
-        let watched = |id: &str| {
-            self.plan.flat_steps().iter().any(|r| {
-                matches!(&r.step.kind, StepKind::Bake { probes, .. } if probes.iter().any(|p| p == id))
-            })
-        };
-        let missing: Vec<&crate::plan::MetricProbe> = self
-            .plan
-            .metrics
-            .iter()
-            .filter(|m| {
-                m.needs_captured_baseline()
-                    && watched(&m.id)
-                    && !self.state.baselines.contains_key(&m.id)
-            })
-            .collect();
-        let Some(longest) = missing.iter().map(|m| m.baseline_window).max() else {
-            return Ok(());
-        };
-        let since = self.state.info.as_ref().map_or(self.now, |i| i.started_at);
-        let waited = Duration::from_millis(self.now.millis_since(since));
-        let left = longest.saturating_sub(waited);
-        let names: Vec<String> = missing
-            .iter()
-            .map(|m| format!("{} ({} of readings)", m.id, format_duration(m.baseline_window)))
-            .collect();
-        let when = if left.is_zero() {
-            "its window has passed since the release started: is anyone watching (the cockpit or `flightdeck supervise`)?".to_owned()
-        } else {
-            format!("about {} left", format_duration(left))
-        };
-        Err(Rejection::rule(format!(
-            "the first traffic shift waits for the baseline of {} from the stable side; {when}",
-            names.join(", ")
-        )))
     }
 
     /// Passes the running bake on its evidence, or by a person's override.
@@ -1076,7 +1062,11 @@ impl<'a> Ctx<'a> {
             });
             return Err(Rejection::rule(format!("a rollback is already in progress{by}")));
         }
-        self.require(&[Status::Running, Status::Paused], "roll back")?;
+        if self.state.status == Status::Completed {
+            self.still_watched()?;
+        } else {
+            self.require(&[Status::Running, Status::Paused], "roll back")?;
+        }
         // A shift still in flight could land after the rollback's own weight-to-zero and leave
         // real traffic on the new version while the record says 0: the rollback's first step
         // waits for it (it is bounded by its own timeout) and starts when its outcome is in.
@@ -1090,7 +1080,11 @@ impl<'a> Ctx<'a> {
             )));
         }
         let mut steps = Vec::new();
-        if let Some(traffic) = &self.plan.traffic {
+        let traffic = self.plan.traffic.as_ref().filter(|_| {
+            // Only traffic moved to the new version is sent back by setting its weight to 0.
+            self.plan.strategy() == crate::plan::Strategy::Traffic
+        });
+        if let Some(traffic) = traffic {
             steps.push(RollbackStepRef {
                 id: "rollback-1-traffic".into(),
                 action: traffic.set_action.clone(),
@@ -1136,10 +1130,126 @@ impl<'a> Ctx<'a> {
                 "`{step}` is still running; wait for it to end before aborting"
             )));
         }
+        if let Some(r) = self
+            .plan
+            .deploy_steps()
+            .into_iter()
+            .find(|r| self.state.steps.get(r.index).is_some_and(|s| !s.runs.is_empty()))
+        {
+            return Err(Rejection::rule(format!(
+                "the deploy `{}` has run: production may run {}; roll back instead, so production returns to the previous version",
+                r.step.id,
+                self.version()
+            )));
+        }
         Ok(vec![Event::Aborted { reason: reason.to_owned() }])
     }
 
+    /// A completed release may be rolled back while its `[watch] after_release` window is
+    /// open; after it (or without a watch) it is over.
+    fn still_watched(&self) -> Result<(), Rejection> {
+        let completed = self.state.completed_at.map(format_hour_minute).unwrap_or_default();
+        match (&self.plan.watch, super::deployment::watch_state(self.plan, self.state, self.now)) {
+            (_, super::deployment::WatchState::Watching { .. }) => Ok(()),
+            (Some(watch), super::deployment::WatchState::Ended { at }) => {
+                Err(Rejection::rule(format!(
+                    "cannot roll back: the release completed at {completed}; its {} watch ended at {}; release the previous version as a new release instead",
+                    format_duration(watch.after_release),
+                    format_hour_minute(at)
+                )))
+            }
+            _ => Err(Rejection::rule(format!(
+                "cannot roll back: the release {}; release the previous version as a new release instead (a plan with `[watch] after_release` may be rolled back while watched)",
+                self.status_word()
+            ))),
+        }
+    }
+
+    /// NaN and infinities have no JSON form (serde_json writes `null`, which does not read
+    /// back as a number): recording one would leave an event the store cannot load.
+    fn recordable(&self, step: &str, breach: &super::event::Breach) -> Result<(), Rejection> {
+        let numbers =
+            [("value", Some(breach.value)), ("limit", breach.limit), ("baseline", breach.baseline)];
+        match numbers
+            .into_iter()
+            .find_map(|(what, v)| v.filter(|v| !v.is_finite()).map(|v| (what, v)))
+        {
+            Some((what, v)) => Err(Rejection::rule(format!(
+                "the breach of {} in `{step}` has {what} {v}, which is not a number that can be recorded",
+                breach.series
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether this warning or abort of `breach.series` is already recorded under `step`.
+    fn already_recorded(&self, step: &str, breach: &super::event::Breach) -> bool {
+        self.state
+            .breaches
+            .iter()
+            .any(|(st, b, _)| st == step && b.series == breach.series && b.level == breach.level)
+    }
+
+    /// A breach seen while a completed release is watched: a warning is recorded (once per
+    /// series); an abort-level one (once per series) does what `[watch] on_breach` says.
+    fn record_after_release_breach(&self, breach: &super::event::Breach) -> Decision {
+        let step = crate::plan::AFTER_RELEASE_STEP;
+        let Some(watch) = &self.plan.watch else {
+            return Err(Rejection::rule(
+                "the plan has no [watch] after release; breaches after completion are not acted on",
+            ));
+        };
+        let watching = matches!(
+            super::deployment::watch_state(self.plan, self.state, self.now),
+            super::deployment::WatchState::Watching { .. }
+        );
+        if self.state.status != Status::Completed || !watching {
+            return Err(Rejection::rule(format!(
+                "cannot act on a breach after release: the release {}, not completed and watched",
+                self.status_word()
+            )));
+        }
+        self.recordable(step, breach)?;
+        if self.already_recorded(step, breach) {
+            return Err(Rejection::rule(format!(
+                "{} of {} after release is already recorded",
+                if breach.level == super::event::Level::Warn { "a warning" } else { "an abort" },
+                breach.series
+            )));
+        }
+        let recorded = Event::ThresholdBreached { step: step.to_owned(), breach: breach.clone() };
+        if breach.level == super::event::Level::Warn {
+            return Ok(vec![recorded]);
+        }
+        let unit =
+            self.plan.metrics.iter().find(|m| m.id == breach.series).map(|m| m.unit.as_str());
+        let reason = format!(
+            "watched after release ({} left of {}): {}",
+            self.watch_left_words(),
+            format_duration(watch.after_release),
+            breach.explain_in(unit.unwrap_or(""))
+        );
+        match watch.on_breach {
+            crate::plan::OnBreach::Pause => Ok(vec![recorded, Event::Paused { reason }]),
+            crate::plan::OnBreach::Rollback => {
+                let mut events = vec![recorded];
+                events.extend(self.rollback(&reason, true, true)?);
+                Ok(events)
+            }
+        }
+    }
+
+    fn watch_left_words(&self) -> String {
+        match super::deployment::watch_state(self.plan, self.state, self.now) {
+            super::deployment::WatchState::Watching { left } => format_duration(left),
+            _ => "nothing".into(),
+        }
+    }
+
     fn record_breach(&self, step: &str, breach: &super::event::Breach) -> Decision {
+        if step == crate::plan::AFTER_RELEASE_STEP {
+            return self.record_after_release_breach(breach);
+        }
         self.require(&[Status::Running], "act on a breach")?;
         let (r, s) = self.current("act on a breach")?;
         let StepKind::Bake { on_breach, .. } = &r.step.kind else {
@@ -1148,25 +1258,10 @@ impl<'a> Ctx<'a> {
         if r.step.id != step || s.status != StepStatus::Running {
             return Err(Rejection::rule(format!("`{step}` is not the running bake")));
         }
-        // NaN and infinities have no JSON form (serde_json writes `null`, which does not read
-        // back as a number): recording one would leave an event the store cannot load.
-        let numbers =
-            [("value", Some(breach.value)), ("limit", breach.limit), ("baseline", breach.baseline)];
-        if let Some((what, v)) = numbers
-            .into_iter()
-            .find_map(|(what, v)| v.filter(|v| !v.is_finite()).map(|v| (what, v)))
-        {
-            return Err(Rejection::rule(format!(
-                "the breach of {} in `{step}` has {what} {v}, which is not a number that can be recorded",
-                breach.series
-            )));
-        }
+        self.recordable(step, breach)?;
         let recorded = Event::ThresholdBreached { step: step.to_owned(), breach: breach.clone() };
         if breach.level == super::event::Level::Warn {
-            let already = self.state.breaches.iter().any(|(st, b, _)| {
-                st == step && b.series == breach.series && b.level == breach.level
-            });
-            if already {
+            if self.already_recorded(step, breach) {
                 return Err(Rejection::rule(format!(
                     "a warning for {} is already recorded in `{step}`",
                     breach.series
@@ -1428,7 +1523,14 @@ impl<'a> Ctx<'a> {
                 "the watch after release has {} to go",
                 format_duration(left)
             ))),
-            _ => Err(Rejection::rule("there is no watch after release to close")),
+            super::deployment::WatchState::Ended { at } => Err(Rejection::rule(format!(
+                "the watch after release is already closed (at {})",
+                format_clock(at)
+            ))),
+            super::deployment::WatchState::None => Err(Rejection::rule(format!(
+                "there is no watch after release to close: the release {}",
+                self.status_word()
+            ))),
         }
     }
 
@@ -1448,8 +1550,10 @@ impl<'a> Ctx<'a> {
         if self.state.baselines.contains_key(series) {
             return Err(Rejection::rule(format!("the baseline of {series} is already captured")));
         }
-        if self.state.weight > 0 || !self.state.weight_history.is_empty() {
-            return Err(Rejection::rule("baselines are captured before the first traffic shift"));
+        if super::baseline::production_changed(self.plan, self.state) {
+            return Err(Rejection::rule(
+                "baselines are captured before the first traffic shift or deploy, from the only version running",
+            ));
         }
         if !value.is_finite() {
             return Err(Rejection::rule(format!("baseline of {series} is not a number")));

@@ -77,9 +77,13 @@ pub fn deployment(plan: &Plan, state: &State) -> Deployment {
                 })
                 .unwrap_or_else(|| "pods".into());
             let reached = last_done.map_or(0.0, |(t, _)| f64::from(*t) / 100.0);
-            let (fraction, counts) = match &state.rollout {
-                Some(r) => (r.fraction, r.updated.zip(r.desired)),
-                None => (reached, None),
+            // A reading can lag the deploy step that finished a segment; after a rollback
+            // only a reading tells (none: the procedure put the previous version back).
+            let (fraction, counts) = match (&state.rollout, rolled_back) {
+                (Some(r), true) => (r.fraction, r.updated.zip(r.desired)),
+                (Some(r), false) => (r.fraction.max(reached), r.updated.zip(r.desired)),
+                (None, true) if state.status == Status::RolledBack => (0.0, None),
+                (None, _) => (reached, None),
             };
             Deployment::Rolling {
                 version,
@@ -102,7 +106,8 @@ pub fn deployment(plan: &Plan, state: &State) -> Deployment {
 }
 
 impl Deployment {
-    /// One line: `10% on 1.4.0`, `rolling 2/3 pods on 1.4.0`, `swapped to 1.4.0 at 10:12`.
+    /// One line: `10% of traffic on the new version`, `rolling 2/3 pods on 1.4.0`, `swapped to
+    /// 1.4.0 at 10:12`.
     pub fn line(&self) -> String {
         match self {
             Self::Traffic { weight } => format!("{weight}% of traffic on the new version"),
@@ -115,20 +120,36 @@ impl Deployment {
                 finished_at,
                 rolled_back,
             } => {
+                // Without a progress source nothing was read: say what the finished deploy
+                // steps reached, or nothing, rather than a made-up 0%.
                 let amount = match counts {
-                    Some((n, m)) => format!("{n}/{m} {unit}"),
-                    None => format!("{}% of {unit}", (fraction * 100.0).round()),
-                };
-                match (rolled_back, finished_at, running) {
-                    (true, _, _) => format!("rolled back; {amount} were on {version}"),
-                    (false, Some(at), _) => {
-                        format!("rolled out: {amount} on {version} at {}", format_hour_minute(*at))
+                    Some((n, m)) => Some(format!("{n}/{m} {unit}")),
+                    None if *fraction > 0.0 => {
+                        Some(format!("{}% of {unit}", (fraction * 100.0).round()))
                     }
-                    (false, None, true) => format!("rolling {amount} on {version}"),
-                    (false, None, false) if *fraction > 0.0 => {
+                    None => None,
+                };
+                match (rolled_back, finished_at, running, amount) {
+                    (true, _, _, Some(amount)) => {
+                        format!("rolled back from {version} ({amount} on it when last read)")
+                    }
+                    (true, _, _, None) => format!("rolled back from {version}"),
+                    (false, Some(at), _, _) => {
+                        // The deploy succeeded: a count read before its end is out of date.
+                        let all = match counts {
+                            Some((n, m)) if n == m => format!("{n}/{m} {unit}"),
+                            _ => format!("all {unit}"),
+                        };
+                        format!("rolled out {version} to {all} at {}", format_hour_minute(*at))
+                    }
+                    (false, None, true, Some(amount)) => format!("rolling {amount} on {version}"),
+                    (false, None, true, None) => format!("rolling out {version}"),
+                    (false, None, false, Some(amount)) => {
                         format!("rolling held at {amount} on {version}")
                     }
-                    (false, None, false) => format!("not rolled out: 0 {unit} on {version}"),
+                    (false, None, false, None) => {
+                        format!("not rolled out yet: 0 {unit} on {version}")
+                    }
                 }
             }
             Self::Swap { version, swapping_since, swapped_at, rolled_back } => {
@@ -154,8 +175,8 @@ impl Deployment {
         match self {
             Self::Traffic { weight } => f64::from(*weight) / 100.0,
             Self::Rolling { fraction, .. } => *fraction,
-            Self::Swap { swapped_at, .. } => {
-                if swapped_at.is_some() {
+            Self::Swap { swapped_at, rolled_back, .. } => {
+                if swapped_at.is_some() && !rolled_back {
                     1.0
                 } else {
                     0.0
@@ -199,4 +220,15 @@ pub fn watch_state(plan: &Plan, state: &State, now: Timestamp) -> WatchState {
         return WatchState::Ended { at: end };
     }
     WatchState::Watching { left: Duration::from_millis(end.millis_since(now)) }
+}
+
+/// Whether flightdeck still has something to do for this release: it is not over, or it
+/// completed with a `[watch]` that is not closed on record yet (breaches are judged until the
+/// window ends, then the watch is closed). Supervisors and cockpits keep driving it while
+/// this holds.
+pub fn supervised(plan: &Plan, state: &State) -> bool {
+    !state.status.is_terminal()
+        || (state.status == Status::Completed
+            && plan.watch.is_some()
+            && state.watch_closed.is_none())
 }

@@ -567,7 +567,8 @@ impl Event {
             Self::ThresholdBreached { step, breach } => {
                 let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
                 format!(
-                    "{level} during {step}: {}",
+                    "{level} {}: {}",
+                    during(step),
                     breach.explain_in(plan.unit_of(&breach.series))
                 )
             }
@@ -655,7 +656,7 @@ impl Event {
             Self::NoteAdded { text } => format!("note: {text}"),
             Self::ThresholdBreached { step, breach } => {
                 let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
-                format!("{level} during {step}: {}", breach.explain())
+                format!("{level} {}: {}", during(step), breach.explain())
             }
             Self::WindowsOverridden { windows, reason } => {
                 format!("WINDOW OVERRIDE: started despite {}: {reason}", windows.join(", "))
@@ -729,6 +730,16 @@ impl Event {
                 "TRAFFIC DRIFT: {source} reports {actual}% on the new version, the record says {desired}%"
             ),
         }
+    }
+}
+
+/// `during bake-10`, or `after release` for a breach seen while a completed release is
+/// watched.
+fn during(step: &str) -> String {
+    if step == crate::plan::AFTER_RELEASE_STEP {
+        "after release".to_owned()
+    } else {
+        format!("during {step}")
     }
 }
 

@@ -3,6 +3,7 @@
 //! async: time arrives as data.
 
 mod apply;
+mod baseline;
 mod command;
 mod decide;
 mod deployment;
@@ -14,9 +15,10 @@ mod units;
 mod version;
 
 pub use apply::apply;
+pub use baseline::{BaselineWait, baseline_wait, production_changed};
 pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 pub use decide::{decide, unconfirmed_checkpoints};
-pub use deployment::{Deployment, WatchState, deployment, watch_state};
+pub use deployment::{Deployment, WatchState, deployment, supervised, watch_state};
 pub use event::{
     Breach, Event, EventRecord, HEALTH_LAST, Level, Phase, RollbackStepRef, SCHEMA_VERSION,
     Signature, health_threshold,
