@@ -320,19 +320,6 @@ pub fn event_line(record: &EventRecord) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn one_approval_is_singular() {
-        let text = include_str!("../../config.example.toml");
-        let plan = crate::plan::parse(text, "config.example.toml").expect("the example is valid");
-        let summary = super::plan_summary(&plan, "config.example.toml");
-        assert!(summary.contains("hotfix (1 approval)"), "{summary}");
-        assert!(summary.contains("regular (2 approvals)"), "{summary}");
-        assert!(!summary.contains("(1 approvals"), "{summary}");
-    }
-}
-
 /// `rolling: deploy step deploy (3 segments paced at 33%, 67%), progress from pods_updated
 /// every 5s`.
 fn deploy_summary(plan: &Plan) -> String {
@@ -362,4 +349,17 @@ fn deploy_summary(plan: &Plan) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_approval_is_singular() {
+        let text = include_str!("../../config.example.toml");
+        let plan = crate::plan::parse(text, "config.example.toml").expect("the example is valid");
+        let summary = super::plan_summary(&plan, "config.example.toml");
+        assert!(summary.contains("hotfix (1 approval)"), "{summary}");
+        assert!(summary.contains("regular (2 approvals)"), "{summary}");
+        assert!(!summary.contains("(1 approvals"), "{summary}");
+    }
 }
