@@ -180,6 +180,7 @@ fn rolling_bad_rolls_back_by_itself_against_the_latency_baseline() {
 fn swap_completes_and_records_the_deploy_ids() {
     let (stdout, status, events) = run_scenario("swap");
     assert_eq!(status["release"]["status"], "completed", "{stdout}");
+    assert_eq!(kinds(&events, "approval_given").len(), 1, "the one sign-off it needs:\n{stdout}");
     assert!(kinds(&events, "rollback_started").is_empty(), "{stdout}");
     let deploy = events
         .iter()

@@ -116,8 +116,11 @@ pub fn operator_move(plan: &crate::plan::Plan, state: &State) -> Vec<(Command, &
             moves
         }
         (StepKind::Gate { .. }, StepStatus::Waiting) => {
+            // As many of the two as the gate needs: a one-approval gate shows one approver.
+            let needed =
+                state.info.as_ref().map_or(2, |i| plan.approvals_needed(step.step, i.release_type));
             let mut moves = Vec::new();
-            for who in [alice, sam] {
+            for who in [alice, sam].into_iter().take(usize::try_from(needed).unwrap_or(2)) {
                 if !s.approvals.keys().any(|k| k.starts_with(who)) {
                     moves.push((Command::Approve, who));
                 }
