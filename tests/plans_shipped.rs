@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use support::cli::Deck;
 
-/// The runbook plans (named after what they release) and the HAProxy one.
+/// The runbook plans (named after what they release), the HAProxy one, and the demo's
+/// rolling and swap plans.
 const EXPECTED: &[&str] = &[
     "summasaas-render-launch.toml",
     "deal-scout-api.toml",
@@ -16,6 +17,8 @@ const EXPECTED: &[&str] = &[
     "release-manager-canary.toml",
     "user-management.toml",
     "haproxy-canary.toml",
+    "demo-rolling.toml",
+    "demo-swap.toml",
 ];
 
 fn shipped() -> Vec<PathBuf> {
@@ -72,4 +75,53 @@ fn what_a_plan_cannot_say_yet_is_marked_with_what_it_needs() {
             }
         }
     }
+}
+
+fn shipped_plan(name: &str) -> flightdeck::plan::Plan {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/plans").join(name);
+    let text = std::fs::read_to_string(&path).expect("read plan");
+    flightdeck::plan::parse(&text, name).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn the_rolling_runbook_plan_rolls_pod_by_pod_and_is_watched_for_a_day() {
+    use flightdeck::plan::{StepKind, Strategy};
+    let plan = shipped_plan("user-management.toml");
+    assert_eq!(plan.strategy(), Strategy::Rolling);
+    let deploys: Vec<(String, u8)> = plan
+        .deploy_steps()
+        .iter()
+        .filter_map(|r| match &r.step.kind {
+            StepKind::Deploy { target, progress, .. } if progress.is_some() => {
+                Some((r.step.id.clone(), *target))
+            }
+            _ => None,
+        })
+        .collect();
+    let expected = [("pods-33", 33), ("pods-67", 67), ("pods", 100)];
+    assert_eq!(deploys, expected.map(|(id, t)| (id.to_owned(), t)), "pod by pod, with progress");
+    let watch = plan.watch.as_ref().expect("[watch]");
+    assert_eq!(watch.after_release, std::time::Duration::from_secs(24 * 3600));
+    assert!(watch.probes.iter().any(|p| p == "p95"), "{:?}", watch.probes);
+}
+
+#[test]
+fn the_platform_runbook_plan_swaps_and_rolls_back_to_the_deploy_it_found_live() {
+    use flightdeck::plan::{ActionKind, Strategy};
+    let plan = shipped_plan("summasaas-render-launch.toml");
+    assert_eq!(plan.strategy(), Strategy::Swap);
+    assert_eq!(plan.deploy_steps().len(), 1);
+    let rollback = &plan.actions["render_rollback"];
+    let ActionKind::Http { body: Some(body), .. } = &rollback.kind else {
+        panic!("render_rollback is an http action with a body: {rollback:?}");
+    };
+    assert_eq!(body["deployId"], "{outputs.live-deploy.deploy_id}");
+    assert!(plan.watch.is_some());
+}
+
+#[test]
+fn the_demo_plans_deploy_by_their_strategies() {
+    use flightdeck::plan::Strategy;
+    assert_eq!(shipped_plan("demo-rolling.toml").strategy(), Strategy::Rolling);
+    assert_eq!(shipped_plan("demo-swap.toml").strategy(), Strategy::Swap);
 }

@@ -92,7 +92,7 @@ pub enum Verb {
     },
     /// Run the whole cockpit on a simulated fleet (nothing else needed).
     Demo {
-        /// happy, bad-canary, flaky-health or slow-migration.
+        /// happy, bad-canary, flaky-health, slow-migration, rolling, rolling-bad, swap or swap-bad.
         #[arg(long, default_value = "happy")]
         scenario: String,
         /// Play the release to its end without a screen and print the final status.

@@ -2,6 +2,8 @@
 //! at run time) for the stable (blue) and new (green) versions, each with `/health` and
 //! `/metrics` in the Prometheus text format, plus a load balancer whose admin endpoint sets
 //! the weight. Simulated traffic is split by that weight; the scenario shapes what green does.
+//! Beside them runs the three-pod service the rolling and swap scenarios release
+//! ([`super::rollout`]).
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -15,6 +17,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use super::rollout::{RolloutConfig, RolloutService};
 
 /// Latency histogram bucket bounds, seconds.
 pub const BUCKETS_S: [f64; 6] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -36,15 +40,29 @@ pub enum Scenario {
     FlakyHealth,
     /// The migration hits its timeout.
     SlowMigration,
+    /// A rolling deploy, pod by pod with a watch at each fraction; completes and is watched.
+    Rolling,
+    /// The new version's pods answer slowly: the watch at the first fraction breaches its
+    /// latency baseline and flightdeck rolls back by itself.
+    RollingBad,
+    /// A platform swap of the whole service; completes and is watched.
+    Swap,
+    /// The swapped-in version answers slowly: the bake after the swap breaches its latency
+    /// baseline and flightdeck rolls back to the previous deploy by itself.
+    SwapBad,
 }
 
 impl Scenario {
     /// Every scenario with its name.
-    pub const ALL: [(Scenario, &'static str); 4] = [
+    pub const ALL: [(Scenario, &'static str); 8] = [
         (Scenario::Happy, "happy"),
         (Scenario::BadCanary, "bad-canary"),
         (Scenario::FlakyHealth, "flaky-health"),
         (Scenario::SlowMigration, "slow-migration"),
+        (Scenario::Rolling, "rolling"),
+        (Scenario::RollingBad, "rolling-bad"),
+        (Scenario::Swap, "swap"),
+        (Scenario::SwapBad, "swap-bad"),
     ];
 
     /// Parses a scenario name.
@@ -56,11 +74,34 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         Self::ALL.iter().find(|(s, _)| *s == self).map_or("happy", |(_, n)| n)
     }
+
+    /// How the release changes production: a traffic shift between blue and green, or the
+    /// rolling/swap service.
+    pub fn strategy(self) -> crate::plan::Strategy {
+        match self {
+            Self::Rolling | Self::RollingBad => crate::plan::Strategy::Rolling,
+            Self::Swap | Self::SwapBad => crate::plan::Strategy::Swap,
+            Self::Happy | Self::BadCanary | Self::FlakyHealth | Self::SlowMigration => {
+                crate::plan::Strategy::Traffic
+            }
+        }
+    }
+
+    /// Whether the new version answers slowly once it serves.
+    pub fn slow_new_version(self) -> bool {
+        matches!(self, Self::RollingBad | Self::SwapBad)
+    }
 }
 
-/// Counters of one colour.
+/// How long one pod of the demo's rolling service takes to be replaced.
+pub const POD_EVERY: Duration = Duration::from_secs(2);
+/// How long the demo's platform takes to swap the service.
+pub const SWAP_AFTER: Duration = Duration::from_secs(3);
+
+/// Request counters and a latency histogram: one colour of the blue/green fleet, or the
+/// whole of the rolling/swap service.
 #[derive(Debug, Default)]
-struct ColorStats {
+pub(super) struct RequestStats {
     ok: AtomicU64,
     errors: AtomicU64,
     buckets: [AtomicU64; 6],
@@ -73,8 +114,8 @@ struct ColorStats {
 struct FleetState {
     scenario: Scenario,
     weight: AtomicU8,
-    blue: ColorStats,
-    green: ColorStats,
+    blue: RequestStats,
+    green: RequestStats,
     blue_version: String,
     green_version: String,
 }
@@ -98,6 +139,8 @@ pub struct Fleet {
     pub extra_endpoints: usize,
     /// Base URL of the server holding them: `{extra_url}/extra/{n}/health`, n in 1..=N.
     pub extra_url: Option<String>,
+    /// The three-pod service the rolling and swap scenarios release.
+    pub app: RolloutService,
     state: Arc<FleetState>,
     cancel: CancellationToken,
 }
@@ -123,8 +166,8 @@ impl Fleet {
         let state = Arc::new(FleetState {
             scenario,
             weight: AtomicU8::new(0),
-            blue: ColorStats::default(),
-            green: ColorStats::default(),
+            blue: RequestStats::default(),
+            green: RequestStats::default(),
             blue_version: blue_version.to_owned(),
             green_version: green_version.to_owned(),
         });
@@ -148,8 +191,16 @@ impl Fleet {
         } else {
             None
         };
+        let rollout = RolloutConfig {
+            old_version: blue_version.to_owned(),
+            new_version: green_version.to_owned(),
+            slow_new_version: scenario.slow_new_version(),
+            pod_every: POD_EVERY,
+            swap_after: SWAP_AFTER,
+        };
+        let app = RolloutService::start(rollout, &cancel).await?;
         tokio::spawn(generate_traffic(state.clone(), cancel.clone()));
-        Ok(Fleet { blue_url, green_url, lb_url, extra_endpoints, extra_url, state, cancel })
+        Ok(Fleet { blue_url, green_url, lb_url, extra_endpoints, extra_url, app, state, cancel })
     }
 
     /// The weight the load balancer currently applies.
@@ -180,11 +231,66 @@ async fn serve(router: Router, cancel: &CancellationToken) -> std::io::Result<St
     Ok(url)
 }
 
+impl RequestStats {
+    /// Records one simulated request with error probability `error_p`, its latency scaled
+    /// by `slow`.
+    pub(super) fn record(&self, rng: &mut Lcg, error_p: f64, slow: f64) {
+        if rng.next_unit() < error_p {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+        }
+        // Mostly fast, with a tail: 30–150 ms, 1 in 20 up to 700 ms.
+        let base = 0.03 + rng.next_unit() * 0.12;
+        let tail = if rng.next_unit() < 0.05 { rng.next_unit() * 0.55 } else { 0.0 };
+        let latency = (base + tail) * slow;
+        for (bound, bucket) in BUCKETS_S.iter().zip(&self.buckets) {
+            if latency <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add((latency * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// The counters in the Prometheus text format, as a `/metrics` page.
+    pub(super) fn exposition(&self) -> impl IntoResponse + use<> {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP http_requests_total Requests served, by status code.");
+        let _ = writeln!(out, "# TYPE http_requests_total counter");
+        let _ = writeln!(
+            out,
+            "http_requests_total{{code=\"200\"}} {}",
+            self.ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "http_requests_total{{code=\"500\"}} {}",
+            self.errors.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP http_request_duration_seconds Request latency.");
+        let _ = writeln!(out, "# TYPE http_request_duration_seconds histogram");
+        for (bound, bucket) in BUCKETS_S.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "http_request_duration_seconds_sum {sum}");
+        let _ = writeln!(out, "http_request_duration_seconds_count {count}");
+        ([("content-type", "text/plain; version=0.0.4")], out)
+    }
+}
+
 /// A tiny deterministic generator: the demo behaves the same every run.
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
-    fn next_unit(&mut self) -> f64 {
+    pub(super) fn next_unit(&mut self) -> f64 {
         self.0 =
             self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         f64::from(u32::try_from(self.0 >> 40).unwrap_or(0)) / f64::from(1u32 << 24)
@@ -216,22 +322,7 @@ async fn generate_traffic(state: Arc<FleetState>, cancel: CancellationToken) {
             let green = i < to_green;
             let (error_p, slow) = profile(state.scenario, green, weight);
             let stats = if green { &state.green } else { &state.blue };
-            if rng.next_unit() < error_p {
-                stats.errors.fetch_add(1, Ordering::Relaxed);
-            } else {
-                stats.ok.fetch_add(1, Ordering::Relaxed);
-            }
-            // Mostly fast, with a tail: 30–150 ms, 1 in 20 up to 700 ms.
-            let base = 0.03 + rng.next_unit() * 0.12;
-            let tail = if rng.next_unit() < 0.05 { rng.next_unit() * 0.55 } else { 0.0 };
-            let latency = (base + tail) * slow;
-            for (bound, bucket) in BUCKETS_S.iter().zip(&stats.buckets) {
-                if latency <= *bound {
-                    bucket.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            stats.count.fetch_add(1, Ordering::Relaxed);
-            stats.sum_micros.fetch_add((latency * 1e6) as u64, Ordering::Relaxed);
+            stats.record(&mut rng, error_p, slow);
         }
     }
 }
@@ -257,31 +348,7 @@ async fn health(State(side): State<Side>) -> impl IntoResponse {
 
 async fn metrics(State(side): State<Side>) -> impl IntoResponse {
     let stats = if side.green { &side.fleet.green } else { &side.fleet.blue };
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP http_requests_total Requests served, by status code.");
-    let _ = writeln!(out, "# TYPE http_requests_total counter");
-    let _ =
-        writeln!(out, "http_requests_total{{code=\"200\"}} {}", stats.ok.load(Ordering::Relaxed));
-    let _ = writeln!(
-        out,
-        "http_requests_total{{code=\"500\"}} {}",
-        stats.errors.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(out, "# HELP http_request_duration_seconds Request latency.");
-    let _ = writeln!(out, "# TYPE http_request_duration_seconds histogram");
-    for (bound, bucket) in BUCKETS_S.iter().zip(&stats.buckets) {
-        let _ = writeln!(
-            out,
-            "http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-            bucket.load(Ordering::Relaxed)
-        );
-    }
-    let count = stats.count.load(Ordering::Relaxed);
-    let _ = writeln!(out, "http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-    let sum = stats.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-    let _ = writeln!(out, "http_request_duration_seconds_sum {sum}");
-    let _ = writeln!(out, "http_request_duration_seconds_count {count}");
-    ([("content-type", "text/plain; version=0.0.4")], out)
+    stats.exposition()
 }
 
 async fn get_weight(State(fleet): State<Arc<FleetState>>) -> Json<Value> {

@@ -4,6 +4,7 @@
 
 pub mod fleet;
 pub mod operator;
+pub mod rollout;
 
 use std::path::PathBuf;
 
@@ -17,20 +18,34 @@ pub use fleet::{Fleet, Scenario};
 
 /// The demo plan with its tokens.
 pub const DEMO_PLAN: &str = include_str!("../../assets/plans/demo.toml");
+/// The rolling scenarios' plan with its tokens.
+pub const DEMO_ROLLING_PLAN: &str = include_str!("../../assets/plans/demo-rolling.toml");
+/// The swap scenarios' plan with its tokens.
+pub const DEMO_SWAP_PLAN: &str = include_str!("../../assets/plans/demo-swap.toml");
+
+/// The plan a scenario runs, with its tokens.
+pub fn plan_template(scenario: Scenario) -> &'static str {
+    match scenario.strategy() {
+        crate::plan::Strategy::Traffic => DEMO_PLAN,
+        crate::plan::Strategy::Rolling => DEMO_ROLLING_PLAN,
+        crate::plan::Strategy::Swap => DEMO_SWAP_PLAN,
+    }
+}
 
 /// The version the demo releases and the one it replaces.
 pub const NEW_VERSION: &str = "1.4.0";
 /// The stable version.
 pub const OLD_VERSION: &str = "1.3.2";
 
-/// The demo plan wired to a running fleet, with a `[[health]]` entry polled every second for
-/// each of the fleet's extra endpoints.
+/// The scenario's plan wired to a running fleet, with a `[[health]]` entry polled every
+/// second for each of the fleet's extra endpoints.
 pub fn plan_text(fleet: &Fleet, scenario: Scenario) -> String {
     let migration_seconds = if scenario == Scenario::SlowMigration { "30" } else { "3" };
-    let text = DEMO_PLAN
+    let text = plan_template(scenario)
         .replace("http://blue.demo.invalid", &fleet.blue_url)
         .replace("http://green.demo.invalid", &fleet.green_url)
         .replace("http://lb.demo.invalid", &fleet.lb_url)
+        .replace("http://app.demo.invalid", &fleet.app.url)
         .replace("@MIGRATION_SECONDS@", migration_seconds);
     let Some(url) = fleet.extra_url.as_deref().filter(|_| fleet.extra_endpoints > 0) else {
         return text;

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Scenario, Setup};
 use crate::cli::summary;
 use crate::plan::StepKind;
-use crate::release::{Actor, Command, State, Status, StepStatus};
+use crate::release::{Actor, Command, State, Status, StepStatus, WatchState, watch_state};
 use crate::store::{self, Store};
 use crate::supervisor::probes::LiveBoard;
 use crate::supervisor::{Report, Submit, Supervisor};
@@ -20,6 +20,9 @@ use crate::{clock, identity};
 const HEADLESS_LIMIT: Duration = Duration::from_secs(600);
 /// How often the headless operator looks at the release.
 const OPERATOR_POLL: Duration = Duration::from_millis(250);
+/// How long after its window ends the headless operator waits for automation to record the
+/// watch closed before it stops anyway (a supervisor that never closes it must not hang it).
+const WATCH_CLOSE_GRACE_MS: u64 = 10_000;
 /// How long sam waits after a gate opens before approving.
 const COLLEAGUE_DELAY_MS: u64 = 3000;
 /// How often sam looks at the release.
@@ -113,8 +116,11 @@ pub fn operator_move(plan: &crate::plan::Plan, state: &State) -> Vec<(Command, &
             moves
         }
         (StepKind::Gate { .. }, StepStatus::Waiting) => {
+            // As many of the two as the gate needs: a one-approval gate shows one approver.
+            let needed =
+                state.info.as_ref().map_or(2, |i| plan.approvals_needed(step.step, i.release_type));
             let mut moves = Vec::new();
-            for who in [alice, sam] {
+            for who in [alice, sam].into_iter().take(usize::try_from(needed).unwrap_or(2)) {
                 if !s.approvals.keys().any(|k| k.starts_with(who)) {
                     moves.push((Command::Approve, who));
                 }
@@ -160,17 +166,19 @@ pub async fn run_headless(setup: &Setup, scenario: Scenario) -> u8 {
         cancel.clone(),
     )
     .await;
-    println!(
-        "demo `{}`: release {} of {} on {} (blue), {} (green), lb {}",
-        scenario.name(),
-        id,
-        setup.plan.service.name,
-        setup.fleet.blue_url,
-        setup.fleet.green_url,
-        setup.fleet.lb_url
-    );
+    let fleet = &setup.fleet;
+    let on = match scenario.strategy() {
+        crate::plan::Strategy::Traffic => {
+            format!("{} (blue), {} (green), lb {}", fleet.blue_url, fleet.green_url, fleet.lb_url)
+        }
+        crate::plan::Strategy::Rolling | crate::plan::Strategy::Swap => {
+            format!("{} ({} pods)", fleet.app.url, super::rollout::PODS)
+        }
+    };
+    println!("demo `{}`: release {} of {} on {on}", scenario.name(), id, setup.plan.service.name);
     let started = clock::instant();
     let mut printed = 0;
+    let mut announced_watch = false;
     let code = loop {
         if started.elapsed() > HEADLESS_LIMIT {
             eprintln!("flightdeck: the demo did not finish within {}s", HEADLESS_LIMIT.as_secs());
@@ -192,7 +200,18 @@ pub async fn run_headless(setup: &Setup, scenario: Scenario) -> u8 {
             }
             printed = events.last().map_or(printed, |e| e.seq);
         }
-        if loaded.state.status.is_terminal() && !supervisor.running(id) {
+        let now = clock::now();
+        let watched = still_watched(&loaded.plan, &loaded.state, now);
+        if watched && !announced_watch {
+            if let WatchState::Watching { left } = watch_state(&loaded.plan, &loaded.state, now) {
+                println!(
+                    "         | completed; watched after release for {}",
+                    crate::plan::format_duration(left)
+                );
+                announced_watch = true;
+            }
+        }
+        if loaded.state.status.is_terminal() && !supervisor.running(id) && !watched {
             print!(
                 "\n{}",
                 summary::status_text(&loaded.plan, &loaded.state, &loaded.row, clock::now())
@@ -232,6 +251,18 @@ pub async fn run_headless(setup: &Setup, scenario: Scenario) -> u8 {
     cancel.cancel();
     supervisor.finish(crate::notify::exit_wait(&setup.plan)).await;
     code
+}
+
+/// Whether a finished release is still watched after completion: inside its `[watch]`
+/// window, or just past it until automation records the watch closed (bounded).
+fn still_watched(plan: &crate::plan::Plan, state: &State, now: crate::release::Timestamp) -> bool {
+    match watch_state(plan, state, now) {
+        WatchState::Watching { .. } => true,
+        WatchState::Ended { at } => {
+            state.watch_closed.is_none() && now.millis_since(at) < WATCH_CLOSE_GRACE_MS
+        }
+        WatchState::None => false,
+    }
 }
 
 fn print_output(report: &Report) {
