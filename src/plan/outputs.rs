@@ -42,7 +42,7 @@ pub fn misuses(plan: &Plan, texts_of: impl Fn(&str) -> Vec<String>) -> Vec<Misus
         let users: Vec<(usize, &str)> = steps
             .iter()
             .filter(|r| match &r.step.kind {
-                StepKind::Action { action, .. } => action == id,
+                StepKind::Action { action, .. } | StepKind::Deploy { action, .. } => action == id,
                 StepKind::Traffic { .. } => {
                     plan.traffic.as_ref().is_some_and(|t| &t.set_action == id)
                 }
@@ -59,16 +59,14 @@ pub fn misuses(plan: &Plan, texts_of: impl Fn(&str) -> Vec<String>) -> Vec<Misus
                     why,
                 };
                 let source = steps.iter().find(|r| r.step.id == step);
-                let declares = source.and_then(|r| match &r.step.kind {
-                    StepKind::Action { action, .. } => plan.action(action),
-                    _ => None,
-                });
+                let declares =
+                    source.and_then(|r| r.step.kind.own_action()).and_then(|(a, _)| plan.action(a));
                 let Some(source) = source else {
                     found.push(misuse(format!("there is no step `{step}`")));
                     continue;
                 };
                 let Some(spec) = declares else {
-                    found.push(misuse(format!("step `{step}` is not an action step")));
+                    found.push(misuse(format!("step `{step}` is not an action or deploy step")));
                     continue;
                 };
                 if !spec.outputs.contains_key(name) {

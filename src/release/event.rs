@@ -572,6 +572,11 @@ impl Event {
                     breach.explain_in(plan.unit_of(&breach.series))
                 )
             }
+            // No traffic moved under a rolling deploy or a swap: the rollback steps put the
+            // previous version back.
+            Self::RollbackFinished if plan.strategy() != crate::plan::Strategy::Traffic => {
+                "rollback finished; its steps put the previous version back".into()
+            }
             _ => self.sentence(),
         }
     }
