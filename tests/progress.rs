@@ -1,9 +1,9 @@
 //! Releases that are not traffic shifts, from the command line and `flightdeck supervise`
 //! (issue 16): a rolling deploy's progress is read while its action runs and recorded as
 //! `rollout_progress`; a deploy step's action gets `{target}`; `status` and `status --json`
-//! say what the strategy did; `shift` is refused on a rolling plan; a completed release is
-//! watched after completion by `supervise` until its window closes, and may be rolled back
-//! within it.
+//! say what the strategy did; `shift` is refused on a swap plan; a completed release is
+//! watched after completion by `supervise` until its window closes (a failing health check
+//! meanwhile rolls it back), and may be rolled back by a person within it.
 //!
 //! The only server is a healthy `/health` endpoint on 127.0.0.1:0, stopped by the test that starts
 //! it; waits are bounded polls, never timings.
@@ -11,21 +11,26 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 use support::cli::{Deck, Running, kinds};
 use support::pty::now;
 
-/// An always-healthy `/health` on 127.0.0.1:0 until dropped.
+/// A `/health` on 127.0.0.1:0 until dropped: healthy, or 503 while `failing` is set.
 struct Health {
     url: String,
+    failing: Arc<AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Health {
     fn serve() -> Self {
+        let failing = Arc::new(AtomicBool::new(false));
+        let answer = failing.clone();
         let (url_tx, url_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -36,8 +41,16 @@ impl Health {
             rt.block_on(async move {
                 let app = axum::Router::new().route(
                     "/health",
-                    axum::routing::get(|| async {
-                        axum::Json(serde_json::json!({ "status": "ok" }))
+                    axum::routing::get(move || {
+                        let failing = answer.load(Ordering::SeqCst);
+                        async move {
+                            let code = if failing {
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE
+                            } else {
+                                axum::http::StatusCode::OK
+                            };
+                            (code, axum::Json(serde_json::json!({ "status": "ok" })))
+                        }
                     }),
                 );
                 let listener =
@@ -52,7 +65,7 @@ impl Health {
             });
         });
         let url = url_rx.recv_timeout(Duration::from_secs(30)).expect("health server started");
-        Self { url, stop: Some(stop_tx), thread: Some(thread) }
+        Self { url, failing, stop: Some(stop_tx), thread: Some(thread) }
     }
 }
 
@@ -350,4 +363,36 @@ fn supervise_watches_a_completed_release_until_its_window_closes() {
 
     // Once closed, rollback is refused as for any completed release.
     deck.fails(&["rollback", "--reason", "too late", "--confirm"], 3, "rejected");
+}
+
+#[test]
+fn supervise_rolls_back_a_completed_release_whose_health_fails_while_watched() {
+    let health = Health::serve();
+    let deck = Deck::new();
+    let plan = plan(&deck, "rolling", &health.url);
+    start(&deck, &plan);
+    deck.ok(&["next", "--confirm"]);
+    assert_eq!(deck.status()["release"]["status"], "completed");
+
+    let supervisor = deck.spawn(&["supervise"]);
+    wait_until("supervise to drive the completed release", || {
+        deck.ok(&["team"]).stdout.contains("supervise@").then_some(())
+    });
+    health.failing.store(true, Ordering::SeqCst);
+    // The release rolled back is over: the supervisor ends by itself.
+    let ended = supervisor.wait().expect_code(0, "supervise after the rollback");
+    assert!(ended.stderr.contains("nothing left to supervise"), "{}", ended.stderr);
+    let events = deck.events();
+    let breach = of_kind(&events, "threshold_breached")
+        .into_iter()
+        .find(|e| e["event"]["breach"]["level"] == "abort")
+        .unwrap_or_else(|| panic!("an abort breach: {:?}", kinds(&events)));
+    assert_eq!(breach["event"]["step"], "after-release", "{breach}");
+    assert_eq!(breach["event"]["breach"]["series"], "app", "{breach}");
+    let rollback = of_kind(&events, "rollback_started");
+    assert_eq!(rollback.len(), 1, "{:?}", kinds(&events));
+    assert_eq!(rollback[0]["event"]["automatic"], true, "{}", rollback[0]);
+    assert_eq!(deck.status()["release"]["status"], "rolled_back");
+    let undone = std::fs::read_to_string(deck.dir.path().join("undone")).expect("undo ran");
+    assert_eq!(undone.trim(), "undone");
 }
