@@ -396,3 +396,117 @@ fn supervise_rolls_back_a_completed_release_whose_health_fails_while_watched() {
     let undone = std::fs::read_to_string(deck.dir.path().join("undone")).expect("undo ran");
     assert_eq!(undone.trim(), "undone");
 }
+
+/// A deploy step whose progress is a metric (unit `ratio`): its latest stored reading is
+/// recorded as the rollout's fraction while the deploy runs, with no counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_progress_source_records_its_latest_reading() {
+    use flightdeck::release::{Actor, Command, Event};
+    use flightdeck::store::{self, SampleKind, SampleRow, Store};
+    use flightdeck::supervisor::Supervisor;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let done = dir.path().join("done");
+    let text = format!(
+        r#"[service]
+name = "user-management"
+environment = "production"
+
+[deploy]
+strategy = "rolling"
+
+[[metrics]]
+id = "updated_ratio"
+name = "pods on the new version"
+unit = "ratio"
+interval = "1s"
+prometheus = {{ url = "http://127.0.0.1:9", query = "updated_ratio" }}
+
+[actions.roll]
+kind = "command"
+argv = ["sh", "-c", "i=0; while [ ! -e '{done}' ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done"]
+timeout = "1m"
+
+[rollback]
+steps = []
+
+[[stages]]
+id = "deploy"
+
+  [[stages.steps]]
+  id = "rollout"
+  kind = "deploy"
+  action = "roll"
+  progress = {{ metric = "updated_ratio", every = "1s" }}
+"#,
+        done = done.display()
+    );
+    let plan = flightdeck::plan::parse(&text, "plan.toml").expect("plan");
+    let store = Store::open(&dir.path().join("flightdeck.db"), false).await.expect("store");
+    let alice = Actor::person("alice", "testhost", std::process::id());
+    let start = Command::Start {
+        version: "1.4.0".into(),
+        previous_version: Some("1.3.2".into()),
+        sha: None,
+        image: None,
+        release_type: flightdeck::plan::ReleaseType::Hotfix,
+    };
+    let now = flightdeck::clock::now;
+    let (id, _) = store::start(&store, &plan, "plan.toml", &text, &start, &alice, now())
+        .await
+        .expect("start");
+    let next = Command::Next { confirmed: true };
+    store::execute(&store, id, &next, &alice, None, now).await.expect("start the deploy");
+    let mut supervisor = Supervisor::new(store.clone(), alice.clone());
+    let loaded = store.load(id).await.expect("load");
+    supervisor.observe(id, &loaded.plan, &loaded.state);
+    assert!(supervisor.running(id), "this process runs the deploy it claimed");
+
+    let fractions = |history: &[flightdeck::release::EventRecord]| -> Vec<(f64, bool)> {
+        history
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::RolloutProgress { fraction, updated, desired, .. } => {
+                    Some((*fraction, updated.is_none() && desired.is_none()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // The driver's sample writer stands in here: a fresh reading at every turn. Bounded.
+    let mut history = Vec::new();
+    for share in [0.5, 1.0] {
+        for _ in 0..150 {
+            let sample = SampleRow {
+                series: "updated_ratio".into(),
+                kind: SampleKind::Metric,
+                at: now(),
+                value: Some(share),
+                error: None,
+            };
+            store.record_samples(id, &[sample]).await.expect("record a reading");
+            tokio::select! {
+                _ = supervisor.next() => {}
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            history = store.events_after(id, 0).await.expect("history");
+            if fractions(&history).last().is_some_and(|(f, _)| (*f - share).abs() < 1e-9) {
+                break;
+            }
+        }
+    }
+    std::fs::write(&done, "").expect("let the deploy end");
+    for _ in 0..100 {
+        if !supervisor.running(id) {
+            break;
+        }
+        tokio::select! {
+            _ = supervisor.next() => {}
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    supervisor.finish(Duration::from_secs(1)).await;
+    assert_eq!(fractions(&history), vec![(0.5, true), (1.0, true)], "{history:#?}");
+    let state = store.load(id).await.expect("load").state;
+    assert_eq!(state.status, flightdeck::release::Status::Completed);
+}
