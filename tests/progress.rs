@@ -510,3 +510,21 @@ id = "deploy"
     let state = store.load(id).await.expect("load").state;
     assert_eq!(state.status, flightdeck::release::Status::Completed);
 }
+
+#[test]
+fn a_progress_source_that_answers_nonsense_is_reported_and_never_fails_the_deploy() {
+    let health = Health::serve();
+    let deck = Deck::new();
+    let plan = plan(&deck, "rolling", &health.url);
+    deck.write("pods.sh", "echo 'pods: lots'\n");
+    // Every pod counted already: the deploy ends at once, and its one last read fails.
+    deck.write("pods-updated", "3\n");
+    start(&deck, &plan);
+    let next = deck.ok(&["next", "--confirm"]);
+    let told =
+        "reading the progress of `rollout` with `pods` failed: `pods: lots` is not a progress";
+    assert_eq!(next.stderr.matches(told).count(), 1, "told once:\n{}", next.stderr);
+    let events = deck.events();
+    assert!(of_kind(&events, "rollout_progress").is_empty(), "{:?}", kinds(&events));
+    assert_eq!(deck.status()["release"]["status"], "completed");
+}
