@@ -528,3 +528,59 @@ fn a_progress_source_that_answers_nonsense_is_reported_and_never_fails_the_deplo
     assert!(of_kind(&events, "rollout_progress").is_empty(), "{:?}", kinds(&events));
     assert_eq!(deck.status()["release"]["status"], "completed");
 }
+
+#[test]
+fn each_segment_of_a_paced_deploy_gets_its_own_target() {
+    let health = Health::serve();
+    let deck = Deck::new();
+    let record = deck.dir.path().join("targets");
+    let plan = deck.write(
+        "plan.toml",
+        &format!(
+            r#"[service]
+name = "user-management"
+environment = "production"
+
+[deploy]
+strategy = "rolling"
+
+[[health]]
+id = "app"
+url = "{health}"
+interval = "1s"
+
+[actions.roll]
+kind = "command"
+argv = ["sh", "-c", "echo {{target}} >> {record}"]
+timeout = "10s"
+
+[rollback]
+steps = []
+
+[[stages]]
+id = "deploy"
+
+  [[stages.steps]]
+  id = "rollout"
+  kind = "deploy"
+  action = "roll"
+  pace = ["50%"]
+  pace_bake = "10s"
+  probes = ["app"]
+  continue = "roll"
+"#,
+            health = health.url,
+            record = record.display()
+        ),
+    );
+    start(&deck, &plan);
+    deck.ok(&["next"]);
+    let targets = std::fs::read_to_string(&record).expect("the first segment ran");
+    assert_eq!(targets, "50\n", "the first segment rolls out to 50%");
+    let status = deck.status();
+    assert_eq!(status["steps"][0]["id"], "rollout-50", "{status:#}");
+    assert_eq!(status["steps"][0]["target"], 50, "{status:#}");
+    let text = deck.ok(&["status"]).stdout;
+    let segment = text.lines().find(|l| l.contains("rollout-50 ")).unwrap_or_default();
+    assert!(segment.ends_with("to 50%"), "a segment shows the share it rolls out to:\n{text}");
+}
