@@ -36,6 +36,8 @@ pub struct Claim {
     pub action: String,
     /// Weight passed as `{weight}`, for traffic steps.
     pub weight: Option<u8>,
+    /// The rollout percent passed as `{target}`, for deploy steps.
+    pub target: Option<u8>,
     /// Who claimed it: its outcome is recorded in their name.
     pub by: Actor,
 }
@@ -47,7 +49,12 @@ pub fn claims_of(plan: &Plan, state: &State, actor: &Actor) -> Vec<Claim> {
         .into_iter()
         .filter(|(_, run)| run.started.by.pid == actor.pid && run.started.by.host == actor.host)
         .map(|(step, run)| {
-            let weight = match plan.step(step).map(|r| &r.step.kind) {
+            let kind = plan.step(step).map(|r| &r.step.kind);
+            let target = match kind {
+                Some(StepKind::Deploy { target, .. }) => Some(*target),
+                _ => None,
+            };
+            let weight = match kind {
                 Some(StepKind::Traffic { weight }) => Some(*weight),
                 _ => state
                     .rollback
@@ -61,6 +68,7 @@ pub fn claims_of(plan: &Plan, state: &State, actor: &Actor) -> Vec<Claim> {
                 attempt: run.attempt,
                 action: run.action.clone(),
                 weight,
+                target,
                 by: run.started.by.clone(),
             }
         })
@@ -85,7 +93,18 @@ pub fn prepare(
     weight: Option<u8>,
     secrets: &mut Vec<String>,
 ) -> Result<Prepared, String> {
-    prepare_with(spec, info, release_id, weight, &BTreeMap::new(), secrets)
+    let shares = Shares { weight, target: None };
+    prepare_with(spec, info, release_id, shares, &BTreeMap::new(), secrets)
+}
+
+/// The percents a run acts on: `{weight}` for a traffic shift, `{target}` for a deploy step.
+/// Empty when the run has none (a placeholder the step cannot fill was refused at check).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shares {
+    /// The weight a traffic step sets.
+    pub weight: Option<u8>,
+    /// The rollout percent a deploy step (or segment) brings production to.
+    pub target: Option<u8>,
 }
 
 /// Like [`prepare`], with the outputs earlier steps recorded (`outputs.STEP.NAME` → value,
@@ -95,7 +114,7 @@ pub fn prepare_with(
     spec: &ActionSpec,
     info: &ReleaseInfo,
     release_id: i64,
-    weight: Option<u8>,
+    shares: Shares,
     recorded: &BTreeMap<String, String>,
     secrets: &mut Vec<String>,
 ) -> Result<Prepared, String> {
@@ -112,7 +131,8 @@ pub fn prepare_with(
         .set("service", &info.service)
         .set("sha", info.sha.clone().unwrap_or_default())
         .set("image", info.image.clone().unwrap_or_default())
-        .set("weight", weight.map(|w| w.to_string()).unwrap_or_default());
+        .set("weight", shares.weight.map(|w| w.to_string()).unwrap_or_default())
+        .set("target", shares.target.map(|t| t.to_string()).unwrap_or_default());
     let mut resolve = |text: &str| {
         let filled = vars.fill(text);
         if let Some(missing) = crate::plan::placeholders(&filled)

@@ -4,7 +4,10 @@
 use serde_json::{Value, json};
 
 use crate::plan::{Plan, StepKind};
-use crate::release::{Event, EventRecord, RunOutcome, State, Timestamp, format_date_time};
+use crate::release::{
+    self, Deployment, Event, EventRecord, RunOutcome, State, Timestamp, WatchState,
+    format_date_time,
+};
 use crate::store::ReleaseRow;
 
 /// Version of the JSON shapes below.
@@ -106,8 +109,10 @@ pub fn status(plan: &Plan, state: &State, row: &ReleaseRow, now: Timestamp) -> V
                         .collect();
                 }
                 StepKind::Traffic { weight } => v["weight"] = json!(weight),
-                StepKind::Action { action, .. } | StepKind::Deploy { action, .. } => {
+                StepKind::Action { action, .. } => v["action"] = json!(action),
+                StepKind::Deploy { action, target, .. } => {
                     v["action"] = json!(action);
+                    v["target"] = json!(target);
                 }
                 StepKind::Bake { duration, .. } => {
                     v["duration_ms"] = json!(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
@@ -159,6 +164,10 @@ pub fn status(plan: &Plan, state: &State, row: &ReleaseRow, now: Timestamp) -> V
             "status": state.status.as_str(),
             "seq": state.seq,
             "weight": state.weight,
+            "strategy": plan.strategy().word(),
+            "deployment": deployment(plan, state),
+            "completed_at": state.completed_at.map(time),
+            "watch": watch(plan, state, now),
             "drift": state.drift.as_ref().map(|d| json!({
                 "desired": d.desired, "actual": d.actual, "source": d.source, "at": time(d.at),
             })),
@@ -175,6 +184,55 @@ pub fn status(plan: &Plan, state: &State, row: &ReleaseRow, now: Timestamp) -> V
             "at": time(w.at), "weight": w.weight, "by": w.by.name,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Where production stands, in the plan's strategy: `line` is the sentence the header and
+/// `status` show; `fraction` the share on the new version (0 to 1) for every strategy.
+fn deployment(plan: &Plan, state: &State) -> Value {
+    let d = release::deployment(plan, state);
+    let mut v = match &d {
+        Deployment::Traffic { weight } => json!({ "kind": "traffic", "weight": weight }),
+        Deployment::Rolling {
+            version, unit, counts, running, finished_at, rolled_back, ..
+        } => {
+            json!({
+                "kind": "rolling",
+                "version": version,
+                "unit": unit,
+                "updated": counts.map(|(n, _)| n),
+                "desired": counts.map(|(_, m)| m),
+                "running": running,
+                "finished_at": finished_at.map(time),
+                "rolled_back": rolled_back,
+                "progress_at": state.rollout.as_ref().map(|r| time(r.at)),
+            })
+        }
+        Deployment::Swap { version, swapping_since, swapped_at, rolled_back } => json!({
+            "kind": "swap",
+            "version": version,
+            "swapping_since": swapping_since.map(time),
+            "swapped_at": swapped_at.map(time),
+            "rolled_back": rolled_back,
+        }),
+    };
+    v["fraction"] = json!(d.fraction());
+    v["line"] = json!(d.line());
+    v
+}
+
+/// The watch after completion: `{"left_s", "ends_at"}` while watched, `{"ended_at",
+/// "closed"}` once over, null when the plan has none or the release did not complete.
+fn watch(plan: &Plan, state: &State, now: Timestamp) -> Value {
+    match release::watch_state(plan, state, now) {
+        WatchState::None => Value::Null,
+        WatchState::Watching { left } => {
+            let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+            json!({ "left_s": left.as_secs(), "ends_at": time(now.plus_millis(left_ms)) })
+        }
+        WatchState::Ended { at } => {
+            json!({ "ended_at": time(at), "closed": state.watch_closed.is_some() })
+        }
+    }
 }
 
 fn run_json(run: &crate::release::ActionRun) -> Value {

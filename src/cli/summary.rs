@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use crate::plan::{ActionKind, Plan, StepKind, format_duration};
+use crate::plan::{ActionKind, OnBreach, Plan, StepKind, Strategy, format_duration};
 use crate::release::{
-    EventRecord, State, Status, StepStatus, format_date_time, format_elapsed, format_hour_minute,
+    EventRecord, State, Status, StepStatus, WatchState, format_date_time, format_elapsed,
+    format_hour_minute,
 };
 use crate::store::ReleaseRow;
 
@@ -197,9 +198,36 @@ pub fn step_progress(plan: &Plan, state: &State, index: usize) -> String {
             text
         }
         StepKind::Traffic { weight } => format!("{weight}%"),
+        StepKind::Deploy { target, progress, .. } => {
+            let read = state.rollout.as_ref().filter(|p| p.step == r.step.id);
+            deploy_progress(*target, progress.as_ref(), read, s.runs.len())
+        }
         _ if s.runs.len() > 1 => format!("attempt {}", s.runs.len()),
         _ => String::new(),
     }
+}
+
+/// A deploy step's progress: the counts last read while it ran (`2/3 pods`), else the
+/// share it rolls out to when it is a segment of a paced rollout (`to 33%`), and the attempt.
+fn deploy_progress(
+    target: u8,
+    progress: Option<&crate::plan::Progress>,
+    read: Option<&crate::release::Rollout>,
+    attempts: usize,
+) -> String {
+    let mut parts = Vec::new();
+    match (read, progress) {
+        (Some(r), Some(p)) => parts.push(match r.updated.zip(r.desired) {
+            Some((n, m)) => format!("{n}/{m} {}", p.unit),
+            None => format!("{}% of {}", (r.fraction * 100.0).round(), p.unit),
+        }),
+        _ if target < 100 => parts.push(format!("to {target}%")),
+        _ => {}
+    }
+    if attempts > 1 {
+        parts.push(format!("attempt {attempts}"));
+    }
+    parts.join("  ")
 }
 
 /// `flightdeck status` as text.
@@ -241,8 +269,23 @@ pub fn status_text(
             p.skip_stages.join(", ")
         );
     }
-    let _ =
-        writeln!(out, "traffic {}% on {}   event seq {}", state.weight, info.version, state.seq);
+    match plan.strategy() {
+        Strategy::Traffic => {
+            let _ = writeln!(
+                out,
+                "traffic {}% on {}   event seq {}",
+                state.weight, info.version, state.seq
+            );
+        }
+        // A rolling deploy or a swap moves no traffic: say what it did to production.
+        Strategy::Rolling | Strategy::Swap => {
+            let line = crate::release::deployment(plan, state).line();
+            let _ = writeln!(out, "{line}   event seq {}", state.seq);
+        }
+    }
+    if let Some(line) = watch_line(plan, state, now) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(d) = &state.drift {
         let _ = writeln!(
             out,
@@ -307,6 +350,31 @@ pub fn status_text(
         }
     }
     out
+}
+
+/// The watch after completion in words, while it runs or once it is over.
+fn watch_line(plan: &Plan, state: &State, now: crate::release::Timestamp) -> Option<String> {
+    let on_breach = plan.watch.as_ref().map(|w| w.on_breach)?;
+    match crate::release::watch_state(plan, state, now) {
+        WatchState::None => None,
+        WatchState::Watching { left } => {
+            let ends = now.plus_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+            let act = match on_breach {
+                OnBreach::Rollback => "rolls it back",
+                OnBreach::Pause => "pauses it",
+            };
+            Some(format!(
+                "watching after release: {} left (until {} UTC); an after_release abort breach {act}, and `flightdeck rollback` is allowed until then",
+                format_duration(left),
+                format_hour_minute(ends)
+            ))
+        }
+        WatchState::Ended { at } => Some(format!(
+            "the watch after release ended at {} UTC{}",
+            format_hour_minute(at),
+            if state.watch_closed.is_some() { "" } else { " (not closed on record yet)" }
+        )),
+    }
 }
 
 /// One line of `flightdeck events`.

@@ -33,7 +33,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub enum Scope {
     /// One release (id or version), until it ends.
     One(Option<String>),
-    /// Every active release in the store, picking up new ones, until a signal.
+    /// Every active release in the store (and every completed one still watched after
+    /// completion), picking up new ones, until a signal.
     All,
 }
 
@@ -99,6 +100,7 @@ pub async fn run(
     let mut look = tokio::time::interval(LOOK_INTERVAL);
     look.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut code = crate::cli::EXIT_OK;
+    let mut settled = BTreeMap::new();
     loop {
         tokio::select! {
             biased;
@@ -117,7 +119,7 @@ pub async fn run(
                 log_report(&report);
             }
             _ = look.tick() => {
-                match look_around(&store, &mut sup, &mut watched, only, &me).await {
+                match look_around(&store, &mut sup, &mut watched, only, &me, &mut settled).await {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => {
@@ -167,10 +169,15 @@ async fn look_around(
     watched: &mut BTreeMap<i64, Watched>,
     only: Option<i64>,
     me: &Actor,
+    settled: &mut BTreeMap<i64, u64>,
 ) -> Result<bool, store::StoreError> {
+    let now = clock::now();
     let ids: Vec<i64> = match only {
         Some(id) => vec![id],
-        None => super::active_releases(store).await?.into_iter().collect(),
+        None => {
+            let known = |id| watched.contains_key(&id);
+            super::releases_to_supervise(store, now, known, settled).await?.into_iter().collect()
+        }
     };
     for id in &ids {
         if !watched.contains_key(id) {
@@ -196,7 +203,6 @@ async fn look_around(
             );
         }
     }
-    let now = clock::now();
     let mut finished = Vec::new();
     for (id, w) in watched.iter_mut() {
         let last = store.last_seq(*id).await?;
@@ -206,7 +212,7 @@ async fn look_around(
             w.state = loaded.state;
             sup.observe(*id, &w.plan, &w.state);
         }
-        if w.state.status.is_terminal() && !sup.running(*id) {
+        if !super::supervised(&w.plan, &w.state, now) && !sup.running(*id) {
             finished.push(*id);
             continue;
         }
@@ -267,10 +273,13 @@ async fn look_around(
     }
     for id in finished {
         if let Some(mut w) = watched.remove(&id) {
+            let watched_after = w.state.watch_closed.is_some()
+                || w.plan.watch.is_some() && w.state.completed_at.is_some();
             tracing::info!(
                 release = id,
-                "release {}: nothing left to supervise",
-                w.state.status.as_str()
+                "release {}{}: nothing left to supervise",
+                w.state.status.as_str(),
+                if watched_after { " and its watch after release is over" } else { "" }
             );
             if let Some((_, cancel)) = w.probes.take() {
                 cancel.cancel();

@@ -80,19 +80,32 @@ async fn read_by_action(
     client: &reqwest::Client,
     cancel: &CancellationToken,
 ) -> Result<u8, String> {
+    let (text, pointer) = action_output(spec, info, release_id, client, cancel).await?;
+    parse_weight(&text, pointer.as_deref()).map_err(|e| format!("{}: {e}", spec.id))
+}
+
+/// Runs a reading action (the weight read-back, a rollout's progress) and returns what it
+/// answered — an http action's body, a command's output — with the JSON pointer its plan
+/// reads the answer at, if any. A failed run is its error.
+pub(super) async fn action_output(
+    spec: &ActionSpec,
+    info: &ReleaseInfo,
+    release_id: i64,
+    client: &reqwest::Client,
+    cancel: &CancellationToken,
+) -> Result<(String, Option<String>), String> {
     let mut secrets = Vec::new();
     let prepared = action::prepare(spec, info, release_id, None, &mut secrets)?;
     // The output is parsed, not shown: nobody reads these lines.
     let (lines, _ignored) = mpsc::unbounded_channel();
     let report = action::run_prepared(&prepared, &secrets, client, &lines, cancel).await;
-    let (text, pointer) = match (&spec.kind, &report.outcome) {
-        (_, Outcome::Failed { error, .. }) => return Err(error.clone()),
-        (ActionKind::Http { weight_pointer, .. }, _) => (report.body, weight_pointer),
+    match (&spec.kind, report.outcome) {
+        (_, Outcome::Failed { error, .. }) => Err(error),
+        (ActionKind::Http { weight_pointer, .. }, _) => Ok((report.body, weight_pointer.clone())),
         (ActionKind::Command { weight_pointer, .. }, Outcome::Succeeded { output_tail, .. }) => {
-            (output_tail.clone().unwrap_or_default(), weight_pointer)
+            Ok((output_tail.unwrap_or_default(), weight_pointer.clone()))
         }
-    };
-    parse_weight(&text, pointer.as_deref()).map_err(|e| format!("{}: {e}", spec.id))
+    }
 }
 
 /// Reads back until the provider reports `weight`, `deadline` passes, or `cancel`. Returns
@@ -161,7 +174,7 @@ pub fn parse_weight(text: &str, pointer: Option<&str>) -> Result<u8, String> {
     Ok(number.round() as u8)
 }
 
-fn last_line(text: &str) -> &str {
+pub(super) fn last_line(text: &str) -> &str {
     text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
 }
 
@@ -169,7 +182,7 @@ fn parse_number(s: &str) -> Option<f64> {
     s.trim().trim_end_matches('%').trim().parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
-fn shorten(s: &str) -> String {
+pub(super) fn shorten(s: &str) -> String {
     const SHOWN_CHARS: usize = 40;
     if s.chars().count() > SHOWN_CHARS {
         format!("{}…", s.chars().take(SHOWN_CHARS).collect::<String>())

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Envelope, Report, readback};
+use super::{Envelope, Report, progress, readback};
 use crate::action::{self, Claim};
 use crate::plan::{Plan, StepKind};
 use crate::release::{Command, Outcome, State, Status};
@@ -166,7 +166,7 @@ pub(super) fn spawn(run: Run) {
             })
         };
         let _ = lines_tx.send(format!("── running {} ({}) ──", claim.step, claim.action));
-        let ended = run_and_record(&store, &key, &claim, &client, &lines_tx, &cancel).await;
+        let ended = run_and_record(&store, &key, &claim, &client, (&lines_tx, &tx), &cancel).await;
         drop(lines_tx);
         let _ = forward.await;
         let (failed, error) = match ended {
@@ -185,7 +185,7 @@ async fn run_and_record(
     key: &RunKey,
     claim: &Claim,
     client: &reqwest::Client,
-    lines: &mpsc::UnboundedSender<String>,
+    (lines, tx): (&mpsc::UnboundedSender<String>, &mpsc::UnboundedSender<Envelope>),
     stop: &Stop,
 ) -> Result<(Option<String>, Envelope), String> {
     let loaded = store.load(key.release_id).await.map_err(|e| e.to_string())?;
@@ -202,7 +202,14 @@ async fn run_and_record(
         (Some(provider), Some(weight)) => {
             shift_by_provider(provider, weight, lines, &stop.token).await
         }
-        _ => run_action(plan, state, key, claim, client, lines, stop).await,
+        _ => {
+            let run = run_action(plan, state, key, claim, client, lines, stop);
+            let (id, step, by) = (key.release_id, &claim.step, &claim.by);
+            match progress::Poller::for_step(plan, state, id, step, by, store, client, tx) {
+                Some(poller) => poller.around(run, &stop.token).await,
+                None => run.await,
+            }
+        }
     };
     // A shift counts only once the provider says it took: read the weight back until it
     // matches or the shift's own timeout is over.
@@ -276,7 +283,8 @@ async fn run_action(
         (Some(spec), Some(info)) => {
             let info = action::info_for_step(plan, &claim.step, info);
             let recorded = action::outputs::recorded(state);
-            action::prepare_with(spec, &info, key.release_id, claim.weight, &recorded, &mut secrets)
+            let shares = action::Shares { weight: claim.weight, target: claim.target };
+            action::prepare_with(spec, &info, key.release_id, shares, &recorded, &mut secrets)
         }
         (None, _) => Err(format!("the plan has no action `{}`", claim.action)),
         (_, None) => Err("the release has not started".into()),

@@ -152,7 +152,8 @@ pub async fn run(
         )
         .await;
         let sink = (!model.read_only).then(|| (store.clone(), release.id));
-        if !release.state.status.is_terminal() {
+        // A completed release still watched after completion is polled like a running one.
+        if crate::supervisor::supervised(&release.plan, &release.state, model.now) {
             spawn_probes(&release.plan, &release.state, sink, &shell, probes_cancel.clone());
         }
         if !model.read_only {
@@ -236,11 +237,11 @@ pub async fn run(
                 probes_cancel.cancel();
                 probes_cancel = cancel.child_token();
                 probes_for = Some(release.id);
-                // A finished release's record is closed: nothing new is written to it.
-                let sink = (!model.read_only && !release.state.status.is_terminal())
-                    .then(|| (store.clone(), release.id));
-                // A finished release has nothing live to poll.
-                if !release.state.status.is_terminal() {
+                // A finished release's record is closed (once its watch after completion is
+                // over): nothing new is written to it, and it has nothing live to poll.
+                let live = crate::supervisor::supervised(&release.plan, &release.state, model.now);
+                let sink = (!model.read_only && live).then(|| (store.clone(), release.id));
+                if live {
                     spawn_probes(
                         &release.plan,
                         &release.state,

@@ -53,7 +53,9 @@ fn supervision(model: &Model) -> Vec<Effect> {
     let Some((live, _)) = model.live() else { return Vec::new() };
     let mut effects = vec![Effect::Observe];
     let drives = model.lease.as_ref().is_none_or(|l| l.held_by(&model.me));
-    if drives && model.pending.is_none() && !live.state.status.is_terminal() {
+    // A completed release still watched after completion is automated like a running one.
+    let supervised = crate::supervisor::supervised(&live.plan, &live.state, model.now);
+    if drives && model.pending.is_none() && supervised {
         effects.push(Effect::Automate);
     }
     effects
