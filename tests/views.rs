@@ -1283,3 +1283,38 @@ fn a_completed_release_counts_down_its_watch_and_then_says_closed() {
     let header = &screen(&fixtures::completed(), 120, 40)[0];
     assert!(!header.contains("watching") && !header.contains("closed"), "{header}");
 }
+
+#[test]
+fn retrying_a_failed_swap_asks_for_the_service_name_like_the_first_attempt() {
+    use flightdeck::release::Command;
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut model = fixtures::swap_failed();
+    assert!(update(&mut model, Msg::KeyPressed(Key::Char('t'))).is_empty(), "t asks first");
+    let text = screen(&model, 80, 24).join("\n");
+    assert!(text.contains("Retry: swap ALL of production to shop 1.4.0?"), "{text}");
+    fixtures::type_text(&mut model, "shop");
+    match update(&mut model, Msg::KeyPressed(Key::Enter)).as_slice() {
+        [Effect::Execute { command, .. }] => {
+            assert_eq!(*command, Command::Retry { confirmed: true })
+        }
+        other => panic!("expected the confirmed retry, got {other:?}"),
+    }
+}
+
+#[test]
+fn h_on_a_rolling_plan_lists_the_deploy_steps_and_where_the_rollout_stands() {
+    use flightdeck::tui::keymap::Key;
+    let mut model = fixtures::rolling_mid_rollout();
+    fixtures::press(&mut model, &[Key::Char('h')]);
+    for (width, height) in SIZES {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("Deploy (any key closes)"), "{text}");
+        assert!(text.contains("Roll out to 33%  to  33%  11:11:45–11:12:20"), "{text}");
+        assert!(text.contains("Roll out to 67%  to  67%  since 11:14:35"), "{text}");
+        assert!(text.contains("Roll out         to 100%  not started"), "{text}");
+        assert!(!text.contains("Traffic history"), "{text}");
+    }
+}

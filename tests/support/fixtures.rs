@@ -982,6 +982,16 @@ pub fn swap_at_deploy() -> Model {
     h.model(alice(), false, now)
 }
 
+/// The swap plan whose swap call failed (the platform answered 502): it waits for a person.
+pub fn swap_failed() -> Model {
+    let mut h = at_first_change(swap_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    h.fail(30, "swap", 1, "HTTP 502 Bad Gateway", "upstream unavailable");
+    let now = h.clock.plus_millis(10_000);
+    h.model(alice(), false, now)
+}
+
 /// The swap plan with the swap's HTTP call under way for 40s.
 pub fn swapping() -> Model {
     let mut h = at_first_change(swap_plan());

@@ -109,6 +109,7 @@ pub fn deploy_history(release: &ReleaseView) -> Vec<Line<'static>> {
                 format!("{}–{}", format_clock(from), format_clock(to))
             }
             (StepStatus::Running, Some(from), _) => format!("since {}", format_clock(from)),
+            (StepStatus::Pending | StepStatus::Waiting, _, _) => "not started".to_owned(),
             (status, _, _) => status.as_str().to_owned(),
         };
         lines.push(Line::raw(format!(
