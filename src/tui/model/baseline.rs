@@ -1,6 +1,8 @@
 //! The baseline the first production change waits for, as the screen counts it down
 //! (`baseline: latency, errors — 1m20s to go`): read from the plan and the committed state
 //! with the same rule `decide` refuses the change by, so the countdown and the refusal agree.
+//! The same shape as the engine's `release::baseline_wait`; once that is on this branch the
+//! model calls it and this file goes.
 
 use std::time::Duration;
 
@@ -12,8 +14,13 @@ use crate::release::{State, Status, StepStatus, Timestamp};
 pub struct BaselineWait {
     /// The step waiting (the first traffic or deploy step).
     pub step: String,
-    /// The series whose baseline is not captured yet, in plan order.
-    pub series: Vec<String>,
+    /// Whether that step is a deploy (else a traffic shift).
+    pub deploy: bool,
+    /// The series whose baseline is not captured yet, with their `baseline_window`, in plan
+    /// order.
+    pub series: Vec<(String, Duration)>,
+    /// The longest of their windows.
+    pub window: Duration,
     /// Time left of the longest baseline window since the release started; zero once the
     /// window has passed and the capture is due.
     pub left: Duration,
@@ -54,7 +61,9 @@ pub fn baseline_wait(plan: &Plan, state: &State, now: Timestamp) -> Option<Basel
     let waited = Duration::from_millis(now.millis_since(since));
     Some(BaselineWait {
         step: first.step.id.clone(),
-        series: missing.iter().map(|m| m.id.clone()).collect(),
+        deploy: matches!(first.step.kind, StepKind::Deploy { .. }),
+        series: missing.iter().map(|m| (m.id.clone(), m.baseline_window)).collect(),
+        window: longest,
         left: longest.saturating_sub(waited),
     })
 }

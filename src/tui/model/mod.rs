@@ -584,7 +584,9 @@ impl Model {
     /// the time panes show.
     pub fn baseline_wait(&self) -> Option<BaselineWait> {
         let release = self.release.as_ref()?;
+        let current = release.plan.flat_steps().get(release.state.cursor)?.step.id.clone();
         baseline::baseline_wait(&release.plan, &release.state, self.display_now())
+            .filter(|w| w.step == current)
     }
 
     /// The selected step index (following the current step unless moved).

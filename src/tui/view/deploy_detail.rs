@@ -61,17 +61,7 @@ pub fn push_deploy(
         let style = if s.status == StepStatus::Running { theme::accent() } else { theme::dim() };
         lines.push(Line::styled(format!(" now {amount} on {version}"), style));
     }
-    if let Some(wait) = model.baseline_wait().filter(|w| w.step == r.step.id) {
-        let when = if wait.left.is_zero() {
-            "its window has passed; capturing".to_owned()
-        } else {
-            format!("{} to go", format_duration(wait.left))
-        };
-        lines.push(Line::styled(
-            format!(" baseline: {} — {when}", wait.series.join(", ")),
-            theme::warn(),
-        ));
-    }
+    push_baseline(lines, model, &r.step.id);
     if let Some(hold) = hold_after(release, r.index, target) {
         lines.push(Line::styled(hold, theme::dim()));
     }
@@ -81,6 +71,19 @@ pub fn push_deploy(
             theme::warn(),
         ));
     }
+}
+
+/// `baseline: latency, errors — 1m20s to go` while `step` (a deploy or the first traffic
+/// shift) waits for the baselines it is judged against.
+pub fn push_baseline(lines: &mut Vec<Line<'static>>, model: &Model, step: &str) {
+    let Some(wait) = model.baseline_wait().filter(|w| w.step == step) else { return };
+    let when = if wait.left.is_zero() {
+        "its window has passed, due now".to_owned()
+    } else {
+        format!("{} to go", format_duration(wait.left))
+    };
+    let series: Vec<&str> = wait.series.iter().map(|(id, _)| id.as_str()).collect();
+    lines.push(Line::styled(format!(" baseline: {} — {when}", series.join(", ")), theme::warn()));
 }
 
 /// `then holds at 33% for a 2m watch`, when a paced segment is followed by its bake.

@@ -516,6 +516,7 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
             let provider = release.plan.traffic.as_ref().map_or("none", |t| t.set_action.as_str());
             lines.push(Line::raw(format!(" set {weight}% to the new version via {provider}")));
             lines.push(Line::styled(format!(" now {}%", release.state.weight), theme::dim()));
+            super::deploy_detail::push_baseline(&mut lines, model, &r.step.id);
             if *weight == 100 {
                 lines.push(Line::styled(" 100% asks you to type the service name", theme::warn()));
             }
