@@ -1169,7 +1169,7 @@ fn a_rolling_plan_never_offers_shift_and_s_says_why() {
         }
         assert!(update(&mut model, Msg::KeyPressed(Key::Char('s'))).is_empty(), "s does nothing");
         let status = model.status.as_ref().map(|s| s.text.clone()).unwrap_or_default();
-        assert!(status.contains("rolling deploy") && status.contains("no traffic"), "{status}");
+        assert_eq!(status, "no traffic to shift in a rolling deploy; n starts the deploy step");
         assert!(model.overlay.is_none(), "nothing asks");
     }
     // The traffic plan still offers it where a shift is next.
@@ -1316,5 +1316,15 @@ fn h_on_a_rolling_plan_lists_the_deploy_steps_and_where_the_rollout_stands() {
         assert!(text.contains("Roll out to 67%  to  67%  since 11:14:35"), "{text}");
         assert!(text.contains("Roll out         to 100%  not started"), "{text}");
         assert!(!text.contains("Traffic history"), "{text}");
+    }
+}
+
+/// A rollout nothing has read yet draws no bar: an empty one would say 0% rolled out, which
+/// nobody measured.
+#[test]
+fn a_rollout_with_nothing_read_yet_draws_no_bar() {
+    for line in production_line(&fixtures::rolling_started()) {
+        assert!(line.contains("rolling") && line.contains("1.4.0"), "{line}");
+        assert!(!line.contains('█') && !line.contains('░'), "{line}");
     }
 }

@@ -974,6 +974,15 @@ pub fn rolling_at_first_segment() -> Model {
     h.model(alice(), false, now)
 }
 
+/// The rolling plan's first segment started 4s ago, before its progress source said anything.
+pub fn rolling_started() -> Model {
+    let mut h = at_first_change(rolling_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    let now = h.clock.plus_millis(4_000);
+    h.model(alice(), false, now)
+}
+
 /// The swap plan at its deploy step, its baseline captured: 1.3.2 serves.
 pub fn swap_at_deploy() -> Model {
     let mut h = at_first_change(swap_plan());

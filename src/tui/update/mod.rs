@@ -699,10 +699,8 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             say(
                 model,
                 format!(
-                    "s does nothing here: this plan deploys by {} (strategy \"{}\"), no traffic \
-                     moves; n starts the deploy step when it is current",
-                    strategy_noun(strategy),
-                    strategy.word()
+                    "no traffic to shift in {}; n starts the deploy step",
+                    strategy_noun(strategy)
                 ),
                 Tone::Info,
             );

@@ -23,7 +23,7 @@ pub fn render_deployment(frame: &mut Frame<'_>, area: Rect, release: &ReleaseVie
     let deployment = release::deployment(&release.plan, &release.state);
     let width = usize::from(area.width);
     let line = match &deployment {
-        Deployment::Rolling { rolled_back, running, finished_at, .. } => {
+        Deployment::Rolling { rolled_back, running, finished_at, counts, fraction, .. } => {
             let style = if *rolled_back {
                 theme::warn()
             } else if finished_at.is_some() {
@@ -33,8 +33,10 @@ pub fn render_deployment(frame: &mut Frame<'_>, area: Rect, release: &ReleaseVie
             } else {
                 Style::new()
             };
-            // After a rollback the last reading no longer says where the pods are.
-            let bar = (!rolled_back).then(|| deployment.fraction());
+            // After a rollback the last reading no longer says where the pods are, and a
+            // deploy running with nothing read yet is somewhere unknown: no bar for either.
+            let unknown = *running && counts.is_none() && *fraction == 0.0;
+            let bar = (!rolled_back && !unknown).then(|| deployment.fraction());
             rollout_line(previous, bar, &deployment.line(), style, width)
         }
         Deployment::Swap { swapped_at, swapping_since, rolled_back, .. } => {
