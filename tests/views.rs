@@ -1251,6 +1251,7 @@ fn a_deploy_to_all_of_production_asks_for_the_service_name_like_a_full_shift() {
 #[test]
 fn a_swap_says_which_version_serves_before_during_and_after() {
     let before = fixtures::swap_at_deploy();
+    snapshot("swap_at_deploy", &before);
     for line in production_line(&before) {
         assert!(line.contains("1.3.2 serving · not swapped yet to 1.4.0"), "{line}");
     }

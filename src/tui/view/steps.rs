@@ -72,6 +72,12 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
             _ => format!("→{weight}%"),
         },
         StepKind::Deploy { target, .. } => match s.status {
+            // A swap is all at once: no share of anything to name.
+            StepStatus::Waiting | StepStatus::Pending
+                if release.plan.strategy() == crate::plan::Strategy::Swap =>
+            {
+                "swap".into()
+            }
             StepStatus::Waiting | StepStatus::Pending => format!("→{target}%"),
             StepStatus::Running => {
                 rollout_amount(release, &r.step.id).unwrap_or_else(|| run_summary(model, s))
