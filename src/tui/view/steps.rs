@@ -330,7 +330,16 @@ fn detail_wrapped(model: &Model, release: &ReleaseView, width: usize) -> Vec<Lin
                 _ if rest.starts_with("probes: ") => 8,
                 _ => 0,
             };
-        for part in format::wrap_hanging(&text, width, indent) {
+        // What an action runs is shown whole: the filled-in version is often at its end.
+        let command = ["$ ", "GET ", "POST ", "PUT ", "PATCH ", "DELETE "]
+            .iter()
+            .any(|p| rest.starts_with(p));
+        let parts = if command {
+            format::wrap_hanging_whole(&text, width, indent)
+        } else {
+            format::wrap_hanging(&text, width, indent)
+        };
+        for part in parts {
             wrapped.push(Line::styled(part, line.style));
         }
     }
