@@ -1329,3 +1329,13 @@ fn a_rollout_with_nothing_read_yet_draws_no_bar() {
         assert!(!line.contains('█') && !line.contains('░'), "{line}");
     }
 }
+
+/// After a rollback the last reading no longer says where the pods are: the line says it was
+/// rolled back, with no bar.
+#[test]
+fn a_rolled_back_rollout_draws_no_bar() {
+    for line in production_line(&fixtures::rolling_rolled_back()) {
+        assert!(line.contains("rolled back") && line.contains("1.4.0"), "{line}");
+        assert!(!line.contains('█') && !line.contains('░'), "{line}");
+    }
+}

@@ -1001,6 +1001,28 @@ pub fn swap_failed() -> Model {
     h.model(alice(), false, now)
 }
 
+/// The rolling plan mid-rollout (2 of 3 pods updated), rolled back by alice 30s ago.
+pub fn rolling_rolled_back() -> Model {
+    let mut h = at_first_change(rolling_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    h.succeed(35, "roll-33", 1, "deployment.apps/shop image updated");
+    h.next(5, &alice()).pass_bake(120, &auto());
+    h.run(10, &alice(), Command::Next { confirmed: true });
+    progress(&mut h, 25, "roll-67", 2, 3);
+    h.run(
+        20,
+        &alice(),
+        Command::Rollback {
+            reason: "p95 doubled on the new pods".into(),
+            confirmed: true,
+            automatic: false,
+        },
+    );
+    let now = h.clock.plus_millis(30_000);
+    h.model(alice(), false, now)
+}
+
 /// The swap plan with the swap's HTTP call under way for 40s.
 pub fn swapping() -> Model {
     let mut h = at_first_change(swap_plan());
