@@ -1114,3 +1114,228 @@ fn an_action_step_shows_its_command_with_the_release_filled_in() {
     assert!(text.contains("--version 1.4.0"), "{text}");
     assert!(!text.contains("{version}") && !text.contains("{image}"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Rolling deploys and platform swaps (issue 16): the screen says what the strategy means.
+// ---------------------------------------------------------------------------------------
+
+/// The line under the header, at both sizes.
+fn production_line(model: &Model) -> Vec<String> {
+    SIZES.iter().map(|(w, h)| screen(model, *w, *h)[1].clone()).collect()
+}
+
+/// The keys line (the one with `q quit`).
+fn footer_line(model: &Model, width: u16, height: u16) -> String {
+    screen(model, width, height).into_iter().find(|l| l.contains("q quit")).expect("a footer")
+}
+
+#[test]
+fn a_rolling_deploy_mid_rollout_shows_its_pods_never_a_traffic_share() {
+    let model = fixtures::rolling_mid_rollout();
+    snapshot("rolling_mid_rollout", &model);
+    for line in production_line(&model) {
+        assert!(line.contains("rolling 2/3 pods on 1.4.0"), "{line}");
+        assert!(line.contains("1.3.2 █"), "the bar starts from the old version: {line}");
+        assert!(!line.contains("traffic") && !line.contains(" | "), "{line}");
+    }
+    for (width, height) in SIZES {
+        let text = screen(&model, width, height).join("\n");
+        assert!(
+            text.contains("2/3 pods"),
+            "the running segment's row at {width}×{height}:\n{text}"
+        );
+        assert!(text.contains("deploy: roll 1.4.0 out to"), "{text}");
+        assert!(text.contains("paced: segment 2 of 3"), "{text}");
+        assert!(text.contains("--to=67%"), "{{target}} is filled in the command:\n{text}");
+    }
+    let wide = screen(&model, 120, 40).join("\n");
+    assert!(wide.contains("roll-67: 2/3 pods on the new version"), "a timeline row:\n{wide}");
+    assert!(wide.contains("roll-33: 1/3 pods on the new version"), "{wide}");
+}
+
+#[test]
+fn a_rolling_plan_never_offers_shift_and_s_says_why() {
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    for mut model in [
+        fixtures::rolling_baseline_wait(),
+        fixtures::rolling_mid_rollout(),
+        fixtures::rolling_at_last_segment(),
+    ] {
+        for (width, height) in SIZES {
+            let line = footer_line(&model, width, height);
+            assert!(!line.contains(" s shift"), "{line}");
+        }
+        assert!(update(&mut model, Msg::KeyPressed(Key::Char('s'))).is_empty(), "s does nothing");
+        let status = model.status.as_ref().map(|s| s.text.clone()).unwrap_or_default();
+        assert_eq!(status, "no traffic to shift in a rolling deploy; n starts the deploy step");
+        assert!(model.overlay.is_none(), "nothing asks");
+    }
+    // The traffic plan still offers it where a shift is next.
+    let line = footer_line(&fixtures::traffic_50(), 120, 40);
+    assert!(!line.is_empty());
+}
+
+#[test]
+fn the_help_of_a_rolling_plan_lists_its_keys_without_shift() {
+    use flightdeck::tui::keymap::Key;
+    let mut model = fixtures::rolling_mid_rollout();
+    fixtures::press(&mut model, &[Key::Char('?')]);
+    snapshot("rolling_help", &model);
+    let mut rows = Vec::new();
+    for scroll in 0..=model.keymap.bindings.len() {
+        let mut page = model.clone();
+        page.ui.help_scroll = scroll;
+        rows.extend(screen(&page, 80, 24));
+    }
+    let text = rows.join("\n");
+    assert!(!text.contains("shift traffic"), "{text}");
+    assert!(text.contains("rolling deploy (all of production"), "{text}");
+    assert!(text.contains("where the rolling deploy stands"), "{text}");
+}
+
+#[test]
+fn the_first_deploy_counts_down_the_baseline_it_waits_for() {
+    let model = fixtures::rolling_baseline_wait();
+    snapshot("rolling_baseline_wait", &model);
+    for (width, height) in SIZES {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("baseline 1m20s"), "the step row at {width}×{height}:\n{text}");
+        assert!(text.contains("baseline: latency, errors"), "the detail:\n{text}");
+        assert!(text.contains("1m20s to"), "the detail:\n{text}");
+    }
+    for line in production_line(&model) {
+        assert!(line.contains("0 pods on 1.4.0") && !line.contains('░'), "{line}");
+    }
+    // Once the window has passed with no capture recorded, the capture is due.
+    let mut later = model.clone();
+    later.now = later.now.plus_millis(90_000);
+    let text = screen(&later, 120, 40).join("\n");
+    assert!(text.contains("baseline due"), "{text}");
+    assert!(text.contains("its window has passed"), "{text}");
+}
+
+#[test]
+fn a_deploy_to_all_of_production_asks_for_the_service_name_like_a_full_shift() {
+    use flightdeck::release::Command;
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    for (mut model, title) in [
+        (fixtures::rolling_at_last_segment(), "Roll shop 1.4.0 out to ALL of production?"),
+        (fixtures::swap_at_deploy(), "Swap ALL of production to shop 1.4.0?"),
+    ] {
+        assert!(update(&mut model, Msg::KeyPressed(Key::Char('n'))).is_empty(), "n asks first");
+        let text = screen(&model, 80, 24).join("\n");
+        assert!(text.contains(title), "{text}");
+        fixtures::type_text(&mut model, "shop");
+        match update(&mut model, Msg::KeyPressed(Key::Enter)).as_slice() {
+            [Effect::Execute { command, .. }] => {
+                assert_eq!(*command, Command::Next { confirmed: true });
+            }
+            other => panic!("expected the confirmed deploy, got {other:?}"),
+        }
+    }
+    // A paced segment short of 100% starts at once, like an action.
+    let mut model = fixtures::rolling_at_first_segment();
+    match update(&mut model, Msg::KeyPressed(Key::Char('n'))).as_slice() {
+        [Effect::Execute { command, .. }] => {
+            assert_eq!(*command, Command::Next { confirmed: false });
+        }
+        other => panic!("expected the segment to start, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_swap_says_which_version_serves_before_during_and_after() {
+    let before = fixtures::swap_at_deploy();
+    snapshot("swap_at_deploy", &before);
+    for line in production_line(&before) {
+        assert!(line.contains("1.3.2 serving · not swapped yet to 1.4.0"), "{line}");
+    }
+    for line in production_line(&fixtures::swapping()) {
+        assert!(line.contains("1.3.2 serving · swapping to 1.4.0 since 11:11"), "{line}");
+    }
+    let done = fixtures::swap_done();
+    snapshot("swap_done", &done);
+    for line in production_line(&done) {
+        assert!(line.contains("swapped to 1.4.0 at 11:13 (from 1.3.2)"), "{line}");
+        assert!(!line.contains('%'), "no percentage for a swap: {line}");
+    }
+}
+
+#[test]
+fn a_completed_release_counts_down_its_watch_and_then_says_closed() {
+    let model = fixtures::completed_watching();
+    snapshot("completed_watching", &model);
+    for (width, height) in SIZES {
+        let header = &screen(&model, width, height)[0];
+        assert!(header.contains("COMPLETED · watching 23h12m left"), "{header}");
+    }
+    let mut later = model.clone();
+    later.now = later.now.plus_millis(24 * 3_600_000);
+    for (width, height) in SIZES {
+        let header = &screen(&later, width, height)[0];
+        assert!(header.contains("COMPLETED · closed"), "{header}");
+    }
+    // A completed release without [watch] says neither.
+    let header = &screen(&fixtures::completed(), 120, 40)[0];
+    assert!(!header.contains("watching") && !header.contains("closed"), "{header}");
+}
+
+#[test]
+fn retrying_a_failed_swap_asks_for_the_service_name_like_the_first_attempt() {
+    use flightdeck::release::Command;
+    use flightdeck::tui::effect::Effect;
+    use flightdeck::tui::keymap::Key;
+    use flightdeck::tui::msg::Msg;
+    use flightdeck::tui::update::update;
+    let mut model = fixtures::swap_failed();
+    assert!(update(&mut model, Msg::KeyPressed(Key::Char('t'))).is_empty(), "t asks first");
+    let text = screen(&model, 80, 24).join("\n");
+    assert!(text.contains("Retry: swap ALL of production to shop 1.4.0?"), "{text}");
+    fixtures::type_text(&mut model, "shop");
+    match update(&mut model, Msg::KeyPressed(Key::Enter)).as_slice() {
+        [Effect::Execute { command, .. }] => {
+            assert_eq!(*command, Command::Retry { confirmed: true })
+        }
+        other => panic!("expected the confirmed retry, got {other:?}"),
+    }
+}
+
+#[test]
+fn h_on_a_rolling_plan_lists_the_deploy_steps_and_where_the_rollout_stands() {
+    use flightdeck::tui::keymap::Key;
+    let mut model = fixtures::rolling_mid_rollout();
+    fixtures::press(&mut model, &[Key::Char('h')]);
+    for (width, height) in SIZES {
+        let text = screen(&model, width, height).join("\n");
+        assert!(text.contains("Deploy (any key closes)"), "{text}");
+        assert!(text.contains("Roll out to 33%  to  33%  11:11:45–11:12:20"), "{text}");
+        assert!(text.contains("Roll out to 67%  to  67%  since 11:14:35"), "{text}");
+        assert!(text.contains("Roll out         to 100%  not started"), "{text}");
+        assert!(!text.contains("Traffic history"), "{text}");
+    }
+}
+
+/// A rollout nothing has read yet draws no bar: an empty one would say 0% rolled out, which
+/// nobody measured.
+#[test]
+fn a_rollout_with_nothing_read_yet_draws_no_bar() {
+    for line in production_line(&fixtures::rolling_started()) {
+        assert!(line.contains("rolling") && line.contains("1.4.0"), "{line}");
+        assert!(!line.contains('█') && !line.contains('░'), "{line}");
+    }
+}
+
+/// After a rollback the last reading no longer says where the pods are: the line says it was
+/// rolled back, with no bar.
+#[test]
+fn a_rolled_back_rollout_draws_no_bar() {
+    for line in production_line(&fixtures::rolling_rolled_back()) {
+        assert!(line.contains("rolled back") && line.contains("1.4.0"), "{line}");
+        assert!(!line.contains('█') && !line.contains('░'), "{line}");
+    }
+}

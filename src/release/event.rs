@@ -577,6 +577,20 @@ impl Event {
             Self::RollbackFinished if plan.strategy() != crate::plan::Strategy::Traffic => {
                 "rollback finished; its steps put the previous version back".into()
             }
+            // What is counted (`pods`) is the plan's word: `deploy: 2/3 pods on the new version`.
+            Self::RolloutProgress { step, fraction, updated: Some(n), desired: Some(m) } => {
+                let unit = plan.step(step).and_then(|r| match &r.step.kind {
+                    crate::plan::StepKind::Deploy { progress: Some(p), .. } => Some(p.unit.clone()),
+                    _ => None,
+                });
+                let percent = (fraction * 100.0).round();
+                match unit {
+                    Some(unit) => {
+                        format!("{step}: {n}/{m} {unit} on the new version ({percent}%)")
+                    }
+                    None => self.sentence(),
+                }
+            }
             _ => self.sentence(),
         }
     }

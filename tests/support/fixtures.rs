@@ -863,6 +863,200 @@ pub fn action_with_outputs() -> Model {
     m
 }
 
+// ---------------------------------------------------------------------------------------
+// Rolling deploys and platform swaps (issue 16).
+// ---------------------------------------------------------------------------------------
+
+/// tests/fixtures/cockpit_rolling.toml: a rolling deploy paced at 33% and 67%, progress read
+/// as pods, latency and errors judged against their baselines, watched for 24h after.
+pub fn rolling_plan() -> Plan {
+    plan::parse(include_str!("../fixtures/cockpit_rolling.toml"), "cockpit_rolling.toml")
+        .expect("cockpit_rolling.toml is valid")
+}
+
+/// tests/fixtures/cockpit_swap.toml: one HTTP call swaps the whole service, then a smoke test
+/// and a watch; watched for 24h after.
+pub fn swap_plan() -> Plan {
+    plan::parse(include_str!("../fixtures/cockpit_swap.toml"), "cockpit_swap.toml")
+        .expect("cockpit_swap.toml is valid")
+}
+
+/// The go/no-go gate passed (bob and carol approved), 1m40s into the release: the first step
+/// that changes production is current.
+fn at_first_change(plan: Plan) -> History {
+    let mut h = History::started(plan);
+    h.run(60, &bob(), Command::Approve).run(30, &carol(), Command::Approve).next(10, &alice());
+    h
+}
+
+/// flightdeck captures the baseline of every metric the plan judges against one.
+fn capture_baselines(h: &mut History, secs: u64) {
+    let metrics: Vec<(String, u64)> = h
+        .plan
+        .metrics
+        .iter()
+        .filter(|m| m.needs_captured_baseline())
+        .map(|m| (m.id.clone(), u64::try_from(m.baseline_window.as_millis()).unwrap_or(0)))
+        .collect();
+    for (i, (series, window_ms)) in metrics.into_iter().enumerate() {
+        let value = if series == "latency" { 182.0 } else { 0.003 };
+        h.run(
+            if i == 0 { secs } else { 0 },
+            &auto(),
+            Command::CaptureBaseline {
+                series: series.clone(),
+                value,
+                samples: 30,
+                window_ms,
+                from_series: Some(series),
+                from_version: Some("1.3.2".into()),
+            },
+        );
+    }
+}
+
+/// flightdeck records what the deploy step's progress source read.
+fn progress(h: &mut History, secs: u64, step: &str, updated: u32, desired: u32) {
+    h.run(
+        secs,
+        &auto(),
+        Command::RecordProgress {
+            step: step.into(),
+            fraction: f64::from(updated) / f64::from(desired),
+            updated: Some(updated),
+            desired: Some(desired),
+        },
+    );
+}
+
+/// The rolling plan at its first segment, 3m40s into the release: the errors and latency
+/// baselines (3m and 5m windows) are not captured yet, 1m20s to go.
+pub fn rolling_baseline_wait() -> Model {
+    let h = at_first_change(rolling_plan());
+    h.model(alice(), false, at(220))
+}
+
+/// The rolling plan mid-rollout: the 33% segment rolled 1 of 3 pods and its watch passed;
+/// the 67% segment runs with 2 of 3 pods updated.
+pub fn rolling_mid_rollout() -> Model {
+    let mut h = at_first_change(rolling_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    progress(&mut h, 20, "roll-33", 1, 3);
+    h.succeed(15, "roll-33", 1, "deployment.apps/shop image updated");
+    h.next(5, &alice()).pass_bake(120, &auto());
+    h.run(10, &alice(), Command::Next { confirmed: true });
+    progress(&mut h, 25, "roll-67", 2, 3);
+    let now = h.clock.plus_millis(8_000);
+    h.model(alice(), false, now)
+}
+
+/// The rolling plan with both paced segments and their watches done: the last segment (to
+/// 100%) is current.
+pub fn rolling_at_last_segment() -> Model {
+    let mut h = at_first_change(rolling_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    h.succeed(35, "roll-33", 1, "deployment.apps/shop image updated");
+    h.next(5, &alice()).pass_bake(120, &auto());
+    h.run(10, &alice(), Command::Next { confirmed: true });
+    h.succeed(30, "roll-67", 1, "deployment.apps/shop resumed");
+    h.next(5, &alice()).pass_bake(120, &auto());
+    let now = h.clock.plus_millis(6_000);
+    h.model(alice(), false, now)
+}
+
+/// The rolling plan at its first segment (to 33%), its baselines captured.
+pub fn rolling_at_first_segment() -> Model {
+    let mut h = at_first_change(rolling_plan());
+    capture_baselines(&mut h, 200);
+    let now = h.clock.plus_millis(5_000);
+    h.model(alice(), false, now)
+}
+
+/// The rolling plan's first segment started 4s ago, before its progress source said anything.
+pub fn rolling_started() -> Model {
+    let mut h = at_first_change(rolling_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    let now = h.clock.plus_millis(4_000);
+    h.model(alice(), false, now)
+}
+
+/// The swap plan at its deploy step, its baseline captured: 1.3.2 serves.
+pub fn swap_at_deploy() -> Model {
+    let mut h = at_first_change(swap_plan());
+    capture_baselines(&mut h, 200);
+    let now = h.clock.plus_millis(5_000);
+    h.model(alice(), false, now)
+}
+
+/// The swap plan whose swap call failed (the platform answered 502): it waits for a person.
+pub fn swap_failed() -> Model {
+    let mut h = at_first_change(swap_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    h.fail(30, "swap", 1, "HTTP 502 Bad Gateway", "upstream unavailable");
+    let now = h.clock.plus_millis(10_000);
+    h.model(alice(), false, now)
+}
+
+/// The rolling plan mid-rollout (2 of 3 pods updated), rolled back by alice 30s ago.
+pub fn rolling_rolled_back() -> Model {
+    let mut h = at_first_change(rolling_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    h.succeed(35, "roll-33", 1, "deployment.apps/shop image updated");
+    h.next(5, &alice()).pass_bake(120, &auto());
+    h.run(10, &alice(), Command::Next { confirmed: true });
+    progress(&mut h, 25, "roll-67", 2, 3);
+    h.run(
+        20,
+        &alice(),
+        Command::Rollback {
+            reason: "p95 doubled on the new pods".into(),
+            confirmed: true,
+            automatic: false,
+        },
+    );
+    let now = h.clock.plus_millis(30_000);
+    h.model(alice(), false, now)
+}
+
+/// The swap plan with the swap's HTTP call under way for 40s.
+pub fn swapping() -> Model {
+    let mut h = at_first_change(swap_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    let now = h.clock.plus_millis(40_000);
+    h.model(alice(), false, now)
+}
+
+/// The swap plan after the swap: the deploy returned after 95s, the smoke test passed, the
+/// watch is 3m in.
+pub fn swap_done() -> Model {
+    let mut h = at_first_change(swap_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    h.succeed(95, "swap", 1, "{\"id\": \"dep-7f3a\", \"status\": \"live\"}");
+    h.next(10, &alice()).succeed(6, "smoke", 1, "ok");
+    h.next(4, &alice());
+    let now = h.clock.plus_millis(180_000);
+    h.model(alice(), false, now)
+}
+
+/// The swap plan completed (its watch passed) 48 minutes ago: watched 23h12m more.
+pub fn completed_watching() -> Model {
+    let mut h = at_first_change(swap_plan());
+    capture_baselines(&mut h, 200);
+    h.run(5, &alice(), Command::Next { confirmed: true });
+    h.succeed(95, "swap", 1, "{\"id\": \"dep-7f3a\", \"status\": \"live\"}");
+    h.next(10, &alice()).succeed(6, "smoke", 1, "ok");
+    h.next(4, &alice()).pass_bake(600, &auto());
+    let now = h.clock.plus_millis(48 * 60_000);
+    h.model(alice(), false, now)
+}
+
 /// Every fixture with a release or without, by snapshot name.
 pub fn all() -> Vec<(&'static str, Model)> {
     vec![
@@ -893,5 +1087,10 @@ pub fn all() -> Vec<(&'static str, Model)> {
         ("rolled_back_automatically", rolled_back_automatically()),
         ("ascii", ascii()),
         ("welcome", welcome()),
+        ("rolling_baseline_wait", rolling_baseline_wait()),
+        ("rolling_mid_rollout", rolling_mid_rollout()),
+        ("swapping", swapping()),
+        ("swap_done", swap_done()),
+        ("completed_watching", completed_watching()),
     ]
 }

@@ -12,8 +12,10 @@ use crate::release::{
     Actor, Command, EventRecord, Resolution, State, Status, StepStatus, Timestamp,
 };
 pub use crate::store::{Lease, Presence, ReleaseRow, SampleRow, is_active};
+pub use baseline::BaselineWait;
 pub use rows::{health_text, matches_filter, metric_text};
 
+mod baseline;
 mod rows;
 
 /// The reason a dry run of a command is decided with: the real one is typed afterwards.
@@ -576,6 +578,15 @@ impl Model {
             Action::Note => Command::Note { text: reason() },
             _ => return None,
         })
+    }
+
+    /// What the first production change waits for on the live release, counted down at
+    /// the time panes show.
+    pub fn baseline_wait(&self) -> Option<BaselineWait> {
+        let release = self.release.as_ref()?;
+        let current = release.plan.flat_steps().get(release.state.cursor)?.step.id.clone();
+        baseline::baseline_wait(&release.plan, &release.state, self.display_now())
+            .filter(|w| w.step == current)
     }
 
     /// The selected step index (following the current step unless moved).

@@ -15,7 +15,7 @@ use super::model::{
     Purpose, ReleaseList, ReleaseView, Replay, RowOverlay, RowRef, StatusLine, Tone,
 };
 use super::msg::Msg;
-use crate::plan::StepKind;
+use crate::plan::{StepKind, Strategy};
 use crate::release::{Command, Resolution, Status, StepStatus, format_hour_minute};
 
 /// Applies one message; returns the effects it asks for.
@@ -600,6 +600,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
         .and_then(|r| r.state.info.as_ref())
         .map(|i| i.version.clone())
         .unwrap_or_default();
+    let strategy = model.release.as_ref().map_or(Strategy::Traffic, |r| r.plan.strategy());
     match action {
         Action::Quit => {
             model.quit = true;
@@ -695,12 +696,21 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
             "No-go at the current gate".into(),
             vec![reason_field("why (recorded)")],
         ),
+        Action::Shift if strategy != Strategy::Traffic => {
+            // The key stays bound (a remap would surprise) but there is nothing to shift.
+            say(
+                model,
+                format!(
+                    "no traffic to shift in {}; n starts the deploy step",
+                    strategy_noun(strategy)
+                ),
+                Tone::Info,
+            );
+            Vec::new()
+        }
         Action::Next | Action::Shift => {
             let full = model.release.as_ref().is_some_and(|r| {
-                r.plan
-                    .flat_steps()
-                    .get(r.state.cursor)
-                    .is_some_and(|s| matches!(s.step.kind, StepKind::Traffic { weight: 100 }))
+                r.plan.flat_steps().get(r.state.cursor).is_some_and(|s| changes_all(&s.step.kind))
                     && r.state.status == Status::Running
             });
             if full {
@@ -709,7 +719,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                 return open_prompt(
                     model,
                     purpose,
-                    format!("Shift ALL traffic to {service} {version}?"),
+                    all_of_production(strategy, &service, &version, false),
                     vec![confirm_field(&service)],
                 );
             }
@@ -743,12 +753,18 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                 )
             }
         }
-        Action::Rollback => open_prompt(
-            model,
-            Purpose::Rollback,
-            format!("ROLL BACK {service} {version}: traffic returns to the stable version"),
-            vec![reason_field("why (recorded)"), confirm_field(&service)],
-        ),
+        Action::Rollback => {
+            let what = match strategy {
+                Strategy::Traffic => "traffic returns to the stable version",
+                Strategy::Rolling | Strategy::Swap => "the plan's rollback procedure runs",
+            };
+            open_prompt(
+                model,
+                Purpose::Rollback,
+                format!("ROLL BACK {service} {version}: {what}"),
+                vec![reason_field("why (recorded)"), confirm_field(&service)],
+            )
+        }
         Action::Skip => {
             let step = current_step_id(model);
             open_prompt(
@@ -772,7 +788,7 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
                 return open_prompt(
                     model,
                     Purpose::FullRetry,
-                    format!("Retry: shift ALL traffic to {service} {version}?"),
+                    all_of_production(strategy, &service, &version, true),
                     vec![confirm_field(&service)],
                 );
             }
@@ -813,15 +829,47 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
     }
 }
 
-/// Whether the current step is a failed or interrupted shift to 100% of a rollout (not a
-/// rollback: its retries need no typing).
+/// Whether a step sends all of production to the new version (a shift to 100%, a deploy to
+/// 100%): the engine asks for confirmation, so the key asks for the service name.
+fn changes_all(kind: &StepKind) -> bool {
+    matches!(kind, StepKind::Traffic { weight: 100 } | StepKind::Deploy { target: 100, .. })
+}
+
+/// The confirmation's title: `Shift ALL traffic to shop 1.4.0?`, `Roll shop 1.4.0 out to ALL
+/// of production?`, `Swap ALL of production to shop 1.4.0?`; `Retry: shift …` for a retry.
+fn all_of_production(strategy: Strategy, service: &str, version: &str, retry: bool) -> String {
+    let verb = |word: &str| {
+        if retry {
+            format!("Retry: {word}")
+        } else {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+        }
+    };
+    match strategy {
+        Strategy::Traffic => format!("{} ALL traffic to {service} {version}?", verb("shift")),
+        Strategy::Rolling => {
+            format!("{} {service} {version} out to ALL of production?", verb("roll"))
+        }
+        Strategy::Swap => format!("{} ALL of production to {service} {version}?", verb("swap")),
+    }
+}
+
+/// How a plan of `strategy` changes production, in a few words.
+fn strategy_noun(strategy: Strategy) -> &'static str {
+    match strategy {
+        Strategy::Traffic => "shifting traffic",
+        Strategy::Rolling => "a rolling deploy",
+        Strategy::Swap => "a platform swap",
+    }
+}
+
+/// Whether the current step is a failed or interrupted change to all of production (a shift
+/// or deploy to 100%; not a rollback: its retries need no typing).
 fn stuck_full_shift(model: &Model) -> bool {
     model.release.as_ref().is_some_and(|r| {
         matches!(r.state.status, Status::Running | Status::Paused)
-            && r.plan
-                .flat_steps()
-                .get(r.state.cursor)
-                .is_some_and(|s| matches!(s.step.kind, StepKind::Traffic { weight: 100 }))
+            && r.plan.flat_steps().get(r.state.cursor).is_some_and(|s| changes_all(&s.step.kind))
             && r.state
                 .current()
                 .is_some_and(|s| matches!(s.status, StepStatus::Failed | StepStatus::Interrupted))

@@ -8,15 +8,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::{format, theme};
+use crate::plan::Strategy;
 use crate::release::{Status, format_clock};
-use crate::tui::keymap::Context;
+use crate::tui::keymap::{Action, Context};
 use crate::tui::model::{Model, Overlay, Pane, Tone};
 
 /// The keys line and the status line.
 pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, model: &Model) {
-    use crate::tui::keymap::Action;
     // Always shown last, so the way out and the way to every key never fall off.
     let pinned = [Action::Help, Action::Quit];
+    let strategy = model.release.as_ref().map_or(Strategy::Traffic, |r| r.plan.strategy());
     let paused = model.live().is_some_and(|(r, _)| r.state.status == Status::Paused);
     let checklist_selected = model.release.as_ref().is_some_and(|r| {
         r.plan
@@ -35,8 +36,10 @@ pub fn render_footer(frame: &mut Frame<'_>, keys_area: Rect, status_area: Rect, 
         if b.footer.is_empty() || !applies || (model.read_only && b.action.acts()) {
             continue;
         }
-        // Space ticks only the items of a checklist.
-        if b.action == Action::ToggleTick && !checklist_selected {
+        // Space ticks only the items of a checklist; `s` only where traffic shifts.
+        if (b.action == Action::ToggleTick && !checklist_selected)
+            || (b.action == Action::Shift && strategy != Strategy::Traffic)
+        {
             continue;
         }
         // The acknowledge key only while a banner shows; `/` on the panes below the steps
@@ -167,8 +170,10 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     // (the way out) stay visible around it.
     let top = if model.release.is_some() { 2 } else { 1 };
     let area = Rect { y: area.y + top, height: area.height.saturating_sub(top + 2), ..area };
+    let strategy = model.release.as_ref().map_or(Strategy::Traffic, |r| r.plan.strategy());
     let mut entries = Vec::new();
     for b in &model.keymap.bindings {
+        let Some(desc) = help_text(b.action, b.desc, strategy) else { continue };
         let mut keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
         if keys.is_empty() {
             // Its key was given to another action under [keys].
@@ -181,7 +186,7 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
         };
         let disabled = if model.read_only && b.action.acts() { "  [read-only]" } else { "" };
         let style = if b.destructive { theme::warn() } else { Style::new() };
-        entries.push((keys.join(" "), format!("{}{context}{disabled}", b.desc), style));
+        entries.push((keys.join(" "), format!("{desc}{context}{disabled}"), style));
     }
     let one_column = u16::try_from(entries.len() + 2).unwrap_or(u16::MAX);
     if one_column > area.height && area.width >= 100 {
@@ -227,6 +232,27 @@ fn render_help(frame: &mut Frame<'_>, area: Rect, model: &Model) {
     let shown: Vec<Line<'static>> = lines.into_iter().skip(offset).take(visible).collect();
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(shown).block(block), popup);
+}
+
+/// A key's line in the help for a plan of `strategy`: a rolling or swap plan has no traffic
+/// to shift (its `s` is left out) and its `n` and `h` concern the deploy step.
+fn help_text(action: Action, desc: &'static str, strategy: Strategy) -> Option<String> {
+    let deploy = match strategy {
+        Strategy::Traffic => return Some(desc.to_owned()),
+        Strategy::Rolling => "rolling deploy",
+        Strategy::Swap => "swap",
+    };
+    match action {
+        Action::Shift => None,
+        Action::Next => Some(format!(
+            "{desc}; at the deploy step, start the {deploy} (all of production asks for the \
+             service name)"
+        )),
+        Action::TrafficHistory => {
+            Some(format!("show the deploy steps and where the {deploy} stands"))
+        }
+        _ => Some(desc.to_owned()),
+    }
 }
 
 fn render_help_two_columns(frame: &mut Frame<'_>, area: Rect, entries: &[(String, String, Style)]) {
@@ -303,6 +329,16 @@ fn render_help_two_columns(frame: &mut Frame<'_>, area: Rect, entries: &[(String
 }
 
 fn render_history(frame: &mut Frame<'_>, area: Rect, model: &Model) {
+    if let Some(r) = model.release.as_ref().filter(|r| r.plan.strategy() != Strategy::Traffic) {
+        let lines = super::production::deploy_history(r);
+        let width = lines.iter().map(Line::width).max().unwrap_or(0) + 2;
+        let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+        let popup = centered(area, u16::try_from(width).unwrap_or(u16::MAX), height);
+        frame.render_widget(Clear, popup);
+        frame
+            .render_widget(Paragraph::new(lines).block(Block::bordered().title(" Deploy ")), popup);
+        return;
+    }
     let mut lines = vec![Line::styled(" Traffic history (any key closes)", theme::bold())];
     if let Some(r) = &model.release {
         if r.state.weight_history.is_empty() {

@@ -191,6 +191,16 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 /// spaces on the first line and starting every further line `indent` spaces in (a hanging
 /// indent), so a wrapped line stays under the text it continues.
 pub fn wrap_hanging(text: &str, width: usize, indent: usize) -> Vec<String> {
+    wrap_words(text, width, indent, false)
+}
+
+/// [`wrap_hanging`], but a word longer than a whole line (a command's URL with the version at
+/// its end) is broken across lines rather than cut: its end is often what matters.
+pub fn wrap_hanging_whole(text: &str, width: usize, indent: usize) -> Vec<String> {
+    wrap_words(text, width, indent, true)
+}
+
+fn wrap_words(text: &str, width: usize, indent: usize, break_long: bool) -> Vec<String> {
     let indent = indent.min(width / 2);
     let lead = text.len() - text.trim_start_matches(' ').len();
     let mut lines = Vec::new();
@@ -206,8 +216,17 @@ pub fn wrap_hanging(text: &str, width: usize, indent: usize) -> Vec<String> {
         if has_word {
             line.push(' ');
         }
-        let room = width.saturating_sub(line.chars().count()).max(1);
-        line.push_str(&fit(word, room));
+        let mut rest: Vec<char> = word.chars().collect();
+        loop {
+            let room = width.saturating_sub(line.chars().count()).max(1);
+            if !break_long || rest.len() <= room || width <= indent + 1 {
+                line.push_str(&fit(&rest.iter().collect::<String>(), room));
+                break;
+            }
+            line.extend(rest.drain(..room));
+            lines.push(std::mem::take(&mut line));
+            line = " ".repeat(indent);
+        }
         has_word = true;
     }
     lines.push(line);
@@ -291,5 +310,11 @@ mod tests {
             [" probes: green, lb,", "         error_rate"]
         );
         assert_eq!(wrap_hanging("   a b", 10, 3), ["   a b"]);
+        // A command's long URL is cut by the plain wrap and kept whole by the other.
+        assert_eq!(wrap_hanging(" POST https://x/y?v=1.4.0", 12, 3), [" POST", "   https://…"]);
+        assert_eq!(
+            wrap_hanging_whole(" POST https://x/y?v=1.4.0", 12, 3),
+            [" POST", "   https://x", "   /y?v=1.4.", "   0"]
+        );
     }
 }

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{format, theme};
-use crate::plan::Plan;
-use crate::release::{Status, format_elapsed};
+use crate::plan::{Plan, Strategy};
+use crate::release::{self, Status, WatchState, format_elapsed};
 use crate::tui::model::{Model, ReleaseView};
 
 /// The status word and its style.
@@ -30,6 +30,10 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     let Some(info) = &state.info else { return };
     let production = Plan::is_production(&info.environment);
     let (status, status_style) = status_badge(state.status);
+    let status = match watch_text(model, release) {
+        Some(watch) => format!("{status} · {watch}"),
+        None => status.to_owned(),
+    };
     let elapsed = state.ended_at.unwrap_or(model.display_now()).millis_since(info.started_at);
     let stage = release
         .plan
@@ -143,9 +147,38 @@ pub fn render_header(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// How the watch after completion stands: `watching 23h12m left`, `closed`; `None` without
+/// a `[watch]` or before completion.
+fn watch_text(model: &Model, release: &ReleaseView) -> Option<String> {
+    match release::watch_state(&release.plan, &release.state, model.display_now()) {
+        WatchState::None => None,
+        WatchState::Watching { left } => {
+            Some(format!("watching {} left", crate::plan::format_duration(round_to_minute(left))))
+        }
+        WatchState::Ended { .. } => Some("closed".into()),
+    }
+}
+
+/// Hours and minutes are what a day-long window is read in: `23h12m`, never `23h12m07s`.
+fn round_to_minute(left: std::time::Duration) -> std::time::Duration {
+    let secs = left.as_secs();
+    if secs < 60 { left } else { std::time::Duration::from_secs(secs - secs % 60) }
+}
+
+/// The line under the header: where production stands in the plan's strategy (the traffic
+/// bar, a rollout's progress, a swap).
+pub fn render_production(frame: &mut Frame<'_>, area: Rect, release: &ReleaseView) {
+    match release.plan.strategy() {
+        Strategy::Traffic => render_traffic(frame, area, release),
+        Strategy::Rolling | Strategy::Swap => {
+            super::production::render_deployment(frame, area, release);
+        }
+    }
+}
+
 /// The traffic bar: stable and new version with the weight set, and what the provider
 /// reports instead when a read-back disagreed (desired vs actual).
-pub fn render_traffic(frame: &mut Frame<'_>, area: Rect, release: &ReleaseView) {
+fn render_traffic(frame: &mut Frame<'_>, area: Rect, release: &ReleaseView) {
     let state = &release.state;
     let Some(info) = &state.info else { return };
     let (stable, canary) = release

@@ -4,11 +4,13 @@
 
 mod banner;
 mod chrome;
+mod deploy_detail;
 pub mod format;
 pub mod glyphs;
 mod header;
 pub mod hit;
 mod probes;
+mod production;
 mod prompt;
 mod row;
 mod steps;
@@ -61,7 +63,7 @@ fn render_screen(frame: &mut Frame<'_>, model: &Model) {
         ])
         .areas(area);
     header::render_header(frame, header_area, model, release);
-    header::render_traffic(frame, traffic_area, release);
+    header::render_production(frame, traffic_area, release);
     banner::render_banner(frame, banner_area, model);
     if area.width >= 100 && area.height >= 30 {
         render_wide(frame, body, model);
@@ -95,15 +97,10 @@ fn top_widths(
 
 fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
     let Some(release) = &model.release else { return };
-    let step_lines = steps::line_count(release);
-    let top_height =
-        u16::try_from(step_lines + 2).unwrap_or(u16::MAX).clamp(10, body.height * 11 / 20);
-    let [top, bottom] =
-        Layout::vertical([Constraint::Length(top_height), Constraint::Min(4)]).areas(body);
     // Widths follow content: steps as wide as their rows (up to a third), detail as wide as
     // its lines (an empty one shrinks), and the probes as wide as their rows plus a sparkline
     // (30% to 55%) and whatever is left.
-    let w = usize::from(top.width);
+    let w = usize::from(body.width);
     let metrics_want =
         if model.probes.metrics.is_empty() { 0 } else { probes::metrics_width(model) + 10 };
     let probes_want =
@@ -116,6 +113,16 @@ fn render_wide(frame: &mut Frame<'_>, body: Rect, model: &Model) {
         (detail_want, detail_want.clamp(20, 30)),
         probes_want,
     );
+    // As tall as the steps, or as the selected step's detail where a short plan has a long
+    // one (a deploy step), within the share the timeline leaves.
+    let step_lines = steps::line_count(release);
+    let detail_rows =
+        steps::detail_height_wanted(model, release, usize::from(detail_width.saturating_sub(2)));
+    let top_height = u16::try_from(step_lines.max(detail_rows) + 2)
+        .unwrap_or(u16::MAX)
+        .clamp(10, body.height * 11 / 20);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(top_height), Constraint::Min(4)]).areas(body);
     let [steps_area, detail_area, probes_area] = Layout::horizontal([
         Constraint::Length(steps_width),
         Constraint::Length(detail_width),

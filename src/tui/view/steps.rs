@@ -34,6 +34,9 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
     else {
         return String::new();
     };
+    if let Some(left) = baseline_left(model, &r.step.id) {
+        return format!("baseline {left}");
+    }
     let release_type =
         release.state.info.as_ref().map_or(crate::plan::ReleaseType::Regular, |i| i.release_type);
     match &r.step.kind {
@@ -68,8 +71,45 @@ fn progress(model: &Model, release: &ReleaseView, index: usize) -> String {
             StepStatus::Done => format!("{weight}% set"),
             _ => format!("→{weight}%"),
         },
-        StepKind::Action { .. } | StepKind::Deploy { .. } => run_summary(model, s),
+        StepKind::Deploy { target, .. } => match s.status {
+            // A swap is all at once: no share of anything to name.
+            StepStatus::Waiting | StepStatus::Pending
+                if release.plan.strategy() == crate::plan::Strategy::Swap =>
+            {
+                "swap".into()
+            }
+            StepStatus::Waiting | StepStatus::Pending => format!("→{target}%"),
+            StepStatus::Running => {
+                rollout_amount(release, &r.step.id).unwrap_or_else(|| run_summary(model, s))
+            }
+            _ => run_summary(model, s),
+        },
+        StepKind::Action { .. } => run_summary(model, s),
     }
+}
+
+/// The baseline countdown of `step` when it is the change waiting for its baseline:
+/// `1m20s`, or `due` once its window has passed.
+fn baseline_left(model: &Model, step: &str) -> Option<String> {
+    let wait = model.baseline_wait().filter(|w| w.step == step)?;
+    Some(if wait.left.is_zero() { "due".into() } else { format_duration(wait.left) })
+}
+
+/// How far a running deploy step's rollout is, as last read: `2/3 pods`, or `67%` when its
+/// source gives only a fraction.
+fn rollout_amount(release: &ReleaseView, step: &str) -> Option<String> {
+    let rollout = release.state.rollout.as_ref().filter(|r| r.step == step)?;
+    let unit = release.plan.step(step).and_then(|r| match &r.step.kind {
+        StepKind::Deploy { progress: Some(p), .. } => Some(p.unit.clone()),
+        _ => None,
+    });
+    Some(match (rollout.updated, rollout.desired) {
+        (Some(n), Some(m)) => match unit {
+            Some(unit) => format!("{n}/{m} {unit}"),
+            None => format!("{n}/{m}"),
+        },
+        _ => format!("{}%", (rollout.fraction * 100.0).round()),
+    })
 }
 
 /// The claim on a step as the steps pane shows it, `⚑alice 12m`: who and how long is left.
@@ -258,7 +298,18 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
         render_rollback_detail(frame, area, model, release, i);
         return;
     }
-    let width = usize::from(area.width.saturating_sub(2));
+    let wrapped = detail_wrapped(model, release, usize::from(area.width.saturating_sub(2)));
+    let block = pane_block(model, Pane::Detail, "");
+    frame.render_widget(Paragraph::new(wrapped).block(block), area);
+}
+
+/// How many rows the detail pane's lines take at `width` columns inside its border.
+pub fn detail_height_wanted(model: &Model, release: &ReleaseView, width: usize) -> usize {
+    detail_wrapped(model, release, width).len()
+}
+
+/// The detail pane's lines wrapped to `width`, each continuation under its line's text.
+fn detail_wrapped(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<'static>> {
     let mut wrapped = Vec::new();
     for line in detail_lines(model, release, width) {
         let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
@@ -279,12 +330,20 @@ pub fn render_detail(frame: &mut Frame<'_>, area: Rect, model: &Model, release: 
                 _ if rest.starts_with("probes: ") => 8,
                 _ => 0,
             };
-        for part in format::wrap_hanging(&text, width, indent) {
+        // What an action runs is shown whole: the filled-in version is often at its end.
+        let command = ["$ ", "GET ", "POST ", "PUT ", "PATCH ", "DELETE "]
+            .iter()
+            .any(|p| rest.starts_with(p));
+        let parts = if command {
+            format::wrap_hanging_whole(&text, width, indent)
+        } else {
+            format::wrap_hanging(&text, width, indent)
+        };
+        for part in parts {
             wrapped.push(Line::styled(part, line.style));
         }
     }
-    let block = pane_block(model, Pane::Detail, "");
-    frame.render_widget(Paragraph::new(wrapped).block(block), area);
+    wrapped
 }
 
 /// The detail pane's lines, unwrapped; `width` only decides how much of an unselected
@@ -447,9 +506,9 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
                 ));
             }
         }
-        StepKind::Action { action, .. } | StepKind::Deploy { action, .. } => {
+        StepKind::Action { action, .. } => {
             if let Some(spec) = release.plan.action(action) {
-                let text = describe_action(&spec.kind, release, &r.step.environment);
+                let text = describe_action(&spec.kind, release, &r.step.environment, None);
                 lines.push(Line::styled(format!(" {text}"), theme::dim()));
                 lines.push(Line::styled(
                     format!(" timeout {}", format_duration(spec.timeout)),
@@ -458,10 +517,21 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
             }
             push_runs(&mut lines, model, s);
         }
+        StepKind::Deploy { action, progress, target, .. } => {
+            super::deploy_detail::push_deploy(
+                &mut lines,
+                model,
+                release,
+                (*r, s),
+                (action, progress.as_ref(), *target),
+            );
+            push_runs(&mut lines, model, s);
+        }
         StepKind::Traffic { weight } => {
             let provider = release.plan.traffic.as_ref().map_or("none", |t| t.set_action.as_str());
             lines.push(Line::raw(format!(" set {weight}% to the new version via {provider}")));
             lines.push(Line::styled(format!(" now {}%", release.state.weight), theme::dim()));
+            super::deploy_detail::push_baseline(&mut lines, model, &r.step.id);
             if *weight == 100 {
                 lines.push(Line::styled(" 100% asks you to type the service name", theme::warn()));
             }
@@ -597,7 +667,13 @@ fn push_claim(lines: &mut Vec<Line<'static>>, model: &Model, release: &ReleaseVi
 /// runner fills them (`{image}`, `{version}`, ...; one the release was started without is
 /// empty, as it will be when it runs); those known only when it runs (`{date}`,
 /// `{outputs.…}`) and `${env:…}` secrets stay as written.
-fn describe_action(kind: &ActionKind, release: &ReleaseView, environment: &str) -> String {
+/// A deploy segment's `{target}` is its percent of the rollout.
+pub(super) fn describe_action(
+    kind: &ActionKind,
+    release: &ReleaseView,
+    environment: &str,
+    target: Option<u8>,
+) -> String {
     let text = match kind {
         ActionKind::Command { argv, .. } => format!("$ {}", argv.join(" ")),
         ActionKind::Http { method, url, .. } => format!("{method} {url}"),
@@ -611,6 +687,7 @@ fn describe_action(kind: &ActionKind, release: &ReleaseView, environment: &str) 
         "service" => Some(info.service.clone()),
         "sha" => Some(info.sha.clone().unwrap_or_default()),
         "image" => Some(info.image.clone().unwrap_or_default()),
+        "target" => target.map(|t| t.to_string()),
         _ => None,
     })
 }
