@@ -701,6 +701,13 @@ fn a_rolled_back_rollout_says_how_far_it_got() {
         built.release.production.text,
         "Rolled back at 2026-11-22 10:10:00 UTC after 1/3 pods reached 1.0.0"
     );
+    let mut early = folded::Folded::start(folded::ROLLING, "1.0.0");
+    early.action(60, 120, "backup", "backup");
+    early.rollback(180, 200, "the backup looked short");
+    assert_eq!(
+        early.report().release.production.text,
+        "Rolled back at 2026-11-22 10:03:20 UTC before any of the pods ran 1.0.0"
+    );
     let md = markdown::render(&built);
     assert!(
         md.contains(

@@ -105,6 +105,9 @@ pub fn build(plan: &Plan, state: &State) -> Production {
                 (true, Some(done), _) => {
                     format!("Rolled out {amount} to {version} at {}, {rolled_back}", at(*done))
                 }
+                (true, None, _) if counts.is_none_or(|(n, _)| n == 0) && *fraction <= 0.0 => {
+                    format!("{} before any of the {unit} ran {version}", capitalised(&rolled_back))
+                }
                 (true, None, _) => {
                     format!("{} after {amount} reached {version}", capitalised(&rolled_back))
                 }
