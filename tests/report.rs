@@ -770,6 +770,9 @@ fn a_breach_while_watched_is_reported_with_its_rollback() {
     let md = markdown::render(&built);
     assert!(md.contains("| Watch after release | Breach after completion at"), "{md}");
     assert!(md.contains("ABORT after completion (watch): error_rate"), "{md}");
+    assert!(md.contains("| rollback finished; 0.9.0 is back in production |"), "{md}");
+    assert!(!md.contains("traffic back"), "{md}");
+    insta::assert_snapshot!("swap_rolled_back_while_watched_md", md);
     // The comparison's "after" ends at completion... or at the rollback, whichever is first:
     // the watch's readings are not the deploy's.
     let error_rate = &built.overview.series[0];

@@ -501,7 +501,9 @@ pub fn build(input: &Input<'_>) -> Report {
     let plan = input.plan;
     let state = State::replay(plan, input.records);
     let release = summary(input, &state);
-    let timeline = input.records.iter().map(|r| timeline_row(plan, &release.version, r)).collect();
+    let previous = release.previous_version.as_deref();
+    let timeline =
+        input.records.iter().map(|r| timeline_row(plan, &release.version, previous, r)).collect();
     let end = state.ended_at;
     let actions = action_runs(plan, input.records);
     let smoke_tests = actions.iter().filter(|r| is_smoke(plan, r)).cloned().collect();
@@ -564,8 +566,13 @@ fn is_bake(plan: &Plan, step: &str) -> bool {
     plan.step(step).is_some_and(|r| matches!(r.step.kind, StepKind::Bake { .. }))
 }
 
-fn timeline_row(plan: &Plan, version: &str, r: &EventRecord) -> TimelineRow {
-    let (event, result) = match production::timeline_words(plan, version, &r.event) {
+fn timeline_row(
+    plan: &Plan,
+    version: &str,
+    previous: Option<&str>,
+    r: &EventRecord,
+) -> TimelineRow {
+    let (event, result) = match production::timeline_words(plan, version, previous, &r.event) {
         Some(words) => words,
         None => (event_sentence(plan, &r.event), event_result(plan, &r.event)),
     };

@@ -293,8 +293,14 @@ pub fn rollout_unit(plan: &Plan) -> String {
 
 /// How a rollout's own events read in the timeline (event text, result), in the runbook's
 /// words: a row per progress reading (`deploy-33: 1/3 pods on 1.0.0`), paced bakes as health
-/// watches, and what each finished deploy step did to production. `None` for other events.
-pub fn timeline_words(plan: &Plan, version: &str, event: &Event) -> Option<(String, String)> {
+/// watches, what each finished deploy step did to production, and the end of a rollback
+/// without a traffic weight. `None` for other events.
+pub fn timeline_words(
+    plan: &Plan,
+    version: &str,
+    previous: Option<&str>,
+    event: &Event,
+) -> Option<(String, String)> {
     let strategy = plan.strategy();
     if strategy == Strategy::Traffic {
         return None;
@@ -327,6 +333,11 @@ pub fn timeline_words(plan: &Plan, version: &str, event: &Event) -> Option<(Stri
             let result =
                 exit_code.map_or_else(|| "ok".to_owned(), |code| format!("ok (exit {code})"));
             (format!("{}: {did}", event.sentence()), result)
+        }
+        // No traffic moved back: the previous deploy is what runs again.
+        Event::RollbackFinished => {
+            let back = previous.map_or_else(|| "the previous version".to_owned(), str::to_owned);
+            (format!("rollback finished; {back} is back in production"), "rolled back".into())
         }
         _ => return None,
     })
