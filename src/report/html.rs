@@ -5,7 +5,9 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use super::markdown::{comparison_window, production_row, stable_words};
 use super::overview::{mark, with_unit};
+use super::production::capitalised;
 use super::{Report, Time};
 use crate::plan::format_duration;
 use crate::release::{format_date_time, format_elapsed};
@@ -135,15 +137,19 @@ pub fn render(r: &Report) -> String {
             ),
         ],
         vec!["Approved".into(), esc(&o.approved_by.join("; "))],
-        vec!["Final traffic".into(), format!("{}% on {}", s.final_weight, esc(&s.version))],
+        production_row(r, esc),
     ];
+    if let Some(w) = r.watch.as_ref().filter(|w| w.from.is_some()) {
+        rows.push(vec!["Watch after release".into(), esc(&capitalised(&w.text))]);
+    }
     if let Some(breach) = o.first_breach_at {
         rows.push(vec![
             "First breach".into(),
             format!(
-                "{} UTC; rollback requested {} later, traffic at 0% {} later",
+                "{} UTC; rollback requested {} later, {} {} later",
                 time(breach),
                 took(o.breach_to_rollback_ms),
+                stable_words(r),
                 took(o.breach_to_stable_ms)
             ),
         ]);
@@ -158,6 +164,10 @@ pub fn render(r: &Report) -> String {
         let note = o.readings_note.as_deref().unwrap_or("No metric readings were stored.");
         let _ = writeln!(out, "<p>{}</p>", esc(note));
     } else {
+        if let Some(window) = comparison_window(r) {
+            let _ = writeln!(out, "<p>{}</p>", esc(&window));
+        }
+        let traffic = s.production.is_traffic();
         let mut weights: Vec<u8> = Vec::new();
         for series in &o.series {
             for l in &series.levels {
@@ -168,7 +178,8 @@ pub fn render(r: &Report) -> String {
         }
         let mut header: Vec<String> = vec!["Series".into(), "Baseline".into()];
         header.extend(weights.iter().map(|w| format!("at {w}%")));
-        header.extend(["Final".into(), "Readings".into(), "Thresholds".into(), "".into()]);
+        let last = if traffic { "Final" } else { "After" };
+        header.extend([last.into(), "Readings".into(), "Thresholds".into(), "".into()]);
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
         let rows: Vec<Vec<String>> = o
             .series
@@ -182,7 +193,7 @@ pub fn render(r: &Report) -> String {
                         .iter()
                         .map(|w| v(c.levels.iter().find(|l| l.weight == *w).and_then(|l| l.mean))),
                 );
-                row.push(v(c.last));
+                row.push(v(if traffic { c.last } else { c.after }));
                 row.push(sparkline(&c.values));
                 row.push(esc(&c.thresholds));
                 let class = match c.verdict.as_str() {

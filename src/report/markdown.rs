@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::overview::{mark, with_unit};
+use super::production::capitalised;
 use super::{ActionRunReport, Report, Time, number};
 use crate::plan::format_duration;
 use crate::release::{format_date_time, format_elapsed};
@@ -135,7 +136,7 @@ fn summary(out: &mut String, r: &Report) {
                 cell(&o.approved_by.join("; "))
             },
         ],
-        vec!["Final traffic".into(), format!("{}% on {}", s.final_weight, cell(&s.version))],
+        production_row(r, cell),
         vec![
             "Smoke tests".into(),
             if r.smoke_tests.is_empty() {
@@ -159,14 +160,18 @@ fn summary(out: &mut String, r: &Report) {
             },
         ],
     ];
+    if let Some(w) = r.watch.as_ref().filter(|w| w.from.is_some()) {
+        rows.push(vec!["Watch after release".into(), cell(&capitalised(&w.text))]);
+    }
     if let Some(breach) = o.first_breach_at {
         let after = |ms: Option<u64>| ms.map_or_else(|| "—".into(), |ms| took(Some(ms)));
         rows.push(vec![
             "First breach".into(),
             format!(
-                "{} UTC; rollback requested {} later, traffic at 0% {} later",
+                "{} UTC; rollback requested {} later, {} {} later",
                 time(breach),
                 after(o.breach_to_rollback_ms),
+                stable_words(r),
                 after(o.breach_to_stable_ms)
             ),
         ]);
@@ -180,6 +185,38 @@ fn summary(out: &mut String, r: &Report) {
     table(out, &["", ""], &rows);
 }
 
+/// The summary's row for production: the traffic weight, or the rollout or swap in words.
+pub(super) fn production_row(r: &Report, escape: impl Fn(&str) -> String) -> Vec<String> {
+    let s = &r.release;
+    if s.production.is_traffic() {
+        vec!["Final traffic".into(), format!("{}% on {}", s.final_weight, escape(&s.version))]
+    } else {
+        vec!["Production".into(), escape(&s.production.text)]
+    }
+}
+
+/// What "back on the stable version" means for the strategy.
+pub(super) fn stable_words(r: &Report) -> &'static str {
+    if r.release.production.is_traffic() { "traffic at 0%" } else { "rollback finished" }
+}
+
+/// For rolling and swap releases, which readings "before" and "after" are.
+pub(super) fn comparison_window(r: &Report) -> Option<String> {
+    let p = &r.release.production;
+    if p.is_traffic() {
+        return None;
+    }
+    let before = match p.change_started_at {
+        Some(t) => format!("before the deploy started ({} UTC)", time(t)),
+        None => "before any deploy".to_owned(),
+    };
+    let after = match p.change_finished_at {
+        Some(t) => format!("from the deploy's end ({} UTC) to the release's end", time(t)),
+        None => "none: the deploy did not finish".to_owned(),
+    };
+    Some(format!("Baseline: {before}; after: {after}."))
+}
+
 fn before_after(out: &mut String, r: &Report) {
     let o = &r.overview;
     let _ = writeln!(out, "## Before → after\n");
@@ -188,6 +225,10 @@ fn before_after(out: &mut String, r: &Report) {
         let _ = writeln!(out, "{}\n", cell(note));
         return;
     }
+    if let Some(window) = comparison_window(r) {
+        let _ = writeln!(out, "{}\n", cell(&window));
+    }
+    let traffic = r.release.production.is_traffic();
     let mut weights: Vec<u8> = Vec::new();
     for s in &o.series {
         for l in &s.levels {
@@ -198,7 +239,7 @@ fn before_after(out: &mut String, r: &Report) {
     }
     let mut header: Vec<String> = vec!["Series".into(), "Baseline".into()];
     header.extend(weights.iter().map(|w| format!("at {w}%")));
-    header.extend(["Final".into(), "Thresholds".into(), "".into()]);
+    header.extend([if traffic { "Final" } else { "After" }.into(), "Thresholds".into(), "".into()]);
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let rows: Vec<Vec<String>> = o
         .series
@@ -211,7 +252,7 @@ fn before_after(out: &mut String, r: &Report) {
                     .iter()
                     .map(|w| v(s.levels.iter().find(|l| l.weight == *w).and_then(|l| l.mean))),
             );
-            row.push(v(s.last));
+            row.push(v(if traffic { s.last } else { s.after }));
             row.push(cell(&s.thresholds));
             row.push(mark(&s.verdict).into());
             row
@@ -408,13 +449,23 @@ fn metrics(out: &mut String, r: &Report) {
         let _ = writeln!(out, "{}\n", cell(note));
         return;
     }
-    let _ = writeln!(
-        out,
-        "Before traffic moved, during each bake, the rollback and after (every step's window and \
-         each traffic level's from and until are in the JSON report; the timeline says who moved \
-         traffic when). Margins are the distance from the worst reading to the limit; negative \
-         means past it."
-    );
+    if r.release.production.is_traffic() {
+        let _ = writeln!(
+            out,
+            "Before traffic moved, during each bake, the rollback and after (every step's window \
+             and each traffic level's from and until are in the JSON report; the timeline says who \
+             moved traffic when). Margins are the distance from the worst reading to the limit; \
+             negative means past it."
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Before the deploy, during each bake, after the deploy (to the release's end), the \
+             rollback and after the release (every step's window is in the JSON report; the \
+             timeline has the rollout's progress). Margins are the distance from the worst \
+             reading to the limit; negative means past it."
+        );
+    }
     let mut rows: Vec<Vec<String>> = Vec::new();
     for w in m.windows.iter().filter(|w| w.step.is_none() || w.step_kind.as_deref() == Some("bake"))
     {

@@ -9,6 +9,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod overview;
+pub mod production;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,9 @@ pub struct Report {
     pub metrics: Metrics,
     /// Whether and how the release was rolled back.
     pub rollback: RollbackReport,
+    /// The watch after completion, when the plan has `[watch]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<production::WatchReport>,
     /// SHA, image, plan, events, chain, people.
     pub audit: Audit,
 }
@@ -98,8 +102,11 @@ pub struct Summary {
     pub ended_at: Option<Time>,
     /// From start to end.
     pub duration_ms: Option<u64>,
-    /// Percent of traffic on the new version at the end.
+    /// Percent of traffic on the new version at the end (always 0 for rolling and swap
+    /// releases, which move no traffic: read `production`).
     pub final_weight: u8,
+    /// Where production stands, in the words of the plan's strategy.
+    pub production: production::Production,
     /// Why it was aborted.
     pub abort_reason: Option<String>,
     /// The chain head this report was written at, `SEQ:HASH`: keep it with the report, and
@@ -315,7 +322,8 @@ pub struct BreachRow {
 /// Readings in one span of the release.
 #[derive(Debug, Clone, Serialize)]
 pub struct Window {
-    /// What the span is: `before traffic moved`, `step bake-10`, `rollback`, `after`.
+    /// What the span is: `before traffic moved` (`before the deploy`), `step bake-10`,
+    /// `after the deploy`, `rollback`, `after the release`.
     pub label: String,
     /// The step id, for step windows.
     pub step: Option<String>,
@@ -493,6 +501,9 @@ pub fn build(input: &Input<'_>) -> Report {
     let plan = input.plan;
     let state = State::replay(plan, input.records);
     let release = summary(input, &state);
+    let previous = release.previous_version.as_deref();
+    let timeline =
+        input.records.iter().map(|r| timeline_row(plan, &release.version, previous, r)).collect();
     let end = state.ended_at;
     let actions = action_runs(plan, input.records);
     let smoke_tests = actions.iter().filter(|r| is_smoke(plan, r)).cloned().collect();
@@ -500,7 +511,7 @@ pub fn build(input: &Input<'_>) -> Report {
         schema: REPORT_SCHEMA,
         release,
         overview: overview::build(plan, &state, input.records, input.samples),
-        timeline: input.records.iter().map(|r| timeline_row(plan, r)).collect(),
+        timeline,
         gates: gates(plan, &state),
         checklists: checklists(plan, &state),
         actions,
@@ -508,6 +519,7 @@ pub fn build(input: &Input<'_>) -> Report {
         traffic: traffic(&state, end),
         metrics: metrics(plan, &state, input.records, input.samples),
         rollback: rollback(plan, &state, input.records),
+        watch: production::watch(plan, &state, input.records),
         audit: audit(input, &state),
     }
 }
@@ -536,6 +548,7 @@ fn summary(input: &Input<'_>, state: &State) -> Summary {
         ended_at: state.ended_at.map(Time),
         duration_ms: info.zip(state.ended_at).map(|(i, end)| end.millis_since(i.started_at)),
         final_weight: state.weight,
+        production: production::build(input.plan, state),
         abort_reason: state.abort_reason.clone(),
         chain_head: input
             .records
@@ -553,8 +566,43 @@ fn is_bake(plan: &Plan, step: &str) -> bool {
     plan.step(step).is_some_and(|r| matches!(r.step.kind, StepKind::Bake { .. }))
 }
 
-fn timeline_row(plan: &Plan, r: &EventRecord) -> TimelineRow {
-    let result = match &r.event {
+fn timeline_row(
+    plan: &Plan,
+    version: &str,
+    previous: Option<&str>,
+    r: &EventRecord,
+) -> TimelineRow {
+    let (event, result) = match production::timeline_words(plan, version, previous, &r.event) {
+        Some(words) => words,
+        None => (event_sentence(plan, &r.event), event_result(plan, &r.event)),
+    };
+    TimelineRow {
+        seq: r.seq,
+        at: Time(r.at),
+        kind: r.event.kind().to_owned(),
+        event,
+        actor: name_of(&r.actor),
+        result,
+    }
+}
+
+/// The engine's sentence for an event, but a breach seen while a completed release was
+/// watched says so rather than naming its pseudo step.
+fn event_sentence(plan: &Plan, event: &Event) -> String {
+    match event {
+        Event::ThresholdBreached { step, breach } if step == crate::plan::AFTER_RELEASE_STEP => {
+            let level = if breach.level == Level::Abort { "ABORT" } else { "warn" };
+            format!(
+                "{level} after completion (watch): {}",
+                breach.explain_in(plan.unit_of(&breach.series))
+            )
+        }
+        _ => event.sentence_in(plan),
+    }
+}
+
+fn event_result(plan: &Plan, event: &Event) -> String {
+    match event {
         Event::ActionFinished { exit_code: Some(code), .. } => format!("ok (exit {code})"),
         Event::ActionFinished { .. } => "ok".into(),
         Event::ActionFailed { exit_code: Some(code), .. } => format!("failed (exit {code})"),
@@ -580,14 +628,6 @@ fn timeline_row(plan: &Plan, r: &EventRecord) -> TimelineRow {
         Event::GateTimedOut { on_timeout, .. } => format!("timed out ({})", on_timeout.as_str()),
         Event::StepClaimed { took_over_from: Some(from), .. } => format!("taken over from {from}"),
         _ => String::new(),
-    };
-    TimelineRow {
-        seq: r.seq,
-        at: Time(r.at),
-        kind: r.event.kind().to_owned(),
-        event: r.event.sentence_in(plan),
-        actor: name_of(&r.actor),
-        result,
     }
 }
 
@@ -813,8 +853,9 @@ fn metrics(plan: &Plan, state: &State, records: &[EventRecord], samples: &[Sampl
     Metrics { baselines, breaches, windows: windows(plan, state, samples) }
 }
 
-/// The spans readings are summarised over: before traffic moved, each step while it was
-/// current, the rollback, and after the end.
+/// The spans readings are summarised over: before traffic moved (or the deploy started),
+/// each step while it was current, after the deploy (to the release's end), the rollback,
+/// and after the end.
 fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
     if samples.is_empty() {
         return Vec::new();
@@ -822,13 +863,20 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
     let Some(info) = &state.info else { return Vec::new() };
     type Span = (String, Option<(String, &'static str)>, Timestamp, Option<Timestamp>);
     let mut spans: Vec<Span> = Vec::new();
-    let first_shift = state.weight_history.iter().find(|w| w.weight > 0).map(|w| w.at);
+    let traffic = plan.strategy() == crate::plan::Strategy::Traffic;
+    let (deploy_from, deploy_until) = production::change_span(plan, state);
+    // Production first changed when traffic first moved, or when the deploy started.
+    let first_change = if traffic {
+        state.weight_history.iter().find(|w| w.weight > 0).map(|w| w.at)
+    } else {
+        deploy_from
+    };
     let first = samples.iter().map(|s| s.at).min().unwrap_or(info.started_at);
     spans.push((
-        "before traffic moved".into(),
+        if traffic { "before traffic moved" } else { "before the deploy" }.into(),
         None,
         first.min(info.started_at),
-        Some(first_shift.or(state.ended_at).unwrap_or(Timestamp(i64::MAX))),
+        Some(first_change.or(state.ended_at).unwrap_or(Timestamp(i64::MAX))),
     ));
     for (r, s) in plan.flat_steps().iter().zip(&state.steps) {
         let Some(from) = s.current_since.or(s.started_at) else { continue };
@@ -836,6 +884,9 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
             s.finished_at.or(state.rollback.as_ref().map(|rb| rb.started.at)).or(state.ended_at);
         let step = (r.step.id.clone(), r.step.kind.word());
         spans.push((format!("step {}", r.step.id), Some(step), from, until));
+    }
+    if let Some(done) = deploy_until.filter(|_| !traffic) {
+        spans.push(("after the deploy".into(), None, done, production::after_change_until(state)));
     }
     if let Some(rb) = &state.rollback {
         spans.push(("rollback".into(), None, rb.started.at, rb.finished_at));

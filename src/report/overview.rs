@@ -6,7 +6,9 @@
 use serde::Serialize;
 
 use super::Time;
-use crate::plan::{Bound, MetricProbe, Plan, StepKind, Threshold, Thresholds};
+use crate::plan::{
+    AFTER_RELEASE_STEP, Bound, MetricProbe, Plan, StepKind, Strategy, Threshold, Thresholds,
+};
 use crate::release::{
     Event, EventRecord, Level, State, Status, Timestamp, unconfirmed_checkpoints,
 };
@@ -30,7 +32,8 @@ pub struct Overview {
     pub first_breach_at: Option<Time>,
     /// From the first breach to the rollback being requested.
     pub breach_to_rollback_ms: Option<u64>,
-    /// From the first breach to traffic at 0% on the new version.
+    /// From the first breach to traffic at 0% on the new version (for rolling and swap
+    /// releases: to the rollback's end).
     pub breach_to_stable_ms: Option<u64>,
 }
 
@@ -41,10 +44,16 @@ pub struct SeriesChange {
     pub series: String,
     /// The plan's unit (`ratio`, `s`, `ms`, ...).
     pub unit: String,
-    /// Baseline captured before the first shift (or the mean before traffic moved).
+    /// Baseline captured before the first change (or the mean before traffic moved, or
+    /// before the deploy started).
     pub baseline: Option<f64>,
-    /// Mean at each traffic level the new version held, in order.
+    /// Mean at each traffic level the new version held, in order; for a paced rolling
+    /// deploy, at each fraction it held for a bake.
     pub levels: Vec<LevelValue>,
+    /// Rolling and swap releases: the mean from the deploy's end to the release's end (or
+    /// its rollback): the new version alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<f64>,
     /// The last reading.
     pub last: Option<f64>,
     /// The thresholds as written: `warn > 0.01, abort > 0.02`.
@@ -56,10 +65,11 @@ pub struct SeriesChange {
     pub values: Vec<f64>,
 }
 
-/// A series' mean while the new version held one traffic weight.
+/// A series' mean while the new version held one traffic weight (or one fraction of a
+/// paced rollout).
 #[derive(Debug, Clone, Serialize)]
 pub struct LevelValue {
-    /// Percent to the new version.
+    /// Percent to the new version (of traffic, or of instances).
     pub weight: u8,
     /// Mean of the readings; `None` without any.
     pub mean: Option<f64>,
@@ -94,9 +104,12 @@ pub fn build(
         Event::RollbackStarted { .. } => Some(r.at),
         _ => None,
     });
+    // Traffic is back on the stable version at 0%; a deploy is undone when the rollback ends.
+    let traffic = plan.strategy() == Strategy::Traffic;
     let stable_at = rollback_at.and_then(|from| {
         records.iter().find_map(|r| match r.event {
-            Event::WeightSet { weight: 0 } if r.at >= from => Some(r.at),
+            Event::WeightSet { weight: 0 } if traffic && r.at >= from => Some(r.at),
+            Event::RollbackFinished if !traffic => Some(r.at),
             _ => None,
         })
     });
@@ -115,10 +128,12 @@ pub fn build(
 
 fn outcome(state: &State) -> String {
     let automatic = state.rollback.as_ref().is_some_and(|r| r.automatic);
+    // A rollback of a release that had completed (while it was watched) says so.
+    let after = if state.completed_at.is_some() { " after completion" } else { "" };
     match state.status {
-        Status::RolledBack if automatic => "rolled back automatically".into(),
-        Status::RolledBack => "rolled back by hand".into(),
-        Status::RollingBack => "rolling back".into(),
+        Status::RolledBack if automatic => format!("rolled back automatically{after}"),
+        Status::RolledBack => format!("rolled back by hand{after}"),
+        Status::RollingBack => format!("rolling back{after}"),
         other => other.as_str().replace('_', " "),
     }
 }
@@ -191,6 +206,32 @@ fn past(level: Option<&Thresholds>, value: f64, baseline: Option<f64>) -> bool {
     level.is_some_and(|l| l.breached_by(value, baseline) == Some(true))
 }
 
+/// The spans the new version held one share of production: each traffic weight above 0%,
+/// or each fraction a paced rollout stopped at for a bake (from the segment's end to the
+/// next segment's start).
+fn level_spans(plan: &Plan, state: &State) -> Vec<(u8, Timestamp, Option<Timestamp>)> {
+    if plan.strategy() == Strategy::Traffic {
+        let history = &state.weight_history;
+        return history
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.weight > 0)
+            .map(|(i, w)| (w.weight, w.at, history.get(i + 1).map(|n| n.at).or(state.ended_at)))
+            .collect();
+    }
+    let deploys = plan.deploy_steps();
+    deploys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let StepKind::Deploy { target, .. } = r.step.kind else { return None };
+            let from = state.steps[r.index].finished_at.filter(|_| target < 100)?;
+            let next = deploys.get(i + 1).and_then(|n| state.steps[n.index].started_at);
+            Some((target, from, next.or_else(|| super::production::after_change_until(state))))
+        })
+        .collect()
+}
+
 fn series_changes(
     plan: &Plan,
     state: &State,
@@ -198,7 +239,15 @@ fn series_changes(
     samples: &[SampleRow],
 ) -> Vec<SeriesChange> {
     let end = state.ended_at;
-    let history = &state.weight_history;
+    let traffic = plan.strategy() == Strategy::Traffic;
+    let (deploy_from, deploy_until) = super::production::change_span(plan, state);
+    // When production first changed: traffic first moved, or the deploy started.
+    let first_change = if traffic {
+        state.weight_history.iter().find(|w| w.weight > 0).map(|w| w.at)
+    } else {
+        deploy_from
+    };
+    let spans = level_spans(plan, state);
     plan.metrics
         .iter()
         .filter_map(|metric| {
@@ -219,17 +268,15 @@ fn series_changes(
                 let n = inside.len();
                 ((n > 0).then(|| inside.iter().sum::<f64>() / n as f64), n)
             };
-            let first_shift = history.iter().find(|w| w.weight > 0).map(|w| w.at);
             let baseline = state.baselines.get(&metric.id).copied().or_else(|| {
-                let before = first_shift.or(end).unwrap_or(Timestamp(i64::MAX));
+                let before = first_change.or(end).unwrap_or(Timestamp(i64::MAX));
                 mean_in(Timestamp(i64::MIN), Some(before)).0
             });
-            // One column per weight the new version held, in the order it first held it.
+            // One column per share the new version held, in the order it first held it.
             let mut levels: Vec<LevelValue> = Vec::new();
-            for (i, w) in history.iter().enumerate().filter(|(_, w)| w.weight > 0) {
-                let until = history.get(i + 1).map(|n| n.at).or(end);
-                let (mean, n) = mean_in(w.at, until);
-                match levels.iter_mut().find(|l| l.weight == w.weight) {
+            for (weight, from, until) in &spans {
+                let (mean, n) = mean_in(*from, *until);
+                match levels.iter_mut().find(|l| l.weight == *weight) {
                     Some(level) => {
                         let total = level.samples as usize + n;
                         if total > 0 {
@@ -240,15 +287,18 @@ fn series_changes(
                         level.samples = u32::try_from(total).unwrap_or(u32::MAX);
                     }
                     None => levels.push(LevelValue {
-                        weight: w.weight,
+                        weight: *weight,
                         mean,
                         samples: u32::try_from(n).unwrap_or(u32::MAX),
                     }),
                 }
             }
+            let after = deploy_until
+                .filter(|_| !traffic)
+                .and_then(|from| mean_in(from, super::production::after_change_until(state)).0);
             let exposed: Vec<f64> = rows
                 .iter()
-                .filter(|(at, _)| first_shift.is_some_and(|f| *at >= f))
+                .filter(|(at, _)| first_change.is_some_and(|f| *at >= f))
                 .map(|(_, v)| *v)
                 .collect();
             let breached = records.iter().any(|r| {
@@ -270,6 +320,7 @@ fn series_changes(
                 unit: metric.unit.clone(),
                 baseline,
                 levels,
+                after,
                 last: rows.last().map(|(_, v)| *v),
                 thresholds: thresholds_text(metric),
                 verdict: verdict.to_owned(),
@@ -289,10 +340,15 @@ fn issues(plan: &Plan, state: &State, records: &[EventRecord]) -> Vec<Issue> {
         match &r.event {
             Event::ThresholdBreached { step, breach } => {
                 let kind = if breach.level == Level::Abort { "breach" } else { "warning" };
+                let when = if step == AFTER_RELEASE_STEP {
+                    "after completion".to_owned()
+                } else {
+                    format!("during {step}")
+                };
                 push(
                     r.at,
                     kind,
-                    format!("{} (during {step})", breach.explain_in(plan.unit_of(&breach.series))),
+                    format!("{} ({when})", breach.explain_in(plan.unit_of(&breach.series))),
                 );
             }
             Event::ActionFailed { step, attempt, error, .. } => {

@@ -179,6 +179,8 @@ pub fn figures(history: &History) -> Option<ReleaseFigures> {
                 }
             }
             Event::RollbackStarted { automatic, .. } => {
+                // Rolling back (a completed release too, while watched) is not an ending yet.
+                ending = Ending::InProgress;
                 rollback_requested.get_or_insert(record.at);
                 automatic_rollback.get_or_insert(*automatic);
             }
@@ -188,6 +190,10 @@ pub fn figures(history: &History) -> Option<ReleaseFigures> {
             Event::BakeOverridden { .. } | Event::WindowsOverridden { .. } => overrides += 1,
             _ => {}
         }
+    }
+    // A release rolled back while watched after completing did not, in the end, complete.
+    if ending != Ending::Completed {
+        lead_time_ms = None;
     }
     let time_to_restore_ms = match (ending, restored_at) {
         (Ending::RolledBack, Some(restored)) => {
@@ -509,6 +515,40 @@ mod tests {
         assert_eq!(f.time_to_restore_ms, Some(4_000));
         assert_eq!(f.automatic_rollback, Some(true));
         assert_eq!(f.lead_time_ms, None);
+    }
+
+    /// Issue 16: a release rolled back while watched after completion is a failed change,
+    /// restored from the breach seen after completion to the rollback's end.
+    #[test]
+    fn a_release_rolled_back_after_completion_counts_as_rolled_back() {
+        let after_release = |level| match breach(level) {
+            Event::ThresholdBreached { breach, .. } => {
+                Event::ThresholdBreached { step: crate::plan::AFTER_RELEASE_STEP.into(), breach }
+            }
+            other => other,
+        };
+        let h = history(
+            1,
+            vec![
+                (0, started()),
+                (60_000, Event::Completed),
+                (3_600_000, after_release(Level::Abort)),
+                (
+                    3_600_000,
+                    Event::RollbackStarted {
+                        reason: "breach after completion".into(),
+                        automatic: true,
+                        steps: vec![],
+                        signature: None,
+                    },
+                ),
+                (3_630_000, Event::RollbackFinished),
+            ],
+        );
+        let f = figures(&h).expect("figures");
+        assert_eq!(f.ending, Ending::RolledBack);
+        assert_eq!(f.lead_time_ms, None);
+        assert_eq!(f.time_to_restore_ms, Some(30_000));
     }
 
     #[test]
