@@ -176,7 +176,7 @@ async fn look_around(
         Some(id) => vec![id],
         None => {
             let known = |id| watched.contains_key(&id);
-            super::releases_to_supervise(store, now, known, settled).await?.into_iter().collect()
+            super::releases_to_supervise(store, known, settled).await?.into_iter().collect()
         }
     };
     for id in &ids {
@@ -212,7 +212,7 @@ async fn look_around(
             w.state = loaded.state;
             sup.observe(*id, &w.plan, &w.state);
         }
-        if !super::supervised(&w.plan, &w.state, now) && !sup.running(*id) {
+        if !crate::release::supervised(&w.plan, &w.state) && !sup.running(*id) {
             finished.push(*id);
             continue;
         }

@@ -704,28 +704,12 @@ fn describe(command: &Command) -> String {
     }
 }
 
-/// Whether a release still needs its supervisor at `now`: it is not over, or it completed
-/// and is still watched after completion (`[watch] after_release`), or its watch ended and
-/// is not closed on record yet (automation closes it). Probes, automation and the lease stay
-/// on until then.
-pub fn supervised(plan: &Plan, state: &State, now: Timestamp) -> bool {
-    if !state.status.is_terminal() {
-        return true;
-    }
-    match crate::release::watch_state(plan, state, now) {
-        crate::release::WatchState::Watching { .. } => true,
-        crate::release::WatchState::Ended { .. } => state.watch_closed.is_none(),
-        crate::release::WatchState::None => false,
-    }
-}
-
 /// Releases `supervise --all` looks at: every active one, and every completed one still
-/// [`supervised`]. `known` says which are supervised already (taken without a load);
+/// [`crate::release::supervised`]. `known` says which are supervised already (taken without a load);
 /// `settled` remembers the completed ones found unwatched at their last seq, so each is
 /// loaded once, not at every look.
 pub async fn releases_to_supervise(
     store: &Store,
-    now: Timestamp,
     known: impl Fn(i64) -> bool,
     settled: &mut BTreeMap<i64, u64>,
 ) -> Result<BTreeSet<i64>, store::StoreError> {
@@ -740,7 +724,7 @@ pub async fn releases_to_supervise(
             continue;
         }
         let loaded = store.load(row.id).await?;
-        if supervised(&loaded.plan, &loaded.state, now) {
+        if crate::release::supervised(&loaded.plan, &loaded.state) {
             ids.insert(row.id);
         } else {
             settled.insert(row.id, row.last_seq);

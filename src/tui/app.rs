@@ -153,7 +153,7 @@ pub async fn run(
         .await;
         let sink = (!model.read_only).then(|| (store.clone(), release.id));
         // A completed release still watched after completion is polled like a running one.
-        if crate::supervisor::supervised(&release.plan, &release.state, model.now) {
+        if crate::release::supervised(&release.plan, &release.state) {
             spawn_probes(&release.plan, &release.state, sink, &shell, probes_cancel.clone());
         }
         if !model.read_only {
@@ -239,7 +239,7 @@ pub async fn run(
                 probes_for = Some(release.id);
                 // A finished release's record is closed (once its watch after completion is
                 // over): nothing new is written to it, and it has nothing live to poll.
-                let live = crate::supervisor::supervised(&release.plan, &release.state, model.now);
+                let live = crate::release::supervised(&release.plan, &release.state);
                 let sink = (!model.read_only && live).then(|| (store.clone(), release.id));
                 if live {
                     spawn_probes(

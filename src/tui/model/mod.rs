@@ -8,14 +8,13 @@ use crate::plan::{Plan, StepKind};
 // The data the views draw, re-exported so that views depend on the model and the engine
 // alone, never on the store or the pollers themselves.
 pub use crate::probe::{HealthRow, HealthState, MetricRow, ProbeBoard, Verdict};
+pub use crate::release::BaselineWait;
 use crate::release::{
     Actor, Command, EventRecord, Resolution, State, Status, StepStatus, Timestamp,
 };
 pub use crate::store::{Lease, Presence, ReleaseRow, SampleRow, is_active};
-pub use baseline::BaselineWait;
 pub use rows::{health_text, matches_filter, metric_text};
 
-mod baseline;
 mod rows;
 
 /// The reason a dry run of a command is decided with: the real one is typed afterwards.
@@ -585,7 +584,7 @@ impl Model {
     pub fn baseline_wait(&self) -> Option<BaselineWait> {
         let release = self.release.as_ref()?;
         let current = release.plan.flat_steps().get(release.state.cursor)?.step.id.clone();
-        baseline::baseline_wait(&release.plan, &release.state, self.display_now())
+        crate::release::baseline_wait(&release.plan, &release.state, self.display_now())
             .filter(|w| w.step == current)
     }
 

@@ -54,7 +54,7 @@ fn supervision(model: &Model) -> Vec<Effect> {
     let mut effects = vec![Effect::Observe];
     let drives = model.lease.as_ref().is_none_or(|l| l.held_by(&model.me));
     // A completed release still watched after completion is automated like a running one.
-    let supervised = crate::supervisor::supervised(&live.plan, &live.state, model.now);
+    let supervised = crate::release::supervised(&live.plan, &live.state);
     if drives && model.pending.is_none() && supervised {
         effects.push(Effect::Automate);
     }
