@@ -343,10 +343,15 @@ fn a_paced_deploy_runs_segment_bake_segment_bake_then_the_rest() {
             }],
             "a segment short of 100% needs no confirmation"
         );
-        h.ok(record(segment, 1, success()), &alice());
         let bake = format!("{segment}-bake");
+        let events = h.ok(record(segment, 1, success()), &alice());
+        assert_eq!(
+            events.last(),
+            Some(&Event::BakeStarted { step: bake.clone() }),
+            "the hold is watched from the moment the segment completes: {events:?}"
+        );
         assert_eq!(h.current_id(), bake);
-        assert_eq!(h.ok(next(), &alice()), vec![Event::BakeStarted { step: bake.clone() }]);
+        assert_eq!(h.step(&bake).status, StepStatus::Running);
         h.advance_secs(60);
         h.ok(h.pass_bake(), &flightdeck_itself());
     }
@@ -365,7 +370,6 @@ fn a_breach_in_a_pace_bake_rolls_back() {
     h.ok(capture_latency(100.0), &flightdeck_itself());
     h.ok(next(), &alice());
     h.ok(record("deploy-33", 1, success()), &alice());
-    h.ok(next(), &alice());
     let mut board = ProbeBoard::for_plan(&h.plan);
     board.sync(&h.state);
     h.advance_secs(30);

@@ -653,6 +653,9 @@ pub struct Step {
     pub environment: String,
     /// What the step is.
     pub kind: StepKind,
+    /// Starts by itself as soon as the step before it completes: a paced deploy's bake, so
+    /// the rollout never holds at a fraction unwatched.
+    pub auto_start: bool,
 }
 
 /// What a step does.

@@ -1776,6 +1776,7 @@ fn check_step(
         help: s.help,
         runbook: s.runbook,
         kind,
+        auto_start: false,
     })
 }
 

@@ -172,6 +172,16 @@ impl<'a> Ctx<'a> {
         if is_current && rest_done && self.state.status == Status::Running {
             events.push(Event::Completed);
         }
+        // A paced deploy's bake starts with the hold it watches.
+        let following = self.plan.flat_steps().get(self.state.cursor + 1).copied();
+        if let Some(next) = following.filter(|n| {
+            is_current
+                && n.step.auto_start
+                && self.state.status == Status::Running
+                && matches!(n.step.kind, StepKind::Bake { .. })
+        }) {
+            events.push(Event::BakeStarted { step: next.step.id.clone() });
+        }
         events
     }
 

@@ -944,7 +944,7 @@ pub fn rolling_mid_rollout() -> Model {
     h.run(5, &alice(), Command::Next { confirmed: true });
     progress(&mut h, 20, "roll-33", 1, 3);
     h.succeed(15, "roll-33", 1, "deployment.apps/shop image updated");
-    h.next(5, &alice()).pass_bake(120, &auto());
+    h.pass_bake(125, &auto());
     h.run(10, &alice(), Command::Next { confirmed: true });
     progress(&mut h, 25, "roll-67", 2, 3);
     let now = h.clock.plus_millis(8_000);
@@ -958,10 +958,10 @@ pub fn rolling_at_last_segment() -> Model {
     capture_baselines(&mut h, 200);
     h.run(5, &alice(), Command::Next { confirmed: true });
     h.succeed(35, "roll-33", 1, "deployment.apps/shop image updated");
-    h.next(5, &alice()).pass_bake(120, &auto());
+    h.pass_bake(125, &auto());
     h.run(10, &alice(), Command::Next { confirmed: true });
     h.succeed(30, "roll-67", 1, "deployment.apps/shop resumed");
-    h.next(5, &alice()).pass_bake(120, &auto());
+    h.pass_bake(125, &auto());
     let now = h.clock.plus_millis(6_000);
     h.model(alice(), false, now)
 }
@@ -1007,7 +1007,7 @@ pub fn rolling_rolled_back() -> Model {
     capture_baselines(&mut h, 200);
     h.run(5, &alice(), Command::Next { confirmed: true });
     h.succeed(35, "roll-33", 1, "deployment.apps/shop image updated");
-    h.next(5, &alice()).pass_bake(120, &auto());
+    h.pass_bake(125, &auto());
     h.run(10, &alice(), Command::Next { confirmed: true });
     progress(&mut h, 25, "roll-67", 2, 3);
     h.run(

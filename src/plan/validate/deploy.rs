@@ -243,6 +243,7 @@ pub(super) fn expand(
                 on_breach,
                 checkpoints: Vec::new(),
             },
+            auto_start: true,
             ..step.clone()
         };
         steps.push(segment);

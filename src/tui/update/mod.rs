@@ -188,7 +188,11 @@ fn apply_msg_inner(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 }
                 r.extend_timeline(&records);
             }
-            let last = records.last().map(|r| r.event.sentence()).unwrap_or_default();
+            let last = match &model.release {
+                Some(r) => records.last().map(|e| e.event.sentence_in(&r.plan)),
+                None => records.last().map(|e| e.event.sentence()),
+            }
+            .unwrap_or_default();
             model.status = Some(StatusLine { text: committed_text(&verb, &last), tone: Tone::Ok });
             model.dirty = true;
             if failed { vec![Effect::Bell] } else { Vec::new() }

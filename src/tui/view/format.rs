@@ -84,6 +84,13 @@ impl Units {
         format!("{}{}", fixed(x, decimals(x)), self.suffix)
     }
 
+    /// A measured level such as a baseline: the usual precision, trailing zeros dropped
+    /// (`248ms`, never `247.973ms`).
+    pub fn measured(&self, v: f64) -> String {
+        let x = v * self.factor;
+        format!("{}{}", trimmed(x, decimals(x)), self.suffix)
+    }
+
     /// A threshold or baseline: trailing zeros dropped (`5%`, `500ms`).
     pub fn level(&self, v: f64) -> String {
         let x = v * self.factor;

@@ -213,11 +213,11 @@ fn value_and_limit(row: &MetricRow) -> (String, String) {
         };
         each.push(match (t.bound, row.baseline, limit_text) {
             (Bound::Baseline(f), Some(b), Some(l)) => {
-                format!("{op} {l} (baseline {} × {f})", units.level(b))
+                format!("{op} {l} (baseline {} × {f})", units.measured(b))
             }
             (Bound::BaselinePlus(x), Some(b), Some(l)) => {
                 let sign = if x < 0.0 { '-' } else { '+' };
-                format!("{op} {l} (baseline {} {sign} {})", units.level(b), units.level(x.abs()))
+                format!("{op} {l} (baseline {} {sign} {})", units.measured(b), units.level(x.abs()))
             }
             (_, _, Some(l)) => format!("{op} {l}"),
             (_, _, None) => t.to_string(),
