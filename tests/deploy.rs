@@ -387,13 +387,14 @@ fn progress_is_recorded_when_it_changes_and_only_for_a_deploy_step() {
     let mut h = paced();
     h.ok(start(), &alice());
     h.ok(capture_latency(100.0), &flightdeck_itself());
-    h.ok(next(), &alice());
     let progress = |fraction, updated| Command::RecordProgress {
         step: "deploy-33".into(),
         fraction,
         updated: Some(updated),
         desired: Some(3),
     };
+    says(&h.err(progress(0.0, 0), &flightdeck_itself()), &["`deploy-33` has not started"]);
+    h.ok(next(), &alice());
     let events = h.ok(progress(1.0 / 3.0, 1), &flightdeck_itself());
     assert_eq!(
         events,

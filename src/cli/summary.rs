@@ -379,12 +379,21 @@ fn watch_line(plan: &Plan, state: &State, now: crate::release::Timestamp) -> Opt
 
 /// One line of `flightdeck events`.
 pub fn event_line(record: &EventRecord) -> String {
+    line_with(record, record.event.sentence())
+}
+
+/// One line of `flightdeck events`, in the plan's words (breaches in their metric's unit, a
+/// rollout counted in the plan's unit, a rollback without traffic under rolling or swap).
+pub fn event_line_in(record: &EventRecord, plan: &Plan) -> String {
+    line_with(record, record.event.sentence_in(plan))
+}
+
+fn line_with(record: &EventRecord, sentence: String) -> String {
     format!(
-        "{:>5}  {} UTC  {:<20} {}",
+        "{:>5}  {} UTC  {:<20} {sentence}",
         record.seq,
         format_date_time(record.at),
         record.actor.short(),
-        record.event.sentence()
     )
 }
 

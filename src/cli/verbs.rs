@@ -238,10 +238,14 @@ async fn run_verb(cli: Cli) -> Result<(), Failure> {
             let store = open_reading(&cli).await?;
             let row = store.find(release.as_deref()).await?;
             let events = store.events_after(row.id, 0).await?;
+            let plan = if *json { None } else { Some(store.load(row.id).await?.plan) };
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             for e in &events {
-                let line = if *json { json::event(e).to_string() } else { summary::event_line(e) };
+                let line = match &plan {
+                    Some(plan) => summary::event_line_in(e, plan),
+                    None => json::event(e).to_string(),
+                };
                 if writeln!(out, "{line}").is_err() {
                     break;
                 }
@@ -681,7 +685,7 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
         }
     };
     for r in &records {
-        say(summary::event_line(r));
+        say(summary::event_line_in(r, &loaded.plan));
     }
     let mut recorded = records;
     // The actions this command claimed run in the foreground, their output printed.
@@ -703,7 +707,7 @@ async fn act(cli: &Cli, target: &Target, command: Command) -> Result<(), Failure
             Err(e) => eprintln!("flightdeck: the plan's on_failure was not recorded: {e}"),
         }
         for r in &followed {
-            say(summary::event_line(r));
+            say(summary::event_line_in(r, &loaded.plan));
         }
         if !followed.is_empty() {
             supervisor

@@ -196,7 +196,7 @@ pub async fn run_headless(setup: &Setup, scenario: Scenario) -> u8 {
         };
         if let Ok(events) = setup.store.events_after(id, printed).await {
             for e in &events {
-                println!("{}", summary::event_line(e));
+                println!("{}", summary::event_line_in(e, &loaded.plan));
             }
             printed = events.last().map_or(printed, |e| e.seq);
         }

@@ -1500,6 +1500,12 @@ impl<'a> Ctx<'a> {
         if !matches!(r.step.kind, StepKind::Deploy { .. }) {
             return Err(Rejection::rule(format!("`{step}` is not a deploy step")));
         }
+        // A reading taken before the deploy ran says nothing of this release's rollout.
+        if self.state.step(step).is_none_or(|s| s.runs.is_empty()) {
+            return Err(Rejection::rule(format!(
+                "deploy step `{step}` has not started; its progress is recorded once it runs"
+            )));
+        }
         if !fraction.is_finite() || !(0.0..=1.0).contains(&fraction) {
             return Err(Rejection::rule(format!(
                 "rollout progress must be between 0 and 1, not {fraction}"
