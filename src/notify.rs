@@ -45,6 +45,7 @@ pub fn milestone(plan: &Plan, event: &Event) -> Option<NotifyEvent> {
         Event::RollbackStarted { .. } => NotifyEvent::RollbackStarted,
         Event::RollbackFinished => NotifyEvent::RollbackFinished,
         Event::Completed => NotifyEvent::Completed,
+        Event::WatchClosed { .. } => NotifyEvent::WatchClosed,
         Event::Aborted { .. } => NotifyEvent::Aborted,
         _ => return None,
     })
@@ -394,5 +395,15 @@ on_timeout = "pause"
         assert_eq!(milestone(&plan, &overridden), Some(NotifyEvent::WindowsOverridden));
         assert_eq!(NotifyEvent::parse("gate_timed_out"), Some(NotifyEvent::GateTimedOut));
         assert_eq!(NotifyEvent::parse("windows_overridden"), Some(NotifyEvent::WindowsOverridden));
+    }
+
+    /// The end of the watch after release closes the release: the channel that heard
+    /// `completed` hears that nothing can roll it back any more.
+    #[test]
+    fn the_watch_closing_is_a_milestone() {
+        let plan = crate::plan::parse(PLAN, "plan.toml").expect("plan");
+        let closed = Event::WatchClosed { after_release_ms: 86_400_000 };
+        assert_eq!(milestone(&plan, &closed), Some(NotifyEvent::WatchClosed));
+        assert_eq!(NotifyEvent::parse("watch_closed"), Some(NotifyEvent::WatchClosed));
     }
 }

@@ -554,13 +554,16 @@ pub enum NotifyEvent {
     RollbackFinished,
     /// The release completed.
     Completed,
+    /// The watch after a completed release (`[watch] after_release`) ended with no rollback:
+    /// the release is closed.
+    WatchClosed,
     /// The release was aborted.
     Aborted,
 }
 
 impl NotifyEvent {
     /// Every milestone, in the order a release meets them.
-    pub const ALL: [NotifyEvent; 10] = [
+    pub const ALL: [NotifyEvent; 11] = [
         Self::Started,
         Self::WindowsOverridden,
         Self::GatePassed,
@@ -570,6 +573,7 @@ impl NotifyEvent {
         Self::RollbackStarted,
         Self::RollbackFinished,
         Self::Completed,
+        Self::WatchClosed,
         Self::Aborted,
     ];
 
@@ -585,6 +589,7 @@ impl NotifyEvent {
             Self::RollbackStarted => "rollback_started",
             Self::RollbackFinished => "rollback_finished",
             Self::Completed => "completed",
+            Self::WatchClosed => "watch_closed",
             Self::Aborted => "aborted",
         }
     }
