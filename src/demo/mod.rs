@@ -4,6 +4,7 @@
 
 pub mod fleet;
 pub mod operator;
+mod requests;
 pub mod rollout;
 
 use std::path::PathBuf;

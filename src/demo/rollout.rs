@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::fleet::{Lcg, RequestStats};
+use super::requests::{Lcg, RequestStats};
 
 /// Pods in the service.
 pub const PODS: usize = 3;

@@ -4,7 +4,7 @@
 
 use ratatui::text::Line;
 
-use super::{steps, theme};
+use super::theme;
 use crate::plan::{Progress, ProgressSource, StepKind, StepRef, Strategy, format_duration};
 use crate::release::{StepState, StepStatus};
 use crate::tui::model::{Model, ReleaseView};
@@ -35,7 +35,12 @@ pub fn push_deploy(
         ));
     }
     if let Some(spec) = release.plan.action(action) {
-        let text = steps::describe_action(&spec.kind, release, &r.step.environment, Some(target));
+        let text = super::action_text::describe_action(
+            &spec.kind,
+            release,
+            &r.step.environment,
+            Some(target),
+        );
         lines.push(Line::styled(format!(" {text}"), theme::dim()));
         lines.push(Line::styled(
             format!(" timeout {}", format_duration(spec.timeout)),

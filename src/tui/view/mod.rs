@@ -2,6 +2,7 @@
 //! by size: side by side when there is room, one focused pane with a tab strip at 80×24, and a
 //! plain message below the minimum.
 
+mod action_text;
 mod banner;
 mod chrome;
 mod deploy_detail;

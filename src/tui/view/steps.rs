@@ -8,7 +8,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{format, pane_block, theme};
-use crate::plan::{ActionKind, StepKind, format_duration};
+use crate::plan::{StepKind, format_duration};
 use crate::release::{RunOutcome, Status, StepState, StepStatus, format_clock, format_hour_minute};
 use crate::tui::model::{Model, Pane, ReleaseView};
 
@@ -508,7 +508,12 @@ fn detail_lines(model: &Model, release: &ReleaseView, width: usize) -> Vec<Line<
         }
         StepKind::Action { action, .. } => {
             if let Some(spec) = release.plan.action(action) {
-                let text = describe_action(&spec.kind, release, &r.step.environment, None);
+                let text = super::action_text::describe_action(
+                    &spec.kind,
+                    release,
+                    &r.step.environment,
+                    None,
+                );
                 lines.push(Line::styled(format!(" {text}"), theme::dim()));
                 lines.push(Line::styled(
                     format!(" timeout {}", format_duration(spec.timeout)),
@@ -661,35 +666,6 @@ fn push_claim(lines: &mut Vec<Line<'static>>, model: &Model, release: &ReleaseVi
         format!(" only {who} advances it · w takes over")
     };
     lines.push(Line::styled(keys, theme::dim()));
-}
-
-/// What an action runs, with the placeholders this release already knows filled in as the
-/// runner fills them (`{image}`, `{version}`, ...; one the release was started without is
-/// empty, as it will be when it runs); those known only when it runs (`{date}`,
-/// `{outputs.…}`) and `${env:…}` secrets stay as written.
-/// A deploy segment's `{target}` is its percent of the rollout.
-pub(super) fn describe_action(
-    kind: &ActionKind,
-    release: &ReleaseView,
-    environment: &str,
-    target: Option<u8>,
-) -> String {
-    let text = match kind {
-        ActionKind::Command { argv, .. } => format!("$ {}", argv.join(" ")),
-        ActionKind::Http { method, url, .. } => format!("{method} {url}"),
-    };
-    let Some(info) = &release.state.info else { return text };
-    crate::plan::template::fill(&text, |name| match name {
-        "version" => Some(info.version.clone()),
-        "previous_version" => Some(info.previous_version.clone().unwrap_or_default()),
-        "release_id" => Some(release.id.to_string()),
-        "environment" => Some(environment.to_owned()),
-        "service" => Some(info.service.clone()),
-        "sha" => Some(info.sha.clone().unwrap_or_default()),
-        "image" => Some(info.image.clone().unwrap_or_default()),
-        "target" => target.map(|t| t.to_string()),
-        _ => None,
-    })
 }
 
 fn push_runs(lines: &mut Vec<Line<'static>>, model: &Model, s: &StepState) {
