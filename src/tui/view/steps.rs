@@ -723,6 +723,10 @@ fn push_runs(lines: &mut Vec<Line<'static>>, model: &Model, s: &StepState) {
             " may or may not have run: t retry · m succeeded · f failed · R roll back",
             theme::warn(),
         )),
+        // The first change step cannot start before its baseline is in (said just above).
+        StepStatus::Waiting if model.baseline_wait().is_some_and(|w| w.step == s.id) => {
+            lines.push(Line::styled(" n runs it once the baseline is in", theme::dim()));
+        }
         StepStatus::Waiting => lines.push(Line::styled(" n runs it", theme::dim())),
         _ => {}
     }
