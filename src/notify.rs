@@ -93,8 +93,10 @@ pub fn body(
     release: &ReleaseRef,
     record: &EventRecord,
     what: NotifyEvent,
+    plan: &Plan,
 ) -> Value {
-    let sentence = record.event.sentence();
+    // In the plan's words, as the screen says it: a breach in its metric's unit.
+    let sentence = record.event.sentence_in(plan);
     match format {
         NotifyFormat::Slack => json!({
             "text": format!(
@@ -219,7 +221,7 @@ impl Notifier {
                     seq: record.seq,
                     event: what,
                     hook: hook.clone(),
-                    body: body(hook.format, &release, record, what),
+                    body: body(hook.format, &release, record, what, plan),
                 };
                 if let Ok(mut pending) = self.pending.lock() {
                     pending.insert(job.id, job.clone());
@@ -395,6 +397,42 @@ on_timeout = "pause"
         assert_eq!(milestone(&plan, &overridden), Some(NotifyEvent::WindowsOverridden));
         assert_eq!(NotifyEvent::parse("gate_timed_out"), Some(NotifyEvent::GateTimedOut));
         assert_eq!(NotifyEvent::parse("windows_overridden"), Some(NotifyEvent::WindowsOverridden));
+    }
+
+    /// A breach reaches the channel in its metric's unit, as the screen shows it (`8.1%`,
+    /// not the stored fraction `0.081`).
+    #[test]
+    fn a_breach_is_told_in_its_metrics_unit() {
+        let text = format!(
+            "{PLAN}\n[[metrics]]\nid = \"errors\"\nunit = \"ratio\"\nscrape = {{ url = \"http://127.0.0.1:9/metrics\", gauge = \"e\" }}\nabort = \"> 2%\"\n"
+        );
+        let plan = crate::plan::parse(&text, "plan.toml").expect("plan");
+        let breach = crate::release::Breach {
+            series: "errors".into(),
+            level: crate::release::Level::Abort,
+            value: 0.081,
+            threshold: "> 0.02".into(),
+            limit: Some(0.02),
+            baseline: None,
+            samples: 6,
+            window_ms: 90_000,
+        };
+        let record = EventRecord {
+            seq: 7,
+            at: crate::release::Timestamp(0),
+            actor: crate::identity::current_actor(None),
+            event: Event::ThresholdBreached { step: "bake".into(), breach },
+        };
+        let release = ReleaseRef {
+            id: 1,
+            service: "shop".into(),
+            version: "1.4.0".into(),
+            environment: "production".into(),
+        };
+        let slack =
+            body(NotifyFormat::Slack, &release, &record, NotifyEvent::ThresholdBreached, &plan);
+        let text = slack["text"].as_str().expect("text");
+        assert!(text.contains("errors 8.1") && text.contains("> 2%"), "{text}");
     }
 
     /// The end of the watch after release closes the release: the channel that heard

@@ -43,9 +43,21 @@ pub fn parse_progress(text: &str, pointer: Option<&str>) -> Result<Reading, Stri
                 None => return Err(format!("nothing at `{pointer}` in the output")),
             }
         }
-        None => last_line(text).to_owned(),
+        None => match counts_in_json(last_line(text)) {
+            Some(reading) => return reading,
+            None => last_line(text).to_owned(),
+        },
     };
     parse_answer(answer.trim())
+}
+
+/// `{"updated": 2, "desired": 3, ...}`, as a platform's or the demo's rollout API answers:
+/// counts without a pointer. `None` when the line is not such an object.
+fn counts_in_json(line: &str) -> Option<Result<Reading, String>> {
+    let json: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+    let count = |key: &str| json.get(key).and_then(serde_json::Value::as_u64);
+    let (updated, desired) = (count("updated")?, count("desired")?);
+    Some(parse_answer(&format!("{updated}/{desired}")))
 }
 
 fn parse_answer(answer: &str) -> Result<Reading, String> {
@@ -352,6 +364,11 @@ mod tests {
     fn anything_else_is_refused_saying_what_was_expected() {
         assert!(parse_progress("", None).unwrap_err().contains("expected N/M"));
         assert!(parse_progress("two/3", None).unwrap_err().contains("expected N/M"));
+        let answer = r#"{"desired":3,"updated":2,"version":"1.4.0"}"#;
+        assert_eq!(parse_progress(answer, None).unwrap(), counts(2, 3));
+        assert!(
+            parse_progress(r#"{"desired":0,"updated":0}"#, None).unwrap_err().contains("M is 0")
+        );
         assert!(parse_progress("2/0", None).unwrap_err().contains("M is 0"));
         assert!(parse_progress("40", None).unwrap_err().contains("write a percent as 40%"));
         assert!(parse_progress("140%", None).unwrap_err().contains("between 0% and 100%"));
