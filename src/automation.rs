@@ -1,11 +1,11 @@
 //! Decisions flightdeck takes by itself, as pure functions of the state and the probe
 //! board: noticing that the process running an action is gone, following a failed action
-//! step's `on_failure`, capturing baselines before
-//! the first traffic shift or deploy, acting on a watched series that breaches during a bake
-//! or while a completed release is watched, finishing (or pausing) a bake whose time is up,
-//! and closing the watch after release when its window has passed. They return commands that go through the
-//! same `decide` as a person's keys, pinned to the seq they were decided on, so several
-//! cockpits deciding the same thing record it once.
+//! step's `on_failure`, capturing baselines before the first traffic shift or deploy, acting
+//! on a watched series that breaches during a bake or while a completed release is watched,
+//! finishing (or pausing) a bake whose time is up, and closing the watch after release when
+//! its window has passed. They return commands that go through the same `decide` as a
+//! person's keys, pinned to the seq they were decided on, so several cockpits deciding the
+//! same thing record it once.
 
 use crate::analysis;
 use crate::plan::{BaselineMode, OnActionFailure, Plan, StepKind, StepRef};
@@ -51,8 +51,8 @@ pub fn orphans(state: &State, me: &Actor, alive: impl Fn(u32) -> bool) -> Vec<Co
 ///
 /// In order: interrupted actions; what a failed action step's `on_failure` says (pause or
 /// roll back, see [`failed_action_due`]); a baseline for each metric with data while the first
-/// traffic or deploy step has not changed production yet; during a running bake, an abort-level breach
-/// (recorded, then the bake's `on_breach`), then — once its time is up — a pause when a
+/// traffic or deploy step has not changed production yet; during a running bake, an
+/// abort-level breach (recorded, then the bake's `on_breach`), then — once its time is up — a pause when a
 /// watched series is inconclusive (unless a person resumed after the time was up: resuming
 /// accepts the bake) or else the step's completion; and a warn-level breach, once per
 /// series and bake, while the bake runs. A completed release is judged by `[watch]` (see

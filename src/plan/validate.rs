@@ -1712,29 +1712,8 @@ fn check_step(
                     Vec::new()
                 }
             };
-            for (i, p) in probes.iter().enumerate() {
-                if !probe_ids.contains(p.get_ref()) {
-                    c.problem(
-                        p.span(),
-                        &format!("{path}.probes[{i}]"),
-                        format!("refers to unknown probe `{}`", p.get_ref()),
-                        "name an id from [[health]] or [[metrics]]",
-                    );
-                }
-            }
-            let on_breach = match s.on_breach.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
-                None | Some(("rollback", _)) => OnBreach::Rollback,
-                Some(("pause", _)) => OnBreach::Pause,
-                Some((other, span)) => {
-                    c.problem(
-                        span,
-                        &format!("{path}.on_breach"),
-                        format!("`{other}` is not a choice"),
-                        "use \"rollback\" or \"pause\"",
-                    );
-                    OnBreach::Rollback
-                }
-            };
+            known_probes(c, &probes, &format!("{path}.probes"), probe_ids);
+            let on_breach = on_breach(c, s.on_breach.as_ref(), &format!("{path}.on_breach"));
             let mut checkpoints = Vec::new();
             for (i, cp) in s.checkpoints.iter().flatten().enumerate() {
                 let d = c.duration(Some(cp), &format!("{path}.checkpoints[{i}]"), Duration::ZERO);
@@ -1778,6 +1757,42 @@ fn check_step(
         kind,
         auto_start: false,
     })
+}
+
+/// Every id of a probe list names a `[[health]]` or `[[metrics]]` entry.
+fn known_probes(
+    c: &mut Checker<'_>,
+    probes: &[Spanned<String>],
+    field: &str,
+    probe_ids: &BTreeSet<String>,
+) {
+    for (i, p) in probes.iter().enumerate() {
+        if !probe_ids.contains(p.get_ref()) {
+            c.problem(
+                p.span(),
+                &format!("{field}[{i}]"),
+                format!("refers to unknown probe `{}`", p.get_ref()),
+                "name an id from [[health]] or [[metrics]]",
+            );
+        }
+    }
+}
+
+/// What an abort-level breach does: `"rollback"` (the default) or `"pause"`.
+fn on_breach(c: &mut Checker<'_>, value: Option<&Spanned<String>>, field: &str) -> OnBreach {
+    match value.map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some(("rollback", _)) => OnBreach::Rollback,
+        Some(("pause", _)) => OnBreach::Pause,
+        Some((other, span)) => {
+            c.problem(
+                span,
+                field,
+                format!("`{other}` is not a choice"),
+                "use \"rollback\" (the default) or \"pause\"",
+            );
+            OnBreach::Rollback
+        }
+    }
 }
 
 /// The `[traffic]` provider fields, checked; a provider refuses the set and read actions it

@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use super::super::raw::{RawDeploy, RawProgress, RawStep, RawWatch};
 use super::super::{
-    AFTER_RELEASE_STEP, DEFAULT_PROGRESS_EVERY, Deploy, MetricProbe, OnBreach, Progress,
-    ProgressSource, Step, StepKind, Strategy, Watch,
+    AFTER_RELEASE_STEP, DEFAULT_PROGRESS_EVERY, Deploy, MetricProbe, Progress, ProgressSource,
+    Step, StepKind, Strategy, Watch,
 };
-use super::{Checker, Known};
+use super::{Checker, Known, known_probes, on_breach};
 
 /// What a deploy step's `pace` asks for, taken off the raw step before it is checked.
 pub(super) struct Pacing {
@@ -171,16 +171,7 @@ pub(super) fn expand(
         c.duration(Some(bake_for), &format!("{path}.pace_bake"), Duration::from_secs(60));
     let probes: Vec<String> = match pacing.probes {
         Some(p) if !p.get_ref().is_empty() => {
-            for (i, id) in p.get_ref().iter().enumerate() {
-                if !known.probe_ids.contains(id.get_ref()) {
-                    c.problem(
-                        id.span(),
-                        &format!("{path}.probes[{i}]"),
-                        format!("refers to unknown probe `{}`", id.get_ref()),
-                        "name an id from [[health]] or [[metrics]]",
-                    );
-                }
-            }
+            known_probes(c, p.get_ref(), &format!("{path}.probes"), known.probe_ids);
             p.into_inner().into_iter().map(Spanned::into_inner).collect()
         }
         _ => {
@@ -193,19 +184,7 @@ pub(super) fn expand(
             Vec::new()
         }
     };
-    let on_breach = match pacing.on_breach.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
-        None | Some(("rollback", _)) => OnBreach::Rollback,
-        Some(("pause", _)) => OnBreach::Pause,
-        Some((other, span)) => {
-            c.problem(
-                span,
-                &format!("{path}.on_breach"),
-                format!("`{other}` is not a choice"),
-                "use \"rollback\" or \"pause\"",
-            );
-            OnBreach::Rollback
-        }
-    };
+    let on_breach = on_breach(c, pacing.on_breach.as_ref(), &format!("{path}.on_breach"));
     let continue_action = match pacing.continue_action {
         Some(a) => {
             if !known.actions.contains_key(a.get_ref()) {
@@ -358,31 +337,10 @@ pub(super) fn check_watch(
             "the runbooks watch for a day: after_release = \"24h\"",
         );
     }
-    let on_breach = match raw.on_breach.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
-        None | Some(("rollback", _)) => OnBreach::Rollback,
-        Some(("pause", _)) => OnBreach::Pause,
-        Some((other, span)) => {
-            c.problem(
-                span,
-                "watch.on_breach",
-                format!("`{other}` is not a choice"),
-                "use \"rollback\" (the default) or \"pause\"",
-            );
-            OnBreach::Rollback
-        }
-    };
+    let on_breach = on_breach(c, raw.on_breach.as_ref(), "watch.on_breach");
     let probes: Vec<String> = match raw.probes {
         Some(p) => {
-            for (i, id) in p.get_ref().iter().enumerate() {
-                if !probe_ids.contains(id.get_ref()) {
-                    c.problem(
-                        id.span(),
-                        &format!("watch.probes[{i}]"),
-                        format!("refers to unknown probe `{}`", id.get_ref()),
-                        "name an id from [[health]] or [[metrics]]",
-                    );
-                }
-            }
+            known_probes(c, p.get_ref(), "watch.probes", probe_ids);
             p.into_inner().into_iter().map(Spanned::into_inner).collect()
         }
         None => metrics
@@ -422,7 +380,7 @@ pub(super) fn check_baselines_possible(
         // A baseline taken from another metric (`baseline_from`) reads a side that never
         // changes, so it does not wait for the first change step.
         let own = m.baseline_from.as_deref().is_none_or(|from| from == m.id);
-        if !m.needs_captured_baseline() || (!own && first_change_step_exists(&steps)) {
+        if !m.needs_captured_baseline() || (!own && first_change.is_some()) {
             continue;
         }
         let span = metric_spans.get(&m.id).cloned().unwrap_or(0..0);
@@ -457,8 +415,4 @@ pub(super) fn check_baselines_possible(
             );
         }
     }
-}
-
-fn first_change_step_exists(steps: &[&Step]) -> bool {
-    steps.iter().any(|s| s.kind.changes_production())
 }
