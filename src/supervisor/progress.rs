@@ -32,17 +32,11 @@ pub struct Reading {
 /// in its JSON (a string in one of those forms, or a number).
 pub fn parse_progress(text: &str, pointer: Option<&str>) -> Result<Reading, String> {
     let answer = match pointer {
-        Some(pointer) => {
-            let json: serde_json::Value = serde_json::from_str(text.trim())
-                .or_else(|_| serde_json::from_str(last_line(text)))
-                .map_err(|e| format!("the output is not JSON ({e})"))?;
-            match json.pointer(pointer) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                Some(other) => return Err(format!("`{pointer}` is {other}, not a progress")),
-                None => return Err(format!("nothing at `{pointer}` in the output")),
-            }
-        }
+        Some(pointer) => match readback::at_pointer(text, pointer)? {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            other => return Err(format!("`{pointer}` is {other}, not a progress")),
+        },
         None => match counts_in_json(last_line(text)) {
             Some(reading) => return reading,
             None => last_line(text).to_owned(),

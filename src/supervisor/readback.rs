@@ -150,13 +150,8 @@ pub async fn confirm(
 pub fn parse_weight(text: &str, pointer: Option<&str>) -> Result<u8, String> {
     let number = match pointer {
         Some(pointer) => {
-            let json: serde_json::Value = serde_json::from_str(text.trim())
-                .or_else(|_| serde_json::from_str(last_line(text)))
-                .map_err(|e| format!("the output is not JSON ({e})"))?;
-            let found = json
-                .pointer(pointer)
-                .ok_or_else(|| format!("nothing at `{pointer}` in the output"))?;
-            match found {
+            let found = at_pointer(text, pointer)?;
+            match &found {
                 serde_json::Value::Number(n) => n.as_f64(),
                 serde_json::Value::String(s) => parse_number(s),
                 _ => None,
@@ -172,6 +167,14 @@ pub fn parse_weight(text: &str, pointer: Option<&str>) -> Result<u8, String> {
     // Weights are whole percents; a provider that reports 9.999 means 10.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     Ok(number.round() as u8)
+}
+
+/// The value at `pointer` in an action's JSON output (the whole output, or its last line).
+pub(super) fn at_pointer(text: &str, pointer: &str) -> Result<serde_json::Value, String> {
+    let json: serde_json::Value = serde_json::from_str(text.trim())
+        .or_else(|_| serde_json::from_str(last_line(text)))
+        .map_err(|e| format!("the output is not JSON ({e})"))?;
+    json.pointer(pointer).cloned().ok_or_else(|| format!("nothing at `{pointer}` in the output"))
 }
 
 pub(super) fn last_line(text: &str) -> &str {
