@@ -96,6 +96,28 @@ struct Envelope {
     plan: Option<Box<Plan>>,
 }
 
+impl Envelope {
+    /// What a command recorded, with the release as it then stood and its plan.
+    fn committed(
+        release_id: i64,
+        verb: impl Into<String>,
+        records: Vec<EventRecord>,
+        loaded: store::Loaded,
+        automatic: bool,
+    ) -> Self {
+        Self {
+            report: Report::Committed {
+                release_id,
+                verb: verb.into(),
+                records,
+                state: Box::new(loaded.state),
+                automatic,
+            },
+            plan: Some(Box::new(loaded.plan)),
+        }
+    }
+}
+
 impl From<Report> for Envelope {
     fn from(report: Report) -> Self {
         Self { report, plan: None }
@@ -314,16 +336,9 @@ impl Supervisor {
         tokio::spawn(async move {
             let automatic = submit.actor.automatic;
             let report = match record(&store, &submit, plan.as_deref()).await {
-                Ok((records, loaded)) => Envelope {
-                    report: Report::Committed {
-                        release_id: submit.release_id,
-                        verb: submit.verb,
-                        records,
-                        state: Box::new(loaded.state),
-                        automatic,
-                    },
-                    plan: Some(Box::new(loaded.plan)),
-                },
+                Ok((records, loaded)) => {
+                    Envelope::committed(submit.release_id, submit.verb, records, loaded, automatic)
+                }
                 Err(e) => Report::Rejected {
                     release_id: submit.release_id,
                     verb: submit.verb,
@@ -564,16 +579,9 @@ impl Supervisor {
                         store::execute(&store, release_id, &command, &actor, Some(seq), clock::now)
                             .await;
                     Some(match executed {
-                        Ok((records, loaded)) => Envelope {
-                            report: Report::Committed {
-                                release_id,
-                                verb: "read-back".into(),
-                                records,
-                                state: Box::new(loaded.state),
-                                automatic: false,
-                            },
-                            plan: Some(Box::new(loaded.plan)),
-                        },
+                        Ok((records, loaded)) => {
+                            Envelope::committed(release_id, "read-back", records, loaded, false)
+                        }
                         // The release moved on while the weight was read: the next look
                         // judges the new state.
                         Err(ExecuteError::Rejected(_)) => return done(&pending),

@@ -296,16 +296,14 @@ impl Poller {
         match executed {
             Ok((records, loaded)) => {
                 self.recorded = Some(reading);
-                let _ = self.tx.send(Envelope {
-                    report: Report::Committed {
-                        release_id: self.release_id,
-                        verb: "rollout progress".into(),
-                        records,
-                        state: Box::new(loaded.state),
-                        automatic: false,
-                    },
-                    plan: Some(Box::new(loaded.plan)),
-                });
+                let envelope = Envelope::committed(
+                    self.release_id,
+                    "rollout progress",
+                    records,
+                    loaded,
+                    false,
+                );
+                let _ = self.tx.send(envelope);
             }
             // Unchanged after all (another process recorded it), or the release moved on:
             // the next read judges the new state.

@@ -252,19 +252,7 @@ async fn run_and_record(
         store::execute(store, key.release_id, &command, &claim.by, None, clock::now)
             .await
             .map_err(|e| format!("cannot record the outcome of {}: {e}", claim.step))?;
-    Ok((
-        failed,
-        Envelope {
-            report: Report::Committed {
-                release_id: key.release_id,
-                verb: "action".into(),
-                records,
-                state: Box::new(after.state),
-                automatic: false,
-            },
-            plan: Some(Box::new(after.plan)),
-        },
-    ))
+    Ok((failed, Envelope::committed(key.release_id, "action", records, after, false)))
 }
 
 /// Runs the claimed action itself (anything but a built-in provider's shift).
