@@ -62,9 +62,7 @@ pub fn deployment(plan: &Plan, state: &State) -> Deployment {
         .collect();
     let running = deploys.iter().any(|(_, s)| s.status == StepStatus::Running);
     let last_done = deploys.iter().rev().find(|(_, s)| s.status == StepStatus::Done);
-    let all_done = !deploys.is_empty()
-        && deploys.iter().all(|(_, s)| matches!(s.status, StepStatus::Done | StepStatus::Skipped));
-    let finished_at = if all_done { deploys.last().and_then(|(_, s)| s.finished_at) } else { None };
+    let (_, finished_at) = deploy_span(plan, state);
     match plan.strategy() {
         Strategy::Traffic => Deployment::Traffic { weight: state.weight },
         Strategy::Rolling => {
@@ -103,6 +101,19 @@ pub fn deployment(plan: &Plan, state: &State) -> Deployment {
             Deployment::Swap { version, swapping_since, swapped_at: finished_at, rolled_back }
         }
     }
+}
+
+/// When production began to change by deploy (the first deploy step started) and when the
+/// change was whole (every deploy step done or skipped: the last one's finish); `None` for
+/// what has not happened, and both for a plan without deploy steps.
+pub fn deploy_span(plan: &Plan, state: &State) -> (Option<Timestamp>, Option<Timestamp>) {
+    let deploys: Vec<_> =
+        plan.deploy_steps().iter().filter_map(|r| state.steps.get(r.index)).collect();
+    let started = deploys.iter().find_map(|s| s.started_at);
+    let all_done = !deploys.is_empty()
+        && deploys.iter().all(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped));
+    let finished = if all_done { deploys.last().and_then(|s| s.finished_at) } else { None };
+    (started, finished)
 }
 
 impl Deployment {

@@ -18,7 +18,7 @@ pub use apply::apply;
 pub use baseline::{BaselineWait, baseline_wait, production_changed};
 pub use command::{Command, Outcome, Rejection, RejectionKind, Resolution};
 pub use decide::{decide, unconfirmed_checkpoints};
-pub use deployment::{Deployment, WatchState, deployment, supervised, watch_state};
+pub use deployment::{Deployment, WatchState, deploy_span, deployment, supervised, watch_state};
 pub use event::{
     Breach, Event, EventRecord, HEALTH_LAST, Level, Phase, RollbackStepRef, SCHEMA_VERSION,
     Signature, health_threshold,

@@ -864,7 +864,7 @@ fn windows(plan: &Plan, state: &State, samples: &[SampleRow]) -> Vec<Window> {
     type Span = (String, Option<(String, &'static str)>, Timestamp, Option<Timestamp>);
     let mut spans: Vec<Span> = Vec::new();
     let traffic = plan.strategy() == crate::plan::Strategy::Traffic;
-    let (deploy_from, deploy_until) = production::change_span(plan, state);
+    let (deploy_from, deploy_until) = crate::release::deploy_span(plan, state);
     // Production first changed when traffic first moved, or when the deploy started.
     let first_change = if traffic {
         state.weight_history.iter().find(|w| w.weight > 0).map(|w| w.at)

@@ -240,7 +240,7 @@ fn series_changes(
 ) -> Vec<SeriesChange> {
     let end = state.ended_at;
     let traffic = plan.strategy() == Strategy::Traffic;
-    let (deploy_from, deploy_until) = super::production::change_span(plan, state);
+    let (deploy_from, deploy_until) = crate::release::deploy_span(plan, state);
     // When production first changed: traffic first moved, or the deploy started.
     let first_change = if traffic {
         state.weight_history.iter().find(|w| w.weight > 0).map(|w| w.at)

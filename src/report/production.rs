@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::Time;
 use crate::plan::{AFTER_RELEASE_STEP, OnBreach, Plan, StepKind, Strategy, format_duration};
 use crate::release::{
-    Deployment, Event, EventRecord, Level, State, StepStatus, Timestamp, deployment,
+    Deployment, Event, EventRecord, Level, State, Timestamp, deploy_span, deployment,
     format_date_time,
 };
 
@@ -61,17 +61,6 @@ fn rolled_back_words(state: &State) -> String {
     }
 }
 
-/// The deploy steps' span: when the first started, and when the last finished (all of them
-/// done).
-pub fn change_span(plan: &Plan, state: &State) -> (Option<Timestamp>, Option<Timestamp>) {
-    let deploys: Vec<_> = plan.deploy_steps().iter().map(|r| &state.steps[r.index]).collect();
-    let started = deploys.iter().find_map(|s| s.started_at);
-    let all_done = !deploys.is_empty()
-        && deploys.iter().all(|s| matches!(s.status, StepStatus::Done | StepStatus::Skipped));
-    let finished = if all_done { deploys.last().and_then(|s| s.finished_at) } else { None };
-    (started, finished)
-}
-
 /// Where "after the change" ends: the release's completion (readings while it is watched
 /// after are not the release's), else the rollback's start (the old version comes back), else
 /// its end; `None` while it runs.
@@ -89,7 +78,7 @@ pub fn after_change_until(state: &State) -> Option<Timestamp> {
 /// Where production stands, from the strategy's own description of it.
 pub fn build(plan: &Plan, state: &State) -> Production {
     let strategy = plan.strategy().word().to_owned();
-    let (started, finished) = change_span(plan, state);
+    let (started, finished) = deploy_span(plan, state);
     let version = state.info.as_ref().map_or("", |i| i.version.as_str());
     let rolled_back = rolled_back_words(state);
     let d = deployment(plan, state);
